@@ -1,0 +1,133 @@
+//! The Redis key layout, in one place.
+//!
+//! Every key of a product carries the hash tag `{p:<productId>}`, so all of them live in
+//! one Redis Cluster slot and the admission script can touch them atomically. Keys are
+//! prefixed with a namespace (`REDIS_NAMESPACE`, default `fs`) so several deployments, or
+//! parallel test runs, can share a server without seeing each other.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{ns}:{p:P}:sale` | hash | sale state, stock, remaining, per-user cap, window, limits |
+//! | `{ns}:{p:P}:bought` | hash | units bought per user |
+//! | `{ns}:{p:P}:idem:<user>:<key>` | hash | stored answer of an accepted order (24 h) |
+//! | `{ns}:{p:P}:outbox` | stream | accepted orders not yet confirmed by Kafka |
+//! | `{ns}:sales` | set | products with a sale, for the relay and operators |
+//! | `{ns}:order:{<uuid>}` | hash | order status for `GET /order/{id}` (24 h) |
+
+use uuid::Uuid;
+
+use crate::domain::{IdempotencyKey, ProductId, UserId};
+
+/// Field names of the sale hash, shared by the admission script, the API and `flashctl`.
+pub mod sale_field {
+    /// `open`, `halted` or `closed`.
+    pub const STATE: &str = "state";
+    /// Units the sale started with.
+    pub const STOCK: &str = "stock";
+    /// Units not yet taken; the admission script decrements it.
+    pub const REMAINING: &str = "remaining";
+    /// Most units one user may buy (0 = no cap).
+    pub const PER_USER: &str = "per_user";
+    /// Sale window start, ms since the epoch (0 = open now).
+    pub const STARTS_AT: &str = "starts_at";
+    /// Sale window end, ms since the epoch (0 = no end).
+    pub const ENDS_AT: &str = "ends_at";
+}
+
+/// The consumer group of every outbox stream; entries pending in it are unconfirmed.
+pub const OUTBOX_GROUP: &str = "relay";
+/// The consumer that holds entries between admission and Kafka confirmation.
+pub const OUTBOX_INFLIGHT_CONSUMER: &str = "inflight";
+
+/// The root of all keys of one deployment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyspace {
+    ns: String,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Self::new("fs")
+    }
+}
+
+impl Keyspace {
+    /// A keyspace under `namespace` (no braces allowed: they would move the hash tag).
+    pub fn new(namespace: impl Into<String>) -> Self {
+        let ns: String = namespace.into();
+        debug_assert!(!ns.contains(['{', '}']), "namespace must not contain braces");
+        Self { ns }
+    }
+
+    /// The namespace itself.
+    pub fn namespace(&self) -> &str {
+        &self.ns
+    }
+
+    /// The keys of one product's sale.
+    pub fn sale(&self, product: &ProductId) -> SaleKeys {
+        SaleKeys {
+            tag: format!("{}:{{p:{}}}", self.ns, product),
+        }
+    }
+
+    /// Set of all products that have (or had) a sale.
+    pub fn sales_registry(&self) -> String {
+        format!("{}:sales", self.ns)
+    }
+
+    /// Status of one order, read by `GET /order/{id}`.
+    pub fn order_status(&self, order_id: &Uuid) -> String {
+        format!("{}:order:{{{}}}", self.ns, order_id)
+    }
+}
+
+/// The keys of one product, all in the same hash slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleKeys {
+    tag: String,
+}
+
+impl SaleKeys {
+    /// Sale settings and remaining stock (hash, see [`sale_field`]).
+    pub fn sale(&self) -> String {
+        format!("{}:sale", self.tag)
+    }
+
+    /// Units bought per user (hash).
+    pub fn bought(&self) -> String {
+        format!("{}:bought", self.tag)
+    }
+
+    /// The handoff outbox (stream with consumer group [`OUTBOX_GROUP`]).
+    pub fn outbox(&self) -> String {
+        format!("{}:outbox", self.tag)
+    }
+
+    /// The stored answer for one (user, idempotency key).
+    pub fn idempotency(&self, user: &UserId, key: &IdempotencyKey) -> String {
+        format!("{}:idem:{}:{}", self.tag, user, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_product_keys_share_one_hash_tag() {
+        let ks = Keyspace::new("t1");
+        let p = ProductId::parse("iphone-15").expect("valid");
+        let keys = ks.sale(&p);
+        let u = UserId::parse("u-1").expect("valid");
+        let k = IdempotencyKey::parse("abc{defgh}").err();
+        assert!(k.is_some(), "braces can never reach a key name");
+        let k = IdempotencyKey::parse("abcdefgh").expect("valid");
+        for key in [keys.sale(), keys.bought(), keys.outbox(), keys.idempotency(&u, &k)] {
+            let open = key.find('{').expect("has a tag");
+            let close = key[open..].find('}').expect("closed") + open;
+            assert_eq!(&key[open + 1..close], "p:iphone-15", "{key}");
+        }
+        assert_eq!(keys.sale(), "t1:{p:iphone-15}:sale");
+    }
+}
