@@ -1,1 +1,17 @@
-//! placeholder
+//! `inventory-worker`: consumes accepted orders from Kafka and writes them to
+//! PostgreSQL effectively once.
+//!
+//! See [`consumer`] for the batch loop and its error split, [`db`] for the idempotent
+//! write and the migrations.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod consumer;
+pub mod db;
+pub mod lag;
+pub mod metrics;
+pub mod settings;
+pub mod startup;
+
+pub use settings::Settings;
+pub use startup::Application;

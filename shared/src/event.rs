@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn round_trips() {
         let e = sample();
-        assert_eq!(OrderPlaced::decode(e.to_json().as_bytes()).expect("decodes"), e);
+        assert_eq!(
+            OrderPlaced::decode(e.to_json().as_bytes()).expect("decodes"),
+            e
+        );
     }
 
     #[test]

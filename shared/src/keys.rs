@@ -55,7 +55,10 @@ impl Keyspace {
     /// A keyspace under `namespace` (no braces allowed: they would move the hash tag).
     pub fn new(namespace: impl Into<String>) -> Self {
         let ns: String = namespace.into();
-        debug_assert!(!ns.contains(['{', '}']), "namespace must not contain braces");
+        debug_assert!(
+            !ns.contains(['{', '}']),
+            "namespace must not contain braces"
+        );
         Self { ns }
     }
 
@@ -123,7 +126,12 @@ mod tests {
         let k = IdempotencyKey::parse("abc{defgh}").err();
         assert!(k.is_some(), "braces can never reach a key name");
         let k = IdempotencyKey::parse("abcdefgh").expect("valid");
-        for key in [keys.sale(), keys.bought(), keys.outbox(), keys.idempotency(&u, &k)] {
+        for key in [
+            keys.sale(),
+            keys.bought(),
+            keys.outbox(),
+            keys.idempotency(&u, &k),
+        ] {
             let open = key.find('{').expect("has a tag");
             let close = key[open..].find('}').expect("closed") + open;
             assert_eq!(&key[open + 1..close], "p:iphone-15", "{key}");

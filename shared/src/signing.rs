@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(one.get(None), Some(&b"0123456789abcdef"[..]));
         assert_eq!(Keyring::parse(""), Err(KeyringError::Empty));
         assert_eq!(Keyring::parse("nokey"), Err(KeyringError::Malformed(1)));
-        assert!(matches!(Keyring::parse("a:short"), Err(KeyringError::TooShort(_))));
+        assert!(matches!(
+            Keyring::parse("a:short"),
+            Err(KeyringError::TooShort(_))
+        ));
         assert!(matches!(
             Keyring::parse("a:0123456789abcdef,a:0123456789abcdef"),
             Err(KeyringError::Duplicate(_))

@@ -1,1 +1,16 @@
-//! placeholder
+//! `flashctl`: the operators' tool for a flash sale.
+//!
+//! It lives under `deploy/` beside the incident scripts that wrap it (`deploy/ops/`),
+//! because its users are the people who deploy and run the sale, not the shoppers. It is
+//! a library plus a thin `main.rs`, so the services' integration tests and the load
+//! generator drive sales through exactly the code operators use.
+//!
+//! Every command talks to the real stores: Redis for the live sale (what the admission
+//! script reads), PostgreSQL for the durable record, Kafka for topics and lag.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod sale;
+pub mod topics;
+
+pub use error::OpsError;

@@ -1,0 +1,256 @@
+//! Sales: open one, and read its state across Redis and PostgreSQL.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::ConnectionLike;
+use serde::Serialize;
+use shared::ProductId;
+use shared::keys::{Keyspace, sale_field};
+use tokio_postgres::Client;
+
+use crate::OpsError;
+
+static SALE_OPEN: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/sale_open.lua")));
+
+/// The parameters of a new sale.
+#[derive(Debug, Clone)]
+pub struct NewSale {
+    /// The product.
+    pub product: ProductId,
+    /// Units on sale.
+    pub stock: u32,
+    /// Most units per user (0 = no cap).
+    pub per_user: u32,
+    /// When the sale opens (None = now).
+    pub starts_at: Option<SystemTime>,
+    /// When it ends (None = never).
+    pub ends_at: Option<SystemTime>,
+}
+
+fn ms(t: Option<SystemTime>) -> u64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How `open` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenOutcome {
+    /// The sale is new.
+    Created,
+    /// The same sale was already open (a re-run of the same command).
+    AlreadyOpen,
+}
+
+/// Creates the sale in PostgreSQL (the durable record, `CHECK (sold <= stock)`) and then
+/// in Redis (what admission reads). Re-running the same command completes a half-done
+/// open and otherwise changes nothing; different parameters for an existing sale are
+/// refused.
+pub async fn open(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    sale: &NewSale,
+) -> Result<OpenOutcome, OpsError> {
+    if let (Some(s), Some(e)) = (sale.starts_at, sale.ends_at)
+        && e <= s
+    {
+        return Err(OpsError::Invalid(
+            "--ends-at must be after --starts-at".into(),
+        ));
+    }
+    let stock =
+        i32::try_from(sale.stock).map_err(|_| OpsError::Invalid("--stock is too large".into()))?;
+    let per_user = i32::try_from(sale.per_user)
+        .map_err(|_| OpsError::Invalid("--per-user is too large".into()))?;
+    let inserted = pg
+        .execute(
+            "INSERT INTO sales (product_id, stock, per_user_limit, starts_at, ends_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product_id) DO NOTHING",
+            &[
+                &sale.product.as_str(),
+                &stock,
+                &per_user,
+                &sale.starts_at,
+                &sale.ends_at,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        let row = pg
+            .query_one(
+                "SELECT stock, sold FROM sales WHERE product_id = $1",
+                &[&sale.product.as_str()],
+            )
+            .await?;
+        let (old_stock, sold): (i32, i32) = (row.get(0), row.get(1));
+        if old_stock != stock {
+            return Err(OpsError::Conflict(format!(
+                "a sale for {} already exists with stock {old_stock}; see `flashctl sale status`",
+                sale.product
+            )));
+        }
+        if sold > 0 && !exists_in_redis(redis, keys, &sale.product).await? {
+            return Err(OpsError::Conflict(format!(
+                "{} has {sold} units persisted but no Redis state: use `flashctl sale recover`",
+                sale.product
+            )));
+        }
+    }
+    let created = open_in_redis(redis, keys, sale, sale.stock, "open").await?;
+    Ok(if inserted == 1 || created {
+        OpenOutcome::Created
+    } else {
+        OpenOutcome::AlreadyOpen
+    })
+}
+
+/// Creates the Redis side of a sale with `remaining` units; `false` if it already
+/// exists. Tests of the API use it directly; operators go through [`open`].
+pub async fn open_in_redis(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    sale: &NewSale,
+    remaining: u32,
+    state: &str,
+) -> Result<bool, OpsError> {
+    let sk = keys.sale(&sale.product);
+    let created: i64 = SALE_OPEN
+        .key(sk.sale())
+        .key(sk.outbox())
+        .arg(sale.stock)
+        .arg(sale.per_user)
+        .arg(ms(sale.starts_at))
+        .arg(ms(sale.ends_at))
+        .arg(remaining)
+        .arg(state)
+        .invoke_async(redis)
+        .await?;
+    redis::cmd("SADD")
+        .arg(keys.sales_registry())
+        .arg(sale.product.as_str())
+        .exec_async(redis)
+        .await?;
+    Ok(created == 1)
+}
+
+async fn exists_in_redis(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<bool, OpsError> {
+    let n: i64 = redis::cmd("EXISTS")
+        .arg(keys.sale(product).sale())
+        .query_async(redis)
+        .await?;
+    Ok(n == 1)
+}
+
+/// A sale as Redis and PostgreSQL see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SaleStatus {
+    /// The product.
+    pub product: String,
+    /// Redis state (`open`, `halted`, `closed`), or `missing` when Redis lost it.
+    pub state: String,
+    /// Units on sale (PostgreSQL).
+    pub stock: i64,
+    /// Per-user cap (0 = none).
+    pub per_user: i64,
+    /// Units not yet taken, per Redis.
+    pub redis_remaining: Option<i64>,
+    /// Units taken in Redis (`stock - remaining`).
+    pub taken: Option<i64>,
+    /// Units persisted (`sales.sold`).
+    pub persisted: i64,
+    /// Rows in `orders`.
+    pub orders: i64,
+    /// Accepted orders not yet confirmed by Kafka (outbox entries).
+    pub pending_handoff: i64,
+    /// Taken but not yet persisted: in the outbox, in Kafka, or in the worker's hands.
+    pub in_transit: Option<i64>,
+}
+
+impl SaleStatus {
+    /// A few lines for a terminal.
+    pub fn human(&self) -> String {
+        let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
+        format!(
+            "product          {}\nstate            {}\nstock            {}\nper-user cap     {}\n\
+             redis remaining  {}\ntaken            {}\npersisted        {} ({} orders)\n\
+             pending handoff  {}\nin transit       {}",
+            self.product,
+            self.state,
+            self.stock,
+            if self.per_user == 0 {
+                "none".to_owned()
+            } else {
+                self.per_user.to_string()
+            },
+            opt(self.redis_remaining),
+            opt(self.taken),
+            self.persisted,
+            self.orders,
+            self.pending_handoff,
+            opt(self.in_transit),
+        )
+    }
+}
+
+/// Reads a sale from both stores.
+pub async fn status(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<SaleStatus, OpsError> {
+    let row = pg
+        .query_opt(
+            "SELECT s.stock, s.sold, s.per_user_limit, \
+                    (SELECT count(*) FROM orders o WHERE o.product_id = s.product_id) \
+             FROM sales s WHERE s.product_id = $1",
+            &[&product.as_str()],
+        )
+        .await?
+        .ok_or_else(|| OpsError::NotFound(format!("no sale for product {product}")))?;
+    let (stock, sold, per_user, orders): (i32, i32, i32, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let sk = keys.sale(product);
+    let (state, remaining): (Option<String>, Option<i64>) = redis::cmd("HMGET")
+        .arg(sk.sale())
+        .arg(sale_field::STATE)
+        .arg(sale_field::REMAINING)
+        .query_async(redis)
+        .await?;
+    let pending: i64 = redis::cmd("XLEN")
+        .arg(sk.outbox())
+        .query_async(redis)
+        .await?;
+    let taken = remaining.map(|r| i64::from(stock) - r);
+    Ok(SaleStatus {
+        product: product.to_string(),
+        state: state.unwrap_or_else(|| "missing".into()),
+        stock: stock.into(),
+        per_user: per_user.into(),
+        redis_remaining: remaining,
+        taken,
+        persisted: sold.into(),
+        orders,
+        pending_handoff: pending,
+        in_transit: taken.map(|t| t - i64::from(sold)),
+    })
+}
+
+/// Parses a time given as RFC 3339 (`2026-11-22T18:00:00Z`) or Unix milliseconds.
+pub fn parse_time(raw: &str) -> Result<SystemTime, OpsError> {
+    if let Ok(ms) = raw.parse::<u64>() {
+        return Ok(UNIX_EPOCH + Duration::from_millis(ms));
+    }
+    humantime::parse_rfc3339_weak(raw).map_err(|e| {
+        OpsError::Invalid(format!(
+            "{raw:?} is neither RFC 3339 nor Unix milliseconds: {e}"
+        ))
+    })
+}

@@ -1,0 +1,50 @@
+# Shared helpers for the local stack scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STATE_DIR=${FLASH_STATE_DIR:-$REPO_ROOT/.local}
+TANSU_VERSION=0.6.0
+KAFKA_PORT=${KAFKA_PORT:-9092}
+REDIS_PORT=${REDIS_PORT:-6379}
+PG_PORT=${PG_PORT:-5432}
+# One target directory for every checkout and CI run on this machine, so a clean clone
+# does not rebuild the world.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/flash-sale/target}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Run as root, or through sudo when we are not root.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Run as the postgres OS user (peer authentication on the Unix socket).
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() { # port name seconds
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    port_open "$1" && return 0
+    sleep 0.1
+  done
+  die "$2 did not open port $1 within $3 s"
+}
+
+apt_install() {
+  say "installing Debian packages: $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
+    { as_root apt-get update -q >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; } ||
+    die "apt-get install $* failed"
+}
+
+# The URLs every binary and test reads; written by up.sh to $STATE_DIR/env.
+stack_env() {
+  cat <<ENV
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+export DATABASE_URL=postgres://flashsale:flashsale@127.0.0.1:$PG_PORT/flashsale
+export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export CARGO_TARGET_DIR=$CARGO_TARGET_DIR
+ENV
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Brings up the local stack without Docker: Redis, PostgreSQL (Debian packages) and the
+# tansu Kafka-protocol broker (crates.io, pinned), each on loopback and each only if it
+# is not already running; then the database, the topics and the migrations.
+# Idempotent: run it as often as you like. `down.sh` stops only what this started.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+mkdir -p "$STATE_DIR/logs" "$STATE_DIR/tansu" "$STATE_DIR/started"
+
+# --- toolchain -------------------------------------------------------------------
+command -v cc >/dev/null && command -v make >/dev/null && command -v pkg-config >/dev/null ||
+  apt_install build-essential pkg-config
+if ! command -v cargo >/dev/null; then
+  command -v curl >/dev/null || apt_install curl ca-certificates
+  say "installing the Rust toolchain (rustup)"
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt >/dev/null
+fi
+
+# --- Redis -----------------------------------------------------------------------
+command -v redis-server >/dev/null || apt_install redis-server
+if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+  say "redis already running on 127.0.0.1:$REDIS_PORT"
+else
+  say "starting redis on 127.0.0.1:$REDIS_PORT (no persistence)"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
+    --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  touch "$STATE_DIR/started/redis"
+  wait_for_port "$REDIS_PORT" redis 10
+fi
+
+# --- PostgreSQL ------------------------------------------------------------------
+command -v pg_ctlcluster >/dev/null || apt_install postgresql
+if pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
+  say "postgresql already running on 127.0.0.1:$PG_PORT"
+else
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  say "starting postgresql $version on 127.0.0.1:$PG_PORT"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  touch "$STATE_DIR/started/postgresql"
+  for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.2; done
+  pg_isready -q -h 127.0.0.1 -p "$PG_PORT" || die "postgresql did not come up"
+fi
+# The application role and database; created over the socket as the postgres user so
+# it works whatever the TCP authentication method is. CREATEDB lets tests make
+# throwaway databases.
+psql_admin() {
+  if psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq "$@"
+  else
+    as_postgres psql -p "$PG_PORT" -d postgres -v ON_ERROR_STOP=1 -Atq "$@"
+  fi
+}
+if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'flashsale'")" != 1 ]; then
+  say "creating role flashsale"
+  psql_admin -c "create role flashsale login password 'flashsale' createdb"
+fi
+if [ "$(psql_admin -c "select 1 from pg_database where datname = 'flashsale'")" != 1 ]; then
+  say "creating database flashsale"
+  psql_admin -c "create database flashsale owner flashsale"
+fi
+
+# --- tansu (Kafka protocol) --------------------------------------------------------
+if [ "$(tansu --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]; then
+  say "installing tansu $TANSU_VERSION from crates.io (about 15 minutes on 2 cores; once per machine)"
+  cargo install tansu --locked --version "$TANSU_VERSION" --features libsql,dynostore \
+    >"$STATE_DIR/logs/tansu-install.log" 2>&1 ||
+    die "cargo install tansu failed; see $STATE_DIR/logs/tansu-install.log"
+fi
+if port_open "$KAFKA_PORT"; then
+  say "kafka broker already listening on 127.0.0.1:$KAFKA_PORT"
+else
+  say "starting tansu on 127.0.0.1:$KAFKA_PORT (durable storage: $STATE_DIR/tansu/tansu.db)"
+  # tansu resolves sqlite:// paths against its working directory.
+  (
+    cd "$STATE_DIR/tansu"
+    nohup tansu broker \
+      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "sqlite://tansu.db" \
+      >>"$STATE_DIR/logs/tansu.log" 2>&1 &
+    echo $! >"$STATE_DIR/started/tansu.pid"
+  )
+  wait_for_port "$KAFKA_PORT" tansu 30
+fi
+
+# --- schema and topics ---------------------------------------------------------------
+stack_env >"$STATE_DIR/env"
+. "$STATE_DIR/env"
+say "building flashctl"
+cargo build -q -p flashctl
+flashctl="$CARGO_TARGET_DIR/debug/flashctl"
+"$flashctl" migrate
+"$flashctl" topics create --partitions "${ORDER_PARTITIONS:-6}"
+
+cat >&2 <<SUMMARY
+
+  redis       127.0.0.1:$REDIS_PORT
+  postgresql  127.0.0.1:$PG_PORT  database flashsale (role flashsale)
+  kafka       127.0.0.1:$KAFKA_PORT  (tansu $TANSU_VERSION, topics orders, orders.dlq)
+  logs        $STATE_DIR/logs
+  env         source $STATE_DIR/env
+
+SUMMARY

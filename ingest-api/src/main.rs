@@ -1,0 +1,15 @@
+//! The `ingest-api` binary: settings, telemetry, build, run.
+#![forbid(unsafe_code)]
+
+use ingest_api::{Application, Settings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init("ingest-api");
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => shared::settings::exit_on_error("ingest-api", &e),
+    };
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await
+}

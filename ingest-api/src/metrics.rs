@@ -1,0 +1,164 @@
+//! Prometheus metrics of the API, served on the admin port.
+//!
+//! Label values are fixed vocabularies (outcome, code, scope); never a user, order or
+//! IP value, so cardinality stays bounded whatever the traffic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    outcome: &'static str,
+    code: &'static str,
+}
+
+/// Handles to every metric; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    request_seconds: Histogram,
+    redis_seconds: Histogram,
+    kafka_delivery_seconds: Histogram,
+    kafka_failures: Counter,
+    relayed: Counter,
+    sold_out_fast_path: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn latency() -> Histogram {
+    // 50 µs … ~3.3 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `ingest` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ingest");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let request_seconds = latency();
+        let redis_seconds = latency();
+        let kafka_delivery_seconds = latency();
+        let kafka_failures = Counter::default();
+        let relayed = Counter::default();
+        let sold_out_fast_path = Counter::default();
+        registry.register(
+            "order_decisions",
+            "POST /order answers by outcome and stable code",
+            decisions.clone(),
+        );
+        registry.register(
+            "order_request_duration_seconds",
+            "Time to answer POST /order",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "redis_admission_duration_seconds",
+            "Round trip of the admission script",
+            redis_seconds.clone(),
+        );
+        registry.register(
+            "kafka_delivery_duration_seconds",
+            "Time from publish to Kafka acknowledgement",
+            kafka_delivery_seconds.clone(),
+        );
+        registry.register(
+            "kafka_delivery_failures",
+            "Publishes that failed or timed out",
+            kafka_failures.clone(),
+        );
+        registry.register(
+            "handoff_relayed",
+            "Outbox entries republished by the relay",
+            relayed.clone(),
+        );
+        registry.register(
+            "sold_out_fast_path",
+            "SOLD_OUT answers given from memory without Redis",
+            sold_out_fast_path.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                decisions,
+                request_seconds,
+                redis_seconds,
+                kafka_delivery_seconds,
+                kafka_failures,
+                relayed,
+                sold_out_fast_path,
+            }),
+        }
+    }
+
+    /// Counts one answer of `POST /order`.
+    pub fn decision(&self, code: &'static str, took: Duration) {
+        let outcome = match code {
+            "ACCEPTED" => "accepted",
+            "REPLAYED" => "replayed",
+            _ => "rejected",
+        };
+        self.inner
+            .decisions
+            .get_or_create(&DecisionLabels { outcome, code })
+            .inc();
+        self.inner.request_seconds.observe(took.as_secs_f64());
+    }
+
+    /// One admission round trip.
+    pub fn redis_call(&self, took: Duration) {
+        self.inner.redis_seconds.observe(took.as_secs_f64());
+    }
+
+    /// One acknowledged publish.
+    pub fn kafka_delivered(&self, took: Duration) {
+        self.inner
+            .kafka_delivery_seconds
+            .observe(took.as_secs_f64());
+    }
+
+    /// One failed or timed-out publish.
+    pub fn kafka_failure(&self) {
+        self.inner.kafka_failures.inc();
+    }
+
+    /// One entry republished by the relay.
+    pub fn relayed(&self) {
+        self.inner.relayed.inc();
+    }
+
+    /// One `SOLD_OUT` answered from memory.
+    pub fn sold_out_fast_path(&self) {
+        self.inner.sold_out_fast_path.inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.inner.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

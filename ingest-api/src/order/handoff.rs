@@ -1,0 +1,295 @@
+//! The hand-off from Redis to Kafka.
+//!
+//! The admission script writes every accepted order to the product's outbox stream in
+//! the same atomic step that takes the stock; the entry starts pending in the stream's
+//! consumer group. The API then publishes the event (idempotent producer, `acks=all`),
+//! awaits Kafka's acknowledgement, and confirms the entry (`lua/handoff_done.lua`). If
+//! the API dies in between, or Kafka fails, the entry stays pending; the relay in every
+//! API instance claims entries idle for longer than `RELAY_IDLE_MS` with `XAUTOCLAIM`
+//! (one claimant at a time, so no double work) and republishes them. A duplicate
+//! publish is harmless: the worker's write is keyed by the order id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use redis::Value;
+use redis::aio::ConnectionManager;
+use shared::keys::{Keyspace, OUTBOX_GROUP};
+use shared::{OrderPlaced, ProductId};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+static DONE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/handoff_done.lua")));
+
+/// Why an order could not be confirmed by Kafka in time.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The producer refused or Kafka reported a failure.
+    #[error("kafka delivery failed")]
+    Delivery(#[source] KafkaError),
+    /// No acknowledgement within the publish timeout; delivery may still succeed later.
+    #[error("kafka delivery not confirmed within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Publishes accepted orders and confirms their outbox entries.
+#[derive(Clone)]
+pub struct Handoff {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    producer: FutureProducer,
+    topic: String,
+    conn: ConnectionManager,
+    keys: Keyspace,
+    publish_timeout: Duration,
+    status_ttl_secs: u64,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handoff")
+            .field("topic", &self.inner.topic)
+            .finish()
+    }
+}
+
+impl Handoff {
+    /// A hand-off to `topic`.
+    pub fn new(
+        producer: FutureProducer,
+        topic: String,
+        conn: ConnectionManager,
+        keys: Keyspace,
+        publish_timeout: Duration,
+        status_ttl_secs: u64,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                producer,
+                topic,
+                conn,
+                keys,
+                publish_timeout,
+                status_ttl_secs,
+                metrics,
+            }),
+        }
+    }
+
+    /// The producer, for readiness checks and the final flush.
+    pub fn producer(&self) -> &FutureProducer {
+        &self.inner.producer
+    }
+
+    /// The topic orders go to.
+    pub fn topic(&self) -> &str {
+        &self.inner.topic
+    }
+
+    /// Publishes one accepted order and, once Kafka acknowledged it, confirms its outbox
+    /// entry. On timeout the delivery keeps running in the background and confirms the
+    /// entry if it succeeds; otherwise the relay republishes it.
+    #[tracing::instrument(name = "publish", skip_all, fields(order_id = %event.order_id))]
+    pub async fn publish(&self, event: &OrderPlaced, entry_id: &str) -> Result<(), PublishError> {
+        let inner = &self.inner;
+        let payload = event.to_json();
+        let key = event.order_id.to_string();
+        let record = FutureRecord::to(&inner.topic).key(&key).payload(&payload);
+        let started = std::time::Instant::now();
+        let mut delivery = inner.producer.send_result(record).map_err(|(e, _)| {
+            inner.metrics.kafka_failure();
+            PublishError::Delivery(e)
+        })?;
+        match tokio::time::timeout(inner.publish_timeout, &mut delivery).await {
+            Ok(Ok(Ok(_))) => {
+                inner.metrics.kafka_delivered(started.elapsed());
+                self.confirm(event, entry_id).await;
+                Ok(())
+            }
+            Ok(Ok(Err((e, _)))) => {
+                inner.metrics.kafka_failure();
+                Err(PublishError::Delivery(e))
+            }
+            Ok(Err(_canceled)) => {
+                inner.metrics.kafka_failure();
+                Err(PublishError::Delivery(KafkaError::Canceled))
+            }
+            Err(_elapsed) => {
+                inner.metrics.kafka_failure();
+                let this = self.clone();
+                let event = event.clone();
+                let entry_id = entry_id.to_owned();
+                tokio::spawn(async move {
+                    if let Ok(Ok(_)) = delivery.await {
+                        this.confirm(&event, &entry_id).await;
+                    }
+                });
+                Err(PublishError::Timeout(inner.publish_timeout))
+            }
+        }
+    }
+
+    /// Marks the outbox entry done and records the order's status for `GET /order`.
+    /// Failures are logged, not returned: Kafka already has the order, and an entry left
+    /// pending is only republished (a no-op for the worker).
+    pub async fn confirm(&self, event: &OrderPlaced, entry_id: &str) {
+        let inner = &self.inner;
+        let sale = inner.keys.sale(&event.product_id);
+        let status_key = inner.keys.order_status(&event.order_id);
+        let mut conn = inner.conn.clone();
+        let mut conn2 = inner.conn.clone();
+        let mut done = DONE.prepare_invoke();
+        done.key(sale.outbox())
+            .key(sale.idempotency(&event.user_id, &event.idempotency_key))
+            .arg(entry_id);
+        let mut status = redis::pipe();
+        status
+            .hset_multiple(
+                &status_key,
+                &[
+                    ("order_id", event.order_id.to_string()),
+                    ("product_id", event.product_id.to_string()),
+                    ("user_id", event.user_id.to_string()),
+                    ("quantity", event.quantity.to_string()),
+                ],
+            )
+            .ignore()
+            .hset_nx(&status_key, "status", "accepted")
+            .ignore()
+            .expire(&status_key, inner.status_ttl_secs as i64)
+            .ignore();
+        let (done, status) = tokio::join!(
+            done.invoke_async::<i64>(&mut conn),
+            status.exec_async(&mut conn2)
+        );
+        if let Err(e) = done {
+            tracing::warn!(error = %e, entry_id, "could not confirm outbox entry; the relay will republish it");
+        }
+        if let Err(e) = status {
+            tracing::warn!(error = %e, "could not record order status");
+        }
+    }
+
+    /// Republishes outbox entries that stayed pending longer than `min_idle`, until
+    /// `stop` turns true. Every API instance runs one; `XAUTOCLAIM` hands each stale
+    /// entry to one of them at a time.
+    pub async fn run_relay(
+        self,
+        consumer: String,
+        min_idle: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let period = (min_idle / 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        tracing::info!(consumer, ?min_idle, "outbox relay started");
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                () = tokio::time::sleep(period) => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            if let Err(e) = self.relay_once(&consumer, min_idle).await {
+                tracing::warn!(error = %e, "outbox relay pass failed; retrying");
+            }
+        }
+        tracing::info!(consumer, "outbox relay stopped");
+    }
+
+    /// One pass over every product's outbox; returns how many entries were republished.
+    pub async fn relay_once(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+    ) -> redis::RedisResult<usize> {
+        let inner = &self.inner;
+        let mut conn = inner.conn.clone();
+        let products: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(inner.keys.sales_registry())
+            .query_async(&mut conn)
+            .await?;
+        let mut relayed = 0;
+        for product in products {
+            let Ok(product) = ProductId::parse(product) else {
+                continue;
+            };
+            let outbox = inner.keys.sale(&product).outbox();
+            let reply: Value = match redis::cmd("XAUTOCLAIM")
+                .arg(&outbox)
+                .arg(OUTBOX_GROUP)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(256)
+                .query_async(&mut conn)
+                .await
+            {
+                Ok(v) => v,
+                // No outbox yet (no order accepted) or no group: nothing to relay.
+                Err(e) if e.code() == Some("NOGROUP") => continue,
+                Err(e) => return Err(e),
+            };
+            for (entry_id, event) in claimed_entries(&reply) {
+                match event.as_deref().map(|e| OrderPlaced::decode(e.as_bytes())) {
+                    Some(Ok(event)) => match self.publish(&event, &entry_id).await {
+                        Ok(()) => {
+                            relayed += 1;
+                            inner.metrics.relayed();
+                            tracing::info!(order_id = %event.order_id, entry_id, "relayed a stranded order");
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, entry_id, "relay could not publish; will retry");
+                        }
+                    },
+                    _ => {
+                        // Written by our own script, so this is a bug; keep it pending and
+                        // visible (pending handoff > 0) instead of dropping an order.
+                        tracing::error!(entry_id, outbox, "undecodable outbox entry left pending");
+                    }
+                }
+            }
+        }
+        Ok(relayed)
+    }
+}
+
+/// `(entry id, event JSON)` pairs of an `XAUTOCLAIM` reply (`[cursor, [[id, [f, v…]]…], …]`).
+fn claimed_entries(reply: &Value) -> Vec<(String, Option<String>)> {
+    let as_text = |v: &Value| match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    let Value::Array(parts) = reply else {
+        return vec![];
+    };
+    let Some(Value::Array(entries)) = parts.get(1) else {
+        return vec![];
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let Value::Array(pair) = entry else {
+                return None;
+            };
+            let id = as_text(pair.first()?)?;
+            let event = match pair.get(1) {
+                Some(Value::Array(fields)) => fields
+                    .chunks(2)
+                    .find(|kv| as_text(&kv[0]).as_deref() == Some("event"))
+                    .and_then(|kv| kv.get(1).and_then(as_text)),
+                _ => None,
+            };
+            Some((id, event))
+        })
+        .collect()
+}

@@ -1,0 +1,341 @@
+//! Every way a request can fail, and the one place that turns it into HTTP.
+//!
+//! Each variant has a stable machine `code` (CONTRACT.md), a status, and an
+//! `application/problem+json` body (RFC 9457). The mapping is one exhaustive `match`, so
+//! a new variant does not compile until it has an answer. A 500 body says nothing
+//! internal; the log carries the full error chain.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use serde::Serialize;
+
+/// One JSON Schema violation, pointing into the request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON Pointer (RFC 6901) to the offending value; `""` is the whole body.
+    pub pointer: String,
+    /// What is wrong, without echoing the value.
+    pub detail: String,
+}
+
+/// Which limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitScope {
+    /// Per client network.
+    Ip,
+    /// Per device fingerprint.
+    Fingerprint,
+    /// Per user id.
+    User,
+    /// Per product, all clients together.
+    Global,
+}
+
+impl LimitScope {
+    /// The label used in answers, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Fingerprint => "fingerprint",
+            Self::User => "user",
+            Self::Global => "global",
+        }
+    }
+}
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `Content-Type` is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit.
+    #[error("payload larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// No `Idempotency-Key` header.
+    #[error("missing Idempotency-Key")]
+    MissingIdempotencyKey,
+    /// The key breaks the format rule.
+    #[error("invalid Idempotency-Key")]
+    InvalidIdempotencyKey,
+    /// Signature absent, malformed, unknown key id, or wrong.
+    #[error("invalid signature: {reason}")]
+    InvalidSignature {
+        /// For the log and the answer's detail; never includes secrets.
+        reason: &'static str,
+    },
+    /// `X-Request-Time` missing, malformed or outside the window.
+    #[error("request expired or not yet valid")]
+    RequestExpired,
+    /// The body does not match the schema.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// A blocklist matched.
+    #[error("blocked ({})", scope.as_str())]
+    Blocked {
+        /// What was blocked.
+        scope: LimitScope,
+    },
+    /// No sale for this product.
+    #[error("sale not found")]
+    SaleNotFound,
+    /// Halted, closed, or outside the window.
+    #[error("sale not open ({state})")]
+    SaleNotOpen {
+        /// `halted`, `closed`, `scheduled`, `ended`.
+        state: String,
+    },
+    /// No stock left for this quantity.
+    #[error("sold out")]
+    SoldOut,
+    /// The user's cap would be exceeded.
+    #[error("purchase limit reached ({bought} of {cap})")]
+    PurchaseLimitReached {
+        /// Units the user already holds.
+        bought: u64,
+        /// The cap.
+        cap: u64,
+    },
+    /// Same key, first request still being handed off.
+    #[error("idempotency key in flight")]
+    IdempotencyInFlight,
+    /// Same key, different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    /// A limit refused the request.
+    #[error("rate limit exceeded ({})", scope.as_str())]
+    RateLimited {
+        /// Which limit.
+        scope: LimitScope,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
+    /// `GET /order/{id}` for an unknown (or expired) order.
+    #[error("order not found")]
+    OrderNotFound,
+    /// Redis or Kafka is unreachable; nothing was accepted, or (after a Kafka failure)
+    /// the client should retry with the same key to learn the outcome.
+    #[error("unavailable: {cause}")]
+    Unavailable {
+        /// For the log: which dependency failed.
+        cause: &'static str,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
+    /// A bug. The answer says nothing more than "internal error".
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// Status, code and title, in one exhaustive match.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Unsupported media type",
+            ),
+            Self::PayloadTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Payload too large",
+            ),
+            Self::MissingIdempotencyKey => (
+                S::BAD_REQUEST,
+                "MISSING_IDEMPOTENCY_KEY",
+                "Missing idempotency key",
+            ),
+            Self::InvalidIdempotencyKey => (
+                S::BAD_REQUEST,
+                "INVALID_IDEMPOTENCY_KEY",
+                "Invalid idempotency key",
+            ),
+            Self::InvalidSignature { .. } => {
+                (S::UNAUTHORIZED, "INVALID_SIGNATURE", "Invalid signature")
+            }
+            Self::RequestExpired => (S::UNAUTHORIZED, "REQUEST_EXPIRED", "Request expired"),
+            Self::Validation(_) => (S::BAD_REQUEST, "VALIDATION_FAILED", "Validation failed"),
+            Self::Blocked { .. } => (S::FORBIDDEN, "BLOCKED", "Blocked"),
+            Self::SaleNotFound => (S::NOT_FOUND, "SALE_NOT_FOUND", "Sale not found"),
+            Self::SaleNotOpen { .. } => (S::CONFLICT, "SALE_NOT_OPEN", "Sale not open"),
+            Self::SoldOut => (S::CONFLICT, "SOLD_OUT", "Sold out"),
+            Self::PurchaseLimitReached { .. } => (
+                S::CONFLICT,
+                "PURCHASE_LIMIT_REACHED",
+                "Purchase limit reached",
+            ),
+            Self::IdempotencyInFlight => (
+                S::CONFLICT,
+                "IDEMPOTENCY_IN_FLIGHT",
+                "Request with this key is in flight",
+            ),
+            Self::IdempotencyKeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "Idempotency key reused",
+            ),
+            Self::RateLimited { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "RATE_LIMIT_EXCEEDED",
+                "Rate limit exceeded",
+            ),
+            Self::OrderNotFound => (S::NOT_FOUND, "ORDER_NOT_FOUND", "Order not found"),
+            Self::Unavailable { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "Service temporarily unavailable",
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "Internal server error",
+            ),
+        }
+    }
+
+    /// Human-readable detail for the answer; never internal.
+    fn detail(&self) -> String {
+        match self {
+            Self::UnsupportedMediaType => "Content-Type must be application/json".into(),
+            Self::PayloadTooLarge { limit } => format!("the body must be at most {limit} bytes"),
+            Self::MissingIdempotencyKey => {
+                "send an Idempotency-Key header (8 to 128 characters of [A-Za-z0-9_-])".into()
+            }
+            Self::InvalidIdempotencyKey => {
+                "Idempotency-Key must be 8 to 128 characters of [A-Za-z0-9_-]".into()
+            }
+            Self::InvalidSignature { reason } => (*reason).into(),
+            Self::RequestExpired => {
+                "X-Request-Time must be the current Unix time in milliseconds".into()
+            }
+            Self::Validation(_) => "the body does not match the order schema".into(),
+            Self::Blocked { scope } => format!("this {} is blocked for this sale", scope.as_str()),
+            Self::SaleNotFound => "there is no sale for this product".into(),
+            Self::SaleNotOpen { state } => format!("the sale is not open ({state})"),
+            Self::SoldOut => "not enough stock left for this order".into(),
+            Self::PurchaseLimitReached { bought, cap } => {
+                format!("this user already holds {bought} of at most {cap} units")
+            }
+            Self::IdempotencyInFlight => {
+                "the first request with this key is still being processed; retry later".into()
+            }
+            Self::IdempotencyKeyReused => {
+                "this Idempotency-Key was used for a different request".into()
+            }
+            Self::RateLimited { scope, .. } => {
+                format!("too many requests for this {}", scope.as_str())
+            }
+            Self::OrderNotFound => "no order with this id".into(),
+            Self::Unavailable { .. } => {
+                "try again later with the same Idempotency-Key to learn the outcome".into()
+            }
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// Seconds for `Retry-After`, where the answer calls for one.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            }
+            | Self::Unavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Self::IdempotencyInFlight => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The `application/problem+json` answer.
+    pub fn to_response(&self) -> HttpResponse {
+        let (status, code, title) = self.parts();
+        let mut body = serde_json::json!({
+            "type": format!("https://flash-sale.dev/problems/{}", code.to_ascii_lowercase().replace('_', "-")),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": self.detail(),
+            "code": code,
+        });
+        match self {
+            Self::Validation(errors) => body["errors"] = serde_json::json!(errors),
+            Self::RateLimited { scope, .. } | Self::Blocked { scope } => {
+                body["scope"] = scope.as_str().into();
+            }
+            _ => {}
+        }
+        let mut builder = HttpResponseBuilder::new(status);
+        builder.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if let Some(secs) = self.retry_after() {
+            builder.insert_header((header::RETRY_AFTER, secs));
+        }
+        builder.body(body.to_string())
+    }
+}
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.to_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_say_nothing_internal() {
+        let e = ApiError::Internal(anyhow::anyhow!("password=hunter2 in the chain"));
+        let resp = e.to_response();
+        assert_eq!(resp.status(), 500);
+        let body = actix_web::body::to_bytes(resp.into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .and_then(Result::ok)
+            .expect("sync body");
+        assert!(!String::from_utf8_lossy(&body).contains("hunter2"));
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(ApiError::SoldOut.code(), "SOLD_OUT");
+        assert_eq!(ApiError::SoldOut.status(), StatusCode::CONFLICT);
+        let e = ApiError::RateLimited {
+            scope: LimitScope::Ip,
+            retry_after_secs: 2,
+        };
+        assert_eq!(e.code(), "RATE_LIMIT_EXCEEDED");
+        let resp = e.to_response();
+        assert_eq!(
+            resp.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"2"[..])
+        );
+        assert_eq!(
+            resp.headers().get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/problem+json"[..])
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! The admin port: `/healthz`, `/readyz`, `/metrics`.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use rdkafka::producer::Producer;
+
+use crate::state::AppState;
+
+/// Registers the admin routes.
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The process is alive.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Redis answers and the Kafka topic exists.
+async fn readyz(app: web::Data<AppState>) -> HttpResponse {
+    let redis = {
+        let mut conn = app.redis.clone();
+        match redis::cmd("PING").query_async::<String>(&mut conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("redis: {e}")),
+        }
+    };
+    let kafka = kafka_topic_ready(&app).await;
+    let checks = serde_json::json!({
+        "redis": redis.as_ref().map(|()| "ok").unwrap_or_else(|e| e.as_str()),
+        "kafka": kafka.as_ref().map(|()| "ok").unwrap_or_else(|e| e.as_str()),
+    });
+    if redis.is_ok() && kafka.is_ok() {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready", "checks": checks}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "not ready", "checks": checks}))
+    }
+}
+
+/// Checks that the order topic exists and has partitions.
+pub async fn kafka_topic_ready(app: &AppState) -> Result<(), String> {
+    let producer = app.handoff.producer().clone();
+    let topic = app.handoff.topic().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let md = producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(2))
+            .map_err(|e| format!("kafka: {e}"))?;
+        match md.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+            _ => Err(format!(
+                "kafka: topic {topic:?} does not exist (create it with `flashctl topics create`)"
+            )),
+        }
+    })
+    .await
+    .map_err(|e| format!("kafka: {e}"))?
+}
+
+async fn metrics(app: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(app.metrics.encode())
+}

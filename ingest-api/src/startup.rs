@@ -1,0 +1,201 @@
+//! Building and running the API: connections, listeners, the relay, graceful shutdown.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, Producer};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::order::{Admission, Handoff, OrderSchema, Verifier};
+use crate::routes;
+use crate::settings::Validated;
+use crate::state::AppState;
+
+/// A built, not yet running, API: both listeners are bound, so the ports are known.
+pub struct Application {
+    port: u16,
+    admin_port: u16,
+    server: Server,
+    admin: Server,
+    state: web::Data<AppState>,
+    relay_idle: Duration,
+}
+
+/// The reconnecting Redis connection with the configured timeouts.
+pub async fn redis_connection(url: &str, timeout: Duration) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(timeout))
+        .set_connection_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    // Lazy: the API starts (and reports not-ready) while Redis is down, and every order
+    // fails closed until it is back.
+    client
+        .get_connection_manager_lazy(config)
+        .context("cannot create the Redis connection manager")
+}
+
+/// The idempotent, `acks=all` producer.
+pub fn kafka_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "ingest-api")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", "30000")
+        .set("socket.keepalive.enable", "true")
+        .create()
+        .context("cannot create the Kafka producer")
+}
+
+impl Application {
+    /// Connects, compiles and binds. Port 0 in the settings picks a free port.
+    pub async fn build(settings: Validated) -> anyhow::Result<Self> {
+        let raw = &settings.raw;
+        let metrics = Metrics::new();
+        let redis = redis_connection(raw.redis_url.expose(), raw.redis_timeout()).await?;
+        let producer = kafka_producer(&raw.kafka_brokers)?;
+        let handoff = Handoff::new(
+            producer,
+            raw.kafka_topic.clone(),
+            redis.clone(),
+            settings.keyspace.clone(),
+            Duration::from_millis(raw.kafka_publish_timeout_ms),
+            raw.idempotency_ttl_secs,
+            metrics.clone(),
+        );
+        let state = web::Data::new(AppState {
+            schema: OrderSchema::compile()?,
+            verifier: Verifier::new(settings.keyring.clone(), raw.signature_window_ms),
+            admission: Admission::new(
+                redis.clone(),
+                settings.keyspace.clone(),
+                raw.idempotency_ttl_secs,
+            ),
+            handoff,
+            redis,
+            keys: settings.keyspace.clone(),
+            metrics,
+        });
+
+        let listener = TcpListener::bind(raw.listen_addr)
+            .with_context(|| format!("cannot listen on LISTEN_ADDR {}", raw.listen_addr))?;
+        let admin_listener = TcpListener::bind(raw.admin_addr)
+            .with_context(|| format!("cannot listen on ADMIN_ADDR {}", raw.admin_addr))?;
+        let port = listener.local_addr()?.port();
+        let admin_port = admin_listener.local_addr()?.port();
+
+        let data = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(routes::order::config)
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .backlog(4096)
+        .max_connection_rate(1024);
+        if let Some(workers) = raw.http_workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+
+        let data = state.clone();
+        let admin = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(routes::admin::config)
+        })
+        .disable_signals()
+        .workers(1)
+        .shutdown_timeout(1)
+        .listen(admin_listener)?
+        .run();
+
+        tracing::info!(
+            listen = %raw.listen_addr, port, admin_port,
+            topic = %raw.kafka_topic, namespace = %settings.keyspace.namespace(),
+            signing_key_ids = ?settings.keyring.ids().collect::<Vec<_>>(),
+            environment = ?raw.environment,
+            "ingest-api built"
+        );
+        Ok(Self {
+            port,
+            admin_port,
+            server,
+            admin,
+            state,
+            relay_idle: Duration::from_millis(raw.relay_idle_ms),
+        })
+    }
+
+    /// The public port (useful when built with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The admin port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Runs until SIGTERM/SIGINT.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shared::shutdown::signal()).await
+    }
+
+    /// Runs until `stop` resolves, then drains: no new connections, in-flight requests
+    /// finish (up to 10 s), the relay stops, the producer flushes.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Self {
+            server,
+            admin,
+            state,
+            relay_idle,
+            ..
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let consumer = format!(
+            "api-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let relay = tokio::spawn(
+            state
+                .handoff
+                .clone()
+                .run_relay(consumer, relay_idle, stop_rx),
+        );
+        let server_handle: ServerHandle = server.handle();
+        let admin_handle = admin.handle();
+        let server_task = tokio::spawn(server);
+        let admin_task = tokio::spawn(admin);
+        tokio::pin!(stop);
+        tokio::select! {
+            () = &mut stop => tracing::info!("draining"),
+            r = server_task => { r??; anyhow::bail!("HTTP server stopped unexpectedly") }
+        }
+        server_handle.stop(true).await;
+        admin_handle.stop(true).await;
+        let _ = stop_tx.send(true);
+        let _ = relay.await;
+        let _ = admin_task.await;
+        let producer = state.handoff.producer().clone();
+        let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5))).await;
+        tracing::info!("ingest-api stopped");
+        Ok(())
+    }
+}

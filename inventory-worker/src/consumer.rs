@@ -1,0 +1,374 @@
+//! The consume → write → commit loop.
+//!
+//! Messages are taken in bounded batches (`BATCH_MAX` messages or `BATCH_LINGER_MS`
+//! after the first). A batch is decoded, poison is set aside, and the rest is written in
+//! one transaction ([`crate::db::write_batch`]). Only after the transaction commits are
+//! the offsets stored (`enable.auto.offset.store=false`); librdkafka commits stored
+//! offsets in the background and on rebalance. A crash anywhere before that means the
+//! batch is redelivered, and the write is idempotent.
+//!
+//! Errors split two ways: *poison* (undecodable, unknown schema version, refused by a
+//! constraint) goes to the dead-letter topic and the `rejected_orders` table and the
+//! partition moves on; *transient* (PostgreSQL or Kafka unavailable) backs off and
+//! retries the same batch, storing nothing, until it succeeds or shutdown abandons it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, TopicPartitionList};
+use redis::aio::ConnectionManager;
+use shared::OrderPlaced;
+use shared::keys::Keyspace;
+use tokio::sync::watch;
+
+use crate::db::{self, Rejection, StoreError};
+use crate::metrics::Metrics;
+
+/// Logs rebalances and commit failures.
+pub struct WorkerContext;
+
+impl ClientContext for WorkerContext {}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = ?partitions(tpl), "partitions revoked")
+            }
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // Typically "no offset to commit"; anything stored will be committed next time.
+            tracing::debug!(error = %e, "offset commit");
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// The consumer type of the worker.
+pub type OrderConsumer = StreamConsumer<WorkerContext>;
+
+/// Why a batch could not be finished.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Back off and retry the same batch; store no offset.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl From<StoreError> for ProcessError {
+    fn from(e: StoreError) -> Self {
+        ProcessError::Transient(e.to_string())
+    }
+}
+
+/// A message that cannot be written, with the reason.
+struct Poison<'a> {
+    message: &'a OwnedMessage,
+    reason: String,
+    order: Option<&'a OrderPlaced>,
+}
+
+/// The batch loop and what it needs.
+pub struct Worker {
+    /// The subscribed consumer.
+    pub consumer: Arc<OrderConsumer>,
+    /// Producer for the dead-letter topic.
+    pub dlq: FutureProducer,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// PostgreSQL.
+    pub pool: Pool,
+    /// Optional Redis for order status.
+    pub redis: Option<ConnectionManager>,
+    /// Key layout (for order status).
+    pub keys: Keyspace,
+    /// Status retention in Redis.
+    pub status_ttl_secs: u64,
+    /// Batch bounds.
+    pub batch_max: usize,
+    /// Batch linger.
+    pub batch_linger: Duration,
+    /// Grace period after the stop signal.
+    pub shutdown_grace: Duration,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+/// The outcome of one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Written (or dead-lettered) and offsets stored.
+    Done,
+    /// Shutdown grace ran out while PostgreSQL or Kafka was unavailable; nothing stored,
+    /// the batch will be redelivered.
+    Abandoned,
+}
+
+impl Worker {
+    /// Consumes until `stop` turns true, then commits what was stored.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        tracing::info!(batch_max = self.batch_max, linger = ?self.batch_linger, "worker consuming");
+        loop {
+            let batch = tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                batch = self.next_batch() => batch,
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            if self.handle(&batch, &stop).await == BatchOutcome::Abandoned {
+                break;
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        tracing::info!("worker stopping: committing stored offsets");
+        let consumer = self.consumer.clone();
+        let committed =
+            tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync))
+                .await;
+        if let Ok(Err(e)) = committed {
+            tracing::debug!(error = %e, "final commit");
+        }
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+
+    /// Waits for one message, then gathers more until the batch is full or the linger
+    /// time has passed.
+    async fn next_batch(&self) -> Vec<OwnedMessage> {
+        let mut batch = Vec::with_capacity(self.batch_max);
+        match self.consumer.recv().await {
+            Ok(m) => batch.push(m.detach()),
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka receive error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return batch;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.batch_linger;
+        while batch.len() < self.batch_max {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(m.detach()),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka receive error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Writes a batch, retrying transient failures with back-off.
+    #[tracing::instrument(name = "batch", skip_all, fields(size = batch.len()))]
+    pub async fn handle(
+        &self,
+        batch: &[OwnedMessage],
+        stop: &watch::Receiver<bool>,
+    ) -> BatchOutcome {
+        let started = Instant::now();
+        let decoded: Vec<Result<OrderPlaced, String>> = batch
+            .iter()
+            .map(|m| match m.payload() {
+                None => Err("empty payload".to_owned()),
+                Some(p) => OrderPlaced::decode(p).map_err(|e| e.to_string()),
+            })
+            .collect();
+        let mut backoff = Duration::from_millis(100);
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            match self.persist(batch, &decoded).await {
+                Ok(()) => break,
+                Err(ProcessError::Transient(reason)) => {
+                    self.metrics.transient_error();
+                    tracing::warn!(reason, retry_in = ?backoff, "batch not written; retrying");
+                    if *stop.borrow() {
+                        let since = *stopping_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.shutdown_grace {
+                            tracing::warn!(
+                                "shutdown grace exceeded: abandoning the batch (it will be redelivered)"
+                            );
+                            return BatchOutcome::Abandoned;
+                        }
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        self.store_offsets(batch);
+        let orders: Vec<&OrderPlaced> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+        self.mark_persisted(&orders).await;
+        self.metrics.batch(batch.len(), started.elapsed());
+        BatchOutcome::Done
+    }
+
+    /// Dead-letters the poison, writes the rest; isolates a batch a constraint refused.
+    async fn persist(
+        &self,
+        batch: &[OwnedMessage],
+        decoded: &[Result<OrderPlaced, String>],
+    ) -> Result<(), ProcessError> {
+        let mut good = Vec::with_capacity(batch.len());
+        for (message, d) in batch.iter().zip(decoded) {
+            match d {
+                Ok(order) => good.push((message, order)),
+                Err(reason) => {
+                    self.dead_letter(&Poison {
+                        message,
+                        reason: reason.clone(),
+                        order: None,
+                    })
+                    .await?
+                }
+            }
+        }
+        let orders: Vec<OrderPlaced> = good.iter().map(|(_, o)| (*o).clone()).collect();
+        match db::write_batch(&self.pool, &orders).await {
+            Ok(w) => {
+                self.metrics.written(
+                    w.inserted,
+                    orders.len() as u64 - w.inserted.min(orders.len() as u64),
+                );
+                Ok(())
+            }
+            Err(StoreError::Rejected(e)) => {
+                tracing::warn!(error = %e, "batch refused by a constraint: isolating the offending orders");
+                for (message, order) in good {
+                    match db::write_batch(&self.pool, std::slice::from_ref(order)).await {
+                        Ok(w) => self.metrics.written(w.inserted, 1 - w.inserted.min(1)),
+                        Err(StoreError::Rejected(e)) => {
+                            let reason = e
+                                .as_db_error()
+                                .map(|d| format!("{}: {}", d.code().code(), d.message()))
+                                .unwrap_or_else(|| e.to_string());
+                            self.dead_letter(&Poison {
+                                message,
+                                reason,
+                                order: Some(order),
+                            })
+                            .await?;
+                        }
+                        Err(e @ StoreError::Transient(_)) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+            Err(e @ StoreError::Transient(_)) => Err(e.into()),
+        }
+    }
+
+    /// Sends a poison message to the dead-letter topic and records it in
+    /// `rejected_orders`. Both must succeed before its offset may be stored.
+    async fn dead_letter(&self, p: &Poison<'_>) -> Result<(), ProcessError> {
+        let m = p.message;
+        let payload = m.payload().unwrap_or_default();
+        tracing::warn!(
+            topic = m.topic(), partition = m.partition(), offset = m.offset(),
+            reason = %p.reason, "poison message: dead-lettering"
+        );
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "reason",
+                value: Some(p.reason.as_bytes()),
+            })
+            .insert(Header {
+                key: "source",
+                value: Some(format!("{}/{}/{}", m.topic(), m.partition(), m.offset()).as_bytes()),
+            });
+        let mut record = FutureRecord::to(&self.dlq_topic)
+            .payload(payload)
+            .headers(headers);
+        if let Some(key) = m.key() {
+            record = record.key(key);
+        }
+        self.dlq
+            .send(record, Duration::from_secs(5))
+            .await
+            .map_err(|(e, _)| ProcessError::Transient(format!("dead-letter topic: {e}")))?;
+        db::record_rejection(
+            &self.pool,
+            &Rejection {
+                topic: m.topic(),
+                partition: m.partition(),
+                offset: m.offset(),
+                order_id: p.order.map(|o| o.order_id),
+                product_id: p.order.map(|o| o.product_id.as_str()),
+                payload,
+                reason: &p.reason,
+            },
+        )
+        .await?;
+        self.metrics.dead_lettered();
+        Ok(())
+    }
+
+    /// Stores the next offset of every partition in the batch (committed in the
+    /// background). A partition revoked meanwhile refuses the store; its new owner
+    /// re-reads the batch, which the idempotent write turns into a no-op.
+    fn store_offsets(&self, batch: &[OwnedMessage]) {
+        let mut last: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in batch {
+            let e = last.entry((m.topic(), m.partition())).or_insert(m.offset());
+            *e = (*e).max(m.offset());
+        }
+        for ((topic, partition), offset) in last {
+            // librdkafka stores offset + 1, the next message to read.
+            if let Err(e) = self.consumer.store_offset(topic, partition, offset) {
+                tracing::info!(error = %e, partition, "offset not stored (partition revoked?)");
+            }
+        }
+    }
+
+    /// Marks orders `persisted` for `GET /order/{id}`; best effort.
+    async fn mark_persisted(&self, orders: &[&OrderPlaced]) {
+        let Some(conn) = &self.redis else {
+            return;
+        };
+        if orders.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for o in orders {
+            let key = self.keys.order_status(&o.order_id);
+            pipe.hset_multiple(
+                &key,
+                &[
+                    ("order_id", o.order_id.to_string()),
+                    ("product_id", o.product_id.to_string()),
+                    ("user_id", o.user_id.to_string()),
+                    ("quantity", o.quantity.to_string()),
+                    ("status", "persisted".to_owned()),
+                ],
+            )
+            .ignore()
+            .expire(&key, self.status_ttl_secs as i64)
+            .ignore();
+        }
+        let mut conn = conn.clone();
+        if let Err(e) = pipe.exec_async(&mut conn).await {
+            tracing::debug!(error = %e, "could not mark orders persisted in Redis");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! PostgreSQL: the pool, migrations, and the batch write.
+//!
+//! A batch is written by one statement in one transaction: the orders are inserted with
+//! `ON CONFLICT (order_id) DO NOTHING`, and `sales.sold` grows by exactly the units of the
+//! rows that were inserted, so a redelivered message changes nothing. `CHECK (sold <=
+//! stock)` is the last safety net against oversell; tripping it marks the batch for
+//! isolation (see [`crate::consumer`]).
+
+use std::time::SystemTime;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use shared::OrderPlaced;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+mod embedded {
+    refinery::embed_migrations!("../sql");
+}
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data itself is refused (constraint, invalid value): retrying cannot help.
+    #[error("rejected by the database: {0}")]
+    Rejected(#[source] tokio_postgres::Error),
+    /// Connection lost, pool exhausted, deadlock, shutdown: retry later.
+    #[error("database unavailable: {0}")]
+    Transient(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            // Class 23: integrity constraint violation; class 22: data exception.
+            Some(code) if code.code().starts_with("23") || code.code().starts_with("22") => {
+                StoreError::Rejected(e)
+            }
+            Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => {
+                StoreError::Transient(format!("deadlock: {e}"))
+            }
+            _ => StoreError::Transient(format!("{e}")),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::Transient(format!("pool: {e}"))
+    }
+}
+
+/// A connection pool (no TLS: the database is on loopback or a private network).
+pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(std::time::Duration::from_secs(5)))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()?)
+}
+
+/// Applies pending migrations from `sql/` (embedded at build time). Concurrent callers
+/// (several workers starting at once, `flashctl migrate`) serialize on an advisory lock.
+pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let conn_task = tokio::spawn(connection);
+    const LOCK: i64 = 0x666c_6173_6873_616c; // "flashsal"
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK])
+        .await?;
+    let report = embedded::migrations::runner().run_async(&mut client).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
+        .await;
+    drop(client);
+    let _ = conn_task.await;
+    let applied = report?.applied_migrations().len();
+    Ok(applied)
+}
+
+/// What one batch write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// New rows in `orders`.
+    pub inserted: u64,
+    /// Units added to `sales.sold`.
+    pub units: i64,
+}
+
+const WRITE_BATCH: &str = r#"
+WITH input AS (
+    SELECT DISTINCT ON (order_id) *
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[],
+                $6::timestamptz[], $7::text[], $8::text[])
+      AS t(order_id, product_id, user_id, quantity, idempotency_key, accepted_at,
+           ip_hash, device_hash)
+), inserted AS (
+    INSERT INTO orders (order_id, product_id, user_id, quantity, idempotency_key,
+                        accepted_at, ip_hash, device_hash)
+    SELECT order_id, product_id, user_id, quantity, idempotency_key, accepted_at,
+           ip_hash, device_hash
+    FROM input
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING product_id, quantity
+), per_product AS (
+    SELECT product_id, sum(quantity)::int4 AS units, count(*) AS n
+    FROM inserted GROUP BY product_id
+), updated AS (
+    UPDATE sales s SET sold = s.sold + p.units
+    FROM per_product p WHERE s.product_id = p.product_id
+    RETURNING p.units
+)
+SELECT (SELECT coalesce(sum(n), 0)::int8 FROM per_product) AS inserted,
+       (SELECT coalesce(sum(units), 0)::int8 FROM updated) AS units
+"#;
+
+/// Writes orders in one transaction, idempotently.
+pub async fn write_batch(pool: &Pool, orders: &[OrderPlaced]) -> Result<Written, StoreError> {
+    if orders.is_empty() {
+        return Ok(Written::default());
+    }
+    let n = orders.len();
+    let mut ids = Vec::<Uuid>::with_capacity(n);
+    let mut products = Vec::<&str>::with_capacity(n);
+    let mut users = Vec::<&str>::with_capacity(n);
+    let mut quantities = Vec::<i32>::with_capacity(n);
+    let mut keys = Vec::<&str>::with_capacity(n);
+    let mut accepted = Vec::<SystemTime>::with_capacity(n);
+    let mut ip_hashes = Vec::<Option<&str>>::with_capacity(n);
+    let mut device_hashes = Vec::<Option<&str>>::with_capacity(n);
+    for o in orders {
+        ids.push(o.order_id);
+        products.push(o.product_id.as_str());
+        users.push(o.user_id.as_str());
+        quantities.push(o.quantity.get() as i32);
+        keys.push(o.idempotency_key.as_str());
+        accepted.push(o.accepted_at());
+        ip_hashes.push(o.ip_hash.as_deref());
+        device_hashes.push(o.device_hash.as_deref());
+    }
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let stmt = tx.prepare_cached(WRITE_BATCH).await?;
+    let row = tx
+        .query_one(
+            &stmt,
+            &[
+                &ids,
+                &products,
+                &users,
+                &quantities,
+                &keys,
+                &accepted,
+                &ip_hashes,
+                &device_hashes,
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Written {
+        inserted: row.get::<_, i64>(0) as u64,
+        units: row.get::<_, i64>(1),
+    })
+}
+
+/// One message the worker could not write, for `rejected_orders`.
+#[derive(Debug, Clone)]
+pub struct Rejection<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// The order id, if the payload could be read that far.
+    pub order_id: Option<Uuid>,
+    /// The product, if known.
+    pub product_id: Option<&'a str>,
+    /// The raw payload.
+    pub payload: &'a [u8],
+    /// Why it was rejected.
+    pub reason: &'a str,
+}
+
+/// Records a poison message; recording the same message twice is a no-op.
+pub async fn record_rejection(pool: &Pool, r: &Rejection<'_>) -> Result<(), StoreError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO rejected_orders \
+               (topic, kafka_partition, kafka_offset, order_id, product_id, payload, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
+            &[
+                &r.topic,
+                &r.partition,
+                &r.offset,
+                &r.order_id,
+                &r.product_id,
+                &r.payload,
+                &r.reason,
+            ],
+        )
+        .await
+        .map_err(|e| StoreError::Transient(format!("recording a rejection: {e}")))?;
+    Ok(())
+}
+
+/// `SELECT 1`, for readiness.
+pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
+    let client = pool.get().await?;
+    client.simple_query("SELECT 1").await?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The `inventory-worker` binary: settings, telemetry, build, run.
+#![forbid(unsafe_code)]
+
+use inventory_worker::{Application, Settings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init("inventory-worker");
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => shared::settings::exit_on_error("inventory-worker", &e),
+    };
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await
+}

@@ -1,0 +1,132 @@
+//! Prometheus metrics of the worker, served on the admin port. No label carries a user,
+//! order or IP value.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Handles to every metric; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    batch_size: Histogram,
+    batch_seconds: Histogram,
+    rows_inserted: Counter,
+    duplicates: Counter,
+    dead_lettered: Counter,
+    transient_errors: Counter,
+    lag: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `worker` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("worker");
+        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        let batch_seconds = Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
+        let rows_inserted = Counter::default();
+        let duplicates = Counter::default();
+        let dead_lettered = Counter::default();
+        let transient_errors = Counter::default();
+        let lag = Gauge::default();
+        registry.register("batch_size", "Messages per batch", batch_size.clone());
+        registry.register(
+            "batch_duration_seconds",
+            "Time to write and commit one batch",
+            batch_seconds.clone(),
+        );
+        registry.register(
+            "rows_inserted",
+            "Orders newly written to PostgreSQL (rate() gives rows/s)",
+            rows_inserted.clone(),
+        );
+        registry.register(
+            "duplicates_skipped",
+            "Redelivered orders that were already persisted",
+            duplicates.clone(),
+        );
+        registry.register(
+            "dead_lettered",
+            "Poison messages sent to the dead-letter topic",
+            dead_lettered.clone(),
+        );
+        registry.register(
+            "transient_errors",
+            "Batch attempts that failed and were retried",
+            transient_errors.clone(),
+        );
+        registry.register(
+            "consumer_lag_messages",
+            "Messages in assigned partitions not yet consumed",
+            lag.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                batch_size,
+                batch_seconds,
+                rows_inserted,
+                duplicates,
+                dead_lettered,
+                transient_errors,
+                lag,
+            }),
+        }
+    }
+
+    /// One finished batch.
+    pub fn batch(&self, size: usize, took: Duration) {
+        self.inner.batch_size.observe(size as f64);
+        self.inner.batch_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Rows inserted and duplicates skipped by one write.
+    pub fn written(&self, inserted: u64, duplicates: u64) {
+        self.inner.rows_inserted.inc_by(inserted);
+        self.inner.duplicates.inc_by(duplicates);
+    }
+
+    /// One dead-lettered message.
+    pub fn dead_lettered(&self) {
+        self.inner.dead_lettered.inc();
+    }
+
+    /// One failed batch attempt.
+    pub fn transient_error(&self) {
+        self.inner.transient_errors.inc();
+    }
+
+    /// Current consumer lag.
+    pub fn set_lag(&self, messages: i64) {
+        self.inner.lag.set(messages);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.inner.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

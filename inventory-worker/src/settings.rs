@@ -1,0 +1,125 @@
+//! `inventory-worker` settings: environment variables (CONTRACT.md), optionally a TOML
+//! file.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use shared::Secret;
+use shared::settings::SettingsError;
+
+/// Everything the worker reads at start-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Admin listener for `/healthz`, `/readyz`, `/metrics`.
+    #[serde(default = "defaults::admin_addr")]
+    pub admin_addr: SocketAddr,
+    /// PostgreSQL, e.g. `postgres://worker@127.0.0.1:5432/flashsale`.
+    #[serde(default = "defaults::database_url")]
+    pub database_url: Secret<String>,
+    /// Kafka bootstrap servers.
+    #[serde(default = "defaults::kafka_brokers")]
+    pub kafka_brokers: String,
+    /// Topic of accepted orders.
+    #[serde(default = "defaults::kafka_topic")]
+    pub kafka_topic: String,
+    /// Consumer group; every worker instance of one deployment uses the same.
+    #[serde(default = "defaults::kafka_group")]
+    pub kafka_group: String,
+    /// Where poison messages go.
+    #[serde(default = "defaults::kafka_dlq_topic")]
+    pub kafka_dlq_topic: String,
+    /// Optional Redis, only to mark orders `persisted` for `GET /order/{id}`.
+    #[serde(default)]
+    pub redis_url: Option<Secret<String>>,
+    /// Prefix of Redis keys (same as the API's).
+    #[serde(default = "defaults::redis_namespace")]
+    pub redis_namespace: String,
+    /// Most messages written in one transaction.
+    #[serde(default = "defaults::batch_max")]
+    pub batch_max: usize,
+    /// Longest wait to fill a batch once its first message arrived.
+    #[serde(default = "defaults::batch_linger_ms")]
+    pub batch_linger_ms: u64,
+    /// Time allowed to finish the batch in hand after SIGTERM.
+    #[serde(default = "defaults::shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+    /// PostgreSQL connections.
+    #[serde(default = "defaults::db_pool_size")]
+    pub db_pool_size: usize,
+}
+
+mod defaults {
+    use super::*;
+    pub fn admin_addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 9091))
+    }
+    pub fn database_url() -> Secret<String> {
+        Secret::new("postgres://postgres@127.0.0.1:5432/flashsale".into())
+    }
+    pub fn kafka_brokers() -> String {
+        "127.0.0.1:9092".into()
+    }
+    pub fn kafka_topic() -> String {
+        "orders".into()
+    }
+    pub fn kafka_group() -> String {
+        "inventory-worker".into()
+    }
+    pub fn kafka_dlq_topic() -> String {
+        "orders.dlq".into()
+    }
+    pub fn redis_namespace() -> String {
+        "fs".into()
+    }
+    pub fn batch_max() -> usize {
+        500
+    }
+    pub fn batch_linger_ms() -> u64 {
+        20
+    }
+    pub fn shutdown_grace_ms() -> u64 {
+        10_000
+    }
+    pub fn db_pool_size() -> usize {
+        4
+    }
+}
+
+impl Settings {
+    /// Loads and validates.
+    pub fn load() -> Result<Self, SettingsError> {
+        shared::settings::load::<Settings>()?.validate()
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(self) -> Result<Self, SettingsError> {
+        let invalid = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
+        if !(1..=10_000).contains(&self.batch_max) {
+            return invalid("BATCH_MAX must be 1..=10000");
+        }
+        if self.kafka_topic.is_empty() || self.kafka_dlq_topic.is_empty() {
+            return invalid("KAFKA_TOPIC and KAFKA_DLQ_TOPIC must not be empty");
+        }
+        if self.kafka_topic == self.kafka_dlq_topic {
+            return invalid("KAFKA_DLQ_TOPIC must differ from KAFKA_TOPIC");
+        }
+        if self.db_pool_size == 0 {
+            return invalid("DB_POOL_SIZE must be positive");
+        }
+        if self
+            .database_url
+            .expose()
+            .parse::<tokio_postgres::Config>()
+            .is_err()
+        {
+            return invalid("DATABASE_URL is not a valid PostgreSQL connection string");
+        }
+        Ok(self)
+    }
+
+    /// Batch linger as a duration.
+    pub fn batch_linger(&self) -> Duration {
+        Duration::from_millis(self.batch_linger_ms)
+    }
+}

@@ -1,0 +1,175 @@
+//! Building and running the worker: migrations, pool, consumer, admin port, shutdown.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::FutureProducer;
+use redis::aio::ConnectionManagerConfig;
+use shared::keys::Keyspace;
+use tokio::sync::watch;
+
+use crate::admin::{self, AdminState};
+use crate::consumer::{OrderConsumer, Worker, WorkerContext};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+
+/// A built worker: migrated, subscribed, admin port bound.
+pub struct Application {
+    admin_port: u16,
+    admin: Server,
+    worker: Worker,
+}
+
+/// The consumer configuration: manual offset store, auto-commit of stored offsets.
+pub fn kafka_consumer(settings: &Settings) -> anyhow::Result<OrderConsumer> {
+    let consumer: OrderConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.kafka_brokers)
+        .set("group.id", &settings.kafka_group)
+        .set("client.id", "inventory-worker")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("allow.auto.create.topics", "false")
+        .create_with_context(WorkerContext)
+        .context("cannot create the Kafka consumer")?;
+    Ok(consumer)
+}
+
+impl Application {
+    /// Migrates, connects and subscribes.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let url = settings.database_url.expose();
+        let applied = crate::db::migrate(url)
+            .await
+            .context("applying migrations (is PostgreSQL up and DATABASE_URL right?)")?;
+        tracing::info!(applied, "migrations up to date");
+        let pool = crate::db::pool(url, settings.db_pool_size)?;
+        let metrics = Metrics::new();
+
+        let consumer = Arc::new(kafka_consumer(&settings)?);
+        {
+            let c = consumer.clone();
+            let topic = settings.kafka_topic.clone();
+            let exists =
+                tokio::task::spawn_blocking(move || admin::topic_exists(&c, &topic)).await?;
+            if let Err(e) = exists {
+                // Keep running (readiness reports it) so a topic created later is picked up.
+                tracing::error!(topic = %settings.kafka_topic, error = %e, "order topic missing");
+            }
+        }
+        consumer
+            .subscribe(&[&settings.kafka_topic])
+            .context("cannot subscribe to the order topic")?;
+        let dlq: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.kafka_brokers)
+            .set("client.id", "inventory-worker-dlq")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()
+            .context("cannot create the dead-letter producer")?;
+        let redis = match &settings.redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url.expose().as_str())
+                    .context("REDIS_URL is not a valid Redis URL")?;
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(Duration::from_millis(500)))
+                    .set_connection_timeout(Some(Duration::from_millis(500)));
+                Some(client.get_connection_manager_lazy(config)?)
+            }
+            None => None,
+        };
+
+        let listener = TcpListener::bind(settings.admin_addr)
+            .with_context(|| format!("cannot listen on ADMIN_ADDR {}", settings.admin_addr))?;
+        let admin_port = listener.local_addr()?.port();
+        let state = web::Data::new(AdminState {
+            pool: pool.clone(),
+            consumer: consumer.clone(),
+            topic: settings.kafka_topic.clone(),
+            metrics: metrics.clone(),
+        });
+        let admin =
+            HttpServer::new(move || App::new().app_data(state.clone()).configure(admin::config))
+                .disable_signals()
+                .workers(1)
+                .shutdown_timeout(1)
+                .listen(listener)?
+                .run();
+
+        tracing::info!(
+            topic = %settings.kafka_topic, group = %settings.kafka_group,
+            dlq = %settings.kafka_dlq_topic, admin_port, "inventory-worker built"
+        );
+        Ok(Self {
+            admin_port,
+            admin,
+            worker: Worker {
+                consumer,
+                dlq,
+                dlq_topic: settings.kafka_dlq_topic.clone(),
+                pool,
+                redis,
+                keys: Keyspace::new(settings.redis_namespace.clone()),
+                status_ttl_secs: 24 * 3600,
+                batch_max: settings.batch_max,
+                batch_linger: settings.batch_linger(),
+                shutdown_grace: Duration::from_millis(settings.shutdown_grace_ms),
+                metrics,
+            },
+        })
+    }
+
+    /// The admin port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Runs until SIGTERM/SIGINT.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shared::shutdown::signal()).await
+    }
+
+    /// Runs until `stop` resolves; the batch in hand is finished (or abandoned after the
+    /// grace period) and stored offsets are committed.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Self { admin, worker, .. } = self;
+        let admin_handle = admin.handle();
+        let admin_task = tokio::spawn(admin);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let lag_task = tokio::spawn(crate::lag::track(
+            worker.consumer.clone(),
+            worker.metrics.clone(),
+            stop_rx.clone(),
+        ));
+        let run = worker.run(stop_rx);
+        tokio::pin!(run);
+        tokio::pin!(stop);
+        let result = tokio::select! {
+            r = &mut run => r,
+            () = &mut stop => {
+                tracing::info!("draining");
+                let _ = stop_tx.send(true);
+                run.await
+            }
+        };
+        let _ = stop_tx.send(true);
+        let _ = lag_task.await;
+        admin_handle.stop(true).await;
+        let _ = admin_task.await;
+        tracing::info!("inventory-worker stopped");
+        result
+    }
+}
