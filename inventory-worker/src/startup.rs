@@ -37,7 +37,7 @@ pub fn kafka_consumer(settings: &Settings) -> anyhow::Result<OrderConsumer> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
-        .set("session.timeout.ms", "10000")
+        .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
         .set("allow.auto.create.topics", "false")
         .create_with_context(WorkerContext)

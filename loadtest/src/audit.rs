@@ -1,0 +1,183 @@
+//! The audit: join what clients were told with what PostgreSQL and Redis hold.
+//!
+//! Counting rows is not enough: the audit checks that every order id answered `202` has
+//! exactly one row, that no row exists without an acceptance, that units persisted never
+//! exceed stock, and that Redis remaining plus persisted units equals the stock (nothing
+//! leaked) once the pipeline has drained.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionLike;
+use serde::Serialize;
+use shared::ProductId;
+use shared::keys::Keyspace;
+use tokio_postgres::Client;
+
+/// Waits until everything Redis took is persisted: no outbox entry pending and
+/// `stock - remaining == sold`. Returns the last status seen.
+pub async fn wait_drained(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+    timeout: Duration,
+) -> anyhow::Result<flashctl::sale::SaleStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = flashctl::sale::status(pg, redis, keys, product).await?;
+        if status.pending_handoff == 0 && status.in_transit == Some(0) {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            return Ok(status);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What the audit found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Units on sale.
+    pub stock: i64,
+    /// `202` answers (distinct order ids).
+    pub accepted_orders: usize,
+    /// Units in those answers.
+    pub accepted_units: i64,
+    /// Rows in `orders` for the product.
+    pub persisted_orders: usize,
+    /// `sales.sold`.
+    pub persisted_units: i64,
+    /// Sum of `quantity` over the rows (must equal `sales.sold`).
+    pub row_units: i64,
+    /// Redis remaining after drain.
+    pub redis_remaining: Option<i64>,
+    /// Outbox entries still pending.
+    pub pending_handoff: i64,
+    /// Accepted order ids without a row.
+    pub lost: usize,
+    /// Rows whose order id was never answered `202` (and is not explained otherwise).
+    pub unexplained_rows: usize,
+    /// (user, idempotency key) pairs with more than one row.
+    pub duplicated: usize,
+    /// Units persisted beyond stock.
+    pub oversold: i64,
+    /// `stock - remaining - persisted`: units taken that ended nowhere.
+    pub leaked: Option<i64>,
+}
+
+impl Report {
+    /// Every invariant holds.
+    pub fn passed(&self) -> bool {
+        self.lost == 0
+            && self.unexplained_rows == 0
+            && self.duplicated == 0
+            && self.oversold == 0
+            && self.row_units == self.persisted_units
+            && self.accepted_units == self.persisted_units
+            && self.leaked == Some(0)
+            && self.pending_handoff == 0
+    }
+
+    /// The failed invariants, for a FAIL message.
+    pub fn failures(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        if self.lost > 0 {
+            f.push(format!("{} accepted order(s) have no row", self.lost));
+        }
+        if self.unexplained_rows > 0 {
+            f.push(format!("{} row(s) without a 202", self.unexplained_rows));
+        }
+        if self.duplicated > 0 {
+            f.push(format!("{} duplicated order(s)", self.duplicated));
+        }
+        if self.oversold > 0 {
+            f.push(format!("oversold by {} unit(s)", self.oversold));
+        }
+        if self.row_units != self.persisted_units {
+            f.push(format!(
+                "sales.sold = {} but rows hold {} unit(s)",
+                self.persisted_units, self.row_units
+            ));
+        }
+        if self.accepted_units != self.persisted_units {
+            f.push(format!(
+                "{} unit(s) accepted but {} persisted",
+                self.accepted_units, self.persisted_units
+            ));
+        }
+        if self.leaked != Some(0) {
+            f.push(format!("leaked units: {:?}", self.leaked));
+        }
+        if self.pending_handoff != 0 {
+            f.push(format!(
+                "{} outbox entries still pending",
+                self.pending_handoff
+            ));
+        }
+        f
+    }
+}
+
+/// Joins accepted answers (`order id → units`) with the database and Redis.
+/// `also_accepted` are order ids that are legitimately persisted without a `202` in hand
+/// (a `503` after a Kafka failure that the relay later delivered).
+pub async fn audit(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+    accepted: &HashMap<String, i64>,
+    also_accepted: &HashSet<String>,
+) -> anyhow::Result<Report> {
+    let status = flashctl::sale::status(pg, redis, keys, product).await?;
+    let rows = pg
+        .query(
+            "SELECT order_id::text, quantity, user_id, idempotency_key FROM orders WHERE product_id = $1",
+            &[&product.as_str()],
+        )
+        .await?;
+    let mut persisted: HashMap<String, i64> = HashMap::new();
+    let mut per_key: HashMap<(String, String), usize> = HashMap::new();
+    let mut row_units = 0i64;
+    for r in &rows {
+        let id: String = r.get(0);
+        let q: i32 = r.get(1);
+        row_units += i64::from(q);
+        persisted.insert(id, q.into());
+        *per_key.entry((r.get(2), r.get(3))).or_insert(0) += 1;
+    }
+    let lost = accepted
+        .keys()
+        .filter(|id| !persisted.contains_key(*id))
+        .count();
+    let unexplained_rows = persisted
+        .keys()
+        .filter(|id| !accepted.contains_key(*id) && !also_accepted.contains(*id))
+        .count();
+    let duplicated = per_key.values().filter(|n| **n > 1).count();
+    let accepted_units: i64 = accepted.values().sum::<i64>()
+        + persisted
+            .iter()
+            .filter(|(id, _)| also_accepted.contains(*id) && !accepted.contains_key(*id))
+            .map(|(_, q)| q)
+            .sum::<i64>();
+    Ok(Report {
+        stock: status.stock,
+        accepted_orders: accepted.len(),
+        accepted_units,
+        persisted_orders: rows.len(),
+        persisted_units: status.persisted,
+        row_units,
+        redis_remaining: status.redis_remaining,
+        pending_handoff: status.pending_handoff,
+        lost,
+        unexplained_rows,
+        duplicated,
+        oversold: (status.persisted - status.stock).max(0),
+        leaked: status
+            .redis_remaining
+            .map(|r| status.stock - r - status.persisted),
+    })
+}

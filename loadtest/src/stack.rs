@@ -1,0 +1,330 @@
+//! Isolated resources on the local stack (`deploy/local/up.sh`): a fresh PostgreSQL
+//! database, a pair of Kafka topics, a Redis key namespace. Tests and benchmarks take
+//! their own, so they run in parallel without seeing each other, against the real
+//! servers.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+/// Where the stack runs (the variables `deploy/local/up.sh` writes to `.local/env`).
+#[derive(Debug, Clone)]
+pub struct StackEnv {
+    /// `REDIS_URL`.
+    pub redis_url: String,
+    /// `DATABASE_URL` of the main database; its role may create databases.
+    pub database_url: String,
+    /// `KAFKA_BROKERS`.
+    pub kafka_brokers: String,
+}
+
+impl StackEnv {
+    /// From the environment, with the local stack's defaults.
+    pub fn from_env() -> Self {
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+        Self {
+            redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+            database_url: var(
+                "DATABASE_URL",
+                "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",
+            ),
+            kafka_brokers: var("KAFKA_BROKERS", "127.0.0.1:9092"),
+        }
+    }
+}
+
+/// A short unique name: `{prefix}-{8 hex}`.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A throwaway database with the migrations applied.
+#[derive(Debug, Clone)]
+pub struct TestDatabase {
+    /// Its name (`t_<unix seconds>_<hex>`).
+    pub name: String,
+    /// A connection URL for it.
+    pub url: String,
+}
+
+/// Creates a fresh, migrated database, and drops test databases older than an hour
+/// (left by earlier runs).
+pub async fn database(env: &StackEnv) -> anyhow::Result<TestDatabase> {
+    let (client, conn) = tokio_postgres::connect(&env.database_url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to DATABASE_URL (is the local stack up? deploy/local/up.sh)")?;
+    tokio::spawn(conn);
+    let now = now_secs();
+    for row in client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'",
+            &[],
+        )
+        .await?
+    {
+        let name: String = row.get(0);
+        let ts = name.split('_').nth(1).and_then(|t| t.parse::<u64>().ok());
+        if ts.is_some_and(|ts| ts + 3600 < now) {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+    let name = format!(
+        "t_{now}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .context("creating a test database (the role needs CREATEDB)")?;
+    let url = with_database(&env.database_url, &name);
+    inventory_worker::db::migrate(&url).await?;
+    Ok(TestDatabase { name, url })
+}
+
+/// `base` (a `postgres://` URL) with its database name replaced by `name`.
+pub fn with_database(base: &str, name: &str) -> String {
+    // postgres://user:pass@host:port/dbname?params → swap the path segment.
+    let (head, query) = base
+        .split_once('?')
+        .map_or((base, None), |(h, q)| (h, Some(q)));
+    let head = match head.rfind('/') {
+        Some(i) if head[..i].contains("://") && i > head.find("://").unwrap_or(0) + 2 => &head[..i],
+        _ => head,
+    };
+    match query {
+        Some(q) => format!("{head}/{name}?{q}"),
+        None => format!("{head}/{name}"),
+    }
+}
+
+/// A pair of fresh topics, as `flashctl topics create` makes them.
+#[derive(Debug, Clone)]
+pub struct TestTopics {
+    /// Order topic.
+    pub orders: String,
+    /// Its dead-letter topic.
+    pub dlq: String,
+}
+
+/// Creates `{prefix}-<hex>` and `{prefix}-<hex>.dlq` with `partitions` partitions.
+pub async fn topics(env: &StackEnv, prefix: &str, partitions: i32) -> anyhow::Result<TestTopics> {
+    let orders = unique(prefix);
+    let dlq = format!("{orders}.dlq");
+    flashctl::topics::create(&env.kafka_brokers, &[&orders, &dlq], partitions, 1)
+        .await
+        .context("creating test topics (is the broker up? deploy/local/up.sh)")?;
+    Ok(TestTopics { orders, dlq })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swaps_the_database_name() {
+        assert_eq!(
+            with_database("postgres://a:b@h:1/x", "y"),
+            "postgres://a:b@h:1/y"
+        );
+        assert_eq!(
+            with_database("postgres://a:b@h:1/x?sslmode=disable", "y"),
+            "postgres://a:b@h:1/y?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://a@h", "y"), "postgres://a@h/y");
+    }
+}
+
+/// The signing key every test stack is configured with.
+pub const TEST_KEY_ID: &str = "test";
+/// Its secret.
+pub const TEST_SECRET: &[u8] = b"test-secret-0123456789";
+
+/// One test's private slice of the local stack: a key namespace, topics, a database.
+#[derive(Debug, Clone)]
+pub struct TestStack {
+    /// Server addresses.
+    pub env: StackEnv,
+    /// The Redis key namespace.
+    pub keys: shared::keys::Keyspace,
+    /// The topics.
+    pub topics: TestTopics,
+    /// The database.
+    pub db: TestDatabase,
+}
+
+impl TestStack {
+    /// Creates a namespace, a topic pair and a migrated database.
+    pub async fn new() -> anyhow::Result<Self> {
+        let env = StackEnv::from_env();
+        let (topics, db) = tokio::try_join!(topics(&env, "orders", 6), database(&env))?;
+        Ok(Self {
+            keys: shared::keys::Keyspace::new(unique("t")),
+            env,
+            topics,
+            db,
+        })
+    }
+
+    /// API settings for this stack (port 0, test signing key).
+    pub fn api_settings(&self) -> ingest_api::Settings {
+        ingest_api::Settings {
+            listen_addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+            admin_addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+            redis_url: shared::Secret::new(self.env.redis_url.clone()),
+            redis_namespace: self.keys.namespace().to_owned(),
+            redis_timeout_ms: 500,
+            kafka_brokers: self.env.kafka_brokers.clone(),
+            kafka_topic: self.topics.orders.clone(),
+            kafka_publish_timeout_ms: 5_000,
+            signing_keys: shared::Secret::new(format!(
+                "{TEST_KEY_ID}:{}",
+                String::from_utf8_lossy(TEST_SECRET)
+            )),
+            signature_window_ms: 30_000,
+            idempotency_ttl_secs: 3_600,
+            environment: ingest_api::settings::Environment::Development,
+            http_workers: Some(2),
+            relay_idle_ms: 2_000,
+        }
+    }
+
+    /// Worker settings for this stack (admin port 0, own consumer group).
+    pub fn worker_settings(&self) -> inventory_worker::Settings {
+        inventory_worker::Settings {
+            admin_addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+            database_url: shared::Secret::new(self.db.url.clone()),
+            kafka_brokers: self.env.kafka_brokers.clone(),
+            kafka_topic: self.topics.orders.clone(),
+            kafka_group: format!("{}-worker", self.topics.orders),
+            kafka_dlq_topic: self.topics.dlq.clone(),
+            redis_url: Some(shared::Secret::new(self.env.redis_url.clone())),
+            redis_namespace: self.keys.namespace().to_owned(),
+            batch_max: 500,
+            batch_linger_ms: 20,
+            shutdown_grace_ms: 5_000,
+            db_pool_size: 2,
+        }
+    }
+
+    /// A PostgreSQL connection to this stack's database.
+    pub async fn pg(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// A Redis connection.
+    pub async fn redis(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+        Ok(redis::Client::open(self.env.redis_url.as_str())?
+            .get_multiplexed_async_connection()
+            .await?)
+    }
+
+    /// Opens a sale through `flashctl`'s code (PostgreSQL row, then Redis).
+    pub async fn open_sale(&self, product: &str, stock: u32, per_user: u32) -> anyhow::Result<()> {
+        let pg = self.pg().await?;
+        let mut redis = self.redis().await?;
+        flashctl::sale::open(
+            &pg,
+            &mut redis,
+            &self.keys,
+            &flashctl::sale::NewSale {
+                product: product.parse()?,
+                stock,
+                per_user,
+                starts_at: None,
+                ends_at: None,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// An API running in this process on a free port.
+pub struct RunningApi {
+    /// Public port.
+    pub port: u16,
+    /// Admin port.
+    pub admin_port: u16,
+    /// A client signing with the test key.
+    pub client: crate::client::OrderClient,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningApi {
+    /// Builds and starts the API with `settings`.
+    pub async fn start(settings: ingest_api::Settings) -> anyhow::Result<Self> {
+        let app = ingest_api::Application::build(settings.validate()?).await?;
+        let (port, admin_port) = (app.port(), app.admin_port());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            port,
+            admin_port,
+            client: crate::client::OrderClient::new(
+                format!("http://127.0.0.1:{port}"),
+                Some(TEST_KEY_ID),
+                TEST_SECRET,
+            ),
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// Drains and stops it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await?
+    }
+}
+
+/// A worker running in this process.
+pub struct RunningWorker {
+    /// Admin port.
+    pub admin_port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningWorker {
+    /// Builds and starts the worker with `settings`.
+    pub async fn start(settings: inventory_worker::Settings) -> anyhow::Result<Self> {
+        let app = inventory_worker::Application::build(settings.validate()?).await?;
+        let admin_port = app.admin_port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            admin_port,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// Finishes the batch in hand, commits and stops.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await?
+    }
+}
