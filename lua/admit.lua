@@ -2,100 +2,191 @@
 admit.lua: the admission decision for one `POST /order`, in one atomic step.
 
 Everything that needs shared state is decided here, so there is no window between
-"check" and "take": sale state, then idempotency, then the per-user cap, then the
-stock decrement and the outbox entry. Cheapest and most common refusals come first.
-All keys carry the product's hash tag `{p:<productId>}`, so the script is valid on
-Redis Cluster. Time comes from the Redis server (`TIME`), the same for every API
-instance.
+"check" and "take": sale state, blocklists, rate limits, idempotency, the per-user cap,
+the stock decrement and the outbox entry. Cheapest and most common refusals come first.
+All keys carry the product's hash tag `{p:<productId>}`, so the script is valid on Redis
+Cluster. Time comes from the Redis server (`TIME`), the same for every API instance.
+Limits and sale settings are read from the sale hash on every call, so an operator's
+change applies to the next request on every instance.
 
 KEYS
-  1  sale     hash    state, stock, remaining, per_user, starts_at, ends_at (ms, 0 = none)
-  2  bought   hash    units bought per user id
-  3  idem     hash    stored answer for (user, idempotency key): fp, status, body,
-                      state (pending | done), order_id, entry
-  4  outbox   stream  accepted orders not yet confirmed by Kafka; consumer group "relay"
+  1  sale      hash    state, remaining, per_user, starts_at, ends_at (ms, 0 = none),
+                       and per scope <s>_t (GCRA emission interval, µs; 0 or absent = no
+                       limit) and <s>_b (burst), for s in ip, fp, user, global
+  2  bought    hash    units bought per user id
+  3  idem      hash    stored answer for (user, idempotency key): fp, status, body,
+                       state (pending | done), order_id, entry
+  4  outbox    stream  accepted orders not yet confirmed by Kafka; consumer group "relay"
+  5  rl:ip     string  GCRA TAT (µs) of the client network
+  6  rl:fp     string  GCRA TAT of the device fingerprint (or the "unknown" bucket)
+  7  rl:user   string  GCRA TAT of the user
+  8  rl:global string  GCRA TAT of the whole product
+  9  blk:ip    string  present while the client network is blocked
+ 10  blk:fp    string  present while the device is blocked
+ 11  blk:user  string  present while the user is blocked
+ 12  viol      hash    violation counters of the current hour, by type (kept 25 h)
 
 ARGV
   1  user id
   2  quantity (integer 1..10)
-  3  request fingerprint (hex digest of the normalized order), compared on replay
+  3  request fingerprint (the normalized order), compared on replay
   4  order id (uuid), used only when accepted
   5  answer body (JSON of the 202), stored to replay it byte for byte
   6  event (OrderPlaced JSON), written to the outbox
   7  idempotency retention, seconds
+  8  "1" to enforce rate limits, "0" when RATE_LIMIT_ENABLED=false (blocks still apply)
 
-REPLIES (an array; element 1 is the code)
-  {"ACCEPTED", remaining, entry_id}          stock taken, outbox entry written
-  {"REPLAY", status, body, order_id}         same key and request, already handed off
-  {"IN_FLIGHT"}                              same key and request, hand-off not confirmed yet
-  {"KEY_REUSED"}                             same key, different request
-  {"SALE_NOT_FOUND"}                         no sale hash (never "in stock")
-  {"SALE_NOT_OPEN", state}                   halted, closed, or outside the sale window
-  {"PURCHASE_LIMIT_REACHED", bought, cap}    the user's cap would be exceeded
-  {"SOLD_OUT", remaining}                    fewer units left than asked for
+REPLIES: {code, rl, ...} where rl describes the limit closest to exhaustion,
+{scope, limit, remaining, reset_ms, window_s}; {"off"} when limits were evaluated and
+none is configured for this sale; or {} when the script returned before the limits
+(the API then applies and reports its in-process limiter).
+  {"ACCEPTED", rl, remaining, entry_id}         stock taken, outbox entry written
+  {"REPLAY", rl, status, body, order_id}        same key and request, already handed off
+  {"IN_FLIGHT", rl}                             same key and request, hand-off unconfirmed
+  {"KEY_REUSED", rl}                            same key, different request (violation)
+  {"SALE_NOT_FOUND", {}}                        no sale hash (never "in stock")
+  {"SALE_NOT_OPEN", {}, state}                  halted, closed, scheduled or ended
+  {"BLOCKED", {}, scope}                        a blocklist matched (violation)
+  {"RATE_LIMITED", rl, scope, retry_after_ms}   a limit refused; nothing consumed (violation)
+  {"PURCHASE_LIMIT_REACHED", rl, bought, cap}   the user's cap would be exceeded
+  {"SOLD_OUT", rl, remaining}                   fewer units left than asked for
 ]]
 
-local sale_key, bought_key, idem_key, outbox_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- gcra:begin
+-- One GCRA step in integer microseconds (the same arithmetic as shared/src/limits.rs):
+-- t = emission interval, b = burst, tat = stored theoretical arrival time or nil.
+-- Returns allowed, tat to store, remaining, reset (µs until a full burst), retry (µs).
+local function gcra(tat, t, b, now)
+  if not tat or tat < now then tat = now end
+  local new_tat = tat + t
+  local allow_at = new_tat - b * t
+  if now < allow_at then
+    return false, tat, 0, tat - now, allow_at - now
+  end
+  return true, new_tat, math.floor((now - allow_at) / t), new_tat - now, 0
+end
+-- gcra:end
+
+local SCOPES = {'ip', 'fingerprint', 'user', 'global'}
+local VIOLATION_TTL = 90000
+
+local function violation(kind)
+  redis.call('HINCRBY', KEYS[12], kind, 1)
+  redis.call('EXPIRE', KEYS[12], VIOLATION_TTL)
+end
+
 local user, qty, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
 -- 1. Sale state. A missing or incomplete sale is "not found", never "in stock".
-local sale = redis.call('HMGET', sale_key, 'state', 'remaining', 'per_user', 'starts_at', 'ends_at')
+local sale = redis.call('HMGET', KEYS[1], 'state', 'remaining', 'per_user', 'starts_at', 'ends_at',
+  'ip_t', 'ip_b', 'fp_t', 'fp_b', 'user_t', 'user_b', 'global_t', 'global_b')
 local state, remaining = sale[1], tonumber(sale[2])
 if not state or not remaining then
-  return {'SALE_NOT_FOUND'}
+  return {'SALE_NOT_FOUND', {}}
 end
 if state ~= 'open' then
-  return {'SALE_NOT_OPEN', state}
+  return {'SALE_NOT_OPEN', {}, state}
 end
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local time = redis.call('TIME')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now_ms = math.floor(now_us / 1000)
 local starts_at, ends_at = tonumber(sale[4]) or 0, tonumber(sale[5]) or 0
 if now_ms < starts_at then
-  return {'SALE_NOT_OPEN', 'scheduled'}
+  return {'SALE_NOT_OPEN', {}, 'scheduled'}
 end
 if ends_at > 0 and now_ms >= ends_at then
-  return {'SALE_NOT_OPEN', 'ended'}
+  return {'SALE_NOT_OPEN', {}, 'ended'}
 end
 
--- (Blocklists and rate limits slot in here: they must refuse before anything is taken.)
+-- 2. Blocklists.
+for i = 1, 3 do
+  if redis.call('EXISTS', KEYS[8 + i]) == 1 then
+    violation('blocked_' .. SCOPES[i])
+    return {'BLOCKED', {}, SCOPES[i]}
+  end
+end
 
--- 2. Idempotency: the same (user, key) gets the same answer, never a second order.
-local rec = redis.call('HMGET', idem_key, 'fp', 'state', 'status', 'body', 'order_id')
+-- 3. Rate limits: evaluate every configured scope, then either refuse (consuming none)
+--    or consume all. The reported limit is the one closest to exhaustion.
+local rl = {}
+if ARGV[8] == '1' then
+  local tats = redis.call('MGET', KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+  local steps = {}
+  local refused, retry = nil, 0
+  for i = 1, 4 do
+    local t, b = tonumber(sale[4 + 2 * i]), tonumber(sale[5 + 2 * i])
+    if t and b and t > 0 and b > 0 then
+      local ok, tat, left, reset, wait = gcra(tonumber(tats[i]), t, b, now_us)
+      steps[i] = {ok = ok, tat = tat, left = left, reset = reset, b = b,
+                  window = math.ceil(t * b / 1000000)}
+      if not ok then
+        refused = refused or i
+        if wait > retry then retry = wait end
+      end
+    end
+  end
+  local function info(i)
+    local s = steps[i]
+    return {SCOPES[i], s.b, s.left, math.ceil(s.reset / 1000), s.window}
+  end
+  if refused then
+    violation('rate_' .. SCOPES[refused])
+    return {'RATE_LIMITED', info(refused), SCOPES[refused], math.ceil(retry / 1000)}
+  end
+  local closest
+  for i = 1, 4 do
+    local s = steps[i]
+    if s then
+      redis.call('SET', KEYS[4 + i], string.format('%.0f', s.tat), 'PX', math.ceil(s.reset / 1000) + 1)
+      if not closest or s.left < steps[closest].left then
+        closest = i
+      end
+    end
+  end
+  if closest then
+    rl = info(closest)
+  else
+    rl = {'off'}
+  end
+end
+
+-- 4. Idempotency: the same (user, key) gets the same answer, never a second order.
+local rec = redis.call('HMGET', KEYS[3], 'fp', 'state', 'status', 'body', 'order_id')
 if rec[1] then
   if rec[1] ~= fp then
-    return {'KEY_REUSED'}
+    violation('key_reused')
+    return {'KEY_REUSED', rl}
   end
   if rec[2] ~= 'done' then
-    return {'IN_FLIGHT'}
+    return {'IN_FLIGHT', rl}
   end
-  return {'REPLAY', rec[3], rec[4], rec[5]}
+  return {'REPLAY', rl, rec[3], rec[4], rec[5]}
 end
 
--- 3. Per-user cap (0 = no cap).
+-- 5. Per-user cap (0 = no cap).
 local cap = tonumber(sale[3]) or 0
-local bought = tonumber(redis.call('HGET', bought_key, user)) or 0
+local bought = tonumber(redis.call('HGET', KEYS[2], user)) or 0
 if cap > 0 and bought + qty > cap then
-  return {'PURCHASE_LIMIT_REACHED', bought, cap}
+  return {'PURCHASE_LIMIT_REACHED', rl, bought, cap}
 end
 
--- 4. Stock.
+-- 6. Stock.
 if remaining < qty then
-  return {'SOLD_OUT', remaining}
+  return {'SOLD_OUT', rl, remaining}
 end
-remaining = redis.call('HINCRBY', sale_key, 'remaining', -qty)
-redis.call('HINCRBY', bought_key, user, qty)
+remaining = redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
+redis.call('HINCRBY', KEYS[2], user, qty)
 
--- 5. Outbox entry, delivered at once to the "inflight" consumer of group "relay", so the
+-- 7. Outbox entry, delivered at once to the "inflight" consumer of group "relay", so the
 --    entry is pending from this moment and its idle time counts from acceptance. The
 --    relay claims entries that stay pending too long (the API died, or Kafka failed).
-if redis.call('EXISTS', outbox_key) == 0 then
-  redis.call('XGROUP', 'CREATE', outbox_key, 'relay', '$', 'MKSTREAM')
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[4], 'relay', '$', 'MKSTREAM')
 end
-local entry = redis.call('XADD', outbox_key, '*', 'order_id', ARGV[4], 'event', ARGV[6])
-redis.call('XREADGROUP', 'GROUP', 'relay', 'inflight', 'COUNT', 1, 'STREAMS', outbox_key, '>')
-
-redis.call('HSET', idem_key, 'fp', fp, 'state', 'pending', 'status', 202, 'body', ARGV[5],
+local entry = redis.call('XADD', KEYS[4], '*', 'order_id', ARGV[4], 'event', ARGV[6])
+redis.call('XREADGROUP', 'GROUP', 'relay', 'inflight', 'COUNT', 1, 'STREAMS', KEYS[4], '>')
+redis.call('HSET', KEYS[3], 'fp', fp, 'state', 'pending', 'status', 202, 'body', ARGV[5],
   'order_id', ARGV[4], 'entry', entry)
-redis.call('EXPIRE', idem_key, tonumber(ARGV[7]))
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
 
-return {'ACCEPTED', remaining, entry}
+return {'ACCEPTED', rl, remaining, entry}

@@ -16,6 +16,7 @@ ARGV
   4  ends_at, ms since the epoch (0 = no end)
   5  remaining (normally = stock; less when `sale recover` rebuilds from PostgreSQL)
   6  state to create the sale in (open | halted)
+  7… further field, value pairs (the rate limits: ip_t, ip_b, fp_t, …)
 
 REPLIES
   1  created
@@ -32,6 +33,9 @@ redis.call('HSET', KEYS[1],
   'per_user', ARGV[2],
   'starts_at', ARGV[3],
   'ends_at', ARGV[4])
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('XGROUP', 'CREATE', KEYS[2], 'relay', '$', 'MKSTREAM')
 end

@@ -13,6 +13,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     outcome: &'static str,
     code: &'static str,
@@ -33,6 +38,8 @@ struct Inner {
     kafka_failures: Counter,
     relayed: Counter,
     sold_out_fast_path: Counter,
+    violations: Family<KindLabels, Counter>,
+    redis_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -63,6 +70,18 @@ impl Metrics {
         let kafka_failures = Counter::default();
         let relayed = Counter::default();
         let sold_out_fast_path = Counter::default();
+        let violations = Family::<KindLabels, Counter>::default();
+        let redis_failures = Counter::default();
+        registry.register(
+            "violations",
+            "Limit, block, signature and replay refusals by type",
+            violations.clone(),
+        );
+        registry.register(
+            "redis_admission_failures",
+            "Admission calls that failed or were refused by the open circuit breaker",
+            redis_failures.clone(),
+        );
         registry.register(
             "order_decisions",
             "POST /order answers by outcome and stable code",
@@ -108,6 +127,8 @@ impl Metrics {
                 kafka_failures,
                 relayed,
                 sold_out_fast_path,
+                violations,
+                redis_failures,
             }),
         }
     }
@@ -151,6 +172,19 @@ impl Metrics {
     /// One `SOLD_OUT` answered from memory.
     pub fn sold_out_fast_path(&self) {
         self.inner.sold_out_fast_path.inc();
+    }
+
+    /// One violation.
+    pub fn violation(&self, kind: &'static str) {
+        self.inner
+            .violations
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+
+    /// One admission that could not reach Redis.
+    pub fn redis_failure(&self) {
+        self.inner.redis_failures.inc();
     }
 
     /// The Prometheus text exposition.

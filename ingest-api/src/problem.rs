@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde::Serialize;
+use shared::keys::Scope;
 
 /// One JSON Schema violation, pointing into the request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,38 +20,15 @@ pub struct FieldError {
     pub detail: String,
 }
 
-/// Which limit refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LimitScope {
-    /// Per client network.
-    Ip,
-    /// Per device fingerprint.
-    Fingerprint,
-    /// Per user id.
-    User,
-    /// Per product, all clients together.
-    Global,
-}
-
-impl LimitScope {
-    /// The label used in answers, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ip => "ip",
-            Self::Fingerprint => "fingerprint",
-            Self::User => "user",
-            Self::Global => "global",
-        }
-    }
-}
-
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// `Content-Type` is not `application/json`.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The body did not arrive within the request timeout.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// The body is larger than the limit.
     #[error("payload larger than {limit} bytes")]
     PayloadTooLarge {
@@ -79,7 +57,7 @@ pub enum ApiError {
     #[error("blocked ({})", scope.as_str())]
     Blocked {
         /// What was blocked.
-        scope: LimitScope,
+        scope: Scope,
     },
     /// No sale for this product.
     #[error("sale not found")]
@@ -111,10 +89,16 @@ pub enum ApiError {
     #[error("rate limit exceeded ({})", scope.as_str())]
     RateLimited {
         /// Which limit.
-        scope: LimitScope,
+        scope: Scope,
         /// When to try again.
         retry_after_secs: u64,
     },
+    /// No such route.
+    #[error("route not found")]
+    RouteNotFound,
+    /// The route exists, not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// `GET /order/{id}` for an unknown (or expired) order.
     #[error("order not found")]
     OrderNotFound,
@@ -157,6 +141,7 @@ impl ApiError {
                 "PAYLOAD_TOO_LARGE",
                 "Payload too large",
             ),
+            Self::RequestTimeout => (S::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "Request timeout"),
             Self::MissingIdempotencyKey => (
                 S::BAD_REQUEST,
                 "MISSING_IDEMPOTENCY_KEY",
@@ -197,6 +182,12 @@ impl ApiError {
                 "Rate limit exceeded",
             ),
             Self::OrderNotFound => (S::NOT_FOUND, "ORDER_NOT_FOUND", "Order not found"),
+            Self::RouteNotFound => (S::NOT_FOUND, "ROUTE_NOT_FOUND", "Not found"),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Method not allowed",
+            ),
             Self::Unavailable { .. } => (
                 S::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
@@ -215,6 +206,7 @@ impl ApiError {
         match self {
             Self::UnsupportedMediaType => "Content-Type must be application/json".into(),
             Self::PayloadTooLarge { limit } => format!("the body must be at most {limit} bytes"),
+            Self::RequestTimeout => "the body was not received in time".into(),
             Self::MissingIdempotencyKey => {
                 "send an Idempotency-Key header (8 to 128 characters of [A-Za-z0-9_-])".into()
             }
@@ -243,10 +235,35 @@ impl ApiError {
                 format!("too many requests for this {}", scope.as_str())
             }
             Self::OrderNotFound => "no order with this id".into(),
+            Self::RouteNotFound => "no such resource; see POST /order and GET /order/{id}".into(),
+            Self::MethodNotAllowed => "POST /order, GET /order/{id}".into(),
             Self::Unavailable { .. } => {
                 "try again later with the same Idempotency-Key to learn the outcome".into()
             }
             Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// The violation type this refusal counts as, if it is one (limits, blocks,
+    /// signatures, replays).
+    pub fn violation(&self) -> Option<&'static str> {
+        match self {
+            Self::RateLimited { scope, .. } => Some(match scope {
+                Scope::Ip => "rate_ip",
+                Scope::Fingerprint => "rate_fingerprint",
+                Scope::User => "rate_user",
+                Scope::Global => "rate_global",
+            }),
+            Self::Blocked { scope } => Some(match scope {
+                Scope::Ip => "blocked_ip",
+                Scope::Fingerprint => "blocked_fingerprint",
+                Scope::User => "blocked_user",
+                Scope::Global => "blocked_global",
+            }),
+            Self::InvalidSignature { .. } => Some("invalid_signature"),
+            Self::RequestExpired => Some("request_expired"),
+            Self::IdempotencyKeyReused => Some("key_reused"),
+            _ => None,
         }
     }
 
@@ -324,7 +341,7 @@ mod tests {
         assert_eq!(ApiError::SoldOut.code(), "SOLD_OUT");
         assert_eq!(ApiError::SoldOut.status(), StatusCode::CONFLICT);
         let e = ApiError::RateLimited {
-            scope: LimitScope::Ip,
+            scope: Scope::Ip,
             retry_after_secs: 2,
         };
         assert_eq!(e.code(), "RATE_LIMIT_EXCEEDED");

@@ -5,9 +5,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::Secret;
+use shared::client::Pseudonymizer;
 use shared::keys::Keyspace;
+use shared::limits::LimitSpec;
 use shared::settings::SettingsError;
 use shared::signing::Keyring;
+
+use crate::order::TrustedProxies;
 
 /// Where the process runs; stricter checks apply outside development.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -63,9 +67,28 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[serde(default)]
     pub http_workers: Option<usize>,
-    /// Seconds an outbox entry may stay unconfirmed before the relay republishes it.
+    /// Milliseconds an outbox entry may stay unconfirmed before the relay republishes it.
     #[serde(default = "defaults::relay_idle_ms")]
     pub relay_idle_ms: u64,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed; empty = none.
+    #[serde(default)]
+    pub trusted_proxies: String,
+    /// Browser origins allowed by CORS (comma separated); required outside development.
+    #[serde(default)]
+    pub allowed_origins: String,
+    /// Rate limits on or off; `false` is refused in production.
+    #[serde(default = "defaults::yes")]
+    pub rate_limit_enabled: bool,
+    /// Per-network limit of this instance when the Redis limits are not consulted.
+    #[serde(default = "defaults::fallback_ip_limit")]
+    pub fallback_ip_limit: String,
+    /// Key of the pseudonymous network/device hashes stored with orders; required
+    /// outside development.
+    #[serde(default)]
+    pub ip_hash_key: Option<Secret<String>>,
+    /// Longest wait for a request body.
+    #[serde(default = "defaults::request_timeout_ms")]
+    pub request_timeout_ms: u64,
 }
 
 mod defaults {
@@ -103,7 +126,19 @@ mod defaults {
     pub fn relay_idle_ms() -> u64 {
         5_000
     }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn fallback_ip_limit() -> String {
+        "10/s:20".into()
+    }
+    pub fn request_timeout_ms() -> u64 {
+        5_000
+    }
 }
+
+/// The pseudonym key used in development when `IP_HASH_KEY` is not set.
+const DEVELOPMENT_IP_HASH_KEY: &str = "development-only-ip-hash-key";
 
 /// Settings after validation: parsed keyring, typed durations.
 #[derive(Debug, Clone)]
@@ -114,6 +149,14 @@ pub struct Validated {
     pub keyring: Keyring,
     /// Key namespace.
     pub keyspace: Keyspace,
+    /// Parsed `TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedProxies,
+    /// Parsed `ALLOWED_ORIGINS` (empty in development means any origin).
+    pub allowed_origins: Vec<String>,
+    /// Parsed `FALLBACK_IP_LIMIT`.
+    pub fallback_ip_limit: LimitSpec,
+    /// Keyed hashes for order rows.
+    pub pseudonymizer: Pseudonymizer,
 }
 
 impl Settings {
@@ -141,12 +184,62 @@ impl Settings {
         if self.redis_timeout_ms == 0 {
             return invalid("REDIS_TIMEOUT_MS must be positive".into());
         }
+        let trusted_proxies = match TrustedProxies::parse(&self.trusted_proxies) {
+            Ok(t) => t,
+            Err(e) => return invalid(e),
+        };
+        let allowed_origins: Vec<String> = self
+            .allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = allowed_origins
+            .iter()
+            .find(|o| !(o.starts_with("https://") || o.starts_with("http://")))
+        {
+            return invalid(format!(
+                "ALLOWED_ORIGINS entry {bad:?} must be an origin such as https://shop.example.com"
+            ));
+        }
+        let fallback_ip_limit = match self.fallback_ip_limit.parse::<LimitSpec>() {
+            Ok(l) => l,
+            Err(e) => return invalid(format!("FALLBACK_IP_LIMIT: {e}")),
+        };
+        let strict = self.environment != Environment::Development;
+        if strict && allowed_origins.is_empty() {
+            return invalid(format!(
+                "ALLOWED_ORIGINS must list the allowed browser origins in {:?}",
+                self.environment
+            ));
+        }
+        if self.environment == Environment::Production && !self.rate_limit_enabled {
+            return invalid("RATE_LIMIT_ENABLED=false is refused in production".into());
+        }
+        let pseudonymizer = match &self.ip_hash_key {
+            Some(k) if k.expose().len() >= 16 => Pseudonymizer::new(k.expose().as_bytes()),
+            Some(_) => return invalid("IP_HASH_KEY must be at least 16 bytes".into()),
+            None if strict => {
+                return invalid(format!("IP_HASH_KEY is required in {:?}", self.environment));
+            }
+            None => Pseudonymizer::new(DEVELOPMENT_IP_HASH_KEY.as_bytes()),
+        };
         let keyspace = Keyspace::new(self.redis_namespace.clone());
         Ok(Validated {
             raw: self,
             keyring,
             keyspace,
+            trusted_proxies,
+            allowed_origins,
+            fallback_ip_limit,
+            pseudonymizer,
         })
+    }
+
+    /// Longest wait for a request body.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
     }
 
     /// Redis command timeout.

@@ -3,7 +3,11 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use rdkafka::ClientConfig;
@@ -12,10 +16,77 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::order::{Admission, Handoff, OrderSchema, Verifier};
+use crate::order::breaker::Breaker;
+use crate::order::sold_out::SoldOut;
+use crate::order::violations::Violations;
+use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, Verifier};
+use crate::problem::ApiError;
 use crate::routes;
-use crate::settings::Validated;
+use crate::settings::{Environment, Validated};
 use crate::state::AppState;
+
+/// Security headers on every answer of both ports.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Strict-Transport-Security",
+            "max-age=63072000; includeSubDomains",
+        ))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cache-Control", "no-store"))
+}
+
+/// CORS: any origin in development when none is configured, else exactly the list.
+/// Mismatching origins are not refused here (the browser withholds the answer), so every
+/// answer stays one of ours.
+fn cors(origins: &[String], environment: Environment) -> Cors {
+    let mut cors = Cors::default()
+        .block_on_origin_mismatch(false)
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            "content-type",
+            "idempotency-key",
+            "x-idempotency-key",
+            "x-request-time",
+            "x-key-id",
+            "x-signature",
+            "x-device-fingerprint",
+        ])
+        .expose_headers([
+            "location",
+            "idempotent-replayed",
+            "retry-after",
+            "ratelimit",
+            "ratelimit-policy",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+        ])
+        .max_age(600);
+    if origins.is_empty() && environment == Environment::Development {
+        cors = cors.allow_any_origin();
+    }
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// Unknown paths and methods answer in problem+json too.
+async fn no_route(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let known = req.path() == "/order" || req.path().starts_with("/order/");
+    if known {
+        ApiError::MethodNotAllowed.to_response()
+    } else {
+        ApiError::RouteNotFound.to_response()
+    }
+}
 
 /// A built, not yet running, API: both listeners are bound, so the ports are known.
 pub struct Application {
@@ -72,6 +143,12 @@ impl Application {
             raw.idempotency_ttl_secs,
             metrics.clone(),
         );
+        if !raw.rate_limit_enabled {
+            tracing::warn!(
+                environment = ?raw.environment,
+                "RATE_LIMIT_ENABLED=false: NO RATE LIMITS ARE ENFORCED (blocklists still apply); never do this in production"
+            );
+        }
         let state = web::Data::new(AppState {
             schema: OrderSchema::compile()?,
             verifier: Verifier::new(settings.keyring.clone(), raw.signature_window_ms),
@@ -79,8 +156,18 @@ impl Application {
                 redis.clone(),
                 settings.keyspace.clone(),
                 raw.idempotency_ttl_secs,
+                raw.rate_limit_enabled,
             ),
+            breaker: Breaker::new(3, Duration::from_secs(1)),
             handoff,
+            sold_out: Arc::new(SoldOut::default()),
+            order_limiter: LocalLimiter::new(settings.fallback_ip_limit),
+            lookup_limiter: LocalLimiter::new(settings.fallback_ip_limit),
+            limits_enabled: raw.rate_limit_enabled,
+            violations: Arc::new(Violations::new(metrics.clone())),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            pseudonymizer: settings.pseudonymizer.clone(),
+            request_timeout: raw.request_timeout(),
             redis,
             keys: settings.keyspace.clone(),
             metrics,
@@ -94,10 +181,15 @@ impl Application {
         let admin_port = admin_listener.local_addr()?.port();
 
         let data = state.clone();
+        let origins = settings.allowed_origins.clone();
+        let environment = raw.environment;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .configure(routes::order::config)
+                .default_service(web::to(no_route))
+                .wrap(cors(&origins, environment))
+                .wrap(security_headers())
         })
         .disable_signals()
         .shutdown_timeout(10)
@@ -115,6 +207,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .configure(routes::admin::config)
+                .wrap(security_headers())
         })
         .disable_signals()
         .workers(1)
@@ -173,12 +266,21 @@ impl Application {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let relay = tokio::spawn(
-            state
-                .handoff
-                .clone()
-                .run_relay(consumer, relay_idle, stop_rx),
-        );
+        let relay = tokio::spawn(state.handoff.clone().run_relay(
+            consumer,
+            relay_idle,
+            stop_rx.clone(),
+        ));
+        let sold_out = tokio::spawn(state.sold_out.clone().run(
+            state.redis.clone(),
+            state.keys.clone(),
+            stop_rx.clone(),
+        ));
+        let violations = {
+            let v = state.violations.clone();
+            let (conn, keys) = (state.redis.clone(), state.keys.clone());
+            tokio::spawn(async move { v.run(conn, keys, stop_rx).await })
+        };
         let server_handle: ServerHandle = server.handle();
         let admin_handle = admin.handle();
         let server_task = tokio::spawn(server);
@@ -192,6 +294,8 @@ impl Application {
         admin_handle.stop(true).await;
         let _ = stop_tx.send(true);
         let _ = relay.await;
+        let _ = sold_out.await;
+        let _ = violations.await;
         let _ = admin_task.await;
         let producer = state.handoff.producer().clone();
         let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5))).await;

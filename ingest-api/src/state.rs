@@ -1,10 +1,17 @@
 //! What every request handler shares.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use redis::aio::ConnectionManager;
+use shared::client::Pseudonymizer;
 use shared::keys::Keyspace;
 
 use crate::metrics::Metrics;
-use crate::order::{Admission, Handoff, OrderSchema, Verifier};
+use crate::order::breaker::Breaker;
+use crate::order::sold_out::SoldOut;
+use crate::order::violations::Violations;
+use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, TrustedProxies, Verifier};
 
 /// Built once at start-up; handlers get it through `web::Data`.
 #[derive(Debug)]
@@ -15,8 +22,26 @@ pub struct AppState {
     pub verifier: Verifier,
     /// The admission script.
     pub admission: Admission,
+    /// Redis health, from admission outcomes.
+    pub breaker: Breaker,
     /// Kafka publish and outbox confirmation.
     pub handoff: Handoff,
+    /// Products this instance knows are sold out.
+    pub sold_out: Arc<SoldOut>,
+    /// Per-network limiter of `POST /order` when Redis limits are not consulted.
+    pub order_limiter: LocalLimiter,
+    /// Per-network limiter of `GET /order/{id}`.
+    pub lookup_limiter: LocalLimiter,
+    /// Whether rate limits apply at all.
+    pub limits_enabled: bool,
+    /// Violation log, metrics and counters.
+    pub violations: Arc<Violations>,
+    /// Who may set `X-Forwarded-For`.
+    pub trusted_proxies: TrustedProxies,
+    /// Keyed hashes for order rows.
+    pub pseudonymizer: Pseudonymizer,
+    /// Longest wait for a request body.
+    pub request_timeout: Duration,
     /// Redis, for order lookups.
     pub redis: ConnectionManager,
     /// Key layout.

@@ -261,7 +261,9 @@ async fn malformed_requests_are_explained() -> anyhow::Result<()> {
 async fn fifty_concurrent_retries_admit_once() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
     let api = RunningApi::start(stack.api_settings()).await?;
-    stack.open_sale("console", 100, 0).await?;
+    stack
+        .open_sale_with("console", 100, 0, flashctl::guard::Limits::off())
+        .await?;
     let k = key();
     let body = OrderClient::body("console", "gina", 1);
     let answers =

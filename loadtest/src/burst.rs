@@ -20,6 +20,9 @@ pub struct Burst {
     pub orders: usize,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// Distinct source addresses (127.0.0.2, …); user `i` sends from address
+    /// `i % source_ips`. 0 sends everything from the default address.
+    pub source_ips: usize,
 }
 
 /// One order sent and its answer.
@@ -67,16 +70,31 @@ impl BurstResult {
     }
 }
 
-/// Sends the burst and collects every answer.
+/// Sends the burst and collects every answer. Each user has its own device
+/// fingerprint (`dev-<user>`) and, with `source_ips`, its own source address.
 pub async fn run(client: &OrderClient, burst: &Burst) -> BurstResult {
     let started = Instant::now();
+    let clients: Vec<OrderClient> = (0..burst.source_ips)
+        .map(|i| client.bound_to(crate::client::loopback_ip(i)))
+        .collect();
+    let clients = &clients;
     let sent = futures_util::stream::iter(0..burst.orders)
         .map(|i| {
-            let user = format!("u-{}", i % burst.users.max(1));
+            let u = i % burst.users.max(1);
+            let user = format!("u-{u}");
             let key = uuid::Uuid::new_v4().to_string();
             let body = OrderClient::body(&burst.product, &user, 1);
+            let client = if clients.is_empty() {
+                client
+            } else {
+                &clients[u % clients.len()]
+            };
             async move {
-                let answer = client.place(&body, &key).await.map_err(|e| e.to_string());
+                let device = format!("dev-{user}");
+                let answer = client
+                    .place_from(&body, &key, &device)
+                    .await
+                    .map_err(|e| e.to_string());
                 Sent {
                     user,
                     key,

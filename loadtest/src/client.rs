@@ -92,6 +92,17 @@ impl OrderClient {
         }
     }
 
+    /// A copy of this client whose connections leave from `local`.
+    pub fn bound_to(&self, local: IpAddr) -> Self {
+        let key_id = self.key_id.clone();
+        Self::build(
+            self.base_url.clone(),
+            key_id.as_deref(),
+            &self.secret,
+            Some(local),
+        )
+    }
+
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base_url
@@ -139,6 +150,20 @@ impl OrderClient {
         send(self.order_request(body, idempotency_key)).await
     }
 
+    /// Same, from a device (`X-Device-Fingerprint`).
+    pub async fn place_from(
+        &self,
+        body: &[u8],
+        idempotency_key: &str,
+        fingerprint: &str,
+    ) -> reqwest::Result<Answer> {
+        send(
+            self.order_request(body, idempotency_key)
+                .header("x-device-fingerprint", fingerprint),
+        )
+        .await
+    }
+
     /// `{"productId","userId","quantity"}` as the API expects it.
     pub fn body(product: &str, user: &str, quantity: u32) -> Vec<u8> {
         format!(r#"{{"productId":"{product}","userId":"{user}","quantity":{quantity}}}"#)
@@ -149,6 +174,13 @@ impl OrderClient {
     pub async fn get_order(&self, order_id: &str) -> reqwest::Result<Answer> {
         send(self.http.get(format!("{}/order/{order_id}", self.base_url))).await
     }
+}
+
+/// The `i`-th loopback source address, from 127.0.0.2 on: the whole 127.0.0.0/8 is
+/// local on Linux, so binding to these makes one machine look like many clients.
+pub fn loopback_ip(i: usize) -> IpAddr {
+    let n = (i + 2) as u32;
+    std::net::Ipv4Addr::new(127, (n >> 16) as u8, (n >> 8) as u8, n as u8).into()
 }
 
 /// Replaces (rather than adds) one header of a request, to tamper with it in tests.

@@ -73,6 +73,10 @@ struct BurstArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 100)]
     concurrency: usize,
+    /// Distinct loopback source addresses (127.0.0.2 …), one per user up to this many;
+    /// 0 sends everything from one address.
+    #[arg(long, default_value_t = 500)]
+    source_ips: usize,
     /// How long to wait for the pipeline to drain before auditing.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
@@ -105,6 +109,7 @@ async fn burst_command(args: BurstArgs) -> anyhow::Result<bool> {
             users: args.users,
             orders: args.orders,
             concurrency: args.concurrency,
+            source_ips: args.source_ips,
         },
     )
     .await;

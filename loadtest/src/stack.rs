@@ -197,6 +197,12 @@ impl TestStack {
             environment: ingest_api::settings::Environment::Development,
             http_workers: Some(2),
             relay_idle_ms: 2_000,
+            trusted_proxies: String::new(),
+            allowed_origins: String::new(),
+            rate_limit_enabled: true,
+            fallback_ip_limit: "10/s:20".into(),
+            ip_hash_key: None,
+            request_timeout_ms: 5_000,
         }
     }
 
@@ -232,8 +238,26 @@ impl TestStack {
             .await?)
     }
 
-    /// Opens a sale through `flashctl`'s code (PostgreSQL row, then Redis).
+    /// Opens a sale with the default limits through `flashctl`'s code (PostgreSQL row,
+    /// then Redis).
     pub async fn open_sale(&self, product: &str, stock: u32, per_user: u32) -> anyhow::Result<()> {
+        self.open_sale_with(
+            product,
+            stock,
+            per_user,
+            flashctl::guard::Limits::defaults(),
+        )
+        .await
+    }
+
+    /// Opens a sale with the given limits.
+    pub async fn open_sale_with(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+        limits: flashctl::guard::Limits,
+    ) -> anyhow::Result<()> {
         let pg = self.pg().await?;
         let mut redis = self.redis().await?;
         flashctl::sale::open(
@@ -246,6 +270,7 @@ impl TestStack {
                 per_user,
                 starts_at: None,
                 ends_at: None,
+                limits,
             },
         )
         .await?;

@@ -22,6 +22,7 @@ async fn two_thousand_shoppers_one_hundred_units() -> anyhow::Result<()> {
             users: 500,
             orders: 2_000,
             concurrency: 200,
+            source_ips: 500,
         },
     )
     .await;

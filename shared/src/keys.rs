@@ -11,6 +11,10 @@
 //! | `{ns}:{p:P}:bought` | hash | units bought per user |
 //! | `{ns}:{p:P}:idem:<user>:<key>` | hash | stored answer of an accepted order (24 h) |
 //! | `{ns}:{p:P}:outbox` | stream | accepted orders not yet confirmed by Kafka |
+//! | `{ns}:{p:P}:rl:<scope>:<id>` | string | GCRA theoretical arrival time (µs) of one client |
+//! | `{ns}:{p:P}:blk:<scope>:<id>` | string | a block (with TTL); the value is the reason |
+//! | `{ns}:{p:P}:viol:<hour>` | hash | violations per type in that hour (kept 25 h) |
+//! | `{ns}:viol:<hour>` | hash | violations before a product is known (bad signatures) |
 //! | `{ns}:sales` | set | products with a sale, for the relay and operators |
 //! | `{ns}:order:{<uuid>}` | hash | order status for `GET /order/{id}` (24 h) |
 
@@ -32,6 +36,59 @@ pub mod sale_field {
     pub const STARTS_AT: &str = "starts_at";
     /// Sale window end, ms since the epoch (0 = no end).
     pub const ENDS_AT: &str = "ends_at";
+}
+
+/// A dimension of rate limits and blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// A client network (IPv4 address or IPv6 /64).
+    Ip,
+    /// A device fingerprint (or the shared "unknown device" bucket).
+    Fingerprint,
+    /// A user id.
+    User,
+    /// The whole product (rate limits only).
+    Global,
+}
+
+impl Scope {
+    /// Every scope, in the order limits are reported (most specific first).
+    pub const ALL: [Scope; 4] = [Scope::Ip, Scope::Fingerprint, Scope::User, Scope::Global];
+
+    /// The name in answers, logs, metrics and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Fingerprint => "fingerprint",
+            Self::User => "user",
+            Self::Global => "global",
+        }
+    }
+
+    /// Parses [`Scope::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// The short tag in key names and sale-hash fields.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Fingerprint => "fp",
+            Self::User => "user",
+            Self::Global => "global",
+        }
+    }
+
+    /// Sale-hash field with the emission interval in µs (absent or 0: no limit).
+    pub fn interval_field(self) -> String {
+        format!("{}_t", self.tag())
+    }
+
+    /// Sale-hash field with the burst.
+    pub fn burst_field(self) -> String {
+        format!("{}_b", self.tag())
+    }
 }
 
 /// The consumer group of every outbox stream; entries pending in it are unconfirmed.
@@ -79,6 +136,11 @@ impl Keyspace {
         format!("{}:sales", self.ns)
     }
 
+    /// Violations recorded before a product was known, for one hour (Unix hours).
+    pub fn global_violations(&self, hour: u64) -> String {
+        format!("{}:viol:{hour}", self.ns)
+    }
+
     /// Status of one order, read by `GET /order/{id}`.
     pub fn order_status(&self, order_id: &Uuid) -> String {
         format!("{}:order:{{{}}}", self.ns, order_id)
@@ -110,6 +172,21 @@ impl SaleKeys {
     /// The stored answer for one (user, idempotency key).
     pub fn idempotency(&self, user: &UserId, key: &IdempotencyKey) -> String {
         format!("{}:idem:{}:{}", self.tag, user, key)
+    }
+
+    /// GCRA state of one client in one scope (`id` from [`crate::client`]).
+    pub fn rate(&self, scope: Scope, id: &str) -> String {
+        format!("{}:rl:{}:{}", self.tag, scope.tag(), id)
+    }
+
+    /// A block of one client in one scope.
+    pub fn block(&self, scope: Scope, id: &str) -> String {
+        format!("{}:blk:{}:{}", self.tag, scope.tag(), id)
+    }
+
+    /// Violation counters of one hour (Unix hours).
+    pub fn violations(&self, hour: u64) -> String {
+        format!("{}:viol:{hour}", self.tag)
     }
 }
 

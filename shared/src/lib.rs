@@ -7,9 +7,11 @@
 //! along.
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod domain;
 pub mod event;
 pub mod keys;
+pub mod limits;
 pub mod secret;
 pub mod settings;
 pub mod shutdown;

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod guard;
 pub mod sale;
 pub mod topics;
 

@@ -1,14 +1,17 @@
 //! `flashctl`: see `flashctl --help` and the runbook in `deploy/ops/RUNBOOK.md`.
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use flashctl::guard::{self, Limits, Target};
 use flashctl::{OpsError, sale, topics};
 use serde::Serialize;
 use shared::ProductId;
-use shared::keys::Keyspace;
+use shared::keys::{Keyspace, Scope};
 
-/// Operate a flash sale: open it, watch it, and keep Redis, Kafka and PostgreSQL in
-/// agreement.
+/// Operate a flash sale: open it, halt it, block abusers, tune limits, and keep Redis,
+/// Kafka and PostgreSQL in agreement.
 #[derive(Parser)]
 #[command(name = "flashctl", version, about, long_about = None)]
 struct Cli {
@@ -31,7 +34,7 @@ struct Cli {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/flashsale",
+        default_value = "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",
         global = true,
         hide_env_values = true
     )]
@@ -50,11 +53,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Open and inspect sales.
+    /// Open, inspect, halt and resume sales.
     Sale {
         #[command(subcommand)]
         command: SaleCommand,
     },
+    /// Read or change a sale's rate limits, live.
+    Limits {
+        #[command(subcommand)]
+        command: LimitsCommand,
+    },
+    /// Block an IP (IPv6: its /64), a device fingerprint or a user.
+    Block(BlockArgs),
+    /// Lift a block.
+    Unblock(UnblockArgs),
     /// Apply pending PostgreSQL migrations from sql/.
     Migrate,
     /// Manage Kafka topics.
@@ -64,9 +76,43 @@ enum Command {
     },
 }
 
+#[derive(Args, Default)]
+struct LimitArgs {
+    /// Per client network, e.g. 10/s:20 (RATE/PERIOD:BURST, PERIOD s|m|h) or off.
+    #[arg(long, value_name = "LIMIT")]
+    ip: Option<String>,
+    /// Per device fingerprint (requests without one share one bucket).
+    #[arg(long, value_name = "LIMIT")]
+    fingerprint: Option<String>,
+    /// Per user.
+    #[arg(long, value_name = "LIMIT")]
+    user: Option<String>,
+    /// For the whole product.
+    #[arg(long, value_name = "LIMIT")]
+    global: Option<String>,
+}
+
+impl LimitArgs {
+    /// The limits given on the command line.
+    fn given(&self) -> Result<Limits, OpsError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (scope, raw) in [
+            (Scope::Ip, &self.ip),
+            (Scope::Fingerprint, &self.fingerprint),
+            (Scope::User, &self.user),
+            (Scope::Global, &self.global),
+        ] {
+            if let Some(raw) = raw {
+                out.insert(scope, guard::parse_limit(raw)?);
+            }
+        }
+        Ok(Limits(out))
+    }
+}
+
 #[derive(Subcommand)]
 enum SaleCommand {
-    /// Create a sale in PostgreSQL and Redis and open it.
+    /// Create a sale in PostgreSQL and Redis and open it (default limits unless given).
     Open {
         /// Product id (`[a-z0-9-]{1,50}`).
         #[arg(long)]
@@ -83,6 +129,8 @@ enum SaleCommand {
         /// Closing time: RFC 3339 or Unix ms (default: none).
         #[arg(long)]
         ends_at: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// State, stock, Redis remaining, persisted units and pending hand-off.
     Status {
@@ -90,6 +138,72 @@ enum SaleCommand {
         #[arg(long)]
         product: ProductId,
     },
+    /// Stop admitting orders now (answers 409 SALE_NOT_OPEN on every instance).
+    Halt {
+        /// Product id.
+        #[arg(long)]
+        product: ProductId,
+    },
+    /// Admit orders again after a halt.
+    Resume {
+        /// Product id.
+        #[arg(long)]
+        product: ProductId,
+    },
+}
+
+#[derive(Subcommand)]
+enum LimitsCommand {
+    /// Show a sale's limits as the admission script reads them.
+    Get {
+        /// Product id.
+        #[arg(long)]
+        product: ProductId,
+    },
+    /// Change some limits; the next request on every instance sees them.
+    Set {
+        /// Product id.
+        #[arg(long)]
+        product: ProductId,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(Args)]
+struct BlockArgs {
+    /// ip, fingerprint or user.
+    #[arg(value_parser = parse_scope)]
+    scope: Scope,
+    /// The address, fingerprint or user id.
+    value: String,
+    /// Only this sale (default: every sale).
+    #[arg(long)]
+    product: Option<ProductId>,
+    /// How long, e.g. 15m, 2h; `forever` until unblocked.
+    #[arg(long, default_value = "1h")]
+    ttl: String,
+    /// Why (kept with the block).
+    #[arg(long, default_value = "blocked by an operator")]
+    reason: String,
+}
+
+#[derive(Args)]
+struct UnblockArgs {
+    /// ip, fingerprint or user.
+    #[arg(value_parser = parse_scope)]
+    scope: Scope,
+    /// The address, fingerprint or user id.
+    value: String,
+    /// Only this sale (default: every sale).
+    #[arg(long)]
+    product: Option<ProductId>,
+}
+
+fn parse_scope(raw: &str) -> Result<Scope, String> {
+    Scope::parse(raw)
+        .filter(|s| *s != Scope::Global)
+        .ok_or_else(|| format!("{raw:?}: expected ip, fingerprint or user"))
 }
 
 #[derive(Subcommand)]
@@ -139,11 +253,32 @@ async fn postgres(url: &str) -> Result<tokio_postgres::Client, OpsError> {
 async fn redis_conn(url: &str) -> Result<redis::aio::MultiplexedConnection, OpsError> {
     let client = redis::Client::open(url)?;
     let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(3)))
-        .set_response_timeout(Some(std::time::Duration::from_secs(5)));
+        .set_connection_timeout(Some(Duration::from_secs(3)))
+        .set_response_timeout(Some(Duration::from_secs(5)));
     Ok(client
         .get_multiplexed_async_connection_with_config(&config)
         .await?)
+}
+
+fn parse_ttl(raw: &str) -> Result<Option<Duration>, OpsError> {
+    if raw == "forever" {
+        return Ok(None);
+    }
+    humantime::parse_duration(raw)
+        .map(Some)
+        .map_err(|e| OpsError::Invalid(format!("--ttl {raw:?}: {e}")))
+}
+
+fn product_list(products: &[ProductId]) -> String {
+    if products.is_empty() {
+        "no sale".into()
+    } else {
+        products
+            .iter()
+            .map(ProductId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 async fn run(cli: Cli) -> Result<Output, OpsError> {
@@ -156,30 +291,36 @@ async fn run(cli: Cli) -> Result<Output, OpsError> {
                 per_user,
                 starts_at,
                 ends_at,
+                limits,
             } => {
+                let mut all = Limits::defaults();
+                all.0.extend(limits.given()?.0);
                 let new = sale::NewSale {
                     product,
                     stock,
                     per_user,
                     starts_at: starts_at.as_deref().map(sale::parse_time).transpose()?,
                     ends_at: ends_at.as_deref().map(sale::parse_time).transpose()?,
+                    limits: all,
                 };
                 let pg = postgres(&cli.database_url).await?;
                 let mut redis = redis_conn(&cli.redis_url).await?;
                 let outcome = sale::open(&pg, &mut redis, &keys, &new).await?;
                 let human = match outcome {
-                    sale::OpenOutcome::Created => {
-                        format!(
-                            "sale {} open: {} units, per-user cap {}",
-                            new.product, stock, per_user
-                        )
-                    }
+                    sale::OpenOutcome::Created => format!(
+                        "sale {} open: {} units, per-user cap {}\n{}",
+                        new.product,
+                        stock,
+                        per_user,
+                        new.limits.human()
+                    ),
                     sale::OpenOutcome::AlreadyOpen => {
                         format!("sale {} was already open", new.product)
                     }
                 };
                 Ok(Output::new(
-                    &serde_json::json!({"product": new.product, "outcome": outcome, "stock": stock, "per_user": per_user}),
+                    &serde_json::json!({"product": new.product, "outcome": outcome, "stock": stock,
+                                        "per_user": per_user, "limits": new.limits}),
                     human,
                 ))
             }
@@ -189,7 +330,86 @@ async fn run(cli: Cli) -> Result<Output, OpsError> {
                 let status = sale::status(&pg, &mut redis, &keys, &product).await?;
                 Ok(Output::new(&status, status.human()))
             }
+            SaleCommand::Halt { product } => {
+                let mut redis = redis_conn(&cli.redis_url).await?;
+                sale::set_state(&mut redis, &keys, &product, sale::SaleState::Halted).await?;
+                Ok(Output::new(
+                    &serde_json::json!({"product": product, "state": "halted"}),
+                    format!("sale {product} halted: every instance answers SALE_NOT_OPEN"),
+                ))
+            }
+            SaleCommand::Resume { product } => {
+                let mut redis = redis_conn(&cli.redis_url).await?;
+                sale::set_state(&mut redis, &keys, &product, sale::SaleState::Open).await?;
+                Ok(Output::new(
+                    &serde_json::json!({"product": product, "state": "open"}),
+                    format!("sale {product} open again"),
+                ))
+            }
         },
+        Command::Limits { command } => {
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            match command {
+                LimitsCommand::Get { product } => {
+                    let limits = guard::limits_get(&mut redis, &keys, &product).await?;
+                    Ok(Output::new(&limits, limits.human()))
+                }
+                LimitsCommand::Set { product, limits } => {
+                    let changes = limits.given()?;
+                    if changes.0.is_empty() {
+                        return Err(OpsError::Invalid(
+                            "give at least one of --ip, --fingerprint, --user, --global".into(),
+                        ));
+                    }
+                    let now = guard::limits_set(&mut redis, &keys, &product, &changes).await?;
+                    Ok(Output::new(
+                        &now,
+                        format!("limits of {product} now:\n{}", now.human()),
+                    ))
+                }
+            }
+        }
+        Command::Block(args) => {
+            let target = Target::parse(args.scope, &args.value)?;
+            let ttl = parse_ttl(&args.ttl)?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let products = guard::block(
+                &mut redis,
+                &keys,
+                &target,
+                args.product.as_ref(),
+                ttl,
+                &args.reason,
+            )
+            .await?;
+            let human = format!(
+                "blocked {} {} on {} for {}",
+                target.scope.as_str(),
+                target.value,
+                product_list(&products),
+                args.ttl
+            );
+            Ok(Output::new(
+                &serde_json::json!({"target": target, "products": products, "ttl": args.ttl}),
+                human,
+            ))
+        }
+        Command::Unblock(args) => {
+            let target = Target::parse(args.scope, &args.value)?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let products =
+                guard::unblock(&mut redis, &keys, &target, args.product.as_ref()).await?;
+            let human = format!(
+                "unblocked {} {} on {}",
+                target.scope.as_str(),
+                target.value,
+                product_list(&products)
+            );
+            Ok(Output::new(
+                &serde_json::json!({"target": target, "products": products}),
+                human,
+            ))
+        }
         Command::Migrate => {
             let applied = inventory_worker::db::migrate(&cli.database_url).await?;
             Ok(Output::new(

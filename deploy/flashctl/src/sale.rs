@@ -9,6 +9,7 @@ use shared::keys::{Keyspace, sale_field};
 use tokio_postgres::Client;
 
 use crate::OpsError;
+use crate::guard::Limits;
 
 static SALE_OPEN: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/sale_open.lua")));
@@ -26,6 +27,8 @@ pub struct NewSale {
     pub starts_at: Option<SystemTime>,
     /// When it ends (None = never).
     pub ends_at: Option<SystemTime>,
+    /// Rate limits (usually [`Limits::defaults`]).
+    pub limits: Limits,
 }
 
 fn ms(t: Option<SystemTime>) -> u64 {
@@ -117,17 +120,19 @@ pub async fn open_in_redis(
     state: &str,
 ) -> Result<bool, OpsError> {
     let sk = keys.sale(&sale.product);
-    let created: i64 = SALE_OPEN
-        .key(sk.sale())
+    let mut open = SALE_OPEN.prepare_invoke();
+    open.key(sk.sale())
         .key(sk.outbox())
         .arg(sale.stock)
         .arg(sale.per_user)
         .arg(ms(sale.starts_at))
         .arg(ms(sale.ends_at))
         .arg(remaining)
-        .arg(state)
-        .invoke_async(redis)
-        .await?;
+        .arg(state);
+    for (field, value) in sale.limits.fields() {
+        open.arg(field).arg(value);
+    }
+    let created: i64 = open.invoke_async(redis).await?;
     redis::cmd("SADD")
         .arg(keys.sales_registry())
         .arg(sale.product.as_str())
@@ -146,6 +151,42 @@ async fn exists_in_redis(
         .query_async(redis)
         .await?;
     Ok(n == 1)
+}
+
+/// The states an operator can put a sale in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleState {
+    /// Admitting orders.
+    Open,
+    /// Refusing every order with `SALE_NOT_OPEN` until resumed.
+    Halted,
+}
+
+impl SaleState {
+    /// The value of the `state` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Halted => "halted",
+        }
+    }
+}
+
+/// Halts or resumes a live sale; the next request on every instance sees it.
+pub async fn set_state(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+    state: SaleState,
+) -> Result<(), OpsError> {
+    crate::guard::set_fields(
+        redis,
+        keys,
+        product,
+        &[(sale_field::STATE.to_owned(), state.as_str())],
+    )
+    .await
 }
 
 /// A sale as Redis and PostgreSQL see it.

@@ -11,6 +11,7 @@ fn new_sale(product: &str, stock: u32) -> NewSale {
         per_user: 2,
         starts_at: None,
         ends_at: None,
+        limits: flashctl::guard::Limits::defaults(),
     }
 }
 

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::Value;
 use redis::aio::ConnectionManager;
-use shared::keys::Keyspace;
+use shared::keys::{Keyspace, Scope};
 
+use super::rate::RateInfo;
 use super::ticket::Ticket;
 
 static ADMIT: std::sync::LazyLock<redis::Script> =
@@ -46,6 +47,18 @@ pub enum Decision {
         /// Which of those.
         state: String,
     },
+    /// A blocklist matched.
+    Blocked {
+        /// Which one.
+        scope: Scope,
+    },
+    /// A rate limit refused; no limit was consumed.
+    RateLimited {
+        /// The refusing limit.
+        scope: Scope,
+        /// When every refusing limit will pass again.
+        retry_after_ms: u64,
+    },
     /// The user's cap would be exceeded.
     PurchaseLimitReached {
         /// Units already bought.
@@ -58,6 +71,26 @@ pub enum Decision {
         /// Units left (0 = fully sold out).
         remaining: i64,
     },
+}
+
+/// What the script says about rate limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateReport {
+    /// It returned before the limits step (the in-process limiter applies instead).
+    NotEvaluated,
+    /// Evaluated; this sale has no limit configured.
+    Unlimited,
+    /// Evaluated; the limit closest to exhaustion.
+    Limited(RateInfo),
+}
+
+/// A decision and what the limits said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// The decision.
+    pub decision: Decision,
+    /// For the rate-limit headers.
+    pub rate: RateReport,
 }
 
 /// Why no decision could be made. Either way nothing was accepted.
@@ -77,6 +110,7 @@ pub struct Admission {
     conn: ConnectionManager,
     keys: Keyspace,
     idempotency_ttl_secs: u64,
+    limits_enabled: bool,
     calls: std::sync::Arc<AtomicU64>,
 }
 
@@ -90,11 +124,17 @@ impl std::fmt::Debug for Admission {
 
 impl Admission {
     /// Uses `conn` (a multiplexed, reconnecting connection) and the deployment's keyspace.
-    pub fn new(conn: ConnectionManager, keys: Keyspace, idempotency_ttl_secs: u64) -> Self {
+    pub fn new(
+        conn: ConnectionManager,
+        keys: Keyspace,
+        idempotency_ttl_secs: u64,
+        limits_enabled: bool,
+    ) -> Self {
         Self {
             conn,
             keys,
             idempotency_ttl_secs,
+            limits_enabled,
             calls: Default::default(),
         }
     }
@@ -107,8 +147,11 @@ impl Admission {
 
     /// Decides one order in one Redis round trip.
     #[tracing::instrument(name = "admit", skip_all, fields(product = %ticket.order.product_id))]
-    pub async fn admit(&self, ticket: &Ticket) -> Result<Decision, AdmissionError> {
+    pub async fn admit(&self, ticket: &Ticket) -> Result<Admitted, AdmissionError> {
         let keys = self.keys.sale(&ticket.order.product_id);
+        let user = ticket.order.user_id.as_str();
+        let client = &ticket.client;
+        let hour = ticket.accepted_at_ms / 3_600_000;
         let mut conn = self.conn.clone();
         self.calls.fetch_add(1, Ordering::Relaxed);
         let reply: Vec<Value> = ADMIT
@@ -116,13 +159,22 @@ impl Admission {
             .key(keys.bought())
             .key(keys.idempotency(&ticket.order.user_id, &ticket.idempotency_key))
             .key(keys.outbox())
-            .arg(ticket.order.user_id.as_str())
+            .key(keys.rate(Scope::Ip, &client.network))
+            .key(keys.rate(Scope::Fingerprint, &client.fingerprint_id))
+            .key(keys.rate(Scope::User, user))
+            .key(keys.rate(Scope::Global, "all"))
+            .key(keys.block(Scope::Ip, &client.network))
+            .key(keys.block(Scope::Fingerprint, &client.fingerprint_id))
+            .key(keys.block(Scope::User, user))
+            .key(keys.violations(hour))
+            .arg(user)
             .arg(ticket.order.quantity.get())
             .arg(ticket.request_fingerprint())
             .arg(ticket.order_id.to_string())
             .arg(ticket.accepted_body())
             .arg(ticket.event().to_json())
             .arg(self.idempotency_ttl_secs)
+            .arg(if self.limits_enabled { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await
             .map_err(AdmissionError::Unavailable)?;
@@ -146,43 +198,74 @@ fn int(v: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// Turns the script's reply into a [`Decision`]; see the header of `lua/admit.lua`.
-pub fn parse_reply(reply: &[Value]) -> Result<Decision, AdmissionError> {
+fn scope(v: Option<&Value>) -> Option<Scope> {
+    Scope::parse(&text(v)?)
+}
+
+fn rate_report(v: Option<&Value>) -> Option<RateReport> {
+    let Some(Value::Array(parts)) = v else {
+        return None;
+    };
+    if parts.is_empty() {
+        return Some(RateReport::NotEvaluated);
+    }
+    if text(parts.first()).as_deref() == Some("off") {
+        return Some(RateReport::Unlimited);
+    }
+    let n = |i: usize| int(parts.get(i)).and_then(|x| u64::try_from(x).ok());
+    Some(RateReport::Limited(RateInfo {
+        scope: scope(parts.first())?,
+        limit: n(1)?,
+        remaining: n(2)?,
+        reset_ms: n(3)?,
+        window_s: n(4)?,
+    }))
+}
+
+/// Turns the script's reply into a decision; see the header of `lua/admit.lua`.
+pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
     let bad = || AdmissionError::BadReply(format!("{reply:?}"));
     let code = text(reply.first()).ok_or_else(bad)?;
     let at = |i: usize| reply.get(i);
+    let unsigned = |i: usize| int(at(i)).and_then(|v| u64::try_from(v).ok());
     let decision = match code.as_str() {
         "ACCEPTED" => Decision::Accepted {
-            remaining: int(at(1)).ok_or_else(bad)?,
-            entry_id: text(at(2)).ok_or_else(bad)?,
+            remaining: int(at(2)).ok_or_else(bad)?,
+            entry_id: text(at(3)).ok_or_else(bad)?,
         },
         "REPLAY" => Decision::Replay {
-            status: int(at(1))
+            status: int(at(2))
                 .and_then(|s| u16::try_from(s).ok())
                 .ok_or_else(bad)?,
-            body: text(at(2)).ok_or_else(bad)?,
-            order_id: text(at(3)).ok_or_else(bad)?,
+            body: text(at(3)).ok_or_else(bad)?,
+            order_id: text(at(4)).ok_or_else(bad)?,
         },
         "IN_FLIGHT" => Decision::InFlight,
         "KEY_REUSED" => Decision::KeyReused,
         "SALE_NOT_FOUND" => Decision::SaleNotFound,
         "SALE_NOT_OPEN" => Decision::SaleNotOpen {
-            state: text(at(1)).unwrap_or_else(|| "closed".into()),
+            state: text(at(2)).unwrap_or_else(|| "closed".into()),
+        },
+        "BLOCKED" => Decision::Blocked {
+            scope: scope(at(2)).ok_or_else(bad)?,
+        },
+        "RATE_LIMITED" => Decision::RateLimited {
+            scope: scope(at(2)).ok_or_else(bad)?,
+            retry_after_ms: unsigned(3).ok_or_else(bad)?,
         },
         "PURCHASE_LIMIT_REACHED" => Decision::PurchaseLimitReached {
-            bought: int(at(1))
-                .and_then(|v| u64::try_from(v).ok())
-                .ok_or_else(bad)?,
-            cap: int(at(2))
-                .and_then(|v| u64::try_from(v).ok())
-                .ok_or_else(bad)?,
+            bought: unsigned(2).ok_or_else(bad)?,
+            cap: unsigned(3).ok_or_else(bad)?,
         },
         "SOLD_OUT" => Decision::SoldOut {
-            remaining: int(at(1)).ok_or_else(bad)?,
+            remaining: int(at(2)).ok_or_else(bad)?,
         },
         _ => return Err(bad()),
     };
-    Ok(decision)
+    Ok(Admitted {
+        decision,
+        rate: rate_report(at(1)).ok_or_else(bad)?,
+    })
 }
 
 #[cfg(test)]
@@ -193,17 +276,46 @@ mod tests {
         Value::BulkString(s.as_bytes().to_vec())
     }
 
+    fn none() -> Value {
+        Value::Array(vec![])
+    }
+
+    fn decision(reply: &[Value]) -> Decision {
+        parse_reply(reply).expect("parses").decision
+    }
+
     #[test]
     fn parses_every_documented_reply() {
+        let rl = Value::Array(vec![
+            bulk("fingerprint"),
+            Value::Int(10),
+            Value::Int(3),
+            Value::Int(1500),
+            Value::Int(2),
+        ]);
+        let a = parse_reply(&[bulk("ACCEPTED"), rl, Value::Int(7), bulk("1-0")]).expect("ok");
         assert_eq!(
-            parse_reply(&[bulk("ACCEPTED"), Value::Int(7), bulk("1-0")]).expect("ok"),
+            a.decision,
             Decision::Accepted {
                 remaining: 7,
                 entry_id: "1-0".into()
             }
         );
+        let RateReport::Limited(rate) = a.rate else {
+            panic!("rate info expected")
+        };
         assert_eq!(
-            parse_reply(&[bulk("REPLAY"), bulk("202"), bulk("{}"), bulk("id")]).expect("ok"),
+            (
+                rate.scope,
+                rate.limit,
+                rate.remaining,
+                rate.reset_ms,
+                rate.window_s
+            ),
+            (Scope::Fingerprint, 10, 3, 1500, 2)
+        );
+        assert_eq!(
+            decision(&[bulk("REPLAY"), none(), bulk("202"), bulk("{}"), bulk("id")]),
             Decision::Replay {
                 status: 202,
                 body: "{}".into(),
@@ -211,28 +323,49 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_reply(&[bulk("SOLD_OUT"), Value::Int(0)]).expect("ok"),
+            decision(&[bulk("SOLD_OUT"), none(), Value::Int(0)]),
             Decision::SoldOut { remaining: 0 }
         );
         assert_eq!(
-            parse_reply(&[bulk("PURCHASE_LIMIT_REACHED"), Value::Int(1), Value::Int(1)])
-                .expect("ok"),
+            decision(&[
+                bulk("PURCHASE_LIMIT_REACHED"),
+                none(),
+                Value::Int(1),
+                Value::Int(1)
+            ]),
             Decision::PurchaseLimitReached { bought: 1, cap: 1 }
+        );
+        assert_eq!(
+            decision(&[bulk("BLOCKED"), none(), bulk("user")]),
+            Decision::Blocked { scope: Scope::User }
+        );
+        assert_eq!(
+            decision(&[bulk("RATE_LIMITED"), none(), bulk("ip"), Value::Int(250)]),
+            Decision::RateLimited {
+                scope: Scope::Ip,
+                retry_after_ms: 250
+            }
         );
         for (code, d) in [
             ("IN_FLIGHT", Decision::InFlight),
             ("KEY_REUSED", Decision::KeyReused),
             ("SALE_NOT_FOUND", Decision::SaleNotFound),
         ] {
-            assert_eq!(parse_reply(&[bulk(code)]).expect("ok"), d);
+            let a = parse_reply(&[bulk(code), none()]).expect("ok");
+            assert_eq!(a.decision, d);
+            assert_eq!(a.rate, RateReport::NotEvaluated);
         }
+        let off = Value::Array(vec![bulk("off")]);
+        let a = parse_reply(&[bulk("IN_FLIGHT"), off]).expect("ok");
+        assert_eq!(a.rate, RateReport::Unlimited);
     }
 
     #[test]
     fn refuses_unknown_or_truncated_replies() {
         assert!(parse_reply(&[]).is_err());
-        assert!(parse_reply(&[bulk("MAYBE")]).is_err());
-        assert!(parse_reply(&[bulk("ACCEPTED")]).is_err());
-        assert!(parse_reply(&[bulk("REPLAY"), bulk("x"), bulk("{}"), bulk("id")]).is_err());
+        assert!(parse_reply(&[bulk("MAYBE"), none()]).is_err());
+        assert!(parse_reply(&[bulk("ACCEPTED"), none()]).is_err());
+        assert!(parse_reply(&[bulk("REPLAY"), none(), bulk("x"), bulk("{}"), bulk("id")]).is_err());
+        assert!(parse_reply(&[bulk("BLOCKED"), none(), bulk("planet")]).is_err());
     }
 }

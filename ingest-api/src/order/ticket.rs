@@ -6,6 +6,7 @@ use shared::event::{SCHEMA_VERSION, now_ms};
 use shared::{IdempotencyKey, OrderPlaced, ProductId, Quantity, UserId};
 use uuid::Uuid;
 
+use super::identity::Client;
 use super::schema::OrderRequest;
 
 /// The JSON body of `202 Accepted` and of `GET /order/{id}`.
@@ -35,22 +36,31 @@ pub struct Ticket {
     pub order_id: Uuid,
     /// When the API handled it.
     pub accepted_at_ms: u64,
-    /// Keyed hash of the client network, if known.
+    /// Who is asking.
+    pub client: Client,
+    /// Keyed hash of the client network.
     pub ip_hash: Option<String>,
     /// Keyed hash of the device fingerprint, if sent.
     pub device_hash: Option<String>,
 }
 
 impl Ticket {
-    /// A fresh ticket for a validated order.
-    pub fn new(order: OrderRequest, idempotency_key: IdempotencyKey) -> Self {
+    /// A fresh ticket for a validated order from `client`; `pseudonyms` are the keyed
+    /// hashes of its network and device.
+    pub fn new(
+        order: OrderRequest,
+        idempotency_key: IdempotencyKey,
+        client: Client,
+        pseudonyms: (String, Option<String>),
+    ) -> Self {
         Self {
             order,
             idempotency_key,
             order_id: Uuid::now_v7(),
             accepted_at_ms: now_ms(),
-            ip_hash: None,
-            device_hash: None,
+            client,
+            ip_hash: Some(pseudonyms.0),
+            device_hash: pseudonyms.1,
         }
     }
 

@@ -1,21 +1,28 @@
 //! `POST /order` and `GET /order/{id}`.
 //!
 //! The create handler reads as the request pipeline of the product brief, cheapest
-//! check first: headers and size, signature, schema, admission (the one Redis call),
-//! publish, answer.
+//! check first: headers and size, signature, schema, the sold-out fast path, admission
+//! (the one Redis call), publish, answer. Every answer then gets the rate-limit headers
+//! of the one limiter that applied to it (see [`crate::order::rate`]).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use futures_util::StreamExt;
-use shared::IdempotencyKey;
 use shared::event::now_ms;
+use shared::keys::Scope;
+use shared::{IdempotencyKey, ProductId, UserId};
 use uuid::Uuid;
 
-use crate::order::{Decision, OrderView, SignatureError, SignedRequest, Ticket};
-use crate::problem::ApiError;
+use crate::order::violations::Context;
+use crate::order::{
+    AdmissionError, Admitted, Client, Decision, OrderView, RateInfo, RateReport, SignatureError,
+    SignedRequest, Ticket,
+};
+use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
 
 /// Largest accepted body (CONTRACT.md).
@@ -73,7 +80,7 @@ async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::Validation(vec![crate::problem::FieldError {
+            ApiError::Validation(vec![FieldError {
                 pointer: String::new(),
                 detail: "the body could not be read".into(),
             }])
@@ -105,15 +112,120 @@ impl From<SignatureError> for ApiError {
     }
 }
 
+/// The client behind a request (peer, or `X-Forwarded-For` via trusted proxies).
+fn identify(req: &HttpRequest, app: &AppState) -> Client {
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    let ip = app.trusted_proxies.client_ip(peer, forwarded);
+    Client::new(ip, header(req.headers(), "x-device-fingerprint"))
+}
+
+/// A successful answer.
+enum Answer {
+    Accepted {
+        order_id: Uuid,
+        body: String,
+    },
+    Replayed {
+        status: StatusCode,
+        order_id: Uuid,
+        body: String,
+    },
+}
+
+impl Answer {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Accepted { .. } => "ACCEPTED",
+            Self::Replayed { .. } => "REPLAYED",
+        }
+    }
+
+    fn into_response(self) -> HttpResponse {
+        let (status, order_id, body, replayed) = match self {
+            Self::Accepted { order_id, body } => (StatusCode::ACCEPTED, order_id, body, false),
+            Self::Replayed {
+                status,
+                order_id,
+                body,
+            } => (status, order_id, body, true),
+        };
+        let mut builder = HttpResponseBuilder::new(status);
+        builder
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ))
+            .insert_header((header::LOCATION, format!("/order/{order_id}")));
+        if replayed {
+            builder.insert_header(("Idempotent-Replayed", "true"));
+        }
+        builder.body(body)
+    }
+}
+
+/// What the pipeline learned on the way, for the limiter, the headers and the log.
+struct Trace {
+    /// What the script's limits said.
+    rate: RateReport,
+    /// The script already counted this violation in Redis.
+    counted_in_redis: bool,
+    product: Option<ProductId>,
+    user: Option<UserId>,
+}
+
 async fn create_order(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let (code, response) = match place_order(&req, payload, &app).await {
-        Ok(answer) => answer,
+    let client = identify(&req, &app);
+    let mut trace = Trace {
+        rate: RateReport::NotEvaluated,
+        counted_in_redis: false,
+        product: None,
+        user: None,
+    };
+    let mut result = place_order(&req, payload, &app, &client, &mut trace).await;
+
+    // Exactly one limiter per request: the script's, or this instance's when the request
+    // did not reach the script's limits. A success is never turned into a refusal.
+    let rate = match std::mem::replace(&mut trace.rate, RateReport::NotEvaluated) {
+        RateReport::Limited(info) => Some(info),
+        RateReport::Unlimited => None,
+        RateReport::NotEvaluated if !app.limits_enabled => None,
+        RateReport::NotEvaluated => {
+            let local = app.order_limiter.check(&client.network);
+            if !local.allowed && result.is_err() {
+                result = Err(ApiError::RateLimited {
+                    scope: Scope::Ip,
+                    retry_after_secs: local.retry_after_secs,
+                });
+                trace.counted_in_redis = false;
+            }
+            Some(local.info)
+        }
+    };
+
+    let (code, mut response) = match result {
+        Ok(answer) => (answer.code(), answer.into_response()),
         Err(err) => {
+            if let Some(kind) = err.violation() {
+                let ctx = Context {
+                    client_ip: client.ip.to_string(),
+                    user: trace.user.as_ref().map(UserId::as_str),
+                    fingerprint: client.fingerprint.as_ref().map(|f| f.as_str()),
+                    product: trace.product.as_ref(),
+                    path: req.path(),
+                };
+                app.violations.record(kind, &ctx, trace.counted_in_redis);
+            }
             match &err {
                 ApiError::Internal(_) | ApiError::Unavailable { .. } => {
                     tracing::error!(error = %err, code = err.code(), "order failed")
@@ -123,19 +235,26 @@ async fn create_order(
             (err.code(), err.to_response())
         }
     };
+    if let Some(rate) = &rate {
+        add_rate_headers(response.headers_mut(), rate);
+    }
     app.metrics.decision(code, started.elapsed());
     response
 }
 
-/// The admission path; returns the metric code and the answer.
+/// The admission path, from headers to answer.
 #[tracing::instrument(name = "order", skip_all, fields(product, user))]
 async fn place_order(
     req: &HttpRequest,
     payload: web::Payload,
     app: &AppState,
-) -> Result<(&'static str, HttpResponse), ApiError> {
+    client: &Client,
+    trace: &mut Trace,
+) -> Result<Answer, ApiError> {
     let headers = OrderHeaders::parse(req.headers())?;
-    let body = read_body(payload).await?;
+    let body = tokio::time::timeout(app.request_timeout, read_body(payload))
+        .await
+        .map_err(|_| ApiError::RequestTimeout)??;
     app.verifier.verify(
         &SignedRequest {
             key_id: headers.key_id,
@@ -150,20 +269,74 @@ async fn place_order(
     let span = tracing::Span::current();
     span.record("product", order.product_id.as_str());
     span.record("user", order.user_id.as_str());
-    let ticket = Ticket::new(order, headers.idempotency_key);
+    trace.product = Some(order.product_id.clone());
+    trace.user = Some(order.user_id.clone());
 
-    let redis_started = Instant::now();
-    let decision = app.admission.admit(&ticket).await.map_err(|e| {
-        tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "admission failed; nothing was taken");
-        ApiError::Unavailable {
-            cause: "redis",
-            retry_after_secs: 1,
+    if app.sold_out.answers_for(&order.product_id, &order.user_id) {
+        app.metrics.sold_out_fast_path();
+        return Err(ApiError::SoldOut);
+    }
+
+    let pseudonyms = client.pseudonyms(&app.pseudonymizer);
+    let ticket = Ticket::new(order, headers.idempotency_key, client.clone(), pseudonyms);
+    let Admitted { decision, rate } = admit(app, &ticket).await?;
+    trace.rate = rate;
+    answer(app, &ticket, decision, trace).await
+}
+
+/// The one Redis call, behind the circuit breaker. Fails closed.
+async fn admit(app: &AppState, ticket: &Ticket) -> Result<Admitted, ApiError> {
+    let unavailable = ApiError::Unavailable {
+        cause: "redis",
+        retry_after_secs: 1,
+    };
+    if !app.breaker.allow() {
+        app.metrics.redis_failure();
+        return Err(unavailable);
+    }
+    let started = Instant::now();
+    match app.admission.admit(ticket).await {
+        Ok(admitted) => {
+            app.breaker.success();
+            app.metrics.redis_call(started.elapsed());
+            Ok(admitted)
         }
-    })?;
-    app.metrics.redis_call(redis_started.elapsed());
+        Err(AdmissionError::Unavailable(e))
+            if e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal() =>
+        {
+            app.breaker.failure();
+            app.metrics.redis_failure();
+            tracing::error!(error = %e, "redis unreachable; failing closed, nothing was taken");
+            Err(unavailable)
+        }
+        Err(e) => {
+            app.breaker.success();
+            Err(ApiError::Internal(
+                anyhow::Error::new(e).context("admission script"),
+            ))
+        }
+    }
+}
 
+/// Turns the script's decision into an answer; an acceptance is published first.
+async fn answer(
+    app: &AppState,
+    ticket: &Ticket,
+    decision: Decision,
+    trace: &mut Trace,
+) -> Result<Answer, ApiError> {
+    let product = &ticket.order.product_id;
     match decision {
-        Decision::Accepted { entry_id, .. } => {
+        Decision::Accepted {
+            entry_id,
+            remaining,
+        } => {
+            if remaining == 0 {
+                app.sold_out.mark(product);
+            }
             app.handoff
                 .publish(&ticket.event(), &entry_id)
                 .await
@@ -174,54 +347,95 @@ async fn place_order(
                         retry_after_secs: 2,
                     }
                 })?;
-            Ok((
-                "ACCEPTED",
-                accepted(ticket.order_id, ticket.accepted_body(), false),
-            ))
+            Ok(Answer::Accepted {
+                order_id: ticket.order_id,
+                body: ticket.accepted_body(),
+            })
         }
         Decision::Replay {
             status,
             body,
             order_id,
-        } => {
-            let order_id = Uuid::parse_str(&order_id).map_err(|e| anyhow::anyhow!(e))?;
-            let status = StatusCode::from_u16(status).map_err(|e| anyhow::anyhow!(e))?;
-            let mut resp = accepted(order_id, body, true);
-            *resp.status_mut() = status;
-            Ok(("REPLAYED", resp))
-        }
+        } => Ok(Answer::Replayed {
+            status: StatusCode::from_u16(status).map_err(|e| anyhow::anyhow!(e))?,
+            order_id: Uuid::parse_str(&order_id).map_err(|e| anyhow::anyhow!(e))?,
+            body,
+        }),
         Decision::InFlight => Err(ApiError::IdempotencyInFlight),
-        Decision::KeyReused => Err(ApiError::IdempotencyKeyReused),
+        Decision::KeyReused => {
+            trace.counted_in_redis = true;
+            Err(ApiError::IdempotencyKeyReused)
+        }
         Decision::SaleNotFound => Err(ApiError::SaleNotFound),
         Decision::SaleNotOpen { state } => Err(ApiError::SaleNotOpen { state }),
+        Decision::Blocked { scope } => {
+            trace.counted_in_redis = true;
+            Err(ApiError::Blocked { scope })
+        }
+        Decision::RateLimited {
+            scope,
+            retry_after_ms,
+        } => {
+            trace.counted_in_redis = true;
+            Err(ApiError::RateLimited {
+                scope,
+                retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+            })
+        }
         Decision::PurchaseLimitReached { bought, cap } => {
             Err(ApiError::PurchaseLimitReached { bought, cap })
         }
-        Decision::SoldOut { .. } => Err(ApiError::SoldOut),
+        Decision::SoldOut { remaining } => {
+            if remaining == 0 {
+                app.sold_out.mark(product);
+            }
+            Err(ApiError::SoldOut)
+        }
     }
 }
 
-fn accepted(order_id: Uuid, body: String, replayed: bool) -> HttpResponse {
-    let mut builder = HttpResponseBuilder::new(StatusCode::ACCEPTED);
-    builder
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ))
-        .insert_header((header::LOCATION, format!("/order/{order_id}")));
-    if replayed {
-        builder.insert_header(("Idempotent-Replayed", "true"));
+/// The IETF `RateLimit-Policy`/`RateLimit` pair and the `X-RateLimit-*` trio.
+fn add_rate_headers(headers: &mut HeaderMap, rate: &RateInfo) {
+    let pairs = [
+        ("ratelimit-policy", rate.policy_header()),
+        ("ratelimit", rate.state_header()),
+        ("x-ratelimit-limit", rate.limit.to_string()),
+        ("x-ratelimit-remaining", rate.remaining.to_string()),
+        ("x-ratelimit-reset", rate.reset_secs().to_string()),
+    ];
+    for (name, value) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(header::HeaderName::from_static(name), v);
+        }
     }
-    builder.body(body)
 }
 
 /// `GET /order/{id}`: the status recorded at hand-off (`accepted`) or by the worker
-/// (`persisted`).
-async fn get_order(path: web::Path<String>, app: web::Data<AppState>) -> HttpResponse {
-    match lookup(&path, &app).await {
+/// (`persisted`). Limited per client network by this instance.
+async fn get_order(
+    req: HttpRequest,
+    path: web::Path<String>,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    let client = identify(&req, &app);
+    let local = app
+        .limits_enabled
+        .then(|| app.lookup_limiter.check(&client.network));
+    let result = match &local {
+        Some(l) if !l.allowed => Err(ApiError::RateLimited {
+            scope: Scope::Ip,
+            retry_after_secs: l.retry_after_secs,
+        }),
+        _ => lookup(&path, &app).await,
+    };
+    let mut response = match result {
         Ok(view) => HttpResponse::Ok().json(view),
         Err(e) => e.to_response(),
+    };
+    if let Some(l) = local {
+        add_rate_headers(response.headers_mut(), &l.info);
     }
+    response
 }
 
 async fn lookup(raw_id: &str, app: &AppState) -> Result<OrderView, ApiError> {
@@ -243,8 +457,8 @@ async fn lookup(raw_id: &str, app: &AppState) -> Result<OrderView, ApiError> {
     Ok(OrderView {
         order_id,
         status: field("status")?,
-        product_id: shared::ProductId::parse(field("product_id")?).map_err(parse)?,
-        user_id: shared::UserId::parse(field("user_id")?).map_err(parse)?,
+        product_id: ProductId::parse(field("product_id")?).map_err(parse)?,
+        user_id: UserId::parse(field("user_id")?).map_err(parse)?,
         quantity: field("quantity")?
             .parse::<u32>()
             .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))

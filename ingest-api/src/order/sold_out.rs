@@ -1,0 +1,124 @@
+//! The sold-out fast path.
+//!
+//! Once the admission script says a product has nothing left, this instance answers
+//! `SOLD_OUT` for it from memory, without Redis: the sold-out stampede is the largest
+//! part of a flash sale's traffic. Two things keep it honest:
+//!
+//! - It never answers for a user who bought the product. Their request may be a retry of
+//!   an accepted order, which must replay the `202`, so it goes to Redis. The buyers are
+//!   read once (`HKEYS bought`) when the product sells out; until then nothing is
+//!   answered from memory.
+//! - A refresher reads the sale every 250 ms and forgets the mark as soon as stock is
+//!   back or the sale changed state, so re-added stock is seen within a second.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use shared::keys::{Keyspace, sale_field};
+use shared::{ProductId, UserId};
+use tokio::sync::watch;
+
+/// How often marked products are re-read.
+pub const REFRESH: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Default)]
+struct Mark {
+    /// `None` until the buyers are loaded.
+    buyers: Option<Arc<HashSet<String>>>,
+}
+
+/// Products this instance knows are sold out.
+#[derive(Debug, Default)]
+pub struct SoldOut {
+    marks: RwLock<HashMap<ProductId, Mark>>,
+}
+
+impl SoldOut {
+    /// Whether `user`'s order for `product` can be answered `SOLD_OUT` from memory.
+    pub fn answers_for(&self, product: &ProductId, user: &UserId) -> bool {
+        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
+        marks
+            .get(product)
+            .and_then(|m| m.buyers.as_ref())
+            .is_some_and(|buyers| !buyers.contains(user.as_str()))
+    }
+
+    /// Records that the script found no stock left.
+    pub fn mark(&self, product: &ProductId) {
+        let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
+        marks.entry(product.clone()).or_default();
+    }
+
+    fn marked(&self) -> Vec<(ProductId, bool)> {
+        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
+        marks
+            .iter()
+            .map(|(p, m)| (p.clone(), m.buyers.is_some()))
+            .collect()
+    }
+
+    fn forget(&self, product: &ProductId) {
+        let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
+        marks.remove(product);
+    }
+
+    fn set_buyers(&self, product: &ProductId, buyers: HashSet<String>) {
+        let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = marks.get_mut(product) {
+            m.buyers = Some(Arc::new(buyers));
+        }
+    }
+
+    /// One refresh pass: forget products with stock again (or no longer open), load the
+    /// buyers of newly marked ones.
+    pub async fn refresh(
+        &self,
+        conn: &mut ConnectionManager,
+        keys: &Keyspace,
+    ) -> redis::RedisResult<()> {
+        for (product, loaded) in self.marked() {
+            let sale = keys.sale(&product);
+            let (state, remaining): (Option<String>, Option<i64>) = redis::cmd("HMGET")
+                .arg(sale.sale())
+                .arg(sale_field::STATE)
+                .arg(sale_field::REMAINING)
+                .query_async(conn)
+                .await?;
+            if state.as_deref() != Some("open") || remaining.is_none_or(|r| r > 0) {
+                self.forget(&product);
+                continue;
+            }
+            if !loaded {
+                let buyers: Vec<String> = redis::cmd("HKEYS")
+                    .arg(sale.bought())
+                    .query_async(conn)
+                    .await?;
+                self.set_buyers(&product, buyers.into_iter().collect());
+            }
+        }
+        Ok(())
+    }
+
+    /// Refreshes every [`REFRESH`] until `stop`.
+    pub async fn run(
+        self: Arc<Self>,
+        mut conn: ConnectionManager,
+        keys: Keyspace,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = tokio::time::sleep(REFRESH) => {}
+            }
+            if let Err(e) = self.refresh(&mut conn, &keys).await {
+                // Without fresh information, stop answering from memory.
+                tracing::debug!(error = %e, "sold-out refresh failed; forgetting marks");
+                let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
+                marks.clear();
+            }
+        }
+    }
+}
