@@ -102,12 +102,16 @@ pub enum ApiError {
     /// `GET /order/{id}` for an unknown (or expired) order.
     #[error("order not found")]
     OrderNotFound,
-    /// Redis or Kafka is unreachable; nothing was accepted, or (after a Kafka failure)
-    /// the client should retry with the same key to learn the outcome.
+    /// Redis or Kafka is unreachable. Either nothing was taken (Redis refused the
+    /// connection, or the circuit breaker is open), or the outcome is unknown (Redis
+    /// timed out and may still run the admission; Kafka did not confirm an accepted
+    /// order) and a retry with the same key tells it.
     #[error("unavailable: {cause}")]
     Unavailable {
         /// For the log: which dependency failed.
         cause: &'static str,
+        /// Whether the order may stand (retry with the same key to learn it).
+        outcome_unknown: bool,
         /// When to try again.
         retry_after_secs: u64,
     },
@@ -237,9 +241,15 @@ impl ApiError {
             Self::OrderNotFound => "no order with this id".into(),
             Self::RouteNotFound => "no such resource; see POST /order and GET /order/{id}".into(),
             Self::MethodNotAllowed => "POST /order, GET /order/{id}".into(),
-            Self::Unavailable { .. } => {
-                "try again later with the same Idempotency-Key to learn the outcome".into()
-            }
+            Self::Unavailable {
+                outcome_unknown: false,
+                ..
+            } => "nothing was taken; try again later".into(),
+            Self::Unavailable {
+                outcome_unknown: true,
+                ..
+            } => "the outcome is not known yet; retry with the same Idempotency-Key to learn it"
+                .into(),
             Self::Internal(_) => "internal error".into(),
         }
     }
@@ -303,6 +313,12 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
+        if let Self::Unavailable {
+            outcome_unknown, ..
+        } = self
+        {
+            body["outcomeUnknown"] = (*outcome_unknown).into();
+        }
         if let Some(secs) = self.retry_after() {
             builder.insert_header((header::RETRY_AFTER, secs));
         }

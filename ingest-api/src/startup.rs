@@ -20,7 +20,6 @@ use crate::order::breaker::Breaker;
 use crate::order::sold_out::SoldOut;
 use crate::order::violations::Violations;
 use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, Verifier};
-use crate::problem::ApiError;
 use crate::routes;
 use crate::settings::{Environment, Validated};
 use crate::state::AppState;
@@ -76,16 +75,6 @@ fn cors(origins: &[String], environment: Environment) -> Cors {
         cors = cors.allowed_origin(origin);
     }
     cors
-}
-
-/// Unknown paths and methods answer in problem+json too.
-async fn no_route(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    let known = req.path() == "/order" || req.path().starts_with("/order/");
-    if known {
-        ApiError::MethodNotAllowed.to_response()
-    } else {
-        ApiError::RouteNotFound.to_response()
-    }
 }
 
 /// A built, not yet running, API: both listeners are bound, so the ports are known.
@@ -187,7 +176,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .configure(routes::order::config)
-                .default_service(web::to(no_route))
+                .default_service(web::to(routes::order::not_found))
                 .wrap(cors(&origins, environment))
                 .wrap(security_headers())
         })

@@ -137,19 +137,17 @@ impl Handoff {
         }
     }
 
-    /// Marks the outbox entry done and records the order's status for `GET /order`.
-    /// Failures are logged, not returned: Kafka already has the order, and an entry left
-    /// pending is only republished (a no-op for the worker).
+    /// Marks the outbox entry done and records the order's status for `GET /order`, in
+    /// one round trip (the script by hash, pipelined with the status write; if Redis lost
+    /// the script, it is loaded and the step repeated). Failures are logged, not returned:
+    /// Kafka already has the order, and an entry left pending is only republished, a no-op
+    /// for the worker.
     pub async fn confirm(&self, event: &OrderPlaced, entry_id: &str) {
         let inner = &self.inner;
         let sale = inner.keys.sale(&event.product_id);
+        let outbox = sale.outbox();
+        let idem = sale.idempotency(&event.user_id, &event.idempotency_key);
         let status_key = inner.keys.order_status(&event.order_id);
-        let mut conn = inner.conn.clone();
-        let mut conn2 = inner.conn.clone();
-        let mut done = DONE.prepare_invoke();
-        done.key(sale.outbox())
-            .key(sale.idempotency(&event.user_id, &event.idempotency_key))
-            .arg(entry_id);
         let mut status = redis::pipe();
         status
             .hset_multiple(
@@ -166,15 +164,31 @@ impl Handoff {
             .ignore()
             .expire(&status_key, inner.status_ttl_secs as i64)
             .ignore();
-        let (done, status) = tokio::join!(
-            done.invoke_async::<i64>(&mut conn),
-            status.exec_async(&mut conn2)
-        );
-        if let Err(e) = done {
-            tracing::warn!(error = %e, entry_id, "could not confirm outbox entry; the relay will republish it");
-        }
-        if let Err(e) = status {
-            tracing::warn!(error = %e, "could not record order status");
+        let mut both = status.clone();
+        both.cmd("EVALSHA")
+            .arg(DONE.get_hash())
+            .arg(2)
+            .arg(&outbox)
+            .arg(&idem)
+            .arg(entry_id);
+        let mut conn = inner.conn.clone();
+        let result = match both.query_async::<(i64,)>(&mut conn).await {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                let done = DONE
+                    .key(&outbox)
+                    .key(&idem)
+                    .arg(entry_id)
+                    .invoke_async::<i64>(&mut conn)
+                    .await;
+                match done {
+                    Ok(_) => status.exec_async(&mut conn).await,
+                    Err(e) => Err(e),
+                }
+            }
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, entry_id, "could not confirm the hand-off; the relay will republish the order");
         }
     }
 

@@ -34,11 +34,14 @@ pub struct Context<'a> {
     pub path: &'a str,
 }
 
+/// A queued counter: (product if known, Unix hour, violation type).
+type Bucket = (Option<ProductId>, u64, &'static str);
+
 /// Logs, counts, and (for refusals decided outside Redis) queues hourly counters.
 #[derive(Debug)]
 pub struct Violations {
     metrics: Metrics,
-    pending: Mutex<HashMap<(Option<ProductId>, u64, &'static str), u64>>,
+    pending: Mutex<HashMap<Bucket, u64>>,
 }
 
 impl Violations {

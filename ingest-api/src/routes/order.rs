@@ -28,10 +28,27 @@ use crate::state::AppState;
 /// Largest accepted body (CONTRACT.md).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Registers the order routes.
+/// Registers the order routes; other methods on them answer 405 in problem+json.
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/order").route(web::post().to(create_order)))
-        .service(web::resource("/order/{order_id}").route(web::get().to(get_order)));
+    cfg.service(
+        web::resource("/order")
+            .route(web::post().to(create_order))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/order/{order_id}")
+            .route(web::get().to(get_order))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    ApiError::MethodNotAllowed.to_response()
+}
+
+/// Any other path: 404 in problem+json.
+pub async fn not_found() -> HttpResponse {
+    ApiError::RouteNotFound.to_response()
 }
 
 /// The headers `POST /order` needs, parsed before the body is read.
@@ -286,13 +303,14 @@ async fn place_order(
 
 /// The one Redis call, behind the circuit breaker. Fails closed.
 async fn admit(app: &AppState, ticket: &Ticket) -> Result<Admitted, ApiError> {
-    let unavailable = ApiError::Unavailable {
+    let unavailable = |outcome_unknown| ApiError::Unavailable {
         cause: "redis",
+        outcome_unknown,
         retry_after_secs: 1,
     };
     if !app.breaker.allow() {
         app.metrics.redis_failure();
-        return Err(unavailable);
+        return Err(unavailable(false));
     }
     let started = Instant::now();
     match app.admission.admit(ticket).await {
@@ -309,8 +327,10 @@ async fn admit(app: &AppState, ticket: &Ticket) -> Result<Admitted, ApiError> {
         {
             app.breaker.failure();
             app.metrics.redis_failure();
-            tracing::error!(error = %e, "redis unreachable; failing closed, nothing was taken");
-            Err(unavailable)
+            // A timed-out script may still run when Redis wakes up; the same key tells.
+            let unknown = e.is_timeout();
+            tracing::error!(error = %e, outcome_unknown = unknown, "redis unreachable; failing closed");
+            Err(unavailable(unknown))
         }
         Err(e) => {
             app.breaker.success();
@@ -344,6 +364,7 @@ async fn answer(
                     tracing::error!(error = %e, order_id = %ticket.order_id, "publish failed; the relay will hand the order off");
                     ApiError::Unavailable {
                         cause: "kafka",
+                        outcome_unknown: true,
                         retry_after_secs: 2,
                     }
                 })?;
@@ -449,6 +470,7 @@ async fn lookup(raw_id: &str, app: &AppState) -> Result<OrderView, ApiError> {
             tracing::warn!(error = %e, "order lookup failed");
             ApiError::Unavailable {
                 cause: "redis",
+                outcome_unknown: false,
                 retry_after_secs: 1,
             }
         })?;
