@@ -271,14 +271,26 @@ mod tests {
     fn production_refuses_what_development_allows() {
         let mut s = base();
         s.environment = Environment::Production;
-        let e = s.clone().validate().expect_err("origins required").to_string();
+        let e = s
+            .clone()
+            .validate()
+            .expect_err("origins required")
+            .to_string();
         assert!(e.contains("ALLOWED_ORIGINS"), "{e}");
         s.allowed_origins = "https://shop.example".into();
-        let e = s.clone().validate().expect_err("hash key required").to_string();
+        let e = s
+            .clone()
+            .validate()
+            .expect_err("hash key required")
+            .to_string();
         assert!(e.contains("IP_HASH_KEY"), "{e}");
         s.ip_hash_key = Some(Secret::new("0123456789abcdef0123".into()));
         s.rate_limit_enabled = false;
-        let e = s.clone().validate().expect_err("limits required").to_string();
+        let e = s
+            .clone()
+            .validate()
+            .expect_err("limits required")
+            .to_string();
         assert!(e.contains("RATE_LIMIT_ENABLED"), "{e}");
         s.rate_limit_enabled = true;
         assert!(s.validate().is_ok());

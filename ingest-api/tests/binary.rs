@@ -5,12 +5,16 @@ use std::process::Command;
 
 fn run(env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest-api"));
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("runs");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -19,7 +23,10 @@ fn bad_settings_exit_64_and_name_the_setting() {
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("signing_keys"), "{err}");
 
-    let (code, err) = run(&[("SIGNING_KEYS", "k:0123456789abcdef"), ("ENVIRONMENT", "production")]);
+    let (code, err) = run(&[
+        ("SIGNING_KEYS", "k:0123456789abcdef"),
+        ("ENVIRONMENT", "production"),
+    ]);
     assert_eq!(code, Some(64));
     assert!(err.contains("ALLOWED_ORIGINS"), "{err}");
 
@@ -30,7 +37,10 @@ fn bad_settings_exit_64_and_name_the_setting() {
     assert_eq!(code, Some(64));
     assert!(err.to_lowercase().contains("listen_addr"), "{err}");
 
-    let (code, err) = run(&[("SIGNING_KEYS", "k:0123456789abcdef"), ("RATE_LIMIT_ENABLED", "maybe")]);
+    let (code, err) = run(&[
+        ("SIGNING_KEYS", "k:0123456789abcdef"),
+        ("RATE_LIMIT_ENABLED", "maybe"),
+    ]);
     assert_eq!(code, Some(64));
     assert!(err.to_lowercase().contains("rate_limit_enabled"), "{err}");
 }

@@ -1,57 +1,13 @@
 //! The real `inventory-worker` binary under SIGKILL and SIGTERM: no duplicate, no
 //! missing row, whatever moment it dies.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{counts, event, publish, wait_for_rows};
 use loadtest::stack::TestStack;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use shared::event::{SCHEMA_VERSION, now_ms};
-use shared::{IdempotencyKey, OrderPlaced, ProductId, Quantity, UserId};
-
-fn event(product: &str, i: usize) -> OrderPlaced {
-    OrderPlaced {
-        schema_version: SCHEMA_VERSION,
-        order_id: uuid::Uuid::now_v7(),
-        product_id: ProductId::parse(product).expect("valid"),
-        user_id: UserId::parse(format!("u-{i}")).expect("valid"),
-        quantity: Quantity::new(1).expect("valid"),
-        idempotency_key: IdempotencyKey::parse(format!("key-{i:08}")).expect("valid"),
-        accepted_at_ms: now_ms(),
-        ip_hash: None,
-        device_hash: None,
-    }
-}
-
-/// Publishes `n` orders for `product` (each once) and returns them.
-async fn publish(stack: &TestStack, product: &str, n: usize) -> anyhow::Result<Vec<OrderPlaced>> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &stack.env.kafka_brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()?;
-    let events: Vec<OrderPlaced> = (0..n).map(|i| event(product, i)).collect();
-    let sends = events.iter().map(|e| {
-        let key = e.order_id.to_string();
-        let payload = e.to_json();
-        let producer = producer.clone();
-        let topic = stack.topics.orders.clone();
-        async move {
-            producer
-                .send(
-                    FutureRecord::to(&topic).key(&key).payload(&payload),
-                    Duration::from_secs(10),
-                )
-                .await
-                .map_err(|(e, _)| e)
-        }
-    });
-    for r in futures_util::future::join_all(sends).await {
-        r?;
-    }
-    Ok(events)
-}
 
 fn spawn_worker(stack: &TestStack, batch_max: usize) -> anyhow::Result<Child> {
     let s = stack.worker_settings();
@@ -70,40 +26,12 @@ fn spawn_worker(stack: &TestStack, batch_max: usize) -> anyhow::Result<Child> {
         .spawn()?)
 }
 
-async fn counts(pg: &tokio_postgres::Client, product: &str) -> anyhow::Result<(i64, i64, i64)> {
-    let row = pg
-        .query_one(
-            "SELECT (SELECT count(*) FROM orders WHERE product_id = $1), \
-                    (SELECT count(DISTINCT order_id) FROM orders WHERE product_id = $1), \
-                    (SELECT sold::int8 FROM sales WHERE product_id = $1)",
-            &[&product],
-        )
-        .await?;
-    Ok((row.get(0), row.get(1), row.get(2)))
-}
-
-async fn wait_for_rows(
-    pg: &tokio_postgres::Client,
-    product: &str,
-    at_least: i64,
-    timeout: Duration,
-) -> anyhow::Result<i64> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let (rows, _, _) = counts(pg, product).await?;
-        if rows >= at_least || Instant::now() > deadline {
-            return Ok(rows);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_leaves_no_duplicate_and_no_gap() -> anyhow::Result<()> {
     const N: usize = 4_000;
     let stack = TestStack::new().await?;
     stack.open_sale("kill-me", N as u32, 0).await?;
-    let events = publish(&stack, "kill-me", N).await?;
+    let events = publish(&stack, (0..N).map(|i| event("kill-me", i)).collect()).await?;
     let pg = stack.pg().await?;
 
     let mut worker = spawn_worker(&stack, 20)?;

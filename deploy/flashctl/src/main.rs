@@ -150,6 +150,23 @@ enum SaleCommand {
         #[arg(long)]
         product: ProductId,
     },
+    /// Rebuild a sale Redis lost, from PostgreSQL, once the pipeline has drained.
+    Recover {
+        /// Product id.
+        #[arg(long)]
+        product: ProductId,
+        /// Restore the sale halted (resume it later) instead of open.
+        #[arg(long)]
+        halted: bool,
+        /// The order topic the worker consumes.
+        #[arg(long, env = "KAFKA_TOPIC", default_value = "orders")]
+        topic: String,
+        /// The worker's consumer group.
+        #[arg(long, env = "KAFKA_GROUP", default_value = "inventory-worker")]
+        group: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +362,40 @@ async fn run(cli: Cli) -> Result<Output, OpsError> {
                     &serde_json::json!({"product": product, "state": "open"}),
                     format!("sale {product} open again"),
                 ))
+            }
+            SaleCommand::Recover {
+                product,
+                halted,
+                topic,
+                group,
+                limits,
+            } => {
+                let mut all = Limits::defaults();
+                all.0.extend(limits.given()?.0);
+                let pg = postgres(&cli.database_url).await?;
+                let mut redis = redis_conn(&cli.redis_url).await?;
+                let pipeline = sale::Pipeline {
+                    brokers: cli.kafka_brokers.clone(),
+                    topic,
+                    group,
+                };
+                let state = if halted {
+                    sale::SaleState::Halted
+                } else {
+                    sale::SaleState::Open
+                };
+                let r =
+                    sale::recover(&pg, &mut redis, &keys, &product, &pipeline, &all, state).await?;
+                let human = format!(
+                    "recovered {}: {} of {} units remaining ({} sold, {} buyers restored), {}",
+                    r.product,
+                    r.remaining,
+                    r.stock,
+                    r.sold,
+                    r.buyers,
+                    r.state.as_str()
+                );
+                Ok(Output::new(&r, human))
             }
         },
         Command::Limits { command } => {

@@ -1,0 +1,199 @@
+//! `flashctl sale recover` after Redis lost a sale: refused while anything is still on
+//! its way, then the exact remaining stock and every buyer's units are restored.
+
+use std::time::{Duration, Instant};
+
+use flashctl::OpsError;
+use flashctl::guard::Limits;
+use flashctl::sale::{self, Pipeline, SaleState};
+use loadtest::client::OrderClient;
+use loadtest::stack::{PrivateRedis, RunningApi, RunningWorker, TestStack};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use shared::event::{SCHEMA_VERSION, now_ms};
+use shared::{IdempotencyKey, OrderPlaced, Quantity};
+
+fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn wait_sold(pg: &tokio_postgres::Client, product: &str, sold: i32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: i32 = pg
+            .query_one("SELECT sold FROM sales WHERE product_id = $1", &[&product])
+            .await?
+            .get(0);
+        if s == sold {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "sold stuck at {s}, expected {sold}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result<()> {
+    let redis_server = PrivateRedis::start().await?;
+    let mut stack = TestStack::new().await?;
+    stack.env.redis_url = redis_server.url();
+    let api = RunningApi::start(stack.api_settings()).await?;
+    let worker = RunningWorker::start(stack.worker_settings()).await?;
+    stack.open_sale_with("ps6", 10, 1, Limits::off()).await?;
+    let product = "ps6".parse()?;
+    for u in 0..4 {
+        let a = api
+            .client
+            .place(&OrderClient::body("ps6", &format!("b{u}"), 1), &key())
+            .await?;
+        assert_eq!(a.status, 202);
+    }
+    let pg = stack.pg().await?;
+    wait_sold(&pg, "ps6", 4).await?;
+    let pipeline = Pipeline {
+        brokers: stack.env.kafka_brokers.clone(),
+        topic: stack.topics.orders.clone(),
+        group: stack.worker_settings().kafka_group,
+    };
+    let mut redis = stack.redis().await?;
+    let recover = |redis: &mut redis::aio::MultiplexedConnection| {
+        let (pg, keys, product, pipeline) = (&pg, &stack.keys, &product, &pipeline);
+        let mut redis = redis.clone();
+        async move {
+            sale::recover(
+                pg,
+                &mut redis,
+                keys,
+                product,
+                pipeline,
+                &Limits::off(),
+                SaleState::Open,
+            )
+            .await
+        }
+    };
+
+    // Live sale: nothing to recover.
+    let live = recover(&mut redis).await;
+    assert!(
+        matches!(&live, Err(OpsError::Conflict(m)) if m.contains("live")),
+        "{live:?}"
+    );
+
+    // Redis loses everything; orders fail closed.
+    redis::cmd("FLUSHALL").exec_async(&mut redis).await?;
+    let lost = api
+        .client
+        .place(&OrderClient::body("ps6", "b9", 1), &key())
+        .await?;
+    assert_eq!(lost.code(), "SALE_NOT_FOUND");
+
+    // An accepted order still in the outbox: refused.
+    let outbox = stack.keys.sale(&product).outbox();
+    let id: String = redis::cmd("XADD")
+        .arg(&outbox)
+        .arg("*")
+        .arg("order_id")
+        .arg("x")
+        .query_async(&mut redis)
+        .await?;
+    let pending = recover(&mut redis).await;
+    assert!(
+        matches!(&pending, Err(OpsError::Conflict(m)) if m.contains("outbox")),
+        "{pending:?}"
+    );
+    redis::cmd("DEL")
+        .arg(&outbox)
+        .exec_async(&mut redis)
+        .await?;
+    let _ = id;
+
+    // An order in Kafka the worker has not persisted yet: refused.
+    worker.stop().await?;
+    let in_flight = OrderPlaced {
+        schema_version: SCHEMA_VERSION,
+        order_id: uuid::Uuid::now_v7(),
+        product_id: product.clone(),
+        user_id: "b4".parse()?,
+        quantity: Quantity::new(1)?,
+        idempotency_key: IdempotencyKey::parse(key())?,
+        accepted_at_ms: now_ms(),
+        ip_hash: None,
+        device_hash: None,
+    };
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &stack.env.kafka_brokers)
+        .create()?;
+    producer
+        .send(
+            FutureRecord::to(&stack.topics.orders)
+                .key(&in_flight.order_id.to_string())
+                .payload(&in_flight.to_json()),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+    let lagging = recover(&mut redis).await;
+    assert!(
+        matches!(&lagging, Err(OpsError::Conflict(m)) if m.contains("not yet persisted")),
+        "{lagging:?}"
+    );
+
+    // Drained: the exact remaining stock, and every buyer still at their cap.
+    let worker = RunningWorker::start(stack.worker_settings()).await?;
+    wait_sold(&pg, "ps6", 5).await?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let restored = loop {
+        match recover(&mut redis).await {
+            Err(OpsError::Conflict(m))
+                if m.contains("not yet persisted") && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => break other?,
+        }
+    };
+    assert_eq!(
+        (
+            restored.stock,
+            restored.sold,
+            restored.remaining,
+            restored.buyers
+        ),
+        (10, 5, 5, 5)
+    );
+    let st = sale::status(&pg, &mut redis, &stack.keys, &product).await?;
+    assert_eq!(
+        (st.state.as_str(), st.redis_remaining, st.in_transit),
+        ("open", Some(5), Some(0))
+    );
+
+    let again = api
+        .client
+        .place(&OrderClient::body("ps6", "b2", 1), &key())
+        .await?;
+    assert_eq!(
+        again.code(),
+        "PURCHASE_LIMIT_REACHED",
+        "caps survive the recovery"
+    );
+    let mut accepted = 0;
+    for u in 0..8 {
+        let a = api
+            .client
+            .place(&OrderClient::body("ps6", &format!("n{u}"), 1), &key())
+            .await?;
+        if a.status == 202 {
+            accepted += 1;
+        } else {
+            assert_eq!(a.code(), "SOLD_OUT");
+        }
+    }
+    assert_eq!(accepted, 5, "exactly the remaining stock is sold");
+    wait_sold(&pg, "ps6", 10).await?;
+    worker.stop().await?;
+    api.stop().await
+}

@@ -1,0 +1,101 @@
+//! Two API instances and two workers on one machine, one product: the same guarantees.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use loadtest::audit;
+use loadtest::burst::{self, Burst};
+use loadtest::stack::{RunningApi, RunningWorker, TestStack};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let apis = [
+        RunningApi::start(stack.api_settings()).await?,
+        RunningApi::start(stack.api_settings()).await?,
+    ];
+    let workers = [
+        RunningWorker::start(stack.worker_settings()).await?,
+        RunningWorker::start(stack.worker_settings()).await?,
+    ];
+    stack.open_sale("switch", 300, 1).await?;
+
+    let crowd = |offset: usize| Burst {
+        product: "switch".into(),
+        users: 500,
+        orders: 1_000,
+        concurrency: 100,
+        source_ips: 250 + offset,
+    };
+    let (first, second) = (crowd(0), crowd(1));
+    let (a, b) = tokio::join!(
+        burst::run(&apis[0].client, &first),
+        burst::run(&apis[1].client, &second),
+    );
+    let mut accepted: HashMap<String, i64> = HashMap::new();
+    let mut buyers = HashSet::new();
+    for result in [&a, &b] {
+        for code in result.counts().keys() {
+            assert!(
+                ["ACCEPTED", "SOLD_OUT", "PURCHASE_LIMIT_REACHED"].contains(&code.as_str()),
+                "{code}: {:?}",
+                result.counts()
+            );
+        }
+        for (sent, answer) in result.accepted() {
+            accepted.insert(answer.order_id().expect("id"), 1);
+            assert!(
+                buyers.insert(sent.user.clone()),
+                "{} bought twice across instances",
+                sent.user
+            );
+        }
+    }
+    assert_eq!(
+        accepted.len(),
+        300,
+        "exactly the stock, across two instances"
+    );
+
+    let pg = stack.pg().await?;
+    let mut redis = stack.redis().await?;
+    let product = "switch".parse()?;
+    audit::wait_drained(
+        &pg,
+        &mut redis,
+        &stack.keys,
+        &product,
+        Duration::from_secs(60),
+    )
+    .await?;
+    let report = audit::audit(
+        &pg,
+        &mut redis,
+        &stack.keys,
+        &product,
+        &accepted,
+        &HashSet::new(),
+    )
+    .await?;
+    assert!(report.passed(), "{:?}", report.failures());
+
+    // Both workers took part (the topic's six partitions are split between them).
+    for w in &workers {
+        let m = reqwest::get(format!("http://127.0.0.1:{}/metrics", w.admin_port))
+            .await?
+            .text()
+            .await?;
+        let rows: f64 = m
+            .lines()
+            .find(|l| l.starts_with("worker_rows_inserted_total "))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0);
+        assert!(rows > 0.0, "a worker persisted nothing:\n{m}");
+    }
+    let [w1, w2] = workers;
+    w1.stop().await?;
+    w2.stop().await?;
+    let [a1, a2] = apis;
+    a1.stop().await?;
+    a2.stop().await
+}
