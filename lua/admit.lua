@@ -2,8 +2,11 @@
 admit.lua: the admission decision for one `POST /order`, in one atomic step.
 
 Everything that needs shared state is decided here, so there is no window between
-"check" and "take": sale state, blocklists, rate limits, idempotency, the per-user cap,
-the stock decrement and the outbox entry. Cheapest and most common refusals come first.
+"check" and "take": a replay of an earlier answer, sale state, blocklists, rate limits,
+key reuse, the per-user cap, the stock decrement and the outbox entry. A replay comes
+first so a client retrying after an unknown outcome always learns it, whatever changed
+since (a halt, a block, a tighter limit). Every check runs before the first write, so a
+refusal, or an error, never leaves anything half done.
 All keys carry the product's hash tag `{p:<productId>}`, so the script is valid on Redis
 Cluster. Time comes from the Redis server (`TIME`), the same for every API instance.
 Limits and sale settings are read from the sale hash on every call, so an operator's
@@ -41,8 +44,8 @@ REPLIES: {code, rl, ...} where rl describes the limit closest to exhaustion,
 none is configured for this sale; or {} when the script returned before the limits
 (the API then applies and reports its in-process limiter).
   {"ACCEPTED", rl, remaining, entry_id}         stock taken, outbox entry written
-  {"REPLAY", rl, status, body, order_id}        same key and request, already handed off
-  {"IN_FLIGHT", rl}                             same key and request, hand-off unconfirmed
+  {"REPLAY", {}, status, body, order_id}        same key and request, already handed off
+  {"IN_FLIGHT", {}}                             same key and request, hand-off unconfirmed
   {"KEY_REUSED", rl}                            same key, different request (violation)
   {"SALE_NOT_FOUND", {}}                        no sale hash (never "in stock")
   {"SALE_NOT_OPEN", {}, state}                  halted, closed, scheduled or ended
@@ -77,7 +80,16 @@ end
 
 local user, qty, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
--- 1. Sale state. A missing or incomplete sale is "not found", never "in stock".
+-- 1. A replay: the same (user, key, order) gets the same answer, never a second order.
+local rec = redis.call('HMGET', KEYS[3], 'fp', 'state', 'status', 'body', 'order_id')
+if rec[1] and rec[1] == fp then
+  if rec[2] ~= 'done' then
+    return {'IN_FLIGHT', {}}
+  end
+  return {'REPLAY', {}, rec[3], rec[4], rec[5]}
+end
+
+-- 2. Sale state. A missing or incomplete sale is "not found", never "in stock".
 local sale = redis.call('HMGET', KEYS[1], 'state', 'remaining', 'per_user', 'starts_at', 'ends_at',
   'ip_t', 'ip_b', 'fp_t', 'fp_b', 'user_t', 'user_b', 'global_t', 'global_b')
 local state, remaining = sale[1], tonumber(sale[2])
@@ -98,7 +110,7 @@ if ends_at > 0 and now_ms >= ends_at then
   return {'SALE_NOT_OPEN', {}, 'ended'}
 end
 
--- 2. Blocklists.
+-- 3. Blocklists.
 for i = 1, 3 do
   if redis.call('EXISTS', KEYS[8 + i]) == 1 then
     violation('blocked_' .. SCOPES[i])
@@ -106,7 +118,7 @@ for i = 1, 3 do
   end
 end
 
--- 3. Rate limits: evaluate every configured scope, then either refuse (consuming none)
+-- 4. Rate limits: evaluate every configured scope, then either refuse (consuming none)
 --    or consume all. The reported limit is the one closest to exhaustion.
 local rl = {}
 if ARGV[8] == '1' then
@@ -150,41 +162,41 @@ if ARGV[8] == '1' then
   end
 end
 
--- 4. Idempotency: the same (user, key) gets the same answer, never a second order.
-local rec = redis.call('HMGET', KEYS[3], 'fp', 'state', 'status', 'body', 'order_id')
+-- 5. Key reuse: the same (user, key) with a different order.
 if rec[1] then
-  if rec[1] ~= fp then
-    violation('key_reused')
-    return {'KEY_REUSED', rl}
-  end
-  if rec[2] ~= 'done' then
-    return {'IN_FLIGHT', rl}
-  end
-  return {'REPLAY', rl, rec[3], rec[4], rec[5]}
+  violation('key_reused')
+  return {'KEY_REUSED', rl}
 end
 
--- 5. Per-user cap (0 = no cap).
+-- 6. Per-user cap (0 = no cap). A corrupt counter stops here, before any write.
 local cap = tonumber(sale[3]) or 0
-local bought = tonumber(redis.call('HGET', KEYS[2], user)) or 0
+local bought_raw = redis.call('HGET', KEYS[2], user)
+local bought = tonumber(bought_raw) or 0
+if bought_raw and not tonumber(bought_raw) then
+  return redis.error_reply('corrupt bought counter for user ' .. user)
+end
 if cap > 0 and bought + qty > cap then
   return {'PURCHASE_LIMIT_REACHED', rl, bought, cap}
 end
 
--- 6. Stock.
+-- 7. Stock.
 if remaining < qty then
   return {'SOLD_OUT', rl, remaining}
 end
+
+-- 8. Accept. The outbox's consumer group must exist before the first write (creating it
+--    is the only step that can fail on a damaged stream). The entry is then made pending
+--    for the "inflight" consumer with XCLAIM FORCE, so its idle time counts from
+--    acceptance and exactly this entry is pending; the relay claims entries that stay
+--    pending too long (the API died, or Kafka failed).
+local group = redis.pcall('XGROUP', 'CREATE', KEYS[4], 'relay', '$', 'MKSTREAM')
+if type(group) == 'table' and group.err and not string.find(group.err, 'BUSYGROUP', 1, true) then
+  return redis.error_reply('outbox unusable: ' .. group.err)
+end
 remaining = redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
 redis.call('HINCRBY', KEYS[2], user, qty)
-
--- 7. Outbox entry, delivered at once to the "inflight" consumer of group "relay", so the
---    entry is pending from this moment and its idle time counts from acceptance. The
---    relay claims entries that stay pending too long (the API died, or Kafka failed).
-if redis.call('EXISTS', KEYS[4]) == 0 then
-  redis.call('XGROUP', 'CREATE', KEYS[4], 'relay', '$', 'MKSTREAM')
-end
 local entry = redis.call('XADD', KEYS[4], '*', 'order_id', ARGV[4], 'event', ARGV[6])
-redis.call('XREADGROUP', 'GROUP', 'relay', 'inflight', 'COUNT', 1, 'STREAMS', KEYS[4], '>')
+redis.call('XCLAIM', KEYS[4], 'relay', 'inflight', 0, entry, 'FORCE', 'JUSTID')
 redis.call('HSET', KEYS[3], 'fp', fp, 'state', 'pending', 'status', 202, 'body', ARGV[5],
   'order_id', ARGV[4], 'entry', entry)
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))

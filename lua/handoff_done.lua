@@ -17,8 +17,10 @@ REPLIES
 
 redis.call('XACK', KEYS[1], 'relay', ARGV[1])
 local removed = redis.call('XDEL', KEYS[1], ARGV[1])
--- HSET on an expired record would recreate it without a TTL, so touch it only if it exists.
-if redis.call('EXISTS', KEYS[2]) == 1 then
+-- Only the record of this very entry becomes "done": a late confirmation must not mark a
+-- newer order under a reused key (the old record expired) as handed off. HSET on an
+-- expired record would also recreate it without a TTL.
+if redis.call('HGET', KEYS[2], 'entry') == ARGV[1] then
   redis.call('HSET', KEYS[2], 'state', 'done')
 end
 return removed

@@ -48,3 +48,21 @@ export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export CARGO_TARGET_DIR=$CARGO_TARGET_DIR
 ENV
 }
+
+# The version directory of the local PostgreSQL cluster.
+pg_version() { ls /etc/postgresql | sort -V | tail -n 1; }
+
+# Starts tansu from this checkout's state directory (durable SQLite storage).
+start_tansu() {
+  mkdir -p "$STATE_DIR/tansu" "$STATE_DIR/logs" "$STATE_DIR/started"
+  (
+    cd "$STATE_DIR/tansu"
+    nohup tansu broker \
+      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "sqlite://tansu.db" \
+      >>"$STATE_DIR/logs/tansu.log" 2>&1 &
+    echo $! >"$STATE_DIR/started/tansu.pid"
+  )
+  wait_for_port "$KAFKA_PORT" tansu 30
+}

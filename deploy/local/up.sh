@@ -71,17 +71,7 @@ if port_open "$KAFKA_PORT"; then
   say "kafka broker already listening on 127.0.0.1:$KAFKA_PORT"
 else
   say "starting tansu on 127.0.0.1:$KAFKA_PORT (durable storage: $STATE_DIR/tansu/tansu.db)"
-  # tansu resolves sqlite:// paths against its working directory.
-  (
-    cd "$STATE_DIR/tansu"
-    nohup tansu broker \
-      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --storage-engine "sqlite://tansu.db" \
-      >>"$STATE_DIR/logs/tansu.log" 2>&1 &
-    echo $! >"$STATE_DIR/started/tansu.pid"
-  )
-  wait_for_port "$KAFKA_PORT" tansu 30
+  start_tansu
 fi
 
 # --- schema and topics ---------------------------------------------------------------

@@ -184,6 +184,17 @@ impl Settings {
         if self.redis_timeout_ms == 0 {
             return invalid("REDIS_TIMEOUT_MS must be positive".into());
         }
+        if !(60..=7 * 24 * 3600).contains(&self.idempotency_ttl_secs) {
+            return invalid(
+                "IDEMPOTENCY_TTL_SECS must be 60..=604800 (retries must find the answer)".into(),
+            );
+        }
+        if !(100..=600_000).contains(&self.relay_idle_ms) {
+            return invalid("RELAY_IDLE_MS must be 100..=600000".into());
+        }
+        if !(1..=60_000).contains(&self.kafka_publish_timeout_ms) {
+            return invalid("KAFKA_PUBLISH_TIMEOUT_MS must be 1..=60000".into());
+        }
         let trusted_proxies = match TrustedProxies::parse(&self.trusted_proxies) {
             Ok(t) => t,
             Err(e) => return invalid(e),
@@ -313,6 +324,18 @@ mod tests {
             let e = s.validate().expect_err(field).to_string();
             assert!(e.contains(needle), "{field}: {e}");
         }
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let mut s = base();
+        s.idempotency_ttl_secs = 0;
+        let e = s.clone().validate().expect_err("ttl").to_string();
+        assert!(e.contains("IDEMPOTENCY_TTL_SECS"), "{e}");
+        s.idempotency_ttl_secs = 3600;
+        s.relay_idle_ms = 0;
+        let e = s.validate().expect_err("relay").to_string();
+        assert!(e.contains("RELAY_IDLE_MS"), "{e}");
     }
 
     #[test]

@@ -379,6 +379,27 @@ async fn after_a_kafka_failure_the_same_key_tells_the_outcome() -> anyhow::Resul
     assert_eq!(pending.header("retry-after"), Some("1"));
     api.stop().await?;
 
+    // Whatever operators do meanwhile (halt the sale, block the user), the retry still
+    // learns the outcome rather than a refusal that would read as "not bought".
+    let mut redis = stack.redis().await?;
+    let product = "bike".parse()?;
+    flashctl::sale::set_state(
+        &mut redis,
+        &stack.keys,
+        &product,
+        flashctl::sale::SaleState::Halted,
+    )
+    .await?;
+    guard::block(
+        &mut redis,
+        &stack.keys,
+        &Target::parse(Scope::User, "ida")?,
+        None,
+        None,
+        "t",
+    )
+    .await?;
+
     // A healthy instance's relay republishes the stranded order; the retry learns it.
     let mut healthy = stack.api_settings();
     healthy.relay_idle_ms = 200;
@@ -495,6 +516,36 @@ async fn redis_outage_fails_closed_falls_back_and_recovers() -> anyhow::Result<(
         "no unit taken without a way to learn it"
     );
 
+    // A Redis that answers with errors (here: out of memory) fails closed too.
+    let mut admin = stack.redis().await?;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(1)
+        .exec_async(&mut admin)
+        .await?;
+    let oom = other.place(&body("tv-set", "kit"), &key()).await?;
+    expect(&oom, 503, "UNAVAILABLE");
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(0)
+        .exec_async(&mut admin)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = other.place(&body("tv-set", "kit"), &key()).await?;
+        if a.status == 202 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after OOM: {}",
+            a.code()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Stopped Redis: refused connections, fast 503 again, nothing accepted.
     redis_server.kill()?;
     let started = Instant::now();
@@ -516,6 +567,55 @@ async fn redis_outage_fails_closed_falls_back_and_recovers() -> anyhow::Result<(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     expect(&after, 404, "SALE_NOT_FOUND");
+    api.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_outbox_never_strands_stock() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let api = RunningApi::start(stack.api_settings()).await?;
+    stack.open_sale_with("kite", 10, 0, Limits::off()).await?;
+    let mut redis = stack.redis().await?;
+    let outbox = stack.keys.sale(&"kite".parse()?).outbox();
+    expect(
+        &api.client.place(&body("kite", "amy"), &key()).await?,
+        202,
+        "ACCEPTED",
+    );
+    // Someone destroys the consumer group and leaves an entry nobody delivered.
+    redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(&outbox)
+        .arg("relay")
+        .exec_async(&mut redis)
+        .await?;
+    redis::cmd("XADD")
+        .arg(&outbox)
+        .arg("*")
+        .arg("stray")
+        .arg("1")
+        .exec_async(&mut redis)
+        .await?;
+    let a = api.client.place(&body("kite", "ben"), &key()).await?;
+    expect(&a, 202, "ACCEPTED");
+    assert_eq!(remaining(&stack, "kite").await?, 8);
+    // The new order went through the group (pending, then confirmed); the stray entry was
+    // not passed off as it.
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg(&outbox)
+        .arg("relay")
+        .query_async(&mut redis)
+        .await?;
+    assert_eq!(
+        pending.first(),
+        Some(&redis::Value::Int(0)),
+        "confirmed entries leave the pending list: {pending:?}"
+    );
+    let len: i64 = redis::cmd("XLEN")
+        .arg(&outbox)
+        .query_async(&mut redis)
+        .await?;
+    assert_eq!(len, 1, "only the stray entry remains");
     api.stop().await
 }
 

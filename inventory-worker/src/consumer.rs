@@ -12,7 +12,7 @@
 //! partition moves on; *transient* (PostgreSQL or Kafka unavailable) backs off and
 //! retries the same batch, storing nothing, until it succeeds or shutdown abandons it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -197,9 +197,11 @@ impl Worker {
             .collect();
         let mut backoff = Duration::from_millis(100);
         let mut stopping_since: Option<Instant> = None;
-        loop {
-            match self.persist(batch, &decoded).await {
-                Ok(()) => break,
+        // Messages already dead-lettered survive a retry of the batch: sent once only.
+        let mut dead: HashSet<(i32, i64)> = HashSet::new();
+        let written = loop {
+            match self.persist(batch, &decoded, &mut dead).await {
+                Ok(written) => break written,
                 Err(ProcessError::Transient(reason)) => {
                     self.metrics.transient_error();
                     tracing::warn!(reason, retry_in = ?backoff, "batch not written; retrying");
@@ -216,67 +218,84 @@ impl Worker {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
-        }
+        };
         self.store_offsets(batch);
-        let orders: Vec<&OrderPlaced> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
-        self.mark_persisted(&orders).await;
+        self.mark_persisted(&written).await;
         self.metrics.batch(batch.len(), started.elapsed());
         BatchOutcome::Done
     }
 
     /// Dead-letters the poison, writes the rest; isolates a batch a constraint refused.
-    async fn persist(
+    /// Returns the orders that are now in PostgreSQL (written now or before).
+    async fn persist<'a>(
         &self,
-        batch: &[OwnedMessage],
-        decoded: &[Result<OrderPlaced, String>],
-    ) -> Result<(), ProcessError> {
+        batch: &'a [OwnedMessage],
+        decoded: &'a [Result<OrderPlaced, String>],
+        dead: &mut HashSet<(i32, i64)>,
+    ) -> Result<Vec<&'a OrderPlaced>, ProcessError> {
         let mut good = Vec::with_capacity(batch.len());
         for (message, d) in batch.iter().zip(decoded) {
             match d {
                 Ok(order) => good.push((message, order)),
                 Err(reason) => {
-                    self.dead_letter(&Poison {
+                    let poison = Poison {
                         message,
                         reason: reason.clone(),
                         order: None,
-                    })
-                    .await?
+                    };
+                    self.dead_letter_once(&poison, dead).await?
                 }
             }
         }
         let orders: Vec<OrderPlaced> = good.iter().map(|(_, o)| (*o).clone()).collect();
         match db::write_batch(&self.pool, &orders).await {
             Ok(w) => {
-                self.metrics.written(
-                    w.inserted,
-                    orders.len() as u64 - w.inserted.min(orders.len() as u64),
-                );
-                Ok(())
+                let n = orders.len() as u64;
+                self.metrics.written(w.inserted, n - w.inserted.min(n));
+                Ok(good.into_iter().map(|(_, o)| o).collect())
             }
             Err(StoreError::Rejected(e)) => {
                 tracing::warn!(error = %e, "batch refused by a constraint: isolating the offending orders");
+                let mut written = Vec::with_capacity(good.len());
                 for (message, order) in good {
                     match db::write_batch(&self.pool, std::slice::from_ref(order)).await {
-                        Ok(w) => self.metrics.written(w.inserted, 1 - w.inserted.min(1)),
+                        Ok(w) => {
+                            self.metrics.written(w.inserted, 1 - w.inserted.min(1));
+                            written.push(order);
+                        }
                         Err(StoreError::Rejected(e)) => {
                             let reason = e
                                 .as_db_error()
                                 .map(|d| format!("{}: {}", d.code().code(), d.message()))
                                 .unwrap_or_else(|| e.to_string());
-                            self.dead_letter(&Poison {
+                            let poison = Poison {
                                 message,
                                 reason,
                                 order: Some(order),
-                            })
-                            .await?;
+                            };
+                            self.dead_letter_once(&poison, dead).await?;
                         }
                         Err(e @ StoreError::Transient(_)) => return Err(e.into()),
                     }
                 }
-                Ok(())
+                Ok(written)
             }
             Err(e @ StoreError::Transient(_)) => Err(e.into()),
         }
+    }
+
+    /// [`Self::dead_letter`], unless this batch already did it for this message.
+    async fn dead_letter_once(
+        &self,
+        p: &Poison<'_>,
+        dead: &mut HashSet<(i32, i64)>,
+    ) -> Result<(), ProcessError> {
+        let id = (p.message.partition(), p.message.offset());
+        if !dead.contains(&id) {
+            self.dead_letter(p).await?;
+            dead.insert(id);
+        }
+        Ok(())
     }
 
     /// Sends a poison message to the dead-letter topic and records it in

@@ -127,6 +127,32 @@ async fn poison_goes_to_the_dead_letters_and_the_partition_moves_on() -> anyhow:
         "check constraint: {reasons:?}"
     );
 
+    // Only what was written is reported as persisted to `GET /order`.
+    let redis = stack.redis().await?;
+    let status = |id: uuid::Uuid| {
+        let key = stack.keys.order_status(&id);
+        let mut redis = redis.clone();
+        async move {
+            redis::cmd("HGET")
+                .arg(key)
+                .arg("status")
+                .query_async::<Option<String>>(&mut redis)
+                .await
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status(good.order_id).await?.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status(good.order_id).await?.as_deref(), Some("persisted"));
+    assert_eq!(status(tiny_a.order_id).await?.as_deref(), Some("persisted"));
+    assert_eq!(
+        status(tiny_b.order_id).await?,
+        None,
+        "a dead-lettered order is not persisted"
+    );
+    assert_eq!(status(ghost.order_id).await?, None);
+
     let dlq = read_topic(&stack, &stack.topics.dlq, 5).await?;
     assert_eq!(dlq.len(), 5);
     assert!(dlq.iter().all(|(_, reason)| !reason.is_empty()));

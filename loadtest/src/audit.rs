@@ -8,6 +8,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::burst::BurstResult;
+use crate::engine::Outcome;
+
 use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::ProductId;
@@ -36,6 +39,52 @@ pub async fn wait_drained(
     }
 }
 
+/// What the clients were told, as the audit needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectation {
+    /// Order id → units, for every final `202`.
+    pub accepted: HashMap<String, i64>,
+    /// (user, idempotency key) of orders whose outcome the client never learned (a 503,
+    /// 409 in flight or dropped connection to the end): they may legitimately be persisted.
+    pub unresolved: HashSet<(String, String)>,
+}
+
+impl Expectation {
+    /// From the outcomes of an engine run.
+    pub fn from_outcomes(outcomes: &[Outcome]) -> Self {
+        let mut e = Self::default();
+        for o in outcomes {
+            if o.status == 202 {
+                if let Some(id) = &o.order_id {
+                    e.accepted.insert(id.clone(), i64::from(o.quantity));
+                }
+            } else if o.unresolved() {
+                e.unresolved.insert((o.user.clone(), o.key.clone()));
+            }
+        }
+        e
+    }
+
+    /// From a burst (quantity 1 per order).
+    pub fn from_burst(result: &BurstResult) -> Self {
+        let mut e = Self::default();
+        for s in &result.sent {
+            match &s.answer {
+                Ok(a) if a.status == 202 => {
+                    if let Some(id) = a.order_id() {
+                        e.accepted.insert(id, 1);
+                    }
+                }
+                Ok(a) if a.status != 503 && a.code() != "IDEMPOTENCY_IN_FLIGHT" => {}
+                _ => {
+                    e.unresolved.insert((s.user.clone(), s.key.clone()));
+                }
+            }
+        }
+        e
+    }
+}
+
 /// What the audit found.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {
@@ -57,7 +106,12 @@ pub struct Report {
     pub pending_handoff: i64,
     /// Accepted order ids without a row.
     pub lost: usize,
-    /// Rows whose order id was never answered `202` (and is not explained otherwise).
+    /// Rows of orders whose client never learned the outcome (a 503 that later resolved
+    /// to accepted).
+    pub resolved_late: usize,
+    /// Their units.
+    pub resolved_late_units: i64,
+    /// Rows that no request explains (neither a 202 nor an unresolved request).
     pub unexplained_rows: usize,
     /// (user, idempotency key) pairs with more than one row.
     pub duplicated: usize,
@@ -120,17 +174,15 @@ impl Report {
     }
 }
 
-/// Joins accepted answers (`order id → units`) with the database and Redis.
-/// `also_accepted` are order ids that are legitimately persisted without a `202` in hand
-/// (a `503` after a Kafka failure that the relay later delivered).
+/// Joins what clients were told with the database and Redis.
 pub async fn audit(
     pg: &Client,
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
     product: &ProductId,
-    accepted: &HashMap<String, i64>,
-    also_accepted: &HashSet<String>,
+    expect: &Expectation,
 ) -> anyhow::Result<Report> {
+    let accepted = &expect.accepted;
     let status = flashctl::sale::status(pg, redis, keys, product).await?;
     let rows = pg
         .query(
@@ -141,33 +193,36 @@ pub async fn audit(
     let mut persisted: HashMap<String, i64> = HashMap::new();
     let mut per_key: HashMap<(String, String), usize> = HashMap::new();
     let mut row_units = 0i64;
+    let (mut resolved_late, mut resolved_late_units, mut unexplained_rows) = (0, 0i64, 0);
     for r in &rows {
         let id: String = r.get(0);
         let q: i32 = r.get(1);
+        let who: (String, String) = (r.get(2), r.get(3));
         row_units += i64::from(q);
+        if !accepted.contains_key(&id) {
+            if expect.unresolved.contains(&who) {
+                resolved_late += 1;
+                resolved_late_units += i64::from(q);
+            } else {
+                unexplained_rows += 1;
+            }
+        }
         persisted.insert(id, q.into());
-        *per_key.entry((r.get(2), r.get(3))).or_insert(0) += 1;
+        *per_key.entry(who).or_insert(0) += 1;
     }
     let lost = accepted
         .keys()
         .filter(|id| !persisted.contains_key(*id))
         .count();
-    let unexplained_rows = persisted
-        .keys()
-        .filter(|id| !accepted.contains_key(*id) && !also_accepted.contains(*id))
-        .count();
     let duplicated = per_key.values().filter(|n| **n > 1).count();
-    let accepted_units: i64 = accepted.values().sum::<i64>()
-        + persisted
-            .iter()
-            .filter(|(id, _)| also_accepted.contains(*id) && !accepted.contains_key(*id))
-            .map(|(_, q)| q)
-            .sum::<i64>();
+    let accepted_units: i64 = accepted.values().sum::<i64>() + resolved_late_units;
     Ok(Report {
         stock: status.stock,
         accepted_orders: accepted.len(),
         accepted_units,
         persisted_orders: rows.len(),
+        resolved_late,
+        resolved_late_units,
         persisted_units: status.persisted,
         row_units,
         redis_remaining: status.redis_remaining,

@@ -9,4 +9,5 @@
 pub mod audit;
 pub mod burst;
 pub mod client;
+pub mod engine;
 pub mod stack;

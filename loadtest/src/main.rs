@@ -1,15 +1,15 @@
 //! `loadtest`: drive a running flash-sale stack and audit the outcome.
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use loadtest::audit;
+use loadtest::audit::{self, Expectation, Report};
 use loadtest::burst::{self, Burst};
 use loadtest::client::OrderClient;
+use loadtest::engine::{self, Outcome, Plan, Schedule};
 use shared::ProductId;
 use shared::keys::Keyspace;
 
@@ -26,13 +26,19 @@ enum Command {
     /// Send a burst of orders for one product as fast as N connections allow, then wait
     /// for the pipeline to drain and audit every 202 against PostgreSQL and Redis.
     Burst(BurstArgs),
+    /// Send a steady, open-model stream of shoppers (each retries with its key when the
+    /// outcome is unknown) and write every order's outcome as JSON lines.
+    Stream(StreamArgs),
+    /// Wait for the pipeline to drain, then audit the outcomes a `stream` wrote.
+    Audit(AuditArgs),
 }
 
 #[derive(Args)]
 struct Target {
-    /// Base URL of ingest-api.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// Base URL of an ingest-api instance (repeat for several; shoppers spread over them
+    /// and retry on the next one).
+    #[arg(long = "url", default_value = "http://127.0.0.1:8080")]
+    urls: Vec<String>,
     /// `id:secret` used to sign requests (one of the API's SIGNING_KEYS).
     #[arg(long, env = "SIGNING_KEY", hide_env_values = true)]
     signing_key: String,
@@ -82,18 +88,193 @@ struct BurstArgs {
     drain_timeout: Duration,
 }
 
+#[derive(Args)]
+struct StreamArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Product on sale.
+    #[arg(long)]
+    product: ProductId,
+    /// Arrivals per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// How long arrivals go on.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Distinct users.
+    #[arg(long, default_value_t = 1_000)]
+    users: usize,
+    /// Distinct loopback source addresses.
+    #[arg(long, default_value_t = 500)]
+    source_ips: usize,
+    /// Attempts per order while the outcome is unknown.
+    #[arg(long, default_value_t = 30)]
+    max_attempts: u32,
+    /// Where to write the outcomes (JSON lines).
+    #[arg(long)]
+    answers: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Product on sale.
+    #[arg(long)]
+    product: ProductId,
+    /// Outcomes written by `stream`.
+    #[arg(long)]
+    answers: std::path::PathBuf,
+    /// A name for the printed line (e.g. the fault injected).
+    #[arg(long, default_value = "audit")]
+    label: String,
+    /// How long to wait for the pipeline to drain.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    json_out: Option<std::path::PathBuf>,
+}
+
 impl Target {
-    fn client(&self) -> anyhow::Result<OrderClient> {
+    fn clients(&self) -> anyhow::Result<Vec<OrderClient>> {
         let (id, secret) = self
             .signing_key
             .split_once(':')
             .context("--signing-key must be id:secret")?;
-        Ok(OrderClient::new(
-            self.url.trim_end_matches('/'),
-            Some(id),
-            secret.as_bytes(),
-        ))
+        Ok(self
+            .urls
+            .iter()
+            .map(|u| OrderClient::new(u.trim_end_matches('/'), Some(id), secret.as_bytes()))
+            .collect())
     }
+
+    fn client(&self) -> anyhow::Result<OrderClient> {
+        self.clients()?
+            .into_iter()
+            .next()
+            .context("give at least one --url")
+    }
+
+    async fn stores(
+        &self,
+    ) -> anyhow::Result<(
+        tokio_postgres::Client,
+        redis::aio::MultiplexedConnection,
+        Keyspace,
+    )> {
+        let (pg, conn) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+            .await
+            .context("connecting to DATABASE_URL for the audit")?;
+        tokio::spawn(conn);
+        let redis = redis::Client::open(self.redis_url.as_str())?
+            .get_multiplexed_async_connection()
+            .await
+            .context("connecting to REDIS_URL for the audit")?;
+        Ok((pg, redis, Keyspace::new(self.redis_namespace.clone())))
+    }
+}
+
+/// Drains, audits and prints one line; `Ok(true)` on PASS.
+async fn audit_and_print(
+    target: &Target,
+    product: &ProductId,
+    expect: &Expectation,
+    label: &str,
+    drain_timeout: Duration,
+) -> anyhow::Result<(bool, Report)> {
+    let (pg, mut redis, keys) = target.stores().await?;
+    eprintln!("{label}: waiting for the pipeline to drain…");
+    audit::wait_drained(&pg, &mut redis, &keys, product, drain_timeout).await?;
+    let report = audit::audit(&pg, &mut redis, &keys, product, expect).await?;
+    println!(
+        "{label:<10} 202s {:>5} ({} units) | 503→accepted {:>3} | persisted {:>5} | redis remaining {:>5} | \
+         pending handoff {} | duplicates {} | oversold {} | lost {} | leaked {} | {}",
+        report.accepted_orders,
+        report.accepted_units - report.resolved_late_units,
+        report.resolved_late_units,
+        report.persisted_units,
+        report.redis_remaining.map_or("?".into(), |r| r.to_string()),
+        report.pending_handoff,
+        report.duplicated,
+        report.oversold,
+        report.lost,
+        report.leaked.map_or("?".into(), |l| l.to_string()),
+        if report.passed() {
+            "PASS".to_owned()
+        } else {
+            format!("FAIL: {}", report.failures().join("; "))
+        },
+    );
+    Ok((report.passed(), report))
+}
+
+async fn stream_command(args: StreamArgs) -> anyhow::Result<bool> {
+    let targets = args.target.clients()?;
+    let plan = Plan {
+        product: args.product.to_string(),
+        schedule: Schedule::Constant { rate: args.rate },
+        duration: args.duration,
+        users: args.users,
+        source_ips: args.source_ips,
+        max_attempts: args.max_attempts,
+        attempt_timeout: Duration::from_secs(5),
+        max_in_flight: 10_000,
+    };
+    eprintln!(
+        "streaming {} orders/s for {:?} to {} instance(s)…",
+        args.rate,
+        args.duration,
+        targets.len()
+    );
+    let (outcomes, saturated) = engine::run(&targets, plan, |p| {
+        eprintln!(
+            "  {:>5.1}s scheduled {:>6} finished {:>6} in flight {:>5}",
+            p.elapsed_s, p.scheduled, p.finished, p.in_flight
+        );
+    })
+    .await;
+    let mut out = String::new();
+    for o in &outcomes {
+        out.push_str(&serde_json::to_string(o)?);
+        out.push('\n');
+    }
+    std::fs::write(&args.answers, out)
+        .with_context(|| format!("writing {}", args.answers.display()))?;
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for o in &outcomes {
+        *counts.entry(o.code.as_str()).or_default() += 1;
+    }
+    let retried = outcomes.iter().filter(|o| o.saw_unknown).count();
+    eprintln!(
+        "{} orders ({retried} retried with their key after an unknown outcome; in-flight cap hit {saturated} times): {counts:?}",
+        outcomes.len()
+    );
+    Ok(true)
+}
+
+async fn audit_command(args: AuditArgs) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(&args.answers)
+        .with_context(|| format!("reading {}", args.answers.display()))?;
+    let outcomes = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str::<Outcome>)
+        .collect::<Result<Vec<_>, _>>()
+        .context("the answers file is not what `loadtest stream` writes")?;
+    let expect = Expectation::from_outcomes(&outcomes);
+    let (passed, report) = audit_and_print(
+        &args.target,
+        &args.product,
+        &expect,
+        &args.label,
+        args.drain_timeout,
+    )
+    .await?;
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(passed)
 }
 
 async fn burst_command(args: BurstArgs) -> anyhow::Result<bool> {
@@ -120,49 +301,22 @@ async fn burst_command(args: BurstArgs) -> anyhow::Result<bool> {
         println!("  {code:<24} {n}");
     }
 
-    let (pg, conn) = tokio_postgres::connect(&args.target.database_url, tokio_postgres::NoTls)
-        .await
-        .context("connecting to DATABASE_URL for the audit")?;
-    tokio::spawn(conn);
-    let mut redis = redis::Client::open(args.target.redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await
-        .context("connecting to REDIS_URL for the audit")?;
-    let keys = Keyspace::new(args.target.redis_namespace.clone());
-    eprintln!("waiting for the pipeline to drain…");
-    audit::wait_drained(&pg, &mut redis, &keys, &args.product, args.drain_timeout).await?;
-    let accepted: HashMap<String, i64> = result
-        .accepted()
-        .filter_map(|(_, a)| a.order_id().map(|id| (id, 1)))
-        .collect();
-    let report = audit::audit(
-        &pg,
-        &mut redis,
-        &keys,
+    let expect = Expectation::from_burst(&result);
+    let (passed, report) = audit_and_print(
+        &args.target,
         &args.product,
-        &accepted,
-        &HashSet::new(),
+        &expect,
+        "audit",
+        args.drain_timeout,
     )
     .await?;
     let sold_out = counts.get("SOLD_OUT").copied().unwrap_or(0);
     println!(
-        "accepted {} | sold out {} | persisted {} of stock {} | oversold {} | lost {} | duplicated {} | leaked {}",
-        report.accepted_orders,
-        sold_out,
-        report.persisted_units,
-        report.stock,
-        report.oversold,
-        report.lost,
-        report.duplicated,
-        report.leaked.map_or("?".into(), |l| l.to_string()),
+        "accepted {} | sold out {} | persisted {} of stock {} | oversold {}",
+        report.accepted_orders, sold_out, report.persisted_units, report.stock, report.oversold
     );
-    if report.passed() {
-        println!("audit PASS");
-        Ok(true)
-    } else {
-        println!("audit FAIL: {}", report.failures().join("; "));
-        Ok(false)
-    }
+    println!("audit {}", if passed { "PASS" } else { "FAIL" });
+    Ok(passed)
 }
 
 #[tokio::main]
@@ -170,6 +324,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Burst(args) => burst_command(args).await,
+        Command::Stream(args) => stream_command(args).await,
+        Command::Audit(args) => audit_command(args).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

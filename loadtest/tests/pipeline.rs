@@ -75,8 +75,10 @@ async fn two_thousand_shoppers_one_hundred_units() -> anyhow::Result<()> {
         &mut redis,
         &stack.keys,
         &product,
-        &accepted,
-        &HashSet::new(),
+        &audit::Expectation {
+            accepted: accepted.clone(),
+            unresolved: HashSet::new(),
+        },
     )
     .await?;
     assert!(report.passed(), "{:?}", report.failures());

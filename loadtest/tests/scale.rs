@@ -73,8 +73,10 @@ async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {
         &mut redis,
         &stack.keys,
         &product,
-        &accepted,
-        &HashSet::new(),
+        &audit::Expectation {
+            accepted: accepted.clone(),
+            unresolved: HashSet::new(),
+        },
     )
     .await?;
     assert!(report.passed(), "{:?}", report.failures());

@@ -49,7 +49,13 @@ pub enum DecodeError {
     /// A version this build does not understand.
     #[error("unsupported OrderPlaced schema_version {0} (this build reads {SCHEMA_VERSION})")]
     UnsupportedVersion(u16),
+    /// `accepted_at_ms` outside 2020..2100: not something our API wrote.
+    #[error("implausible accepted_at_ms {0}")]
+    ImplausibleTime(u64),
 }
+
+/// 2020-01-01 and 2100-01-01, in ms: the range of plausible acceptance times.
+const PLAUSIBLE_MS: std::ops::Range<u64> = 1_577_836_800_000..4_102_444_800_000;
 
 impl OrderPlaced {
     /// Serializes to the JSON written to Kafka and the outbox.
@@ -68,7 +74,11 @@ impl OrderPlaced {
         if schema_version != SCHEMA_VERSION {
             return Err(DecodeError::UnsupportedVersion(schema_version));
         }
-        Ok(serde_json::from_slice(bytes)?)
+        let event: Self = serde_json::from_slice(bytes)?;
+        if !PLAUSIBLE_MS.contains(&event.accepted_at_ms) {
+            return Err(DecodeError::ImplausibleTime(event.accepted_at_ms));
+        }
+        Ok(event)
     }
 
     /// `accepted_at_ms` as a timestamp.
@@ -127,5 +137,11 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
         assert!(OrderPlaced::decode(b"not json").is_err());
+        v["quantity"] = 1.into();
+        v["accepted_at_ms"] = u64::MAX.into();
+        assert!(matches!(
+            OrderPlaced::decode(v.to_string().as_bytes()),
+            Err(DecodeError::ImplausibleTime(_))
+        ));
     }
 }

@@ -173,7 +173,8 @@ impl SaleState {
     }
 }
 
-/// Halts or resumes a live sale; the next request on every instance sees it.
+/// Halts or resumes a live sale; the next request on every instance sees it. The sale is
+/// (re-)registered for the outbox relay too, in case an earlier `open` stopped short.
 pub async fn set_state(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
@@ -186,7 +187,13 @@ pub async fn set_state(
         product,
         &[(sale_field::STATE.to_owned(), state.as_str())],
     )
-    .await
+    .await?;
+    redis::cmd("SADD")
+        .arg(keys.sales_registry())
+        .arg(product.as_str())
+        .exec_async(redis)
+        .await?;
+    Ok(())
 }
 
 /// A sale as Redis and PostgreSQL see it.

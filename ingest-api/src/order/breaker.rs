@@ -12,9 +12,17 @@ use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen,
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One probe is out; if it never reports back (its request was dropped), another may
+    /// go after `until`.
+    HalfOpen {
+        until: Instant,
+    },
 }
 
 /// Tracks Redis health from the outcomes of real calls.
@@ -45,11 +53,13 @@ impl Breaker {
         let mut state = self.state();
         match *state {
             State::Closed { .. } => true,
-            State::Open { until } if Instant::now() >= until => {
-                *state = State::HalfOpen;
+            State::Open { until } | State::HalfOpen { until } if Instant::now() >= until => {
+                *state = State::HalfOpen {
+                    until: Instant::now() + self.cooldown,
+                };
                 true
             }
-            State::Open { .. } | State::HalfOpen => false,
+            State::Open { .. } | State::HalfOpen { .. } => false,
         }
     }
 
@@ -102,6 +112,18 @@ mod tests {
         b.success();
         assert!(b.allow() && b.allow(), "closed again");
         assert!(!b.is_open());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_probe_does_not_close_the_door_forever() {
+        let b = Breaker::new(1, Duration::from_secs(1));
+        b.failure();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(b.allow(), "probe");
+        // The probe's request is dropped: it never reports success or failure.
+        assert!(!b.allow());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(b.allow(), "another probe after the cooldown");
     }
 
     #[tokio::test(start_paused = true)]

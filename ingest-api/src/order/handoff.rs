@@ -219,6 +219,7 @@ impl Handoff {
     }
 
     /// One pass over every product's outbox; returns how many entries were republished.
+    /// A failing product is logged and skipped, so it cannot starve the others.
     pub async fn relay_once(
         &self,
         consumer: &str,
@@ -235,29 +236,53 @@ impl Handoff {
             let Ok(product) = ProductId::parse(product) else {
                 continue;
             };
-            let outbox = inner.keys.sale(&product).outbox();
+            match self
+                .relay_product(&mut conn, &product, consumer, min_idle)
+                .await
+            {
+                Ok(n) => relayed += n,
+                Err(e) => tracing::warn!(error = %e, %product, "relay pass failed for one product"),
+            }
+        }
+        Ok(relayed)
+    }
+
+    /// Claims and republishes one product's stale entries, page by page.
+    async fn relay_product(
+        &self,
+        conn: &mut ConnectionManager,
+        product: &ProductId,
+        consumer: &str,
+        min_idle: Duration,
+    ) -> redis::RedisResult<usize> {
+        const PAGES: usize = 16;
+        let outbox = self.inner.keys.sale(product).outbox();
+        let mut cursor = "0-0".to_owned();
+        let mut relayed = 0;
+        for _ in 0..PAGES {
             let reply: Value = match redis::cmd("XAUTOCLAIM")
                 .arg(&outbox)
                 .arg(OUTBOX_GROUP)
                 .arg(consumer)
                 .arg(min_idle.as_millis() as u64)
-                .arg("0-0")
+                .arg(&cursor)
                 .arg("COUNT")
                 .arg(256)
-                .query_async(&mut conn)
+                .query_async(conn)
                 .await
             {
                 Ok(v) => v,
-                // No outbox yet (no order accepted) or no group: nothing to relay.
-                Err(e) if e.code() == Some("NOGROUP") => continue,
+                // No outbox yet (nothing accepted): nothing to relay.
+                Err(e) if e.code() == Some("NOGROUP") => return Ok(relayed),
                 Err(e) => return Err(e),
             };
-            for (entry_id, event) in claimed_entries(&reply) {
+            let (next, entries) = claimed_entries(&reply);
+            for (entry_id, event) in entries {
                 match event.as_deref().map(|e| OrderPlaced::decode(e.as_bytes())) {
                     Some(Ok(event)) => match self.publish(&event, &entry_id).await {
                         Ok(()) => {
                             relayed += 1;
-                            inner.metrics.relayed();
+                            self.inner.metrics.relayed();
                             tracing::info!(order_id = %event.order_id, entry_id, "relayed a stranded order");
                         }
                         Err(e) => {
@@ -271,25 +296,31 @@ impl Handoff {
                     }
                 }
             }
+            match next {
+                Some(c) if c != "0-0" => cursor = c,
+                _ => break,
+            }
         }
         Ok(relayed)
     }
 }
 
-/// `(entry id, event JSON)` pairs of an `XAUTOCLAIM` reply (`[cursor, [[id, [f, v…]]…], …]`).
-fn claimed_entries(reply: &Value) -> Vec<(String, Option<String>)> {
+/// The next cursor and the `(entry id, event JSON)` pairs of an `XAUTOCLAIM` reply
+/// (`[cursor, [[id, [f, v…]]…], …]`).
+fn claimed_entries(reply: &Value) -> (Option<String>, Vec<(String, Option<String>)>) {
     let as_text = |v: &Value| match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),
         _ => None,
     };
     let Value::Array(parts) = reply else {
-        return vec![];
+        return (None, vec![]);
     };
+    let cursor = parts.first().and_then(as_text);
     let Some(Value::Array(entries)) = parts.get(1) else {
-        return vec![];
+        return (cursor, vec![]);
     };
-    entries
+    let entries = entries
         .iter()
         .filter_map(|entry| {
             let Value::Array(pair) = entry else {
@@ -305,5 +336,6 @@ fn claimed_entries(reply: &Value) -> Vec<(String, Option<String>)> {
             };
             Some((id, event))
         })
-        .collect()
+        .collect();
+    (cursor, entries)
 }

@@ -74,6 +74,8 @@ pub struct LocalDecision {
 pub struct LocalLimiter {
     spec: LimitSpec,
     t_us: u64,
+    /// Added to the clock so that `now - burst·T` never goes below zero.
+    offset_us: u64,
     epoch: Instant,
     tats: Mutex<HashMap<String, u64>>,
 }
@@ -86,6 +88,7 @@ impl LocalLimiter {
         Self {
             spec,
             t_us: spec.emission_interval_us(),
+            offset_us: spec.emission_interval_us() * u64::from(spec.burst) + 1_000_000,
             epoch: Instant::now(),
             tats: Mutex::new(HashMap::new()),
         }
@@ -93,8 +96,7 @@ impl LocalLimiter {
 
     /// Charges one request to `key`.
     pub fn check(&self, key: &str) -> LocalDecision {
-        // Offset by an hour so `now - burst·T` never underflows in the arithmetic.
-        let now = self.epoch.elapsed().as_micros() as u64 + 3_600_000_000;
+        let now = self.epoch.elapsed().as_micros() as u64 + self.offset_us;
         let burst = u64::from(self.spec.burst);
         let step = {
             let mut tats = self.tats.lock().unwrap_or_else(|p| p.into_inner());
@@ -145,6 +147,12 @@ mod tests {
         tokio::time::advance(std::time::Duration::from_millis(100)).await;
         assert!(l.check("a").allowed, "one emission interval later");
         assert_eq!(refused.info.policy_header(), "\"ip\";q=3;w=1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_limits_report_the_right_remaining_from_the_start() {
+        let l = LocalLimiter::new("10/h:20".parse().expect("valid"));
+        assert_eq!(l.check("a").info.remaining, 19);
     }
 
     #[tokio::test(start_paused = true)]

@@ -319,24 +319,21 @@ async fn admit(app: &AppState, ticket: &Ticket) -> Result<Admitted, ApiError> {
             app.metrics.redis_call(started.elapsed());
             Ok(admitted)
         }
-        Err(AdmissionError::Unavailable(e))
-            if e.is_io_error()
-                || e.is_timeout()
-                || e.is_connection_dropped()
-                || e.is_connection_refusal() =>
-        {
+        Err(AdmissionError::Unavailable(e)) => {
+            // Any Redis failure fails closed and counts against the breaker. Only a
+            // refused connection proves the script never ran; after a timeout, a dropped
+            // connection or a server-side error it may have, and the same key tells.
             app.breaker.failure();
             app.metrics.redis_failure();
-            // A timed-out script may still run when Redis wakes up; the same key tells.
-            let unknown = e.is_timeout();
-            tracing::error!(error = %e, outcome_unknown = unknown, "redis unreachable; failing closed");
+            let unknown = !e.is_connection_refusal();
+            tracing::error!(error = %e, outcome_unknown = unknown, "admission failed; failing closed");
             Err(unavailable(unknown))
         }
-        Err(e) => {
+        Err(e @ AdmissionError::BadReply(_)) => {
+            // Redis is fine, but this build cannot read what the script decided.
             app.breaker.success();
-            Err(ApiError::Internal(
-                anyhow::Error::new(e).context("admission script"),
-            ))
+            tracing::error!(error = %e, "unreadable admission reply");
+            Err(unavailable(true))
         }
     }
 }
