@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test against real services: brings the local stack up (installing
-# what is missing), then formatting, clippy, and the whole workspace's tests.
+# what is missing), then formatting, clippy, the whole workspace's tests, and the fault
+# suite (loadtest/faults.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh"
@@ -13,4 +14,6 @@ say "cargo clippy (warnings are errors)"
 cargo clippy -q --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
 cargo test -q --workspace
+say "fault suite (kill -9 an API and a worker, restart the broker and PostgreSQL, under load)"
+"$REPO_ROOT/loadtest/faults.sh"
 say "all tests passed"
