@@ -18,7 +18,7 @@ FAULTS=("$@")
 [ ${#FAULTS[@]} -gt 0 ] || FAULTS=(api worker broker postgres)
 RATE=${RATE:-150}
 DURATION=${DURATION:-16}
-STOCK=${STOCK:-600}
+STOCK=${STOCK:-1800}  # sells out at ~12 s: every fault hits the accept path, demand still exceeds stock
 FAULT_AT=${FAULT_AT:-5}
 DOWN_FOR=${DOWN_FOR:-3}
 

@@ -90,6 +90,8 @@ struct Poison<'a> {
 pub struct Worker {
     /// The subscribed consumer.
     pub consumer: Arc<OrderConsumer>,
+    /// The order topic.
+    pub topic: String,
     /// Producer for the dead-letter topic.
     pub dlq: FutureProducer,
     /// Dead-letter topic.

@@ -24,6 +24,7 @@ struct Inner {
     dead_lettered: Counter,
     transient_errors: Counter,
     lag: Gauge,
+    rejoins: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -49,6 +50,12 @@ impl Metrics {
         let dead_lettered = Counter::default();
         let transient_errors = Counter::default();
         let lag = Gauge::default();
+        let rejoins = Counter::default();
+        registry.register(
+            "group_rejoins",
+            "Times the watchdog rejoined the group to recover a stranded partition",
+            rejoins.clone(),
+        );
         registry.register("batch_size", "Messages per batch", batch_size.clone());
         registry.register(
             "batch_duration_seconds",
@@ -90,6 +97,7 @@ impl Metrics {
                 dead_lettered,
                 transient_errors,
                 lag,
+                rejoins,
             }),
         }
     }
@@ -114,6 +122,11 @@ impl Metrics {
     /// One failed batch attempt.
     pub fn transient_error(&self) {
         self.inner.transient_errors.inc();
+    }
+
+    /// One watchdog rejoin.
+    pub fn rejoined(&self) {
+        self.inner.rejoins.inc();
     }
 
     /// Current consumer lag.

@@ -115,6 +115,7 @@ impl Application {
             admin,
             worker: Worker {
                 consumer,
+                topic: settings.kafka_topic.clone(),
                 dlq,
                 dlq_topic: settings.kafka_dlq_topic.clone(),
                 pool,
@@ -151,6 +152,7 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let lag_task = tokio::spawn(crate::lag::track(
             worker.consumer.clone(),
+            worker.topic.clone(),
             worker.metrics.clone(),
             stop_rx.clone(),
         ));
