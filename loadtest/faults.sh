@@ -35,37 +35,26 @@ export SIGNING_KEYS="faults:faults-secret-0123456789" SIGNING_KEY="faults:faults
 export RUST_LOG=${RUST_LOG:-warn} LOG_FORMAT=text
 "$bin/flashctl" topics create --partitions 6 >/dev/null
 
-declare -A pids
 start_api() { # n
-  LISTEN_ADDR=127.0.0.1:1808$1 ADMIN_ADDR=127.0.0.1:1908$1 RELAY_IDLE_MS=2000 \
-    KAFKA_PUBLISH_TIMEOUT_MS=3000 FALLBACK_IP_LIMIT=1000/s:2000 \
-    "$bin/ingest-api" >>"$OUT/api$1.log" 2>&1 &
-  pids[api$1]=$!
+  spawn api$1 "$OUT/api$1.log" env LISTEN_ADDR=127.0.0.1:1808$1 ADMIN_ADDR=127.0.0.1:1908$1 \
+    RELAY_IDLE_MS=2000 KAFKA_PUBLISH_TIMEOUT_MS=3000 FALLBACK_IP_LIMIT=1000/s:2000 "$bin/ingest-api"
 }
 start_worker() { # n
-  ADMIN_ADDR=127.0.0.1:1909$1 BATCH_MAX=200 "$bin/inventory-worker" >>"$OUT/worker$1.log" 2>&1 &
-  pids[worker$1]=$!
+  spawn worker$1 "$OUT/worker$1.log" env ADMIN_ADDR=127.0.0.1:1909$1 BATCH_MAX=200 "$bin/inventory-worker"
 }
-stop_all() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap stop_all EXIT
-wait_ready() { # admin port
-  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.2; done
-  die "instance with admin port $1 not ready; logs in $OUT"
-}
+trap stop_spawned EXIT
 for n in 1 2; do start_api $n; start_worker $n; done
-for port in 19081 19082 19091 19092; do wait_ready $port; done
+wait_ready http://127.0.0.1:19081/readyz http://127.0.0.1:19082/readyz \
+  http://127.0.0.1:19091/readyz http://127.0.0.1:19092/readyz
 
 inject() { # fault
   case $1 in
     api)
-      say "kill -9 ingest-api #1 (pid ${pids[api1]})"
-      kill -9 "${pids[api1]}"; sleep "$DOWN_FOR"; start_api 1; wait_ready 19081 ;;
+      say "kill -9 ingest-api #1 (pid ${SPAWNED[api1]})"
+      kill -9 "${SPAWNED[api1]}"; sleep "$DOWN_FOR"; start_api 1; wait_ready http://127.0.0.1:19081/readyz ;;
     worker)
-      say "kill -9 inventory-worker #1 (pid ${pids[worker1]}) while it writes"
-      kill -9 "${pids[worker1]}"; sleep "$DOWN_FOR"; start_worker 1; wait_ready 19091 ;;
+      say "kill -9 inventory-worker #1 (pid ${SPAWNED[worker1]}) while it writes"
+      kill -9 "${SPAWNED[worker1]}"; sleep "$DOWN_FOR"; start_worker 1; wait_ready http://127.0.0.1:19091/readyz ;;
     broker)
       [ -f "$STATE_DIR/started/tansu.pid" ] || die "the broker was not started by this checkout; cannot restart it"
       say "kill -9 the broker (pid $(cat "$STATE_DIR/started/tansu.pid")), restart it on the same storage"

@@ -22,19 +22,12 @@ cargo build -q -p ingest-api -p inventory-worker -p flashctl -p loadtest
 for port in "${LISTEN_ADDR##*:}" 9090 9091; do
   port_open "$port" && die "port $port is in use (another ingest-api or worker running?)"
 done
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+trap stop_spawned EXIT
 say "starting ingest-api on $LISTEN_ADDR (log: $STATE_DIR/logs/ingest-api.log)"
-"$bin/ingest-api" >"$STATE_DIR/logs/ingest-api.log" 2>&1 &
-pids+=($!)
+spawn api "$STATE_DIR/logs/ingest-api.log" "$bin/ingest-api"
 say "starting inventory-worker (log: $STATE_DIR/logs/inventory-worker.log)"
-ADMIN_ADDR=127.0.0.1:9091 "$bin/inventory-worker" >"$STATE_DIR/logs/inventory-worker.log" 2>&1 &
-pids+=($!)
-for url in http://127.0.0.1:9090/readyz http://127.0.0.1:9091/readyz; do
-  for _ in $(seq 100); do curl -sf "$url" >/dev/null && break; sleep 0.2; done
-  curl -sf "$url" >/dev/null || die "$url is not ready; see $STATE_DIR/logs"
-done
+spawn worker "$STATE_DIR/logs/inventory-worker.log" env ADMIN_ADDR=127.0.0.1:9091 "$bin/inventory-worker"
+wait_ready http://127.0.0.1:9090/readyz http://127.0.0.1:9091/readyz
 
 say "opening sale $PRODUCT: $STOCK units, 1 per user"
 "$bin/flashctl" sale open --product "$PRODUCT" --stock "$STOCK" --per-user 1

@@ -66,3 +66,27 @@ start_tansu() {
   )
   wait_for_port "$KAFKA_PORT" tansu 30
 }
+
+# --- running the services --------------------------------------------------------------
+# spawn NAME LOGFILE COMMAND…: starts a process in the background and remembers it, so
+# stop_spawned (installed as an EXIT trap) stops exactly what this script started.
+declare -gA SPAWNED
+spawn() {
+  local name=$1 log=$2
+  shift 2
+  "$@" >>"$log" 2>&1 &
+  SPAWNED[$name]=$!
+}
+stop_spawned() {
+  local p
+  for p in "${SPAWNED[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+# wait_ready URL…: until each answers 2xx (30 s at most).
+wait_ready() {
+  local url
+  for url in "$@"; do
+    for _ in $(seq 150); do curl -sf "$url" >/dev/null && break; sleep 0.2; done
+    curl -sf "$url" >/dev/null || die "$url is not ready"
+  done
+}

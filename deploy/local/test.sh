@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test against real services: brings the local stack up (installing
-# what is missing), then formatting, clippy, the whole workspace's tests, and the fault
-# suite (loadtest/faults.sh).
+# what is missing), then formatting, clippy, the whole workspace's tests, the fault suite
+# (loadtest/faults.sh) and the CI-sized load scenario with its audit (loadtest/ci.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh"
@@ -16,4 +16,6 @@ say "cargo test --workspace"
 cargo test -q --workspace
 say "fault suite (kill -9 an API and a worker, restart the broker and PostgreSQL, under load)"
 "$REPO_ROOT/loadtest/faults.sh"
+say "CI load scenario (open model, crowd and bots, audited)"
+"$REPO_ROOT/loadtest/ci.sh"
 say "all tests passed"

@@ -236,3 +236,28 @@ pub async fn audit(
             .map(|r| status.stock - r - status.persisted),
     })
 }
+
+/// What one bot managed to buy, against what the sale's rules allow it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BotVerdict {
+    /// `bot:<kind>`.
+    pub bot: String,
+    /// Units persisted for the bot's user ids.
+    pub units: i64,
+    /// The most the rules allow (`None`: unbounded, because the limits are off).
+    pub allowed: Option<i64>,
+    /// `units <= allowed`.
+    pub passed: bool,
+}
+
+/// Counts the units persisted for one bot's user ids (`user` itself, or `user-…`).
+pub async fn bot_units(pg: &Client, product: &ProductId, user: &str) -> anyhow::Result<i64> {
+    let row = pg
+        .query_one(
+            "SELECT coalesce(sum(quantity), 0)::int8 FROM orders \
+             WHERE product_id = $1 AND (user_id = $2 OR user_id LIKE $3)",
+            &[&product.as_str(), &user, &format!("{user}-%")],
+        )
+        .await?;
+    Ok(row.get(0))
+}

@@ -103,6 +103,11 @@ impl OrderClient {
         )
     }
 
+    /// The key id sent in `X-Key-Id`, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base_url

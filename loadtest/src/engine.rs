@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::client::{Answer, OrderClient, loopback_ip};
+use crate::client::{Answer, OrderClient, loopback_ip, replace_header, send};
+use crate::scenario::BotKind;
 
 /// How the arrival rate changes over the run (requests per second).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -98,12 +99,31 @@ impl Schedule {
     }
 }
 
+/// Who sends an arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Actor {
+    /// A shopper of the crowd.
+    Shopper,
+    /// The `n`-th bot of the scenario.
+    Bot(usize, BotKind),
+}
+
+impl Actor {
+    /// `shopper`, or `bot:<kind>`.
+    pub fn label(self) -> String {
+        match self {
+            Self::Shopper => "shopper".into(),
+            Self::Bot(_, kind) => format!("bot:{}", kind.as_str()),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// The product every order is for.
     pub product: String,
-    /// Arrival rates.
+    /// The crowd's arrival rates.
     pub schedule: Schedule,
     /// Length of the arrival phase.
     pub duration: Duration,
@@ -111,17 +131,42 @@ pub struct Plan {
     pub users: usize,
     /// Distinct loopback source addresses (one per user, modulo); 0 = default address.
     pub source_ips: usize,
+    /// Name clients in `X-Forwarded-For` instead of binding addresses.
+    pub forwarded_for: bool,
     /// Attempts per order before giving up on an unknown outcome.
     pub max_attempts: u32,
     /// Per-attempt timeout.
     pub attempt_timeout: Duration,
     /// Most orders in flight at once (a safety valve, counted when hit).
     pub max_in_flight: usize,
+    /// Bots and their constant rates.
+    pub bots: Vec<(BotKind, f64)>,
 }
 
-/// The final state of one order, as the shopper knows it.
+impl Plan {
+    /// A crowd-only plan at a constant rate (the fault suite's stream).
+    pub fn steady(product: &str, rate: f64, duration: Duration, users: usize, source_ips: usize) -> Self {
+        Self {
+            product: product.to_owned(),
+            schedule: Schedule::Constant { rate },
+            duration,
+            users,
+            source_ips,
+            forwarded_for: false,
+            max_attempts: 30,
+            attempt_timeout: Duration::from_secs(5),
+            max_in_flight: 10_000,
+            bots: Vec::new(),
+        }
+    }
+}
+
+/// The final state of one order, as the client knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Outcome {
+    /// `shopper` or `bot:<kind>`.
+    #[serde(default = "shopper")]
+    pub actor: String,
     /// The user.
     pub user: String,
     /// The idempotency key (kept across retries).
@@ -146,14 +191,14 @@ pub struct Outcome {
     pub final_us: u64,
 }
 
+fn shopper() -> String {
+    "shopper".into()
+}
+
 impl Outcome {
     /// Whether the order may stand without a 202 in hand (the audit checks the database).
     pub fn unresolved(&self) -> bool {
-        self.status != 202
-            && matches!(
-                self.code.as_str(),
-                "UNAVAILABLE" | "IDEMPOTENCY_IN_FLIGHT" | "TRANSPORT_ERROR"
-            )
+        self.status != 202 && matches!(self.code.as_str(), "UNAVAILABLE" | "IDEMPOTENCY_IN_FLIGHT" | "TRANSPORT_ERROR")
     }
 }
 
@@ -174,20 +219,38 @@ fn is_unknown(a: &Answer) -> bool {
     a.status == 503 || (a.status == 409 && a.code() == "IDEMPOTENCY_IN_FLIGHT")
 }
 
-async fn shopper(
-    clients: Arc<Vec<OrderClient>>,
-    first: usize,
-    user: String,
-    product: String,
-    started: Instant,
+/// The address a client stands for in `X-Forwarded-For` mode: 10.x.y.z.
+fn forwarded_ip(i: usize) -> String {
+    let n = i as u32 + 1;
+    format!("10.{}.{}.{}", (n >> 16) as u8, (n >> 8) as u8, n as u8)
+}
+
+/// Everything one arrival needs.
+struct Arrival {
+    actor: Actor,
+    seq: usize,
     scheduled: Duration,
-    plan: Arc<Plan>,
-) -> Outcome {
-    let key = uuid::Uuid::new_v4().to_string();
-    let body = OrderClient::body(&product, &user, 1);
-    let device = format!("dev-{user}");
-    let at = started + scheduled;
-    let mut outcome = Outcome {
+}
+
+/// Shared by all arrivals of a run.
+struct Ctx {
+    plan: Plan,
+    /// Per source address, one client per target; index `source_ips + b` is bot `b`'s.
+    per_ip: Vec<Vec<OrderClient>>,
+    started: Instant,
+    /// The replayers' captured requests: (key, time, signature, body).
+    captured: Vec<(String, String, String, Vec<u8>)>,
+}
+
+impl Ctx {
+    fn clients(&self, ip_index: usize) -> &[OrderClient] {
+        &self.per_ip[ip_index % self.per_ip.len()]
+    }
+}
+
+fn outcome_from(actor: Actor, user: String, key: String, scheduled: Duration) -> Outcome {
+    Outcome {
+        actor: actor.label(),
         user,
         key,
         quantity: 1,
@@ -199,15 +262,35 @@ async fn shopper(
         scheduled_ms: scheduled.as_millis() as u64,
         first_us: 0,
         final_us: 0,
+    }
+}
+
+/// A shopper: one order, retried with the same key while the outcome is unknown.
+async fn shopper_order(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
+    let plan = &ctx.plan;
+    let u = a.seq % plan.users.max(1);
+    let user = format!("u-{u}");
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = OrderClient::body(&plan.product, &user, 1);
+    let device = format!("dev-{user}");
+    let at = ctx.started + a.scheduled;
+    let mut outcome = outcome_from(a.actor, user, key, a.scheduled);
+    let (clients, xff) = if plan.forwarded_for {
+        (ctx.clients(0), Some(forwarded_ip(u % plan.source_ips.max(1))))
+    } else {
+        // The crowd's addresses are the first `source_ips` entries; the bots' follow.
+        (ctx.clients(u % plan.source_ips.max(1)), None)
     };
     loop {
-        let client = &clients[(first + outcome.attempts as usize) % clients.len()];
+        let client = &clients[(a.seq + outcome.attempts as usize) % clients.len()];
         outcome.attempts += 1;
-        let sent = tokio::time::timeout(
-            plan.attempt_timeout,
-            client.place_from(&body, &outcome.key, &device),
-        )
-        .await;
+        let mut req = client
+            .order_request(&body, &outcome.key)
+            .header("x-device-fingerprint", &device);
+        if let Some(ip) = &xff {
+            req = req.header("x-forwarded-for", ip);
+        }
+        let sent = tokio::time::timeout(plan.attempt_timeout, send(req)).await;
         let since = at.elapsed().as_micros() as u64;
         if outcome.first_us == 0 {
             outcome.first_us = since.max(1);
@@ -243,31 +326,165 @@ async fn shopper(
     }
 }
 
-/// Runs the plan against `targets` (one client per API instance); returns every order's
-/// outcome and how often the in-flight cap was hit.
+/// A bot: one request, never retried.
+async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
+    let Actor::Bot(b, kind) = a.actor else {
+        unreachable!("bots only")
+    };
+    let plan = &ctx.plan;
+    let client = &ctx.clients(plan.source_ips + b)[a.seq % ctx.clients(plan.source_ips + b).len()];
+    let device = format!("bot-dev-{b}");
+    let (user, key, req) = match kind {
+        BotKind::DeviceBurst => {
+            let user = format!("bot-{b}-{}", a.seq);
+            let key = uuid::Uuid::new_v4().to_string();
+            let req = client.order_request(&OrderClient::body(&plan.product, &user, 1), &key);
+            (user, key, req)
+        }
+        BotKind::KeyRotator => {
+            let user = format!("bot-{b}");
+            let key = uuid::Uuid::new_v4().to_string();
+            let req = client.order_request(&OrderClient::body(&plan.product, &user, 1), &key);
+            (user, key, req)
+        }
+        BotKind::Replayer => {
+            let (key, time, signature, body) = &ctx.captured[b];
+            let req = client
+                .http()
+                .post(format!("{}/order", client.base_url()))
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .header("x-request-time", time)
+                .header("x-signature", signature)
+                .header("x-key-id", client.key_id().unwrap_or_default())
+                .body(body.clone());
+            (format!("bot-{b}"), key.clone(), req)
+        }
+        BotKind::Forger => {
+            let user = format!("bot-{b}-{}", a.seq);
+            let key = uuid::Uuid::new_v4().to_string();
+            let forged = format!("v1={}", hex::encode(uuid::Uuid::new_v4().as_bytes()).repeat(2));
+            let req = replace_header(
+                client.order_request(&OrderClient::body(&plan.product, &user, 1), &key),
+                "x-signature",
+                &forged,
+            );
+            (user, key, req)
+        }
+        BotKind::Stale => {
+            let user = format!("bot-{b}-{}", a.seq);
+            let key = uuid::Uuid::new_v4().to_string();
+            let body = OrderClient::body(&plan.product, &user, 1);
+            let old = client.sign(&body, &key, shared::event::now_ms() - 600_000);
+            let req = replace_header(
+                replace_header(client.order_request(&body, &key), "x-request-time", &old.request_time),
+                "x-signature",
+                &old.signature,
+            );
+            (user, key, req)
+        }
+        BotKind::Malformed => {
+            let user = format!("bot-{b}-{}", a.seq);
+            let key = uuid::Uuid::new_v4().to_string();
+            let bodies = [
+                format!(r#"{{"productId":"{}","quantity":1}}"#, plan.product),
+                format!(r#"{{"productId":"{}","userId":"{user}","quantity":99}}"#, plan.product),
+                format!(r#"{{"productId":"{}","userId":"{user}","price":0}}"#, plan.product),
+                r#"{"productId": "#.to_owned(),
+            ];
+            let body = bodies[a.seq % bodies.len()].clone().into_bytes();
+            (user, key.clone(), client.order_request(&body, &key))
+        }
+    };
+    let mut outcome = outcome_from(a.actor, user, key, a.scheduled);
+    outcome.attempts = 1;
+    let at = ctx.started + a.scheduled;
+    let req = req.header("x-device-fingerprint", device);
+    match tokio::time::timeout(plan.attempt_timeout, send(req)).await {
+        Ok(Ok(answer)) => {
+            outcome.status = answer.status;
+            outcome.code = answer.code();
+            outcome.order_id = answer.order_id();
+        }
+        Ok(Err(_)) | Err(_) => {
+            outcome.code = "TRANSPORT_ERROR".into();
+        }
+    }
+    outcome.first_us = (at.elapsed().as_micros() as u64).max(1);
+    outcome.final_us = outcome.first_us;
+    outcome
+}
+
+/// Runs the plan against `targets` (one client per API instance); returns every
+/// arrival's outcome and how often the in-flight cap was hit.
 pub async fn run(
     targets: &[OrderClient],
     plan: Plan,
     mut progress: impl FnMut(Progress),
 ) -> (Vec<Outcome>, usize) {
-    let plan = Arc::new(plan);
-    // Per source address, one client per target; shopper `u` uses address `u % n`.
-    let per_ip: Vec<Arc<Vec<OrderClient>>> = if plan.source_ips == 0 {
-        vec![Arc::new(targets.to_vec())]
+    let bound = |i: usize| -> Vec<OrderClient> { targets.iter().map(|t| t.bound_to(loopback_ip(i))).collect() };
+    let crowd_ips = if plan.forwarded_for { 0 } else { plan.source_ips };
+    let mut per_ip: Vec<Vec<OrderClient>> = if crowd_ips == 0 {
+        vec![targets.to_vec()]
     } else {
-        (0..plan.source_ips)
-            .map(|i| Arc::new(targets.iter().map(|t| t.bound_to(loopback_ip(i))).collect()))
-            .collect()
+        (0..crowd_ips).map(bound).collect()
     };
-    let arrivals = plan.schedule.arrivals(plan.duration);
+    // Each bot gets an address of its own, after the crowd's.
+    let base = per_ip.len();
+    let mut plan = plan;
+    plan.source_ips = base;
+    for b in 0..plan.bots.len() {
+        per_ip.push(bound(crowd_ips + b + if crowd_ips == 0 { 1 } else { 0 }));
+    }
+    let captured = plan
+        .bots
+        .iter()
+        .enumerate()
+        .map(|(b, _)| {
+            let client = &targets[0];
+            let key = uuid::Uuid::new_v4().to_string();
+            let body = OrderClient::body(&plan.product, &format!("bot-{b}"), 1);
+            let signed = client.sign(&body, &key, shared::event::now_ms());
+            (key, signed.request_time, signed.signature, body)
+        })
+        .collect();
+
+    let mut arrivals: Vec<Arrival> = plan
+        .schedule
+        .arrivals(plan.duration)
+        .into_iter()
+        .enumerate()
+        .map(|(seq, scheduled)| Arrival {
+            actor: Actor::Shopper,
+            seq,
+            scheduled,
+        })
+        .collect();
+    for (b, (kind, rate)) in plan.bots.iter().enumerate() {
+        let stream = Schedule::Constant { rate: *rate }.arrivals(plan.duration);
+        arrivals.extend(stream.into_iter().enumerate().map(|(seq, scheduled)| Arrival {
+            actor: Actor::Bot(b, *kind),
+            seq,
+            scheduled,
+        }));
+    }
+    arrivals.sort_by_key(|a| a.scheduled);
+    let total = arrivals.len();
+
     let slots = Arc::new(Semaphore::new(plan.max_in_flight.max(1)));
     let mut saturated = 0usize;
     let started = Instant::now();
+    let ctx = Arc::new(Ctx {
+        plan,
+        per_ip,
+        started,
+        captured,
+    });
     let mut tasks = tokio::task::JoinSet::new();
-    let mut outcomes = Vec::with_capacity(arrivals.len());
+    let mut outcomes = Vec::with_capacity(total);
     let mut next_report = Duration::from_secs(1);
-    for (i, at) in arrivals.iter().enumerate() {
-        tokio::time::sleep_until((started + *at).into()).await;
+    for (i, a) in arrivals.into_iter().enumerate() {
+        tokio::time::sleep_until((started + a.scheduled).into()).await;
         while let Some(done) = tasks.try_join_next() {
             if let Ok(o) = done {
                 outcomes.push(o);
@@ -282,7 +499,6 @@ pub async fn run(
                 in_flight: tasks.len(),
             });
         }
-        let u = i % plan.users.max(1);
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -293,18 +509,12 @@ pub async fn run(
                 }
             }
         };
-        let clients = per_ip[u % per_ip.len()].clone();
-        let fut = shopper(
-            clients,
-            i,
-            format!("u-{u}"),
-            plan.product.clone(),
-            started,
-            *at,
-            plan.clone(),
-        );
+        let ctx = ctx.clone();
         tasks.spawn(async move {
-            let o = fut.await;
+            let o = match a.actor {
+                Actor::Shopper => shopper_order(ctx, a).await,
+                Actor::Bot(..) => bot_request(ctx, a).await,
+            };
             drop(permit);
             o
         });
@@ -317,7 +527,7 @@ pub async fn run(
             next_report += Duration::from_secs(1);
             progress(Progress {
                 elapsed_s: started.elapsed().as_secs_f64(),
-                scheduled: arrivals.len(),
+                scheduled: total,
                 finished: outcomes.len(),
                 in_flight: tasks.len(),
             });
@@ -360,6 +570,7 @@ mod tests {
     #[test]
     fn only_unknown_outcomes_are_unresolved() {
         let mut o = Outcome {
+            actor: "shopper".into(),
             user: "u".into(),
             key: "k".into(),
             quantity: 1,

@@ -7,7 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bench;
 pub mod burst;
+pub mod charts;
 pub mod client;
 pub mod engine;
+pub mod measure;
+pub mod report;
+pub mod scenario;
 pub mod stack;

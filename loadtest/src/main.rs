@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use loadtest::audit::{self, Expectation, Report};
 use loadtest::burst::{self, Burst};
 use loadtest::client::OrderClient;
-use loadtest::engine::{self, Outcome, Plan, Schedule};
+use loadtest::engine::{self, Outcome, Plan};
 use shared::ProductId;
 use shared::keys::Keyspace;
 
@@ -31,6 +31,85 @@ enum Command {
     Stream(StreamArgs),
     /// Wait for the pipeline to drain, then audit the outcomes a `stream` wrote.
     Audit(AuditArgs),
+    /// Run a scenario file: open its sale, send the crowd and the bots (open model),
+    /// audit, and write a report (Markdown, JSON, PNG charts) to the results folder.
+    Run(RunArgs),
+    /// Benchmark: closed loop, N connections back to back; prints one JSON line.
+    Saturate(SaturateArgs),
+    /// Benchmark: open model at each given rate; prints one JSON line per rate.
+    Sweep(SweepArgs),
+    /// Benchmark: serve a bare actix-web handler (the HTTP ceiling) until killed.
+    BareServer {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:18300")]
+        listen: std::net::SocketAddr,
+        /// Worker threads (default: one per core, like ingest-api).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Benchmark: write N orders for a product to a topic.
+    FillTopic {
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Topic.
+        #[arg(long)]
+        topic: String,
+        /// Product.
+        #[arg(long)]
+        product: String,
+        /// How many orders.
+        #[arg(long)]
+        count: usize,
+    },
+}
+
+#[derive(Args)]
+struct SaturateArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Product.
+    #[arg(long)]
+    product: String,
+    /// `fixed` (always u-0) or `fresh` (a new user each time).
+    #[arg(long, default_value = "fixed")]
+    users: String,
+    /// Connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// How long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Product (every request is from user u-0).
+    #[arg(long)]
+    product: String,
+    /// Arrival rates to try, per second.
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<f64>,
+    /// How long at each rate.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The scenario (TOML), e.g. loadtest/scenarios/ci.toml.
+    #[arg(long)]
+    scenario: std::path::PathBuf,
+    /// Where reports go.
+    #[arg(long, default_value = "loadtest/results")]
+    results: std::path::PathBuf,
+    /// How long to wait for the pipeline to drain before auditing.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
 }
 
 #[derive(Args)]
@@ -211,16 +290,14 @@ async fn audit_and_print(
 
 async fn stream_command(args: StreamArgs) -> anyhow::Result<bool> {
     let targets = args.target.clients()?;
-    let plan = Plan {
-        product: args.product.to_string(),
-        schedule: Schedule::Constant { rate: args.rate },
-        duration: args.duration,
-        users: args.users,
-        source_ips: args.source_ips,
-        max_attempts: args.max_attempts,
-        attempt_timeout: Duration::from_secs(5),
-        max_in_flight: 10_000,
-    };
+    let mut plan = Plan::steady(
+        args.product.as_str(),
+        args.rate,
+        args.duration,
+        args.users,
+        args.source_ips,
+    );
+    plan.max_attempts = args.max_attempts;
     eprintln!(
         "streaming {} orders/s for {:?} to {} instance(s)…",
         args.rate,
@@ -319,6 +396,149 @@ async fn burst_command(args: BurstArgs) -> anyhow::Result<bool> {
     Ok(passed)
 }
 
+async fn run_command(args: RunArgs) -> anyhow::Result<bool> {
+    use loadtest::scenario::Scenario;
+    let scenario = Scenario::load(&args.scenario)?;
+    let targets = args.target.clients()?;
+    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut product = format!("{}-{stamp}", scenario.name.to_ascii_lowercase());
+    product.truncate(50);
+    let product: ProductId = product
+        .parse()
+        .context("the scenario name must be [a-z0-9-]")?;
+
+    let (pg, mut redis, keys) = args.target.stores().await?;
+    flashctl::sale::open(
+        &pg,
+        &mut redis,
+        &keys,
+        &flashctl::sale::NewSale {
+            product: product.clone(),
+            stock: scenario.sale.stock,
+            per_user: scenario.sale.per_user,
+            starts_at: None,
+            ends_at: None,
+            limits: scenario.limits()?,
+        },
+    )
+    .await?;
+    eprintln!(
+        "scenario {}: sale {product} ({} units), {:?} of arrivals to {} instance(s)…",
+        scenario.name,
+        scenario.sale.stock,
+        scenario.duration,
+        targets.len()
+    );
+    let plan = Plan {
+        product: product.to_string(),
+        schedule: scenario.schedule,
+        duration: scenario.duration,
+        users: scenario.crowd.users,
+        source_ips: scenario.crowd.source_ips,
+        forwarded_for: scenario.crowd.forwarded_for,
+        max_attempts: scenario.crowd.max_attempts,
+        attempt_timeout: scenario.crowd.attempt_timeout,
+        max_in_flight: scenario.crowd.max_in_flight,
+        bots: scenario.bots.iter().map(|b| (b.kind, b.rate)).collect(),
+    };
+    let (outcomes, saturated) = engine::run(&targets, plan, |p| {
+        eprintln!(
+            "  {:>5.1}s scheduled {:>7} finished {:>7} in flight {:>6}",
+            p.elapsed_s, p.scheduled, p.finished, p.in_flight
+        );
+    })
+    .await;
+    let summary = loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
+
+    eprintln!("waiting for the pipeline to drain…");
+    audit::wait_drained(&pg, &mut redis, &keys, &product, args.drain_timeout).await?;
+    let audit = audit::audit(&pg, &mut redis, &keys, &product, &Expectation::from_outcomes(&outcomes)).await?;
+    let mut bots = Vec::new();
+    for (b, bot) in scenario.bots.iter().enumerate() {
+        let units = audit::bot_units(&pg, &product, &format!("bot-{b}")).await?;
+        let allowed = scenario.allowance(bot.kind)?;
+        bots.push(audit::BotVerdict {
+            bot: format!("bot:{}", bot.kind.as_str()),
+            units,
+            allowed,
+            passed: allowed.is_none_or(|a| units <= a),
+        });
+    }
+    let passed = audit.passed() && bots.iter().all(|b| b.passed);
+    let report = loadtest::report::RunReport {
+        scenario,
+        product: product.to_string(),
+        started_at,
+        summary,
+        audit,
+        bots,
+        passed,
+    };
+    let folder = report.write(&args.results, &outcomes)?;
+    let s = &report.summary;
+    println!(
+        "{} arrivals ({:.0}/s): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
+        s.arrivals, s.offered_per_s, s.latency.p50_ms, s.latency.p90_ms, s.latency.p99_ms, s.latency.p999_ms, s.latency.max_ms
+    );
+    for (actor, codes) in &s.by_actor {
+        println!("  {actor:<18} {codes:?}");
+    }
+    let a = &report.audit;
+    println!(
+        "audit: 202s {} | persisted {} of {} | remaining {:?} | duplicates {} | oversold {} | lost {} | leaked {:?}",
+        a.accepted_orders, a.persisted_units, a.stock, a.redis_remaining, a.duplicated, a.oversold, a.lost, a.leaked
+    );
+    for b in &report.bots {
+        println!(
+            "  {:<18} bought {} (allowed {})",
+            b.bot,
+            b.units,
+            b.allowed.map_or("unbounded".into(), |x| x.to_string())
+        );
+    }
+    println!("report: {}", folder.join("report.md").display());
+    println!("{}", if passed { "PASS" } else { "FAIL" });
+    Ok(passed)
+}
+
+async fn saturate_command(args: SaturateArgs) -> anyhow::Result<bool> {
+    let users = match args.users.as_str() {
+        "fixed" => loadtest::bench::Users::Fixed,
+        "fresh" => loadtest::bench::Users::Fresh,
+        other => anyhow::bail!("--users must be fixed or fresh, not {other:?}"),
+    };
+    let client = args.target.client()?;
+    let s = loadtest::bench::saturate(&client, &args.product, users, args.concurrency, args.duration).await;
+    println!("{}", serde_json::to_string(&s)?);
+    Ok(true)
+}
+
+async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
+    let targets = args.target.clients()?;
+    for rate in args.rates {
+        let mut plan = Plan::steady(&args.product, rate, args.duration, 1, 0);
+        plan.max_attempts = 1;
+        let (outcomes, saturated) = engine::run(&targets, plan, |_| {}).await;
+        let s = loadtest::measure::summarize(&outcomes, args.duration.as_secs_f64(), saturated);
+        let finished = outcomes.iter().filter(|o| o.status != 0).count() as f64;
+        println!(
+            "{}",
+            serde_json::json!({
+                "rate": rate,
+                "answered_per_s": finished / args.duration.as_secs_f64(),
+                "latency": s.latency,
+                "by_status": s.by_status,
+                "generator_saturated": saturated,
+            })
+        );
+    }
+    Ok(true)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -326,6 +546,20 @@ async fn main() -> ExitCode {
         Command::Burst(args) => burst_command(args).await,
         Command::Stream(args) => stream_command(args).await,
         Command::Audit(args) => audit_command(args).await,
+        Command::Run(args) => run_command(args).await,
+        Command::Saturate(args) => saturate_command(args).await,
+        Command::Sweep(args) => sweep_command(args).await,
+        Command::BareServer { listen, workers } => loadtest::bench::bare_server(listen, workers)
+            .await
+            .map(|()| true),
+        Command::FillTopic {
+            brokers,
+            topic,
+            product,
+            count,
+        } => loadtest::bench::fill_topic(&brokers, &topic, &product, count)
+            .await
+            .map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

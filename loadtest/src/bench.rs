@@ -1,0 +1,174 @@
+//! Benchmark building blocks (`loadtest/bench` runs them in one go).
+//!
+//! - [`saturate`]: closed loop, `concurrency` connections sending back to back for a
+//!   while: the most a server answers per second, for comparing ceilings.
+//! - [`bare_server`]: an actix-web handler that answers `POST /order` with a fixed
+//!   problem body and does nothing else: the HTTP ceiling of this machine.
+//! - [`fill_topic`]: writes orders to a topic, for measuring the worker on a backlog.
+//!
+//! The latency of the real service is measured with the open-model engine instead
+//! ([`crate::engine`]), at rates derived from the saturation point.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::client::OrderClient;
+use crate::measure::Latency;
+
+/// What a closed-loop run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saturation {
+    /// Answers per second over the run.
+    pub per_s: f64,
+    /// Answers.
+    pub answers: u64,
+    /// Per code.
+    pub codes: BTreeMap<String, u64>,
+    /// Service time (closed loop: from send to answer).
+    pub latency: Latency,
+}
+
+/// How each request of a closed-loop run is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Users {
+    /// Always user `u-0` (the benchmark pre-fills its purchase, so every decision runs
+    /// the script to the per-user cap and refuses there).
+    Fixed,
+    /// A new user every time.
+    Fresh,
+}
+
+/// Sends back to back on `concurrency` connections for `duration`.
+pub async fn saturate(
+    client: &OrderClient,
+    product: &str,
+    users: Users,
+    concurrency: usize,
+    duration: Duration,
+) -> Saturation {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..concurrency {
+        let client = client.clone();
+        let product = product.to_owned();
+        tasks.spawn(async move {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                .unwrap_or_else(|_| unreachable!("valid bounds"));
+            let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let user = match users {
+                    Users::Fixed => "u-0".to_owned(),
+                    Users::Fresh => format!("u-{c}-{i}"),
+                };
+                i += 1;
+                let key = uuid::Uuid::new_v4().simple().to_string();
+                let body = OrderClient::body(&product, &user, 1);
+                let t = Instant::now();
+                let code = match client.place(&body, &key).await {
+                    Ok(a) => a.code(),
+                    Err(_) => "TRANSPORT_ERROR".to_owned(),
+                };
+                let _ = h.record((t.elapsed().as_micros() as u64).max(1));
+                *codes.entry(code).or_insert(0) += 1;
+            }
+            (h, codes)
+        });
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("valid bounds"));
+    let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+    while let Some(Ok((h, c))) = tasks.join_next().await {
+        let _ = all.add(&h);
+        for (k, v) in c {
+            *codes.entry(k).or_insert(0) += v;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
+    Saturation {
+        per_s: all.len() as f64 / elapsed,
+        answers: all.len(),
+        codes,
+        latency: Latency {
+            count: all.len(),
+            p50_ms: ms(0.5),
+            p90_ms: ms(0.9),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: all.max() as f64 / 1000.0,
+        },
+    }
+}
+
+/// The bare handler: reads the body, answers a fixed `409` problem. Nothing else.
+async fn bare(_body: actix_web::web::Bytes) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Conflict()
+        .content_type("application/problem+json")
+        .body(r#"{"type":"about:blank","title":"Sold out","status":409,"detail":"bare handler","code":"SOLD_OUT"}"#)
+}
+
+/// Serves the bare handler on `listen` until the process ends.
+pub async fn bare_server(listen: std::net::SocketAddr, workers: Option<usize>) -> anyhow::Result<()> {
+    let mut server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().route("/order", actix_web::web::post().to(bare))
+    })
+    .backlog(4096);
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    server.bind(listen)?.run().await?;
+    Ok(())
+}
+
+/// Writes `count` valid orders for `product` to `topic` (one unit each, distinct users).
+pub async fn fill_topic(brokers: &str, topic: &str, product: &str, count: usize) -> anyhow::Result<()> {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use shared::event::{SCHEMA_VERSION, now_ms};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "10")
+        .create()?;
+    let product: shared::ProductId = product.parse()?;
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    use futures_util::StreamExt;
+    for i in 0..count {
+        let event = shared::OrderPlaced {
+            schema_version: SCHEMA_VERSION,
+            order_id: uuid::Uuid::now_v7(),
+            product_id: product.clone(),
+            user_id: format!("f-{i}").parse()?,
+            quantity: shared::Quantity::new(1)?,
+            idempotency_key: shared::IdempotencyKey::parse(format!("fill-{i:010}"))?,
+            accepted_at_ms: now_ms(),
+            ip_hash: None,
+            device_hash: None,
+        };
+        let key = event.order_id.to_string();
+        let payload = event.to_json();
+        let producer = producer.clone();
+        let topic = topic.to_owned();
+        pending.push(async move {
+            producer
+                .send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(30))
+                .await
+                .map(|_| ())
+                .map_err(|(e, _)| e)
+        });
+        if pending.len() >= 2_000 {
+            if let Some(r) = pending.next().await {
+                r?;
+            }
+        }
+    }
+    while let Some(r) = pending.next().await {
+        r?;
+    }
+    Ok(())
+}

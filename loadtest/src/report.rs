@@ -1,0 +1,156 @@
+//! The report of a load run: Markdown for people, JSON for tools, PNG charts, and every
+//! outcome as JSON lines, in one results folder.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::audit::{BotVerdict, Report};
+use crate::engine::Outcome;
+use crate::measure::Summary;
+use crate::scenario::Scenario;
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The scenario as run.
+    pub scenario: Scenario,
+    /// The product id the run opened.
+    pub product: String,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
+    /// What was measured.
+    pub summary: Summary,
+    /// The audit against PostgreSQL and Redis.
+    pub audit: Report,
+    /// Each bot against its allowance.
+    pub bots: Vec<BotVerdict>,
+    /// Audit and every bot passed.
+    pub passed: bool,
+}
+
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+impl RunReport {
+    /// The Markdown report.
+    pub fn markdown(&self) -> String {
+        let s = &self.summary;
+        let mut md = String::new();
+        let _ = writeln!(md, "# Load run `{}`\n", self.scenario.name);
+        let _ = writeln!(
+            md,
+            "Started {} against product `{}`: {} arrivals in {:.0} s ({:.0}/s offered), sale of {} units (per-user cap {}), {} users. Verdict: **{}**.\n",
+            self.started_at,
+            self.product,
+            s.arrivals,
+            s.duration_s,
+            s.offered_per_s,
+            self.scenario.sale.stock,
+            self.scenario.sale.per_user,
+            self.scenario.crowd.users,
+            if self.passed { "PASS" } else { "FAIL" }
+        );
+        let _ = writeln!(
+            md,
+            "Latency is measured from each request's *scheduled* send time (open model, no coordinated omission), first attempt.\n"
+        );
+        let _ = writeln!(md, "## Latency by outcome (ms)\n");
+        let _ = writeln!(md, "| outcome | count | p50 | p90 | p99 | p99.9 | max |");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        let mut rows: Vec<_> = s.latency_by_code.iter().collect();
+        rows.sort_by(|a, b| b.1.count.cmp(&a.1.count));
+        for (code, l) in rows.into_iter().chain([(&"all".to_owned(), &s.latency)]) {
+            let _ = writeln!(
+                md,
+                "| {code} | {} | {} | {} | {} | {} | {} |",
+                l.count,
+                ms(l.p50_ms),
+                ms(l.p90_ms),
+                ms(l.p99_ms),
+                ms(l.p999_ms),
+                ms(l.max_ms)
+            );
+        }
+        let _ = writeln!(md, "\n## Answers by actor\n");
+        for (actor, codes) in &s.by_actor {
+            let list = codes
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(md, "- **{actor}**: {list}");
+        }
+        let a = &self.audit;
+        let _ = writeln!(md, "\n## Audit (after the pipeline drained)\n");
+        let _ = writeln!(
+            md,
+            "| 202s | units | 503→accepted | persisted | Redis remaining | pending | duplicates | oversold | lost | leaked | verdict |"
+        );
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            a.accepted_orders,
+            a.accepted_units,
+            a.resolved_late_units,
+            a.persisted_units,
+            a.redis_remaining.map_or("?".into(), |r| r.to_string()),
+            a.pending_handoff,
+            a.duplicated,
+            a.oversold,
+            a.lost,
+            a.leaked.map_or("?".into(), |l| l.to_string()),
+            if a.passed() { "PASS".to_owned() } else { format!("FAIL: {}", a.failures().join("; ")) }
+        );
+        if !self.bots.is_empty() {
+            let _ = writeln!(md, "\n## Bots against their allowance\n");
+            let _ = writeln!(md, "| bot | units bought | allowed | verdict |");
+            let _ = writeln!(md, "|---|---:|---:|---|");
+            for b in &self.bots {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} |",
+                    b.bot,
+                    b.units,
+                    b.allowed.map_or("unbounded".into(), |x| x.to_string()),
+                    if b.passed { "PASS" } else { "FAIL" }
+                );
+            }
+        }
+        let _ = writeln!(md, "\n## Over time\n\n![latency](latency.png)\n\n![throughput](throughput.png)");
+        if s.generator_saturated > 0 {
+            let _ = writeln!(
+                md,
+                "\n**Warning:** the generator's in-flight cap delayed {} arrivals; latencies above the cap are understated.",
+                s.generator_saturated
+            );
+        }
+        md
+    }
+
+    /// Writes `report.md`, `summary.json`, `outcomes.jsonl`, `latency.png` and
+    /// `throughput.png` into `dir/<name>-<timestamp>/`; returns that folder.
+    pub fn write(&self, dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<PathBuf> {
+        let stamp = self.started_at.replace([':', '-'], "").replace('T', "-");
+        let folder = dir.join(format!("{}-{}", self.scenario.name, stamp.trim_end_matches('Z')));
+        std::fs::create_dir_all(&folder)?;
+        std::fs::write(folder.join("report.md"), self.markdown())?;
+        std::fs::write(folder.join("summary.json"), serde_json::to_string_pretty(self)?)?;
+        let mut lines = String::new();
+        for o in outcomes {
+            lines.push_str(&serde_json::to_string(o)?);
+            lines.push('\n');
+        }
+        std::fs::write(folder.join("outcomes.jsonl"), lines)?;
+        crate::charts::latency(&self.summary, &self.scenario.name, &folder.join("latency.png"))?;
+        crate::charts::throughput(&self.summary, &self.scenario.name, &folder.join("throughput.png"))?;
+        Ok(folder)
+    }
+}
