@@ -16,6 +16,8 @@ say "cargo test --workspace"
 cargo test -q --workspace
 say "fault suite (kill -9 an API and a worker, restart the broker and PostgreSQL, under load)"
 "$REPO_ROOT/loadtest/faults.sh"
+say "runbook: every command of deploy/ops/RUNBOOK.md, as written"
+"$REPO_ROOT/deploy/ops/test-runbook.sh"
 say "CI load scenario (open model, crowd and bots, audited)"
 "$REPO_ROOT/loadtest/ci.sh"
 say "all tests passed"

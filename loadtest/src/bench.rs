@@ -113,7 +113,10 @@ async fn bare(_body: actix_web::web::Bytes) -> actix_web::HttpResponse {
 }
 
 /// Serves the bare handler on `listen` until the process ends.
-pub async fn bare_server(listen: std::net::SocketAddr, workers: Option<usize>) -> anyhow::Result<()> {
+pub async fn bare_server(
+    listen: std::net::SocketAddr,
+    workers: Option<usize>,
+) -> anyhow::Result<()> {
     let mut server = actix_web::HttpServer::new(|| {
         actix_web::App::new().route("/order", actix_web::web::post().to(bare))
     })
@@ -126,7 +129,12 @@ pub async fn bare_server(listen: std::net::SocketAddr, workers: Option<usize>) -
 }
 
 /// Writes `count` valid orders for `product` to `topic` (one unit each, distinct users).
-pub async fn fill_topic(brokers: &str, topic: &str, product: &str, count: usize) -> anyhow::Result<()> {
+pub async fn fill_topic(
+    brokers: &str,
+    topic: &str,
+    product: &str,
+    count: usize,
+) -> anyhow::Result<()> {
     use rdkafka::ClientConfig;
     use rdkafka::producer::{FutureProducer, FutureRecord};
     use shared::event::{SCHEMA_VERSION, now_ms};
@@ -156,7 +164,10 @@ pub async fn fill_topic(brokers: &str, topic: &str, product: &str, count: usize)
         let topic = topic.to_owned();
         pending.push(async move {
             producer
-                .send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(30))
+                .send(
+                    FutureRecord::to(&topic).key(&key).payload(&payload),
+                    Duration::from_secs(30),
+                )
                 .await
                 .map(|_| ())
                 .map_err(|(e, _)| e)

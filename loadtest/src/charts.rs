@@ -26,7 +26,11 @@ fn to_png(svg: &str, path: &Path) -> anyhow::Result<()> {
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
         .ok_or_else(|| anyhow::anyhow!("empty chart"))?;
     pixmap.fill(resvg::tiny_skia::Color::WHITE);
-    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
     std::fs::write(path, pixmap.encode_png()?)?;
     Ok(())
 }
@@ -49,7 +53,10 @@ pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()
             .fold(1.0, f64::max)
             * 1.1;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{title}: latency from the scheduled send (ms)"), ("sans-serif", 20))
+            .caption(
+                format!("{title}: latency from the scheduled send (ms)"),
+                ("sans-serif", 20),
+            )
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -79,7 +86,9 @@ pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()
                 ))
                 .map_err(err)?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -107,7 +116,10 @@ pub fn throughput(summary: &Summary, title: &str, path: &Path) -> anyhow::Result
             .unwrap_or(1) as f64
             * 1.1;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{title}: answers per second by outcome"), ("sans-serif", 20))
+            .caption(
+                format!("{title}: answers per second by outcome"),
+                ("sans-serif", 20),
+            )
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -137,7 +149,9 @@ pub fn throughput(summary: &Summary, title: &str, path: &Path) -> anyhow::Result
                 ))
                 .map_err(err)?
                 .label(*cat)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -164,9 +178,15 @@ mod tests {
         latency(&summary, "a title with words", &with).expect("renders");
         let other = dir.join("b.png");
         latency(&summary, "another, longer title", &other).expect("renders");
-        let (a, b) = (std::fs::read(&with).expect("png"), std::fs::read(&other).expect("png"));
+        let (a, b) = (
+            std::fs::read(&with).expect("png"),
+            std::fs::read(&other).expect("png"),
+        );
         assert_eq!(&a[1..4], b"PNG");
-        assert_ne!(a, b, "titles must be drawn, so different titles give different images");
+        assert_ne!(
+            a, b,
+            "titles must be drawn, so different titles give different images"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -145,7 +145,13 @@ pub struct Plan {
 
 impl Plan {
     /// A crowd-only plan at a constant rate (the fault suite's stream).
-    pub fn steady(product: &str, rate: f64, duration: Duration, users: usize, source_ips: usize) -> Self {
+    pub fn steady(
+        product: &str,
+        rate: f64,
+        duration: Duration,
+        users: usize,
+        source_ips: usize,
+    ) -> Self {
         Self {
             product: product.to_owned(),
             schedule: Schedule::Constant { rate },
@@ -198,7 +204,11 @@ fn shopper() -> String {
 impl Outcome {
     /// Whether the order may stand without a 202 in hand (the audit checks the database).
     pub fn unresolved(&self) -> bool {
-        self.status != 202 && matches!(self.code.as_str(), "UNAVAILABLE" | "IDEMPOTENCY_IN_FLIGHT" | "TRANSPORT_ERROR")
+        self.status != 202
+            && matches!(
+                self.code.as_str(),
+                "UNAVAILABLE" | "IDEMPOTENCY_IN_FLIGHT" | "TRANSPORT_ERROR"
+            )
     }
 }
 
@@ -276,7 +286,10 @@ async fn shopper_order(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
     let at = ctx.started + a.scheduled;
     let mut outcome = outcome_from(a.actor, user, key, a.scheduled);
     let (clients, xff) = if plan.forwarded_for {
-        (ctx.clients(0), Some(forwarded_ip(u % plan.source_ips.max(1))))
+        (
+            ctx.clients(0),
+            Some(forwarded_ip(u % plan.source_ips.max(1))),
+        )
     } else {
         // The crowd's addresses are the first `source_ips` entries; the bots' follow.
         (ctx.clients(u % plan.source_ips.max(1)), None)
@@ -363,7 +376,10 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
         BotKind::Forger => {
             let user = format!("bot-{b}-{}", a.seq);
             let key = uuid::Uuid::new_v4().to_string();
-            let forged = format!("v1={}", hex::encode(uuid::Uuid::new_v4().as_bytes()).repeat(2));
+            let forged = format!(
+                "v1={}",
+                hex::encode(uuid::Uuid::new_v4().as_bytes()).repeat(2)
+            );
             let req = replace_header(
                 client.order_request(&OrderClient::body(&plan.product, &user, 1), &key),
                 "x-signature",
@@ -377,7 +393,11 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
             let body = OrderClient::body(&plan.product, &user, 1);
             let old = client.sign(&body, &key, shared::event::now_ms() - 600_000);
             let req = replace_header(
-                replace_header(client.order_request(&body, &key), "x-request-time", &old.request_time),
+                replace_header(
+                    client.order_request(&body, &key),
+                    "x-request-time",
+                    &old.request_time,
+                ),
                 "x-signature",
                 &old.signature,
             );
@@ -388,8 +408,14 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
             let key = uuid::Uuid::new_v4().to_string();
             let bodies = [
                 format!(r#"{{"productId":"{}","quantity":1}}"#, plan.product),
-                format!(r#"{{"productId":"{}","userId":"{user}","quantity":99}}"#, plan.product),
-                format!(r#"{{"productId":"{}","userId":"{user}","price":0}}"#, plan.product),
+                format!(
+                    r#"{{"productId":"{}","userId":"{user}","quantity":99}}"#,
+                    plan.product
+                ),
+                format!(
+                    r#"{{"productId":"{}","userId":"{user}","price":0}}"#,
+                    plan.product
+                ),
                 r#"{"productId": "#.to_owned(),
             ];
             let body = bodies[a.seq % bodies.len()].clone().into_bytes();
@@ -422,8 +448,14 @@ pub async fn run(
     plan: Plan,
     mut progress: impl FnMut(Progress),
 ) -> (Vec<Outcome>, usize) {
-    let bound = |i: usize| -> Vec<OrderClient> { targets.iter().map(|t| t.bound_to(loopback_ip(i))).collect() };
-    let crowd_ips = if plan.forwarded_for { 0 } else { plan.source_ips };
+    let bound = |i: usize| -> Vec<OrderClient> {
+        targets.iter().map(|t| t.bound_to(loopback_ip(i))).collect()
+    };
+    let crowd_ips = if plan.forwarded_for {
+        0
+    } else {
+        plan.source_ips
+    };
     let mut per_ip: Vec<Vec<OrderClient>> = if crowd_ips == 0 {
         vec![targets.to_vec()]
     } else {
@@ -462,11 +494,16 @@ pub async fn run(
         .collect();
     for (b, (kind, rate)) in plan.bots.iter().enumerate() {
         let stream = Schedule::Constant { rate: *rate }.arrivals(plan.duration);
-        arrivals.extend(stream.into_iter().enumerate().map(|(seq, scheduled)| Arrival {
-            actor: Actor::Bot(b, *kind),
-            seq,
-            scheduled,
-        }));
+        arrivals.extend(
+            stream
+                .into_iter()
+                .enumerate()
+                .map(|(seq, scheduled)| Arrival {
+                    actor: Actor::Bot(b, *kind),
+                    seq,
+                    scheduled,
+                }),
+        );
     }
     arrivals.sort_by_key(|a| a.scheduled);
     let total = arrivals.len();

@@ -452,11 +452,19 @@ async fn run_command(args: RunArgs) -> anyhow::Result<bool> {
         );
     })
     .await;
-    let summary = loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
+    let summary =
+        loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
 
     eprintln!("waiting for the pipeline to drain…");
     audit::wait_drained(&pg, &mut redis, &keys, &product, args.drain_timeout).await?;
-    let audit = audit::audit(&pg, &mut redis, &keys, &product, &Expectation::from_outcomes(&outcomes)).await?;
+    let audit = audit::audit(
+        &pg,
+        &mut redis,
+        &keys,
+        &product,
+        &Expectation::from_outcomes(&outcomes),
+    )
+    .await?;
     let mut bots = Vec::new();
     for (b, bot) in scenario.bots.iter().enumerate() {
         let units = audit::bot_units(&pg, &product, &format!("bot-{b}")).await?;
@@ -482,7 +490,13 @@ async fn run_command(args: RunArgs) -> anyhow::Result<bool> {
     let s = &report.summary;
     println!(
         "{} arrivals ({:.0}/s): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
-        s.arrivals, s.offered_per_s, s.latency.p50_ms, s.latency.p90_ms, s.latency.p99_ms, s.latency.p999_ms, s.latency.max_ms
+        s.arrivals,
+        s.offered_per_s,
+        s.latency.p50_ms,
+        s.latency.p90_ms,
+        s.latency.p99_ms,
+        s.latency.p999_ms,
+        s.latency.max_ms
     );
     for (actor, codes) in &s.by_actor {
         println!("  {actor:<18} {codes:?}");
@@ -490,7 +504,14 @@ async fn run_command(args: RunArgs) -> anyhow::Result<bool> {
     let a = &report.audit;
     println!(
         "audit: 202s {} | persisted {} of {} | remaining {:?} | duplicates {} | oversold {} | lost {} | leaked {:?}",
-        a.accepted_orders, a.persisted_units, a.stock, a.redis_remaining, a.duplicated, a.oversold, a.lost, a.leaked
+        a.accepted_orders,
+        a.persisted_units,
+        a.stock,
+        a.redis_remaining,
+        a.duplicated,
+        a.oversold,
+        a.lost,
+        a.leaked
     );
     for b in &report.bots {
         println!(
@@ -512,7 +533,14 @@ async fn saturate_command(args: SaturateArgs) -> anyhow::Result<bool> {
         other => anyhow::bail!("--users must be fixed or fresh, not {other:?}"),
     };
     let client = args.target.client()?;
-    let s = loadtest::bench::saturate(&client, &args.product, users, args.concurrency, args.duration).await;
+    let s = loadtest::bench::saturate(
+        &client,
+        &args.product,
+        users,
+        args.concurrency,
+        args.duration,
+    )
+    .await;
     println!("{}", serde_json::to_string(&s)?);
     Ok(true)
 }

@@ -106,7 +106,10 @@ pub fn summarize(outcomes: &[Outcome], duration_s: f64, saturated: usize) -> Sum
     for o in outcomes {
         let v = o.first_us.clamp(1, 600_000_000);
         let _ = all.record(v);
-        let _ = by_code.entry(o.code.clone()).or_insert_with(histogram).record(v);
+        let _ = by_code
+            .entry(o.code.clone())
+            .or_insert_with(histogram)
+            .record(v);
         *by_status.entry(o.status).or_insert(0) += 1;
         *by_actor
             .entry(o.actor.clone())
@@ -132,7 +135,10 @@ pub fn summarize(outcomes: &[Outcome], duration_s: f64, saturated: usize) -> Sum
         duration_s,
         offered_per_s: outcomes.len() as f64 / duration_s.max(1e-9),
         latency: Latency::of(&all),
-        latency_by_code: by_code.iter().map(|(k, h)| (k.clone(), Latency::of(h))).collect(),
+        latency_by_code: by_code
+            .iter()
+            .map(|(k, h)| (k.clone(), Latency::of(h)))
+            .collect(),
         by_status,
         by_actor,
         timeline: seconds

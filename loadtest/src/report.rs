@@ -93,7 +93,10 @@ impl RunReport {
             md,
             "| 202s | units | 503→accepted | persisted | Redis remaining | pending | duplicates | oversold | lost | leaked | verdict |"
         );
-        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            md,
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -107,7 +110,11 @@ impl RunReport {
             a.oversold,
             a.lost,
             a.leaked.map_or("?".into(), |l| l.to_string()),
-            if a.passed() { "PASS".to_owned() } else { format!("FAIL: {}", a.failures().join("; ")) }
+            if a.passed() {
+                "PASS".to_owned()
+            } else {
+                format!("FAIL: {}", a.failures().join("; "))
+            }
         );
         if !self.bots.is_empty() {
             let _ = writeln!(md, "\n## Bots against their allowance\n");
@@ -124,7 +131,10 @@ impl RunReport {
                 );
             }
         }
-        let _ = writeln!(md, "\n## Over time\n\n![latency](latency.png)\n\n![throughput](throughput.png)");
+        let _ = writeln!(
+            md,
+            "\n## Over time\n\n![latency](latency.png)\n\n![throughput](throughput.png)"
+        );
         if s.generator_saturated > 0 {
             let _ = writeln!(
                 md,
@@ -139,18 +149,33 @@ impl RunReport {
     /// `throughput.png` into `dir/<name>-<timestamp>/`; returns that folder.
     pub fn write(&self, dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<PathBuf> {
         let stamp = self.started_at.replace([':', '-'], "").replace('T', "-");
-        let folder = dir.join(format!("{}-{}", self.scenario.name, stamp.trim_end_matches('Z')));
+        let folder = dir.join(format!(
+            "{}-{}",
+            self.scenario.name,
+            stamp.trim_end_matches('Z')
+        ));
         std::fs::create_dir_all(&folder)?;
         std::fs::write(folder.join("report.md"), self.markdown())?;
-        std::fs::write(folder.join("summary.json"), serde_json::to_string_pretty(self)?)?;
+        std::fs::write(
+            folder.join("summary.json"),
+            serde_json::to_string_pretty(self)?,
+        )?;
         let mut lines = String::new();
         for o in outcomes {
             lines.push_str(&serde_json::to_string(o)?);
             lines.push('\n');
         }
         std::fs::write(folder.join("outcomes.jsonl"), lines)?;
-        crate::charts::latency(&self.summary, &self.scenario.name, &folder.join("latency.png"))?;
-        crate::charts::throughput(&self.summary, &self.scenario.name, &folder.join("throughput.png"))?;
+        crate::charts::latency(
+            &self.summary,
+            &self.scenario.name,
+            &folder.join("latency.png"),
+        )?;
+        crate::charts::throughput(
+            &self.summary,
+            &self.scenario.name,
+            &folder.join("throughput.png"),
+        )?;
         Ok(folder)
     }
 }

@@ -167,8 +167,8 @@ impl Scenario {
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        let s: Self = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let s: Self =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         s.check()?;
         Ok(s)
     }
@@ -177,16 +177,24 @@ impl Scenario {
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.duration.is_zero(), "duration must be positive");
         anyhow::ensure!(self.crowd.users > 0, "crowd.users must be positive");
-        anyhow::ensure!(self.crowd.max_attempts > 0, "crowd.max_attempts must be positive");
+        anyhow::ensure!(
+            self.crowd.max_attempts > 0,
+            "crowd.max_attempts must be positive"
+        );
         for (scope, limit) in &self.sale.limits {
             anyhow::ensure!(
                 shared::keys::Scope::parse(scope).is_some(),
                 "sale.limits: unknown scope {scope:?}"
             );
-            flashctl::guard::parse_limit(limit).map_err(|e| anyhow::anyhow!("sale.limits.{scope}: {e}"))?;
+            flashctl::guard::parse_limit(limit)
+                .map_err(|e| anyhow::anyhow!("sale.limits.{scope}: {e}"))?;
         }
         for b in &self.bots {
-            anyhow::ensure!(b.rate > 0.0, "bot {} needs a positive rate", b.kind.as_str());
+            anyhow::ensure!(
+                b.rate > 0.0,
+                "bot {} needs a positive rate",
+                b.kind.as_str()
+            );
         }
         Ok(())
     }

@@ -22,22 +22,44 @@ async fn the_audit_catches_a_deleted_row_a_duplicate_and_a_phantom() -> anyhow::
     let pg = stack.pg().await?;
     let mut redis = stack.redis().await?;
     let product = "audit-me".parse()?;
-    audit::wait_drained(&pg, &mut redis, &stack.keys, &product, Duration::from_secs(60)).await?;
+    audit::wait_drained(
+        &pg,
+        &mut redis,
+        &stack.keys,
+        &product,
+        Duration::from_secs(60),
+    )
+    .await?;
     let honest = audit::audit(&pg, &mut redis, &stack.keys, &product, &expect).await?;
     assert!(honest.passed(), "{:?}", honest.failures());
     worker.stop().await?;
 
     // A persisted order vanishes (sold kept consistent, so only the join can tell).
     let victim: String = pg
-        .query_one("SELECT order_id::text FROM orders WHERE product_id = 'audit-me' LIMIT 1", &[])
+        .query_one(
+            "SELECT order_id::text FROM orders WHERE product_id = 'audit-me' LIMIT 1",
+            &[],
+        )
         .await?
         .get(0);
-    pg.execute("DELETE FROM orders WHERE order_id = $1::text::uuid", &[&victim]).await?;
-    pg.execute("UPDATE sales SET sold = sold - 1 WHERE product_id = 'audit-me'", &[]).await?;
+    pg.execute(
+        "DELETE FROM orders WHERE order_id = $1::text::uuid",
+        &[&victim],
+    )
+    .await?;
+    pg.execute(
+        "UPDATE sales SET sold = sold - 1 WHERE product_id = 'audit-me'",
+        &[],
+    )
+    .await?;
     let lost = audit::audit(&pg, &mut redis, &stack.keys, &product, &expect).await?;
     assert!(!lost.passed());
     assert_eq!(lost.lost, 1);
-    assert_eq!(lost.leaked, Some(1), "a unit taken from Redis that ended nowhere");
+    assert_eq!(
+        lost.leaked,
+        Some(1),
+        "a unit taken from Redis that ended nowhere"
+    );
 
     // The same order twice under a new id.
     pg.batch_execute(
@@ -50,7 +72,10 @@ async fn the_audit_catches_a_deleted_row_a_duplicate_and_a_phantom() -> anyhow::
     assert!(!doubled.passed());
     assert_eq!(doubled.duplicated, 1);
     assert_eq!(doubled.unexplained_rows, 1);
-    assert_ne!(doubled.row_units, doubled.persisted_units, "rows and sales.sold disagree");
+    assert_ne!(
+        doubled.row_units, doubled.persisted_units,
+        "rows and sales.sold disagree"
+    );
 
     // A row for a request nobody sent.
     pg.batch_execute(
@@ -60,6 +85,11 @@ async fn the_audit_catches_a_deleted_row_a_duplicate_and_a_phantom() -> anyhow::
     .await?;
     let phantom = audit::audit(&pg, &mut redis, &stack.keys, &product, &expect).await?;
     assert_eq!(phantom.unexplained_rows, 2);
-    assert!(phantom.failures().iter().any(|f| f.contains("without a 202")));
+    assert!(
+        phantom
+            .failures()
+            .iter()
+            .any(|f| f.contains("without a 202"))
+    );
     api.stop().await
 }

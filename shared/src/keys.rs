@@ -174,6 +174,11 @@ impl SaleKeys {
         format!("{}:idem:{}:{}", self.tag, user, key)
     }
 
+    /// The prefix of every stored answer of one user (for erasure): `…:idem:<user>:`.
+    pub fn idempotency_prefix(&self, user: &UserId) -> String {
+        format!("{}:idem:{}:", self.tag, user)
+    }
+
     /// GCRA state of one client in one scope (`id` from [`crate::client`]).
     pub fn rate(&self, scope: Scope, id: &str) -> String {
         format!("{}:rl:{}:{}", self.tag, scope.tag(), id)

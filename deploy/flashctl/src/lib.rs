@@ -9,9 +9,12 @@
 //! script reads), PostgreSQL for the durable record, Kafka for topics and lag.
 #![forbid(unsafe_code)]
 
+pub mod erase;
 pub mod error;
 pub mod guard;
+pub mod insight;
 pub mod sale;
 pub mod topics;
+pub mod trail;
 
 pub use error::OpsError;

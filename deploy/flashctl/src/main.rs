@@ -1,95 +1,38 @@
 //! `flashctl`: see `flashctl --help` and the runbook in `deploy/ops/RUNBOOK.md`.
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
+mod cli;
 
-use clap::{Args, Parser, Subcommand};
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use cli::{
+    BlockArgs, Cli, Command, LimitArgs, LimitsCommand, OrdersCommand, SaleCommand, TopicsCommand,
+    UnblockArgs, UserCommand,
+};
 use flashctl::guard::{self, Limits, Target};
-use flashctl::{OpsError, sale, topics};
+use flashctl::{OpsError, erase, insight, sale, topics, trail};
 use serde::Serialize;
+use serde_json::{Value, json};
 use shared::ProductId;
 use shared::keys::{Keyspace, Scope};
 
-/// Operate a flash sale: open it, halt it, block abusers, tune limits, and keep Redis,
-/// Kafka and PostgreSQL in agreement.
-#[derive(Parser)]
-#[command(name = "flashctl", version, about, long_about = None)]
-struct Cli {
-    /// Machine-readable output (one JSON document on stdout).
-    #[arg(long, global = true)]
-    json: bool,
-    /// Redis holding the live sale.
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        global = true,
-        hide_env_values = true
-    )]
-    redis_url: String,
-    /// Prefix of every Redis key (same as the API's).
-    #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs", global = true)]
-    redis_namespace: String,
-    /// PostgreSQL with the durable record.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",
-        global = true,
-        hide_env_values = true
-    )]
-    database_url: String,
-    /// Kafka bootstrap servers.
-    #[arg(
-        long,
-        env = "KAFKA_BROKERS",
-        default_value = "127.0.0.1:9092",
-        global = true
-    )]
-    kafka_brokers: String,
-    #[command(subcommand)]
-    command: Command,
+/// What a command prints (JSON with `--json`, text otherwise) and its exit code.
+struct Output {
+    json: Value,
+    human: String,
+    exit: i32,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Open, inspect, halt and resume sales.
-    Sale {
-        #[command(subcommand)]
-        command: SaleCommand,
-    },
-    /// Read or change a sale's rate limits, live.
-    Limits {
-        #[command(subcommand)]
-        command: LimitsCommand,
-    },
-    /// Block an IP (IPv6: its /64), a device fingerprint or a user.
-    Block(BlockArgs),
-    /// Lift a block.
-    Unblock(UnblockArgs),
-    /// Apply pending PostgreSQL migrations from sql/.
-    Migrate,
-    /// Manage Kafka topics.
-    Topics {
-        #[command(subcommand)]
-        command: TopicsCommand,
-    },
-}
-
-#[derive(Args, Default)]
-struct LimitArgs {
-    /// Per client network, e.g. 10/s:20 (RATE/PERIOD:BURST, PERIOD s|m|h) or off.
-    #[arg(long, value_name = "LIMIT")]
-    ip: Option<String>,
-    /// Per device fingerprint (requests without one share one bucket).
-    #[arg(long, value_name = "LIMIT")]
-    fingerprint: Option<String>,
-    /// Per user.
-    #[arg(long, value_name = "LIMIT")]
-    user: Option<String>,
-    /// For the whole product.
-    #[arg(long, value_name = "LIMIT")]
-    global: Option<String>,
+impl Output {
+    fn new(value: &impl Serialize, human: String) -> Self {
+        Self {
+            json: serde_json::to_value(value).unwrap_or_default(),
+            human,
+            exit: 0,
+        }
+    }
 }
 
 impl LimitArgs {
@@ -108,152 +51,16 @@ impl LimitArgs {
         }
         Ok(Limits(out))
     }
-}
 
-#[derive(Subcommand)]
-enum SaleCommand {
-    /// Create a sale in PostgreSQL and Redis and open it (default limits unless given).
-    Open {
-        /// Product id (`[a-z0-9-]{1,50}`).
-        #[arg(long)]
-        product: ProductId,
-        /// Units on sale.
-        #[arg(long)]
-        stock: u32,
-        /// Most units one user may buy (0 = no cap).
-        #[arg(long, default_value_t = 0)]
-        per_user: u32,
-        /// Opening time: RFC 3339 or Unix ms (default: now).
-        #[arg(long)]
-        starts_at: Option<String>,
-        /// Closing time: RFC 3339 or Unix ms (default: none).
-        #[arg(long)]
-        ends_at: Option<String>,
-        #[command(flatten)]
-        limits: LimitArgs,
-    },
-    /// State, stock, Redis remaining, persisted units and pending hand-off.
-    Status {
-        /// Product id.
-        #[arg(long)]
-        product: ProductId,
-    },
-    /// Stop admitting orders now (answers 409 SALE_NOT_OPEN on every instance).
-    Halt {
-        /// Product id.
-        #[arg(long)]
-        product: ProductId,
-    },
-    /// Admit orders again after a halt.
-    Resume {
-        /// Product id.
-        #[arg(long)]
-        product: ProductId,
-    },
-    /// Rebuild a sale Redis lost, from PostgreSQL, once the pipeline has drained.
-    Recover {
-        /// Product id.
-        #[arg(long)]
-        product: ProductId,
-        /// Restore the sale halted (resume it later) instead of open.
-        #[arg(long)]
-        halted: bool,
-        /// The order topic the worker consumes.
-        #[arg(long, env = "KAFKA_TOPIC", default_value = "orders")]
-        topic: String,
-        /// The worker's consumer group.
-        #[arg(long, env = "KAFKA_GROUP", default_value = "inventory-worker")]
-        group: String,
-        #[command(flatten)]
-        limits: LimitArgs,
-    },
-}
+    /// The defaults, overridden by what was given.
+    fn over_defaults(&self) -> Result<Limits, OpsError> {
+        let mut all = Limits::defaults();
+        all.0.extend(self.given()?.0);
+        Ok(all)
+    }
 
-#[derive(Subcommand)]
-enum LimitsCommand {
-    /// Show a sale's limits as the admission script reads them.
-    Get {
-        /// Product id.
-        #[arg(long)]
-        product: ProductId,
-    },
-    /// Change some limits; the next request on every instance sees them.
-    Set {
-        /// Product id.
-        #[arg(long)]
-        product: ProductId,
-        #[command(flatten)]
-        limits: LimitArgs,
-    },
-}
-
-#[derive(Args)]
-struct BlockArgs {
-    /// ip, fingerprint or user.
-    #[arg(value_parser = parse_scope)]
-    scope: Scope,
-    /// The address, fingerprint or user id.
-    value: String,
-    /// Only this sale (default: every sale).
-    #[arg(long)]
-    product: Option<ProductId>,
-    /// How long, e.g. 15m, 2h; `forever` until unblocked.
-    #[arg(long, default_value = "1h")]
-    ttl: String,
-    /// Why (kept with the block).
-    #[arg(long, default_value = "blocked by an operator")]
-    reason: String,
-}
-
-#[derive(Args)]
-struct UnblockArgs {
-    /// ip, fingerprint or user.
-    #[arg(value_parser = parse_scope)]
-    scope: Scope,
-    /// The address, fingerprint or user id.
-    value: String,
-    /// Only this sale (default: every sale).
-    #[arg(long)]
-    product: Option<ProductId>,
-}
-
-fn parse_scope(raw: &str) -> Result<Scope, String> {
-    Scope::parse(raw)
-        .filter(|s| *s != Scope::Global)
-        .ok_or_else(|| format!("{raw:?}: expected ip, fingerprint or user"))
-}
-
-#[derive(Subcommand)]
-enum TopicsCommand {
-    /// Create the order topic and its dead-letter topic (existing ones are kept).
-    Create {
-        /// Partitions per topic.
-        #[arg(long, default_value_t = 6)]
-        partitions: i32,
-        /// Replication factor.
-        #[arg(long, default_value_t = 1)]
-        replication: i32,
-        /// Order topic.
-        #[arg(long, env = "KAFKA_TOPIC", default_value = "orders")]
-        topic: String,
-        /// Dead-letter topic.
-        #[arg(long, env = "KAFKA_DLQ_TOPIC", default_value = "orders.dlq")]
-        dlq_topic: String,
-    },
-}
-
-/// What a command prints: JSON with `--json`, text otherwise.
-struct Output {
-    json: serde_json::Value,
-    human: String,
-}
-
-impl Output {
-    fn new(value: &impl Serialize, human: String) -> Self {
-        Self {
-            json: serde_json::to_value(value).unwrap_or_default(),
-            human,
-        }
+    fn as_json(&self) -> Value {
+        json!({"ip": self.ip, "fingerprint": self.fingerprint, "user": self.user, "global": self.global})
     }
 }
 
@@ -277,13 +84,15 @@ async fn redis_conn(url: &str) -> Result<redis::aio::MultiplexedConnection, OpsE
         .await?)
 }
 
+fn duration(flag: &str, raw: &str) -> Result<Duration, OpsError> {
+    humantime::parse_duration(raw).map_err(|e| OpsError::Invalid(format!("{flag} {raw:?}: {e}")))
+}
+
 fn parse_ttl(raw: &str) -> Result<Option<Duration>, OpsError> {
     if raw == "forever" {
         return Ok(None);
     }
-    humantime::parse_duration(raw)
-        .map(Some)
-        .map_err(|e| OpsError::Invalid(format!("--ttl {raw:?}: {e}")))
+    duration("--ttl", raw).map(Some)
 }
 
 fn product_list(products: &[ProductId]) -> String {
@@ -298,9 +107,33 @@ fn product_list(products: &[ProductId]) -> String {
     }
 }
 
-async fn run(cli: Cli) -> Result<Output, OpsError> {
-    let keys = Keyspace::new(cli.redis_namespace.clone());
-    match cli.command {
+/// Asks before a destructive command unless `--yes`; without a terminal, refuses.
+fn confirm(yes: bool, what: &str) -> Result<(), OpsError> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(OpsError::Invalid(format!(
+            "{what}: refusing without --yes (no terminal to confirm on)"
+        )));
+    }
+    eprint!("{what}. Type yes to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| OpsError::Other(e.into()))?;
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(OpsError::Invalid("not confirmed; nothing changed".into()))
+    }
+}
+
+/// The audit-trail name and arguments of a command that changes something.
+fn describe(command: &Command) -> Option<(&'static str, Value)> {
+    Some(match command {
         Command::Sale { command } => match command {
             SaleCommand::Open {
                 product,
@@ -309,100 +142,81 @@ async fn run(cli: Cli) -> Result<Output, OpsError> {
                 starts_at,
                 ends_at,
                 limits,
-            } => {
-                let mut all = Limits::defaults();
-                all.0.extend(limits.given()?.0);
-                let new = sale::NewSale {
-                    product,
-                    stock,
-                    per_user,
-                    starts_at: starts_at.as_deref().map(sale::parse_time).transpose()?,
-                    ends_at: ends_at.as_deref().map(sale::parse_time).transpose()?,
-                    limits: all,
-                };
-                let pg = postgres(&cli.database_url).await?;
-                let mut redis = redis_conn(&cli.redis_url).await?;
-                let outcome = sale::open(&pg, &mut redis, &keys, &new).await?;
-                let human = match outcome {
-                    sale::OpenOutcome::Created => format!(
-                        "sale {} open: {} units, per-user cap {}\n{}",
-                        new.product,
-                        stock,
-                        per_user,
-                        new.limits.human()
-                    ),
-                    sale::OpenOutcome::AlreadyOpen => {
-                        format!("sale {} was already open", new.product)
-                    }
-                };
-                Ok(Output::new(
-                    &serde_json::json!({"product": new.product, "outcome": outcome, "stock": stock,
-                                        "per_user": per_user, "limits": new.limits}),
-                    human,
-                ))
-            }
-            SaleCommand::Status { product } => {
-                let pg = postgres(&cli.database_url).await?;
-                let mut redis = redis_conn(&cli.redis_url).await?;
-                let status = sale::status(&pg, &mut redis, &keys, &product).await?;
-                Ok(Output::new(&status, status.human()))
-            }
-            SaleCommand::Halt { product } => {
-                let mut redis = redis_conn(&cli.redis_url).await?;
-                sale::set_state(&mut redis, &keys, &product, sale::SaleState::Halted).await?;
-                Ok(Output::new(
-                    &serde_json::json!({"product": product, "state": "halted"}),
-                    format!("sale {product} halted: every instance answers SALE_NOT_OPEN"),
-                ))
-            }
-            SaleCommand::Resume { product } => {
-                let mut redis = redis_conn(&cli.redis_url).await?;
-                sale::set_state(&mut redis, &keys, &product, sale::SaleState::Open).await?;
-                Ok(Output::new(
-                    &serde_json::json!({"product": product, "state": "open"}),
-                    format!("sale {product} open again"),
-                ))
-            }
+            } => (
+                "sale open",
+                json!({"product": product, "stock": stock, "per_user": per_user,
+                       "starts_at": starts_at, "ends_at": ends_at, "limits": limits.as_json()}),
+            ),
+            SaleCommand::Status { .. } => return None,
+            SaleCommand::Halt { product } => ("sale halt", json!({"product": product})),
+            SaleCommand::Resume { product } => ("sale resume", json!({"product": product})),
             SaleCommand::Recover {
                 product,
                 halted,
-                topic,
-                group,
                 limits,
-            } => {
-                let mut all = Limits::defaults();
-                all.0.extend(limits.given()?.0);
-                let pg = postgres(&cli.database_url).await?;
-                let mut redis = redis_conn(&cli.redis_url).await?;
-                let pipeline = sale::Pipeline {
-                    brokers: cli.kafka_brokers.clone(),
-                    topic,
-                    group,
-                };
-                let state = if halted {
-                    sale::SaleState::Halted
-                } else {
-                    sale::SaleState::Open
-                };
-                let r =
-                    sale::recover(&pg, &mut redis, &keys, &product, &pipeline, &all, state).await?;
-                let human = format!(
-                    "recovered {}: {} of {} units remaining ({} sold, {} buyers restored), {}",
-                    r.product,
-                    r.remaining,
-                    r.stock,
-                    r.sold,
-                    r.buyers,
-                    r.state.as_str()
-                );
-                Ok(Output::new(&r, human))
-            }
+                ..
+            } => (
+                "sale recover",
+                json!({"product": product, "halted": halted, "limits": limits.as_json()}),
+            ),
         },
+        Command::Limits {
+            command: LimitsCommand::Set { product, limits },
+        } => (
+            "limits set",
+            json!({"product": product, "limits": limits.as_json()}),
+        ),
+        Command::Block(BlockArgs {
+            scope,
+            value,
+            product,
+            ttl,
+            reason,
+        }) => (
+            "block",
+            json!({"scope": scope.as_str(), "value": value, "product": product, "ttl": ttl, "reason": reason}),
+        ),
+        Command::Unblock(UnblockArgs {
+            scope,
+            value,
+            product,
+        }) => (
+            "unblock",
+            json!({"scope": scope.as_str(), "value": value, "product": product}),
+        ),
+        Command::User {
+            command: UserCommand::Erase { .. },
+        } => ("user erase", json!({})),
+        Command::Migrate => ("migrate", json!({})),
+        Command::Topics {
+            command:
+                TopicsCommand::Create {
+                    partitions,
+                    topic,
+                    dlq_topic,
+                    ..
+                },
+        } => (
+            "topics create",
+            json!({"partitions": partitions, "topic": topic, "dlq_topic": dlq_topic}),
+        ),
+        Command::Limits { .. }
+        | Command::Violations { .. }
+        | Command::Orders { .. }
+        | Command::Reconcile { .. }
+        | Command::AuditLog { .. } => return None,
+    })
+}
+
+async fn run(cli: &Cli) -> Result<Output, OpsError> {
+    let keys = Keyspace::new(cli.redis_namespace.clone());
+    match &cli.command {
+        Command::Sale { command } => sale_command(cli, &keys, command).await,
         Command::Limits { command } => {
             let mut redis = redis_conn(&cli.redis_url).await?;
             match command {
                 LimitsCommand::Get { product } => {
-                    let limits = guard::limits_get(&mut redis, &keys, &product).await?;
+                    let limits = guard::limits_get(&mut redis, &keys, product).await?;
                     Ok(Output::new(&limits, limits.human()))
                 }
                 LimitsCommand::Set { product, limits } => {
@@ -412,7 +226,7 @@ async fn run(cli: Cli) -> Result<Output, OpsError> {
                             "give at least one of --ip, --fingerprint, --user, --global".into(),
                         ));
                     }
-                    let now = guard::limits_set(&mut redis, &keys, &product, &changes).await?;
+                    let now = guard::limits_set(&mut redis, &keys, product, &changes).await?;
                     Ok(Output::new(
                         &now,
                         format!("limits of {product} now:\n{}", now.human()),
@@ -441,7 +255,7 @@ async fn run(cli: Cli) -> Result<Output, OpsError> {
                 args.ttl
             );
             Ok(Output::new(
-                &serde_json::json!({"target": target, "products": products, "ttl": args.ttl}),
+                &json!({"target": target, "products": products, "ttl": args.ttl}),
                 human,
             ))
         }
@@ -457,59 +271,339 @@ async fn run(cli: Cli) -> Result<Output, OpsError> {
                 product_list(&products)
             );
             Ok(Output::new(
-                &serde_json::json!({"target": target, "products": products}),
+                &json!({"target": target, "products": products}),
                 human,
             ))
+        }
+        Command::Violations { product, hours } => {
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let rows = insight::violations(&mut redis, &keys, product.as_ref(), *hours).await?;
+            let mut human = format!(
+                "violations per hour, {} (UTC):\n",
+                product
+                    .as_ref()
+                    .map_or("before admission".into(), |p| format!("sale {p}"))
+            );
+            for h in &rows {
+                let list = h
+                    .counts
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                human.push_str(&format!(
+                    "{}  {}\n",
+                    h.hour,
+                    if list.is_empty() { "-".into() } else { list }
+                ));
+            }
+            Ok(Output::new(&rows, human.trim_end().to_owned()))
+        }
+        Command::Orders {
+            command:
+                OrdersCommand::Suspicious {
+                    product,
+                    since,
+                    min_users,
+                    burst,
+                },
+        } => {
+            let pg = postgres(&cli.database_url).await?;
+            let since = duration("--since", since)?;
+            let s = insight::suspicious(&pg, product, since, *min_users, *burst).await?;
+            let mut human = format!(
+                "suspicious orders of {product} in the last {}:\n",
+                humantime::format_duration(since)
+            );
+            human.push_str(&format!("users over the cap: {}\n", s.over_cap.len()));
+            for (u, n) in &s.over_cap {
+                human.push_str(&format!("  {u}  {n} units\n"));
+            }
+            human.push_str(&format!(
+                "devices shared by ≥ {min_users} users: {}\n",
+                s.shared_devices.len()
+            ));
+            for (d, users, orders) in &s.shared_devices {
+                human.push_str(&format!("  device {d}  {users} users, {orders} orders\n"));
+            }
+            human.push_str(&format!(
+                "networks shared by ≥ {min_users} users: {}\n",
+                s.shared_networks.len()
+            ));
+            for (n, users, orders) in &s.shared_networks {
+                human.push_str(&format!("  network {n}  {users} users, {orders} orders\n"));
+            }
+            human.push_str(&format!(
+                "devices with ≥ {burst} orders in a minute: {}\n",
+                s.device_bursts.len()
+            ));
+            for (d, minute, orders) in &s.device_bursts {
+                human.push_str(&format!("  device {d}  {orders} orders at {minute}\n"));
+            }
+            Ok(Output::new(&s, human.trim_end().to_owned()))
+        }
+        Command::Reconcile {
+            product,
+            wait,
+            topic,
+            group,
+        } => {
+            let pg = postgres(&cli.database_url).await?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let deadline = Instant::now() + duration("--wait", wait)?;
+            let r = loop {
+                let lag = topics::lag(&cli.kafka_brokers, topic, group).await?.total();
+                let r = insight::reconcile(&pg, &mut redis, &keys, product, lag).await?;
+                if r.verdict != "settling" || Instant::now() >= deadline {
+                    break r;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            };
+            let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
+            let human = format!(
+                "{}: {}\nstock {} | Redis taken {} | persisted {} (rows {}) | in outbox {} | worker lag {} | dead-lettered {} | drift {}",
+                r.product,
+                r.verdict,
+                r.stock,
+                opt(r.redis_taken),
+                r.persisted,
+                r.row_units,
+                r.pending_handoff_units,
+                r.worker_lag,
+                r.dead_lettered,
+                opt(r.drift)
+            );
+            let exit = match r.verdict.as_str() {
+                "consistent" => 0,
+                "settling" => 6,
+                _ => 3,
+            };
+            let mut out = Output::new(&r, human);
+            out.exit = exit;
+            Ok(out)
+        }
+        Command::User {
+            command: UserCommand::Erase { user },
+        } => {
+            confirm(cli.yes, &format!("erase the personal data of user {user}"))?;
+            let mut pg = postgres(&cli.database_url).await?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let e = erase::erase_user(&mut pg, &mut redis, &keys, user).await?;
+            let human = format!(
+                "erased: {} order(s) now under {}, {} dead letter(s) and {} audit entr(ies) redacted, {} Redis key(s) deleted; sale totals unchanged",
+                e.orders, e.pseudonym, e.dead_letters, e.audit_entries, e.redis_keys
+            );
+            Ok(Output::new(&e, human))
+        }
+        Command::AuditLog { limit } => {
+            let pg = postgres(&cli.database_url).await?;
+            let entries = trail::recent(&pg, *limit).await?;
+            let human = entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}  {:<10} {:<14} {:<6} {}",
+                        e["at"].as_str().unwrap_or_default(),
+                        e["operator"].as_str().unwrap_or_default(),
+                        e["command"].as_str().unwrap_or_default(),
+                        e["outcome"].as_str().unwrap_or_default(),
+                        e["arguments"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Output::new(&entries, human))
         }
         Command::Migrate => {
             let applied = inventory_worker::db::migrate(&cli.database_url).await?;
             Ok(Output::new(
-                &serde_json::json!({"applied": applied}),
+                &json!({"applied": applied}),
                 format!("{applied} migration(s) applied; schema up to date"),
             ))
         }
-        Command::Topics { command } => match command {
-            TopicsCommand::Create {
-                partitions,
-                replication,
-                topic,
-                dlq_topic,
-            } => {
-                let results = topics::create(
-                    &cli.kafka_brokers,
-                    &[&topic, &dlq_topic],
+        Command::Topics {
+            command:
+                TopicsCommand::Create {
                     partitions,
                     replication,
-                )
-                .await?;
-                let human = results
-                    .iter()
-                    .map(|r| format!("{:<20} {}", r.topic, r.outcome))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                Ok(Output::new(&results, human))
-            }
-        },
+                    topic,
+                    dlq_topic,
+                },
+        } => {
+            let results = topics::create(
+                &cli.kafka_brokers,
+                &[topic, dlq_topic],
+                *partitions,
+                *replication,
+            )
+            .await?;
+            let human = results
+                .iter()
+                .map(|r| format!("{:<20} {}", r.topic, r.outcome))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Output::new(&results, human))
+        }
+    }
+}
+
+async fn sale_command(
+    cli: &Cli,
+    keys: &Keyspace,
+    command: &SaleCommand,
+) -> Result<Output, OpsError> {
+    match command {
+        SaleCommand::Open {
+            product,
+            stock,
+            per_user,
+            starts_at,
+            ends_at,
+            limits,
+        } => {
+            let new = sale::NewSale {
+                product: product.clone(),
+                stock: *stock,
+                per_user: *per_user,
+                starts_at: starts_at.as_deref().map(sale::parse_time).transpose()?,
+                ends_at: ends_at.as_deref().map(sale::parse_time).transpose()?,
+                limits: limits.over_defaults()?,
+            };
+            let pg = postgres(&cli.database_url).await?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let outcome = sale::open(&pg, &mut redis, keys, &new).await?;
+            let human = match outcome {
+                sale::OpenOutcome::Created => format!(
+                    "sale {} open: {} units, per-user cap {}\n{}",
+                    new.product,
+                    stock,
+                    per_user,
+                    new.limits.human()
+                ),
+                sale::OpenOutcome::AlreadyOpen => format!("sale {} was already open", new.product),
+            };
+            Ok(Output::new(
+                &json!({"product": new.product, "outcome": outcome, "stock": stock,
+                        "per_user": per_user, "limits": new.limits}),
+                human,
+            ))
+        }
+        SaleCommand::Status { product } => {
+            let pg = postgres(&cli.database_url).await?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let status = sale::status(&pg, &mut redis, keys, product).await?;
+            Ok(Output::new(&status, status.human()))
+        }
+        SaleCommand::Halt { product } => {
+            confirm(cli.yes, &format!("halt sale {product} on every instance"))?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            sale::set_state(&mut redis, keys, product, sale::SaleState::Halted).await?;
+            Ok(Output::new(
+                &json!({"product": product, "state": "halted"}),
+                format!("sale {product} halted: every instance answers SALE_NOT_OPEN"),
+            ))
+        }
+        SaleCommand::Resume { product } => {
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            sale::set_state(&mut redis, keys, product, sale::SaleState::Open).await?;
+            Ok(Output::new(
+                &json!({"product": product, "state": "open"}),
+                format!("sale {product} open again"),
+            ))
+        }
+        SaleCommand::Recover {
+            product,
+            halted,
+            topic,
+            group,
+            limits,
+        } => {
+            confirm(
+                cli.yes,
+                &format!("rebuild sale {product} in Redis from PostgreSQL"),
+            )?;
+            let pg = postgres(&cli.database_url).await?;
+            let mut redis = redis_conn(&cli.redis_url).await?;
+            let pipeline = sale::Pipeline {
+                brokers: cli.kafka_brokers.clone(),
+                topic: topic.clone(),
+                group: group.clone(),
+            };
+            let state = if *halted {
+                sale::SaleState::Halted
+            } else {
+                sale::SaleState::Open
+            };
+            let r = sale::recover(
+                &pg,
+                &mut redis,
+                keys,
+                product,
+                &pipeline,
+                &limits.over_defaults()?,
+                state,
+            )
+            .await?;
+            let human = format!(
+                "recovered {}: {} of {} units remaining ({} sold, {} buyers restored), {}",
+                r.product,
+                r.remaining,
+                r.stock,
+                r.sold,
+                r.buyers,
+                r.state.as_str()
+            );
+            Ok(Output::new(&r, human))
+        }
+    }
+}
+
+/// Records a change in the audit trail; a trail that cannot be written is reported
+/// loudly but does not undo the change (an incident must not wait on PostgreSQL).
+async fn audit(cli: &Cli, command: &str, arguments: &Value, outcome: Result<(), &str>) {
+    let operator = trail::operator(cli.operator.as_deref());
+    let written = match postgres(&cli.database_url).await {
+        Ok(pg) => trail::record(&pg, &operator, command, arguments, outcome)
+            .await
+            .map_err(OpsError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        eprintln!(
+            "flashctl: WARNING: the audit trail was not written ({e}); note this change by hand"
+        );
     }
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let json = cli.json;
-    match run(cli).await {
+    let change = describe(&cli.command);
+    let result = run(&cli).await;
+    if let Some((command, arguments)) = &change {
+        let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+        audit(
+            &cli,
+            command,
+            arguments,
+            outcome.as_ref().map(|_| ()).map_err(String::as_str),
+        )
+        .await;
+    }
+    match result {
         Ok(out) => {
-            if json {
+            if cli.json {
                 println!("{}", out.json);
             } else {
                 println!("{}", out.human);
             }
+            std::process::exit(out.exit);
         }
         Err(e) => {
-            if json {
+            if cli.json {
                 println!(
                     "{}",
-                    serde_json::json!({"error": e.to_string(), "exit_code": e.exit_code()})
+                    json!({"error": e.to_string(), "exit_code": e.exit_code()})
                 );
             }
             eprintln!("flashctl: {e}");

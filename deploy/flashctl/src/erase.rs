@@ -1,0 +1,142 @@
+//! Erasing a user's personal data on request, keeping every sale total right.
+//!
+//! Orders are kept (they are the sale's record and `sales.sold` counts them) but the user
+//! id is replaced by a random pseudonym and the device and network hashes are dropped.
+//! Dead-lettered payloads that name the user are redacted, and earlier audit-trail entries
+//! name the pseudonym instead. In Redis, the user's stored answers, limit and block keys
+//! and order-status records are deleted, and their purchase counters move to the
+//! pseudonym (so a sale's counters still add up). Kafka's copies age out with the topic's
+//! retention.
+
+use redis::aio::ConnectionLike;
+use serde::Serialize;
+use shared::UserId;
+use shared::keys::{Keyspace, Scope};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::OpsError;
+
+/// What an erasure changed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Erased {
+    /// The random id that replaced the user's.
+    pub pseudonym: String,
+    /// Orders rewritten.
+    pub orders: u64,
+    /// Dead-letter payloads redacted.
+    pub dead_letters: u64,
+    /// Audit-trail entries rewritten.
+    pub audit_entries: u64,
+    /// Redis keys deleted.
+    pub redis_keys: u64,
+}
+
+/// Erases `user` everywhere we hold it (see the module documentation).
+pub async fn erase_user(
+    pg: &mut Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    user: &UserId,
+) -> Result<Erased, OpsError> {
+    let pseudonym = format!("erased-{}", &Uuid::new_v4().simple().to_string()[..16]);
+    let u = user.as_str();
+    let tx = pg.transaction().await?;
+    let order_ids: Vec<Uuid> = tx
+        .query("SELECT order_id FROM orders WHERE user_id = $1", &[&u])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let orders = tx
+        .execute(
+            "UPDATE orders SET user_id = $2, \
+                    idempotency_key = 'erased-' || left(md5(idempotency_key), 12), \
+                    ip_hash = NULL, device_hash = NULL \
+             WHERE user_id = $1",
+            &[&u, &pseudonym],
+        )
+        .await?;
+    let dead_letters = tx
+        .execute(
+            "UPDATE rejected_orders SET payload = convert_to('{\"erased\":true}', 'UTF8') \
+             WHERE position(convert_to('\"user_id\":\"' || $1 || '\"', 'UTF8') in payload) > 0",
+            &[&u],
+        )
+        .await?;
+    let audit_entries = tx
+        .execute(
+            "UPDATE ops_audit SET arguments = replace(arguments::text, '\"' || $1 || '\"', '\"' || $2 || '\"')::jsonb \
+             WHERE position('\"' || $1 || '\"' in arguments::text) > 0",
+            &[&u, &pseudonym],
+        )
+        .await?;
+    tx.commit().await?;
+
+    let mut redis_keys = 0u64;
+    let products: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.sales_registry())
+        .query_async(redis)
+        .await?;
+    for product in products
+        .iter()
+        .filter_map(|p| p.parse::<shared::ProductId>().ok())
+    {
+        let sk = keys.sale(&product);
+        let held: Option<i64> = redis::cmd("HGET")
+            .arg(sk.bought())
+            .arg(u)
+            .query_async(redis)
+            .await?;
+        if let Some(units) = held {
+            redis::pipe()
+                .atomic()
+                .cmd("HDEL")
+                .arg(sk.bought())
+                .arg(u)
+                .ignore()
+                .cmd("HINCRBY")
+                .arg(sk.bought())
+                .arg(&pseudonym)
+                .arg(units)
+                .ignore()
+                .exec_async(redis)
+                .await?;
+        }
+        let mut doomed = vec![sk.rate(Scope::User, u), sk.block(Scope::User, u)];
+        // User ids are [a-z0-9-], so the pattern has no glob characters of its own.
+        let pattern = format!("{}*", sk.idempotency_prefix(user));
+        let mut cursor = 0u64;
+        loop {
+            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(redis)
+                .await?;
+            doomed.extend(found);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let n: u64 = redis::cmd("DEL").arg(&doomed).query_async(redis).await?;
+        redis_keys += n;
+    }
+    for id in &order_ids {
+        let n: u64 = redis::cmd("DEL")
+            .arg(keys.order_status(id))
+            .query_async(redis)
+            .await?;
+        redis_keys += n;
+    }
+    Ok(Erased {
+        pseudonym,
+        orders,
+        dead_letters,
+        audit_entries,
+        redis_keys,
+    })
+}

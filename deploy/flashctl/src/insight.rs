@@ -1,0 +1,223 @@
+//! Looking into a sale: violations per hour, suspicious orders, and reconciliation of
+//! Redis with PostgreSQL.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::ConnectionLike;
+use serde::Serialize;
+use shared::ProductId;
+use shared::keys::Keyspace;
+use tokio_postgres::Client;
+
+use crate::OpsError;
+
+/// Violation counts of one hour, by type.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Hour {
+    /// Start of the hour, RFC 3339.
+    pub hour: String,
+    /// Count per violation type.
+    pub counts: BTreeMap<String, u64>,
+}
+
+fn unix_hour_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 3600)
+        .unwrap_or(0)
+}
+
+fn hour_label(h: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(h * 3600)).to_string()
+}
+
+/// The last `hours` hours of violation counters, oldest first: the product's (decided by
+/// the admission script) or, without a product, the ones recorded before a product was
+/// known (bad signatures, stale requests).
+pub async fn violations(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: Option<&ProductId>,
+    hours: u64,
+) -> Result<Vec<Hour>, OpsError> {
+    if !(1..=25).contains(&hours) {
+        return Err(OpsError::Invalid(
+            "--hours must be 1..=25 (counters are kept 25 h)".into(),
+        ));
+    }
+    let now = unix_hour_now();
+    let mut out = Vec::new();
+    for h in (now + 1 - hours)..=now {
+        let key = match product {
+            Some(p) => keys.sale(p).violations(h),
+            None => keys.global_violations(h),
+        };
+        let counts: BTreeMap<String, u64> =
+            redis::cmd("HGETALL").arg(key).query_async(redis).await?;
+        out.push(Hour {
+            hour: hour_label(h),
+            counts,
+        });
+    }
+    Ok(out)
+}
+
+/// Orders worth a look.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+pub struct Suspicious {
+    /// Users holding more units than the per-user cap (should be none).
+    pub over_cap: Vec<(String, i64)>,
+    /// Device pseudonyms used by several users: (device hash, users, orders).
+    pub shared_devices: Vec<(String, i64, i64)>,
+    /// Network pseudonyms (IPv4 or IPv6 /64) used by several users.
+    pub shared_networks: Vec<(String, i64, i64)>,
+    /// Devices with many orders within one minute: (device hash, minute, orders).
+    pub device_bursts: Vec<(String, String, i64)>,
+}
+
+/// Looks for abuse among a product's orders since `since`: users over the cap, devices
+/// and networks shared by at least `min_users` users, and devices with at least
+/// `burst` orders in one minute. Works on pseudonyms only; no raw address is stored.
+pub async fn suspicious(
+    pg: &Client,
+    product: &ProductId,
+    since: Duration,
+    min_users: i64,
+    burst: i64,
+) -> Result<Suspicious, OpsError> {
+    let p = product.as_str();
+    let since_s = since.as_secs_f64();
+    let window = "accepted_at >= now() - make_interval(secs => $2)";
+    let over_cap = pg
+        .query(
+            &format!(
+                "SELECT o.user_id, sum(o.quantity)::int8 FROM orders o JOIN sales s USING (product_id) \
+                 WHERE o.product_id = $1 AND {window} AND s.per_user_limit > 0 \
+                 GROUP BY o.user_id, s.per_user_limit HAVING sum(o.quantity) > s.per_user_limit \
+                 ORDER BY 2 DESC LIMIT 50"
+            ),
+            &[&p, &since_s],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let shared = |column: &str| {
+        format!(
+            "SELECT {column}, count(DISTINCT user_id)::int8, count(*)::int8 FROM orders \
+             WHERE product_id = $1 AND {window} AND {column} IS NOT NULL \
+             GROUP BY {column} HAVING count(DISTINCT user_id) >= $3 ORDER BY 2 DESC LIMIT 50"
+        )
+    };
+    let shared_devices = pg
+        .query(&shared("device_hash"), &[&p, &since_s, &min_users])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let shared_networks = pg
+        .query(&shared("ip_hash"), &[&p, &since_s, &min_users])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let device_bursts = pg
+        .query(
+            &format!(
+                "SELECT device_hash, to_char(date_trunc('minute', accepted_at) AT TIME ZONE 'UTC', \
+                        'YYYY-MM-DD\"T\"HH24:MI\"Z\"'), count(*)::int8 \
+                 FROM orders WHERE product_id = $1 AND {window} AND device_hash IS NOT NULL \
+                 GROUP BY 1, 2 HAVING count(*) >= $3 ORDER BY 3 DESC LIMIT 50"
+            ),
+            &[&p, &since_s, &burst],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    Ok(Suspicious {
+        over_cap,
+        shared_devices,
+        shared_networks,
+        device_bursts,
+    })
+}
+
+/// Redis and PostgreSQL side by side.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// The product.
+    pub product: String,
+    /// Units on sale.
+    pub stock: i64,
+    /// Units taken in Redis (`stock - remaining`), if Redis has the sale.
+    pub redis_taken: Option<i64>,
+    /// Units persisted (`sales.sold`).
+    pub persisted: i64,
+    /// Units in `orders` rows (must equal `persisted`).
+    pub row_units: i64,
+    /// Units of accepted orders still in the outbox.
+    pub pending_handoff_units: i64,
+    /// Messages in Kafka not yet written by the worker group.
+    pub worker_lag: i64,
+    /// Orders of this product that were dead-lettered.
+    pub dead_lettered: i64,
+    /// `redis_taken - persisted - pending_handoff_units` once nothing is in transit.
+    pub drift: Option<i64>,
+    /// `consistent`, `drift`, `settling` (lag or hand-off pending) or `redis-missing`.
+    pub verdict: String,
+}
+
+/// Compares a sale across Redis and PostgreSQL. `lag` is the worker group's lag on the
+/// order topic (messages of every product, so a busy topic shows as `settling`).
+pub async fn reconcile(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+    lag: i64,
+) -> Result<Reconciliation, OpsError> {
+    let status = crate::sale::status(pg, redis, keys, product).await?;
+    let row = pg
+        .query_one(
+            "SELECT (SELECT coalesce(sum(quantity), 0)::int8 FROM orders WHERE product_id = $1), \
+                    (SELECT count(*) FROM rejected_orders WHERE product_id = $1)",
+            &[&product.as_str()],
+        )
+        .await?;
+    let (row_units, dead_lettered): (i64, i64) = (row.get(0), row.get(1));
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(keys.sale(product).outbox())
+        .arg("-")
+        .arg("+")
+        .query_async(redis)
+        .await?;
+    let pending_units: i64 = entries
+        .iter()
+        .filter_map(|(_, fields)| fields.iter().find(|(f, _)| f == "event"))
+        .filter_map(|(_, e)| shared::OrderPlaced::decode(e.as_bytes()).ok())
+        .map(|e| i64::from(e.quantity.get()))
+        .sum();
+    let settled = lag == 0 && status.pending_handoff == 0;
+    let drift = status.taken.map(|t| t - status.persisted - pending_units);
+    let verdict = match (status.taken, drift) {
+        (None, _) => "redis-missing",
+        _ if row_units != status.persisted => "drift",
+        (_, Some(0)) => "consistent",
+        _ if !settled => "settling",
+        _ => "drift",
+    };
+    Ok(Reconciliation {
+        product: product.to_string(),
+        stock: status.stock,
+        redis_taken: status.taken,
+        persisted: status.persisted,
+        row_units,
+        pending_handoff_units: pending_units,
+        worker_lag: lag,
+        dead_lettered,
+        drift,
+        verdict: verdict.into(),
+    })
+}
