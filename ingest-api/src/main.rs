@@ -1,6 +1,11 @@
 //! The `ingest-api` binary: settings, telemetry, build, run.
 #![forbid(unsafe_code)]
 
+/// mimalloc: request handling allocates many small, short-lived buffers, where glibc's
+/// malloc showed up as about an eighth of the API's CPU time in profiles.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ingest_api::{Application, Settings};
 
 #[tokio::main]

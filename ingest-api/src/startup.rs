@@ -87,8 +87,9 @@ pub struct Application {
     relay_idle: Duration,
 }
 
-/// The reconnecting Redis connection with the configured timeouts.
-pub async fn redis_connection(url: &str, timeout: Duration) -> anyhow::Result<ConnectionManager> {
+/// The reconnecting Redis connection with the configured timeouts. It is lazy: it
+/// connects on first use, on the runtime of the thread that creates it.
+pub fn redis_connection(url: &str, timeout: Duration) -> anyhow::Result<ConnectionManager> {
     let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(timeout))
@@ -121,7 +122,7 @@ impl Application {
     pub async fn build(settings: Validated) -> anyhow::Result<Self> {
         let raw = &settings.raw;
         let metrics = Metrics::new();
-        let redis = redis_connection(raw.redis_url.expose(), raw.redis_timeout()).await?;
+        let redis = redis_connection(raw.redis_url.expose(), raw.redis_timeout())?;
         let producer = kafka_producer(&raw.kafka_brokers)?;
         let handoff = Handoff::new(
             producer,
@@ -172,9 +173,16 @@ impl Application {
         let data = state.clone();
         let origins = settings.allowed_origins.clone();
         let environment = raw.environment;
+        let (redis_url, redis_timeout) = (raw.redis_url.expose().clone(), raw.redis_timeout());
         let mut server = HttpServer::new(move || {
+            // This closure runs on each worker thread: give it its own Redis connection.
+            let admission = match redis_connection(&redis_url, redis_timeout) {
+                Ok(conn) => data.admission.with_connection(conn),
+                Err(_) => data.admission.clone(),
+            };
             App::new()
                 .app_data(data.clone())
+                .app_data(web::Data::new(admission))
                 .configure(routes::order::config)
                 .default_service(web::to(routes::order::not_found))
                 .wrap(cors(&origins, environment))

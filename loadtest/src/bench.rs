@@ -172,10 +172,10 @@ pub async fn fill_topic(
                 .map(|_| ())
                 .map_err(|(e, _)| e)
         });
-        if pending.len() >= 2_000 {
-            if let Some(r) = pending.next().await {
-                r?;
-            }
+        if pending.len() >= 2_000
+            && let Some(r) = pending.next().await
+        {
+            r?;
         }
     }
     while let Some(r) = pending.next().await {

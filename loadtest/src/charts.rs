@@ -39,6 +39,9 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("chart: {e}")
 }
 
+/// A line of the latency chart: its name, what it reads from a second, its colour.
+type Line = (&'static str, fn(&crate::measure::Latency) -> f64, RGBColor);
+
 /// p50/p90/p99/p99.9 per second of scheduled time.
 pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()> {
     let mut svg = String::new();
@@ -68,7 +71,7 @@ pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()
             .y_desc("ms")
             .draw()
             .map_err(err)?;
-        let lines: [(&str, fn(&crate::measure::Latency) -> f64, RGBColor); 4] = [
+        let lines: [Line; 4] = [
             ("p50", |l| l.p50_ms, RGBColor(46, 125, 50)),
             ("p90", |l| l.p90_ms, RGBColor(25, 118, 210)),
             ("p99", |l| l.p99_ms, RGBColor(245, 124, 0)),

@@ -65,7 +65,7 @@ impl RunReport {
         let _ = writeln!(md, "| outcome | count | p50 | p90 | p99 | p99.9 | max |");
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
         let mut rows: Vec<_> = s.latency_by_code.iter().collect();
-        rows.sort_by(|a, b| b.1.count.cmp(&a.1.count));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.count));
         for (code, l) in rows.into_iter().chain([(&"all".to_owned(), &s.latency)]) {
             let _ = writeln!(
                 md,

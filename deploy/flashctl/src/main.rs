@@ -1,6 +1,11 @@
 //! `flashctl`: see `flashctl --help` and the runbook in `deploy/ops/RUNBOOK.md`.
 #![forbid(unsafe_code)]
 
+/// mimalloc: request handling allocates many small, short-lived buffers, where glibc's
+/// malloc showed up as about an eighth of the API's CPU time in profiles.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 
 use std::io::{BufRead, IsTerminal, Write};

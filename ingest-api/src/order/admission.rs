@@ -139,6 +139,16 @@ impl Admission {
         }
     }
 
+    /// The same admission over another connection. Each HTTP worker thread gets its own
+    /// (created on that thread), so the script's I/O runs where the request is handled
+    /// instead of hopping to another thread and back on every order.
+    pub fn with_connection(&self, conn: ConnectionManager) -> Self {
+        Self {
+            conn,
+            ..self.clone()
+        }
+    }
+
     /// Redis round trips made by admissions so far (exported as a metric; tests use it to
     /// show one call per order).
     pub fn calls(&self) -> u64 {

@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::order::violations::Context;
 use crate::order::{
-    AdmissionError, Admitted, Client, Decision, OrderView, RateInfo, RateReport, SignatureError,
-    SignedRequest, Ticket,
+    Admission, AdmissionError, Admitted, Client, Decision, OrderView, RateInfo, RateReport,
+    SignatureError, SignedRequest, Ticket,
 };
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
@@ -200,6 +200,7 @@ async fn create_order(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<AppState>,
+    admission: web::Data<Admission>,
 ) -> HttpResponse {
     let started = Instant::now();
     let client = identify(&req, &app);
@@ -209,7 +210,7 @@ async fn create_order(
         product: None,
         user: None,
     };
-    let mut result = place_order(&req, payload, &app, &client, &mut trace).await;
+    let mut result = place_order(&req, payload, &app, &admission, &client, &mut trace).await;
 
     // Exactly one limiter per request: the script's, or this instance's when the request
     // did not reach the script's limits. A success is never turned into a refusal.
@@ -265,6 +266,7 @@ async fn place_order(
     req: &HttpRequest,
     payload: web::Payload,
     app: &AppState,
+    admission: &Admission,
     client: &Client,
     trace: &mut Trace,
 ) -> Result<Answer, ApiError> {
@@ -296,13 +298,17 @@ async fn place_order(
 
     let pseudonyms = client.pseudonyms(&app.pseudonymizer);
     let ticket = Ticket::new(order, headers.idempotency_key, client.clone(), pseudonyms);
-    let Admitted { decision, rate } = admit(app, &ticket).await?;
+    let Admitted { decision, rate } = admit(app, admission, &ticket).await?;
     trace.rate = rate;
     answer(app, &ticket, decision, trace).await
 }
 
 /// The one Redis call, behind the circuit breaker. Fails closed.
-async fn admit(app: &AppState, ticket: &Ticket) -> Result<Admitted, ApiError> {
+async fn admit(
+    app: &AppState,
+    admission: &Admission,
+    ticket: &Ticket,
+) -> Result<Admitted, ApiError> {
     let unavailable = |outcome_unknown| ApiError::Unavailable {
         cause: "redis",
         outcome_unknown,
@@ -313,7 +319,7 @@ async fn admit(app: &AppState, ticket: &Ticket) -> Result<Admitted, ApiError> {
         return Err(unavailable(false));
     }
     let started = Instant::now();
-    match app.admission.admit(ticket).await {
+    match admission.admit(ticket).await {
         Ok(admitted) => {
             app.breaker.success();
             app.metrics.redis_call(started.elapsed());
