@@ -73,7 +73,7 @@ mod defaults {
         "fs".into()
     }
     pub fn batch_max() -> usize {
-        500
+        2_000
     }
     pub fn batch_linger_ms() -> u64 {
         20

@@ -195,6 +195,10 @@ pub struct Outcome {
     pub first_us: u64,
     /// Scheduled send to final answer, µs.
     pub final_us: u64,
+    /// How late the generator itself sent the first attempt, µs (part of `first_us`;
+    /// large values mean the generator, not the server, was the bottleneck).
+    #[serde(default)]
+    pub lag_us: u64,
 }
 
 fn shopper() -> String {
@@ -272,6 +276,7 @@ fn outcome_from(actor: Actor, user: String, key: String, scheduled: Duration) ->
         scheduled_ms: scheduled.as_millis() as u64,
         first_us: 0,
         final_us: 0,
+        lag_us: 0,
     }
 }
 
@@ -294,6 +299,7 @@ async fn shopper_order(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
         // The crowd's addresses are the first `source_ips` entries; the bots' follow.
         (ctx.clients(u % plan.source_ips.max(1)), None)
     };
+    outcome.lag_us = at.elapsed().as_micros() as u64;
     loop {
         let client = &clients[(a.seq + outcome.attempts as usize) % clients.len()];
         outcome.attempts += 1;
@@ -425,6 +431,7 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
     let mut outcome = outcome_from(a.actor, user, key, a.scheduled);
     outcome.attempts = 1;
     let at = ctx.started + a.scheduled;
+    outcome.lag_us = at.elapsed().as_micros() as u64;
     let req = req.header("x-device-fingerprint", device);
     match tokio::time::timeout(plan.attempt_timeout, send(req)).await {
         Ok(Ok(answer)) => {
@@ -619,6 +626,7 @@ mod tests {
             scheduled_ms: 0,
             first_us: 1,
             final_us: 1,
+            lag_us: 0,
         };
         assert!(o.unresolved());
         o.code = "SOLD_OUT".into();

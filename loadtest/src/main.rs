@@ -564,6 +564,7 @@ async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
                 "rate": rate,
                 "answered_per_s": finished / args.duration.as_secs_f64(),
                 "latency": s.latency,
+                "generator_lag": s.generator_lag,
                 "by_status": s.by_status,
                 "generator_saturated": saturated,
             })

@@ -84,6 +84,8 @@ pub struct Summary {
     pub offered_per_s: f64,
     /// First-attempt latency of all arrivals.
     pub latency: Latency,
+    /// How late the generator sent (included in `latency`).
+    pub generator_lag: Latency,
     /// First-attempt latency per final code.
     pub latency_by_code: BTreeMap<String, Latency>,
     /// Count per final HTTP status.
@@ -99,6 +101,7 @@ pub struct Summary {
 /// Measures a run.
 pub fn summarize(outcomes: &[Outcome], duration_s: f64, saturated: usize) -> Summary {
     let mut all = histogram();
+    let mut lag = histogram();
     let mut by_code: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     let mut by_status = BTreeMap::new();
     let mut by_actor: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
@@ -106,6 +109,7 @@ pub fn summarize(outcomes: &[Outcome], duration_s: f64, saturated: usize) -> Sum
     for o in outcomes {
         let v = o.first_us.clamp(1, 600_000_000);
         let _ = all.record(v);
+        let _ = lag.record(o.lag_us.clamp(1, 600_000_000));
         let _ = by_code
             .entry(o.code.clone())
             .or_insert_with(histogram)
@@ -135,6 +139,7 @@ pub fn summarize(outcomes: &[Outcome], duration_s: f64, saturated: usize) -> Sum
         duration_s,
         offered_per_s: outcomes.len() as f64 / duration_s.max(1e-9),
         latency: Latency::of(&all),
+        generator_lag: Latency::of(&lag),
         latency_by_code: by_code
             .iter()
             .map(|(k, h)| (k.clone(), Latency::of(h)))
@@ -171,6 +176,7 @@ mod tests {
             scheduled_ms: at_ms,
             first_us,
             final_us: first_us,
+            lag_us: 0,
         }
     }
 

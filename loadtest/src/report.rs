@@ -135,6 +135,12 @@ impl RunReport {
             md,
             "\n## Over time\n\n![latency](latency.png)\n\n![throughput](throughput.png)"
         );
+        let _ = writeln!(
+            md,
+            "\nThe generator sent late by p99 {} ms (max {} ms); that lateness is part of the latencies above.",
+            ms(s.generator_lag.p99_ms),
+            ms(s.generator_lag.max_ms)
+        );
         if s.generator_saturated > 0 {
             let _ = writeln!(
                 md,
