@@ -100,6 +100,10 @@ struct SweepArgs {
     /// How long at each rate.
     #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// Unrecorded warm-up at each rate first (connections open, caches fill), on the
+    /// same connection pool.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
 }
 
 #[derive(Args)]
@@ -553,6 +557,11 @@ async fn saturate_command(args: SaturateArgs) -> anyhow::Result<bool> {
 async fn sweep_command(args: SweepArgs) -> anyhow::Result<bool> {
     let targets = args.target.clients()?;
     for rate in args.rates {
+        if !args.warmup.is_zero() {
+            let mut warm = Plan::steady(&args.product, rate, args.warmup, 1, 0);
+            warm.max_attempts = 1;
+            let _ = engine::run(&targets, warm, |_| {}).await;
+        }
         let mut plan = Plan::steady(&args.product, rate, args.duration, 1, 0);
         plan.max_attempts = 1;
         let (outcomes, saturated) = engine::run(&targets, plan, |_| {}).await;
