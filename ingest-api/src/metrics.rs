@@ -9,6 +9,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -40,6 +41,7 @@ struct Inner {
     sold_out_fast_path: Counter,
     violations: Family<KindLabels, Counter>,
     redis_failures: Counter,
+    handoff_backlog: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -72,6 +74,12 @@ impl Metrics {
         let sold_out_fast_path = Counter::default();
         let violations = Family::<KindLabels, Counter>::default();
         let redis_failures = Counter::default();
+        let handoff_backlog = Gauge::default();
+        registry.register(
+            "handoff_backlog",
+            "Accepted orders not yet confirmed by Kafka (outbox entries, all products)",
+            handoff_backlog.clone(),
+        );
         registry.register(
             "violations",
             "Limit, block, signature and replay refusals by type",
@@ -129,6 +137,7 @@ impl Metrics {
                 sold_out_fast_path,
                 violations,
                 redis_failures,
+                handoff_backlog,
             }),
         }
     }
@@ -185,6 +194,11 @@ impl Metrics {
     /// One admission that could not reach Redis.
     pub fn redis_failure(&self) {
         self.inner.redis_failures.inc();
+    }
+
+    /// Outbox entries waiting for Kafka, as the last relay pass counted them.
+    pub fn set_handoff_backlog(&self, entries: i64) {
+        self.inner.handoff_backlog.set(entries);
     }
 
     /// The Prometheus text exposition.

@@ -293,7 +293,12 @@ mod tests {
             users = 1
         "#;
         let s: Scenario = toml::from_str(bad).expect("parses");
-        assert!(s.check().expect_err("unknown scope").to_string().contains("planet"));
+        assert!(
+            s.check()
+                .expect_err("unknown scope")
+                .to_string()
+                .contains("planet")
+        );
         let typo = bad.replace("users = 1", "userz = 1");
         assert!(toml::from_str::<Scenario>(&typo).is_err());
     }
