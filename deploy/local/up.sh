@@ -55,6 +55,13 @@ if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'flashsale'")" != 
   say "creating role flashsale"
   psql_admin -c "create role flashsale login password 'flashsale' createdb"
 fi
+# The least-privilege service roles of deploy/docker, so tests can check the grants
+# (the application role may SET ROLE to them; they cannot log in here).
+for role in flashsale_worker flashsale_ops; do
+  if [ "$(psql_admin -c "select 1 from pg_roles where rolname = '$role'")" != 1 ]; then
+    psql_admin -c "create role $role nologin" -c "grant $role to flashsale"
+  fi
+done
 if [ "$(psql_admin -c "select 1 from pg_database where datname = 'flashsale'")" != 1 ]; then
   say "creating database flashsale"
   psql_admin -c "create database flashsale owner flashsale"

@@ -373,19 +373,18 @@ impl Worker {
         let mut pipe = redis::pipe();
         for o in orders {
             let key = self.keys.order_status(&o.order_id);
-            pipe.hset_multiple(
-                &key,
-                &[
+            pipe.cmd("HSET")
+                .arg(&key)
+                .arg(&[
                     ("order_id", o.order_id.to_string()),
                     ("product_id", o.product_id.to_string()),
                     ("user_id", o.user_id.to_string()),
                     ("quantity", o.quantity.to_string()),
                     ("status", "persisted".to_owned()),
-                ],
-            )
-            .ignore()
-            .expire(&key, self.status_ttl_secs as i64)
-            .ignore();
+                ])
+                .ignore()
+                .expire(&key, self.status_ttl_secs as i64)
+                .ignore();
         }
         let mut conn = conn.clone();
         if let Err(e) = pipe.exec_async(&mut conn).await {

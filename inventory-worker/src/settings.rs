@@ -47,6 +47,10 @@ pub struct Settings {
     /// PostgreSQL connections.
     #[serde(default = "defaults::db_pool_size")]
     pub db_pool_size: usize,
+    /// Apply pending migrations at start-up (turn off when a separate job migrates as the
+    /// schema owner and the worker runs with a role that may not change the schema).
+    #[serde(default = "defaults::yes")]
+    pub migrate_on_start: bool,
 }
 
 mod defaults {
@@ -83,6 +87,9 @@ mod defaults {
     }
     pub fn db_pool_size() -> usize {
         4
+    }
+    pub fn yes() -> bool {
+        true
     }
 }
 

@@ -49,10 +49,12 @@ impl Application {
     /// Migrates, connects and subscribes.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url.expose();
-        let applied = crate::db::migrate(url)
-            .await
-            .context("applying migrations (is PostgreSQL up and DATABASE_URL right?)")?;
-        tracing::info!(applied, "migrations up to date");
+        if settings.migrate_on_start {
+            let applied = crate::db::migrate(url)
+                .await
+                .context("applying migrations (is PostgreSQL up and DATABASE_URL right?)")?;
+            tracing::info!(applied, "migrations up to date");
+        }
         let pool = crate::db::pool(url, settings.db_pool_size)?;
         let metrics = Metrics::new();
 

@@ -232,6 +232,7 @@ impl TestStack {
             batch_linger_ms: 20,
             shutdown_grace_ms: 5_000,
             db_pool_size: 2,
+            migrate_on_start: true,
         }
     }
 
@@ -371,15 +372,25 @@ pub struct PrivateRedis {
     /// Its port.
     pub port: u16,
     child: Option<std::process::Child>,
+    args: Vec<String>,
 }
 
 impl PrivateRedis {
     /// Starts `redis-server` (no persistence) and waits until it answers.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Same, with extra server arguments (e.g. `--aclfile`).
+    pub async fn start_with(args: &[&str]) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut me = Self { port, child: None };
+        let mut me = Self {
+            port,
+            child: None,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        };
         me.spawn().await?;
         Ok(me)
     }
@@ -388,17 +399,16 @@ impl PrivateRedis {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .args(&self.args)
             .stdout(std::process::Stdio::null())
             .spawn()
             .context("starting redis-server (installed by deploy/local/up.sh)")?;
         self.child = Some(child);
         for _ in 0..100 {
-            if let Ok(c) = redis::Client::open(self.url().as_str())
-                && let Ok(mut conn) = c.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
+            // Listening is enough: with ACLs the default user may not even say PONG.
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
             {
                 return Ok(());
             }

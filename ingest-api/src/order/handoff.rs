@@ -150,15 +150,14 @@ impl Handoff {
         let status_key = inner.keys.order_status(&event.order_id);
         let mut status = redis::pipe();
         status
-            .hset_multiple(
-                &status_key,
-                &[
-                    ("order_id", event.order_id.to_string()),
-                    ("product_id", event.product_id.to_string()),
-                    ("user_id", event.user_id.to_string()),
-                    ("quantity", event.quantity.to_string()),
-                ],
-            )
+            .cmd("HSET")
+            .arg(&status_key)
+            .arg(&[
+                ("order_id", event.order_id.to_string()),
+                ("product_id", event.product_id.to_string()),
+                ("user_id", event.user_id.to_string()),
+                ("quantity", event.quantity.to_string()),
+            ])
             .ignore()
             .hset_nx(&status_key, "status", "accepted")
             .ignore()
