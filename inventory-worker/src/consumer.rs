@@ -32,8 +32,11 @@ use tokio::sync::watch;
 use crate::db::{self, Rejection, StoreError};
 use crate::metrics::Metrics;
 
-/// Logs rebalances and commit failures.
-pub struct WorkerContext;
+/// Logs rebalances and commit failures, and keeps the assigned-partitions gauge.
+pub struct WorkerContext {
+    /// Where the gauge lives.
+    pub metrics: Metrics,
+}
 
 impl ClientContext for WorkerContext {}
 
@@ -41,9 +44,11 @@ impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
+                self.metrics.set_assigned(0);
                 tracing::info!(partitions = ?partitions(tpl), "partitions revoked")
             }
             Rebalance::Assign(tpl) => {
+                self.metrics.set_assigned(tpl.count() as i64);
                 tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),

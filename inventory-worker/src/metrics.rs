@@ -25,6 +25,7 @@ struct Inner {
     transient_errors: Counter,
     lag: Gauge,
     rejoins: Counter,
+    assigned: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -51,6 +52,12 @@ impl Metrics {
         let transient_errors = Counter::default();
         let lag = Gauge::default();
         let rejoins = Counter::default();
+        let assigned = Gauge::default();
+        registry.register(
+            "assigned_partitions",
+            "Partitions of the order topic this worker owns now",
+            assigned.clone(),
+        );
         registry.register(
             "group_rejoins",
             "Times the watchdog rejoined the group to recover a stranded partition",
@@ -98,6 +105,7 @@ impl Metrics {
                 transient_errors,
                 lag,
                 rejoins,
+                assigned,
             }),
         }
     }
@@ -122,6 +130,11 @@ impl Metrics {
     /// One failed batch attempt.
     pub fn transient_error(&self) {
         self.inner.transient_errors.inc();
+    }
+
+    /// Partitions owned after a rebalance.
+    pub fn set_assigned(&self, partitions: i64) {
+        self.inner.assigned.set(partitions);
     }
 
     /// One watchdog rejoin.

@@ -27,7 +27,7 @@ pub struct Application {
 }
 
 /// The consumer configuration: manual offset store, auto-commit of stored offsets.
-pub fn kafka_consumer(settings: &Settings) -> anyhow::Result<OrderConsumer> {
+pub fn kafka_consumer(settings: &Settings, metrics: &Metrics) -> anyhow::Result<OrderConsumer> {
     let consumer: OrderConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.kafka_brokers)
         .set("group.id", &settings.kafka_group)
@@ -40,7 +40,9 @@ pub fn kafka_consumer(settings: &Settings) -> anyhow::Result<OrderConsumer> {
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
         .set("allow.auto.create.topics", "false")
-        .create_with_context(WorkerContext)
+        .create_with_context(WorkerContext {
+            metrics: metrics.clone(),
+        })
         .context("cannot create the Kafka consumer")?;
     Ok(consumer)
 }
@@ -58,7 +60,7 @@ impl Application {
         let pool = crate::db::pool(url, settings.db_pool_size)?;
         let metrics = Metrics::new();
 
-        let consumer = Arc::new(kafka_consumer(&settings)?);
+        let consumer = Arc::new(kafka_consumer(&settings, &metrics)?);
         {
             let c = consumer.clone();
             let topic = settings.kafka_topic.clone();

@@ -19,6 +19,26 @@ async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {
         RunningWorker::start(stack.worker_settings()).await?,
     ];
     stack.open_sale("switch", 300, 1).await?;
+    // The load is over in a second: let the group settle so both workers own partitions.
+    let metric = async |port: u16, name: &str| -> anyhow::Result<f64> {
+        let m = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await?
+            .text()
+            .await?;
+        Ok(m.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = metric(workers[0].admin_port, "worker_assigned_partitions").await?;
+        let b = metric(workers[1].admin_port, "worker_assigned_partitions").await?;
+        if (a > 0.0 && b > 0.0 && a + b == 6.0) || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let crowd = |offset: usize| Burst {
         product: "switch".into(),
@@ -83,16 +103,8 @@ async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {
 
     // Both workers took part (the topic's six partitions are split between them).
     for w in &workers {
-        let m = reqwest::get(format!("http://127.0.0.1:{}/metrics", w.admin_port))
-            .await?
-            .text()
-            .await?;
-        let rows: f64 = m
-            .lines()
-            .find(|l| l.starts_with("worker_rows_inserted_total "))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0.0);
-        assert!(rows > 0.0, "a worker persisted nothing:\n{m}");
+        let rows = metric(w.admin_port, "worker_rows_inserted_total").await?;
+        assert!(rows > 0.0, "a worker persisted nothing");
     }
     let [w1, w2] = workers;
     w1.stop().await?;
