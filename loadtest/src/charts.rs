@@ -39,27 +39,32 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("chart: {e}")
 }
 
-/// A line of the latency chart: its name, what it reads from a second, its colour.
-type Line = (&'static str, fn(&crate::measure::Latency) -> f64, RGBColor);
+/// One line of a chart: its legend, its points (seconds, value), its colour.
+struct Series {
+    name: &'static str,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+}
 
-/// p50/p90/p99/p99.9 per second of scheduled time.
-pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()> {
+/// A line chart over the seconds of a run, with a legend, written as PNG.
+fn time_series(
+    caption: &str,
+    y_desc: &str,
+    t_max: f64,
+    series: &[Series],
+    path: &Path,
+) -> anyhow::Result<()> {
+    let y_max = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|&(_, y)| y))
+        .fold(1.0, f64::max)
+        * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let t_max = summary.timeline.last().map_or(1, |s| s.t + 1) as f64;
-        let y_max = summary
-            .timeline
-            .iter()
-            .map(|s| s.latency.p999_ms)
-            .fold(1.0, f64::max)
-            * 1.1;
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{title}: latency from the scheduled send (ms)"),
-                ("sans-serif", 20),
-            )
+            .caption(caption, ("sans-serif", 20))
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -68,27 +73,18 @@ pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()
         chart
             .configure_mesh()
             .x_desc("seconds into the run")
-            .y_desc("ms")
+            .y_desc(y_desc)
             .draw()
             .map_err(err)?;
-        let lines: [Line; 4] = [
-            ("p50", |l| l.p50_ms, RGBColor(46, 125, 50)),
-            ("p90", |l| l.p90_ms, RGBColor(25, 118, 210)),
-            ("p99", |l| l.p99_ms, RGBColor(245, 124, 0)),
-            ("p99.9", |l| l.p999_ms, RGBColor(198, 40, 40)),
-        ];
-        for (name, f, color) in lines {
+        for line in series {
+            let color = line.color;
             chart
                 .draw_series(LineSeries::new(
-                    summary
-                        .timeline
-                        .iter()
-                        .filter(|s| s.latency.count > 0)
-                        .map(|s| (s.t as f64 + 0.5, f(&s.latency))),
+                    line.points.iter().copied(),
                     color.stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(name)
+                .label(line.name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
@@ -104,67 +100,73 @@ pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()
     to_png(&svg, path)
 }
 
+/// Length of the run in seconds (the x axis).
+fn duration(summary: &Summary) -> f64 {
+    summary.timeline.last().map_or(1, |s| s.t + 1) as f64
+}
+
+/// A line of the latency chart: its name, what it reads from a second, its colour.
+type Percentile = (&'static str, fn(&crate::measure::Latency) -> f64, RGBColor);
+
+/// p50/p90/p99/p99.9 per second of scheduled time.
+pub fn latency(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()> {
+    let percentiles: [Percentile; 4] = [
+        ("p50", |l| l.p50_ms, RGBColor(46, 125, 50)),
+        ("p90", |l| l.p90_ms, RGBColor(25, 118, 210)),
+        ("p99", |l| l.p99_ms, RGBColor(245, 124, 0)),
+        ("p99.9", |l| l.p999_ms, RGBColor(198, 40, 40)),
+    ];
+    let series: Vec<Series> = percentiles
+        .into_iter()
+        .map(|(name, read, color)| Series {
+            name,
+            points: summary
+                .timeline
+                .iter()
+                .filter(|s| s.latency.count > 0)
+                .map(|s| (s.t as f64 + 0.5, read(&s.latency)))
+                .collect(),
+            color,
+        })
+        .collect();
+    time_series(
+        &format!("{title}: latency from the scheduled send (ms)"),
+        "ms",
+        duration(summary),
+        &series,
+        path,
+    )
+}
+
 /// Answers per second, by outcome category.
 pub fn throughput(summary: &Summary, title: &str, path: &Path) -> anyhow::Result<()> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let t_max = summary.timeline.last().map_or(1, |s| s.t + 1) as f64;
-        let y_max = summary
-            .timeline
-            .iter()
-            .map(|s| s.answers.values().sum::<u64>())
-            .max()
-            .unwrap_or(1) as f64
-            * 1.1;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{title}: answers per second by outcome"),
-                ("sans-serif", 20),
-            )
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..t_max, 0.0..y_max.max(1.0))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds into the run")
-            .y_desc("answers/s")
-            .draw()
-            .map_err(err)?;
-        let colors = [
-            RGBColor(46, 125, 50),
-            RGBColor(120, 144, 156),
-            RGBColor(245, 124, 0),
-            RGBColor(123, 31, 162),
-            RGBColor(198, 40, 40),
-        ];
-        for (cat, color) in CATEGORIES.iter().zip(colors) {
-            chart
-                .draw_series(LineSeries::new(
-                    summary
-                        .timeline
-                        .iter()
-                        .map(|s| (s.t as f64 + 0.5, *s.answers.get(*cat).unwrap_or(&0) as f64)),
-                    color.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(*cat)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    to_png(&svg, path)
+    let colors = [
+        RGBColor(46, 125, 50),
+        RGBColor(120, 144, 156),
+        RGBColor(245, 124, 0),
+        RGBColor(123, 31, 162),
+        RGBColor(198, 40, 40),
+    ];
+    let series: Vec<Series> = CATEGORIES
+        .iter()
+        .zip(colors)
+        .map(|(cat, color)| Series {
+            name: cat,
+            points: summary
+                .timeline
+                .iter()
+                .map(|s| (s.t as f64 + 0.5, *s.answers.get(*cat).unwrap_or(&0) as f64))
+                .collect(),
+            color,
+        })
+        .collect();
+    time_series(
+        &format!("{title}: answers per second by outcome"),
+        "answers/s",
+        duration(summary),
+        &series,
+        path,
+    )
 }
 
 #[cfg(test)]

@@ -527,6 +527,18 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     let mut outcomes = Vec::with_capacity(total);
     let mut next_report = Duration::from_secs(1);
+    // Reports once a second, whichever loop is running.
+    let mut report = |scheduled: usize, finished: usize, in_flight: usize| {
+        if started.elapsed() >= next_report {
+            next_report += Duration::from_secs(1);
+            progress(Progress {
+                elapsed_s: started.elapsed().as_secs_f64(),
+                scheduled,
+                finished,
+                in_flight,
+            });
+        }
+    };
     for (i, a) in arrivals.into_iter().enumerate() {
         tokio::time::sleep_until((started + a.scheduled).into()).await;
         while let Some(done) = tasks.try_join_next() {
@@ -534,15 +546,7 @@ pub async fn run(
                 outcomes.push(o);
             }
         }
-        if started.elapsed() >= next_report {
-            next_report += Duration::from_secs(1);
-            progress(Progress {
-                elapsed_s: started.elapsed().as_secs_f64(),
-                scheduled: i,
-                finished: outcomes.len(),
-                in_flight: tasks.len(),
-            });
-        }
+        report(i, outcomes.len(), tasks.len());
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -567,15 +571,7 @@ pub async fn run(
         if let Ok(o) = done {
             outcomes.push(o);
         }
-        if started.elapsed() >= next_report {
-            next_report += Duration::from_secs(1);
-            progress(Progress {
-                elapsed_s: started.elapsed().as_secs_f64(),
-                scheduled: total,
-                finished: outcomes.len(),
-                in_flight: tasks.len(),
-            });
-        }
+        report(total, outcomes.len(), tasks.len());
     }
     outcomes.sort_by_key(|o| o.scheduled_ms);
     (outcomes, saturated)

@@ -250,6 +250,27 @@ impl TestStack {
             .await?)
     }
 
+    /// Waits (up to a minute) for the pipeline to drain, then audits `product` against
+    /// what clients were told.
+    pub async fn drained_audit(
+        &self,
+        product: &str,
+        expect: &crate::audit::Expectation,
+    ) -> anyhow::Result<crate::audit::Report> {
+        let pg = self.pg().await?;
+        let mut redis = self.redis().await?;
+        let product: shared::ProductId = product.parse()?;
+        crate::audit::wait_drained(
+            &pg,
+            &mut redis,
+            &self.keys,
+            &product,
+            std::time::Duration::from_secs(60),
+        )
+        .await?;
+        crate::audit::audit(&pg, &mut redis, &self.keys, &product, expect).await
+    }
+
     /// Opens a sale with the default limits through `flashctl`'s code (PostgreSQL row,
     /// then Redis).
     pub async fn open_sale(&self, product: &str, stock: u32, per_user: u32) -> anyhow::Result<()> {
@@ -290,6 +311,38 @@ impl TestStack {
     }
 }
 
+/// A service running in this process until stopped (drained like on SIGTERM).
+struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Runs `run(stop)` on the runtime; `stop` resolves when [`Running::stop`] is called.
+    fn spawn<F>(
+        run: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> F,
+    ) -> Self
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(Box::pin(async move {
+            let _ = rx.await;
+        })));
+        Self {
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await?
+    }
+}
+
 /// An API running in this process on a free port.
 pub struct RunningApi {
     /// Public port.
@@ -298,8 +351,7 @@ pub struct RunningApi {
     pub admin_port: u16,
     /// A client signing with the test key.
     pub client: crate::client::OrderClient,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    running: Running,
 }
 
 impl RunningApi {
@@ -307,10 +359,6 @@ impl RunningApi {
     pub async fn start(settings: ingest_api::Settings) -> anyhow::Result<Self> {
         let app = ingest_api::Application::build(settings.validate()?).await?;
         let (port, admin_port) = (app.port(), app.admin_port());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async move {
-            let _ = rx.await;
-        }));
         Ok(Self {
             port,
             admin_port,
@@ -319,17 +367,13 @@ impl RunningApi {
                 Some(TEST_KEY_ID),
                 TEST_SECRET,
             ),
-            stop: Some(tx),
-            task,
+            running: Running::spawn(|stop| app.run_until(stop)),
         })
     }
 
     /// Drains and stops it.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        (&mut self.task).await?
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.running.stop().await
     }
 }
 
@@ -337,32 +381,22 @@ impl RunningApi {
 pub struct RunningWorker {
     /// Admin port.
     pub admin_port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    running: Running,
 }
 
 impl RunningWorker {
     /// Builds and starts the worker with `settings`.
     pub async fn start(settings: inventory_worker::Settings) -> anyhow::Result<Self> {
         let app = inventory_worker::Application::build(settings.validate()?).await?;
-        let admin_port = app.admin_port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async move {
-            let _ = rx.await;
-        }));
         Ok(Self {
-            admin_port,
-            stop: Some(tx),
-            task,
+            admin_port: app.admin_port(),
+            running: Running::spawn(|stop| app.run_until(stop)),
         })
     }
 
     /// Finishes the batch in hand, commits and stops.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        (&mut self.task).await?
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.running.stop().await
     }
 }
 

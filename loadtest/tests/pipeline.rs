@@ -56,31 +56,18 @@ async fn two_thousand_shoppers_one_hundred_units() -> anyhow::Result<()> {
     assert_eq!(retry.order_id(), original.order_id());
 
     // Once drained: exactly 100 rows, sold = 100, every 202 has exactly one row.
-    let pg = stack.pg().await?;
-    let mut redis = stack.redis().await?;
-    let product = "flash-phone".parse()?;
-    let status = audit::wait_drained(
-        &pg,
-        &mut redis,
-        &stack.keys,
-        &product,
-        Duration::from_secs(60),
-    )
-    .await?;
-    assert_eq!(status.persisted, 100, "{status:?}");
-    assert_eq!(status.orders, 100, "{status:?}");
-    assert_eq!(status.redis_remaining, Some(0));
-    let report = audit::audit(
-        &pg,
-        &mut redis,
-        &stack.keys,
-        &product,
-        &audit::Expectation {
-            accepted: accepted.clone(),
-            unresolved: HashSet::new(),
-        },
-    )
-    .await?;
+    let report = stack
+        .drained_audit(
+            "flash-phone",
+            &audit::Expectation {
+                accepted: accepted.clone(),
+                unresolved: HashSet::new(),
+            },
+        )
+        .await?;
+    assert_eq!(report.persisted_units, 100, "{report:?}");
+    assert_eq!(report.persisted_orders, 100, "{report:?}");
+    assert_eq!(report.redis_remaining, Some(0));
     assert!(report.passed(), "{:?}", report.failures());
 
     // The order is visible as persisted.

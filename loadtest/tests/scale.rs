@@ -77,28 +77,15 @@ async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {
         "exactly the stock, across two instances"
     );
 
-    let pg = stack.pg().await?;
-    let mut redis = stack.redis().await?;
-    let product = "switch".parse()?;
-    audit::wait_drained(
-        &pg,
-        &mut redis,
-        &stack.keys,
-        &product,
-        Duration::from_secs(60),
-    )
-    .await?;
-    let report = audit::audit(
-        &pg,
-        &mut redis,
-        &stack.keys,
-        &product,
-        &audit::Expectation {
-            accepted: accepted.clone(),
-            unresolved: HashSet::new(),
-        },
-    )
-    .await?;
+    let report = stack
+        .drained_audit(
+            "switch",
+            &audit::Expectation {
+                accepted: accepted.clone(),
+                unresolved: HashSet::new(),
+            },
+        )
+        .await?;
     assert!(report.passed(), "{:?}", report.failures());
 
     // Both workers took part (the topic's six partitions are split between them).
