@@ -56,13 +56,9 @@ inject() { # fault
       say "kill -9 inventory-worker #1 (pid ${SPAWNED[worker1]}) while it writes"
       kill -9 "${SPAWNED[worker1]}"; sleep "$DOWN_FOR"; start_worker 1; wait_ready http://127.0.0.1:19091/readyz ;;
     broker)
-      [ -f "$STATE_DIR/started/tansu.pid" ] || die "the broker was not started by this checkout; cannot restart it"
-      say "kill -9 the broker (pid $(cat "$STATE_DIR/started/tansu.pid")), restart it on the same storage"
-      kill -9 "$(cat "$STATE_DIR/started/tansu.pid")"
-      for _ in $(seq 50); do port_open "$KAFKA_PORT" || break; sleep 0.1; done
-      # Longer than the API's publish timeout (3 s): some shoppers get 503 and must
-      # learn the outcome by retrying with their key.
-      sleep $((DOWN_FOR * 2)); start_tansu ;;
+      # Down longer than the API's publish timeout (3 s): some shoppers get 503 and
+      # must learn the outcome by retrying with their key.
+      restart_broker_hard $((DOWN_FOR * 2)) ;;
     postgres)
       say "restart PostgreSQL (immediate: a crash, then WAL recovery)"
       as_root pg_ctlcluster --skip-systemctl-redirect -m immediate "$(pg_version)" main stop

@@ -67,6 +67,37 @@ start_tansu() {
   wait_for_port "$KAFKA_PORT" tansu 30
 }
 
+# broker_pid: the pid of the tansu broker listening on $KAFKA_PORT, whoever started it
+# (this checkout's pid file first, else the process whose command line names the port).
+broker_pid() {
+  local f=$STATE_DIR/started/tansu.pid p
+  if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then cat "$f"; return; fi
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = tansu ] || continue
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "--listener-url tcp://127.0.0.1:$KAFKA_PORT\b"; then
+      echo "${p#/proc/}"; return
+    fi
+  done
+  return 1
+}
+
+# restart_broker_hard DOWN_SECONDS: kill -9 the broker, wait, start it again with the same
+# command line in the same directory (so on the same storage).
+restart_broker_hard() {
+  local down=$1 pid dir
+  local -a cmd
+  pid=$(broker_pid) || die "no tansu broker found on port $KAFKA_PORT"
+  dir=$(readlink "/proc/$pid/cwd")
+  mapfile -d '' -t cmd <"/proc/$pid/cmdline"
+  say "kill -9 the broker (pid $pid), restart it on the same storage ($dir)"
+  kill -9 "$pid"
+  for _ in $(seq 50); do port_open "$KAFKA_PORT" || break; sleep 0.1; done
+  sleep "$down"
+  mkdir -p "$STATE_DIR/logs" "$STATE_DIR/started"
+  (cd "$dir" && nohup "${cmd[@]}" >>"$STATE_DIR/logs/tansu.log" 2>&1 & echo $! >"$STATE_DIR/started/tansu.pid")
+  wait_for_port "$KAFKA_PORT" tansu 30
+}
+
 # --- running the services --------------------------------------------------------------
 # spawn NAME LOGFILE COMMAND…: starts a process in the background and remembers it, so
 # stop_spawned (installed as an EXIT trap) stops exactly what this script started.
