@@ -88,6 +88,7 @@ restart_broker_hard() {
   local -a cmd
   pid=$(broker_pid) || die "no tansu broker found on port $KAFKA_PORT"
   dir=$(readlink "/proc/$pid/cwd")
+  [ -d "$dir" ] || die "the broker's storage directory ($dir) is gone; it cannot be restarted on it"
   mapfile -d '' -t cmd <"/proc/$pid/cmdline"
   say "kill -9 the broker (pid $pid), restart it on the same storage ($dir)"
   kill -9 "$pid"

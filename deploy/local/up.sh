@@ -74,6 +74,13 @@ if [ "$(tansu --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]; then
     >"$STATE_DIR/logs/tansu-install.log" 2>&1 ||
     die "cargo install tansu failed; see $STATE_DIR/logs/tansu-install.log"
 fi
+# A broker left running by a checkout that has since been deleted writes to unlinked
+# files: nothing it holds survives a restart, so replace it with one on our storage.
+if orphan=$(broker_pid) && [ ! -d "$(readlink "/proc/$orphan/cwd")" ]; then
+  warn "replacing the broker on port $KAFKA_PORT (pid $orphan): its storage directory was deleted"
+  kill "$orphan"
+  for _ in $(seq 50); do port_open "$KAFKA_PORT" || break; sleep 0.1; done
+fi
 if port_open "$KAFKA_PORT"; then
   say "kafka broker already listening on 127.0.0.1:$KAFKA_PORT"
 else
