@@ -320,31 +320,27 @@ async fn run(cli: &Cli) -> Result<Output, OpsError> {
                 "suspicious orders of {product} in the last {}:\n",
                 humantime::format_duration(since)
             );
-            human.push_str(&format!("users over the cap: {}\n", s.over_cap.len()));
-            for (u, n) in &s.over_cap {
-                human.push_str(&format!("  {u}  {n} units\n"));
-            }
-            human.push_str(&format!(
-                "devices shared by ≥ {min_users} users: {}\n",
-                s.shared_devices.len()
-            ));
-            for (d, users, orders) in &s.shared_devices {
-                human.push_str(&format!("  device {d}  {users} users, {orders} orders\n"));
-            }
-            human.push_str(&format!(
-                "networks shared by ≥ {min_users} users: {}\n",
-                s.shared_networks.len()
-            ));
-            for (n, users, orders) in &s.shared_networks {
-                human.push_str(&format!("  network {n}  {users} users, {orders} orders\n"));
-            }
-            human.push_str(&format!(
-                "devices with ≥ {burst} orders in a minute: {}\n",
-                s.device_bursts.len()
-            ));
-            for (d, minute, orders) in &s.device_bursts {
-                human.push_str(&format!("  device {d}  {orders} orders at {minute}\n"));
-            }
+            section(&mut human, "users over the cap", &s.over_cap, |(u, n)| {
+                format!("{u}  {n} units")
+            });
+            section(
+                &mut human,
+                &format!("devices shared by ≥ {min_users} users"),
+                &s.shared_devices,
+                |(d, users, orders)| format!("device {d}  {users} users, {orders} orders"),
+            );
+            section(
+                &mut human,
+                &format!("networks shared by ≥ {min_users} users"),
+                &s.shared_networks,
+                |(n, users, orders)| format!("network {n}  {users} users, {orders} orders"),
+            );
+            section(
+                &mut human,
+                &format!("devices with ≥ {burst} orders in a minute"),
+                &s.device_bursts,
+                |(d, minute, orders)| format!("device {d}  {orders} orders at {minute}"),
+            );
             Ok(Output::new(&s, human.trim_end().to_owned()))
         }
         Command::Reconcile {
@@ -614,5 +610,13 @@ async fn main() {
             eprintln!("flashctl: {e}");
             std::process::exit(e.exit_code());
         }
+    }
+}
+
+/// Appends `title: count` and one indented line per row.
+fn section<T>(out: &mut String, title: &str, rows: &[T], line: impl Fn(&T) -> String) {
+    out.push_str(&format!("{title}: {}\n", rows.len()));
+    for row in rows {
+        out.push_str(&format!("  {}\n", line(row)));
     }
 }
