@@ -156,18 +156,19 @@ impl Admission {
     }
 
     /// Decides one order in one Redis round trip.
-    #[tracing::instrument(name = "admit", skip_all, fields(product = %ticket.order.product_id))]
-    pub async fn admit(&self, ticket: &Ticket) -> Result<Admitted, AdmissionError> {
-        let keys = self.keys.sale(&ticket.order.product_id);
-        let user = ticket.order.user_id.as_str();
-        let client = &ticket.client;
-        let hour = ticket.accepted_at_ms / 3_600_000;
+    #[tracing::instrument(name = "admit", skip_all, fields(product = %ticket.event.product_id))]
+    pub async fn admit(&self, ticket: &Ticket<'_>) -> Result<Admitted, AdmissionError> {
+        let order = &ticket.event;
+        let keys = self.keys.sale(&order.product_id);
+        let user = order.user_id.as_str();
+        let client = ticket.client;
+        let hour = order.accepted_at_ms / 3_600_000;
         let mut conn = self.conn.clone();
         self.calls.fetch_add(1, Ordering::Relaxed);
         let reply: Vec<Value> = ADMIT
             .key(keys.sale())
             .key(keys.bought())
-            .key(keys.idempotency(&ticket.order.user_id, &ticket.idempotency_key))
+            .key(keys.idempotency(&order.user_id, &order.idempotency_key))
             .key(keys.outbox())
             .key(keys.rate(Scope::Ip, &client.network))
             .key(keys.rate(Scope::Fingerprint, &client.fingerprint_id))
@@ -178,11 +179,11 @@ impl Admission {
             .key(keys.block(Scope::User, user))
             .key(keys.violations(hour))
             .arg(user)
-            .arg(ticket.order.quantity.get())
+            .arg(order.quantity.get())
             .arg(ticket.request_fingerprint())
-            .arg(ticket.order_id.to_string())
-            .arg(ticket.accepted_body())
-            .arg(ticket.event().to_json())
+            .arg(order.order_id.to_string())
+            .arg(&ticket.accepted_body)
+            .arg(&ticket.event_json)
             .arg(self.idempotency_ttl_secs)
             .arg(if self.limits_enabled { "1" } else { "0" })
             .invoke_async(&mut conn)
@@ -192,7 +193,8 @@ impl Admission {
     }
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
+/// A reply value as text (bulk, simple or integer), if it is one.
+pub(super) fn text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),

@@ -94,15 +94,20 @@ impl Handoff {
         &self.inner.topic
     }
 
-    /// Publishes one accepted order and, once Kafka acknowledged it, confirms its outbox
+    /// Publishes one accepted order (`payload` is `event` as JSON, as the outbox holds it)
+    /// and, once Kafka acknowledged it, confirms its outbox
     /// entry. On timeout the delivery keeps running in the background and confirms the
     /// entry if it succeeds; otherwise the relay republishes it.
     #[tracing::instrument(name = "publish", skip_all, fields(order_id = %event.order_id))]
-    pub async fn publish(&self, event: &OrderPlaced, entry_id: &str) -> Result<(), PublishError> {
+    pub async fn publish(
+        &self,
+        event: &OrderPlaced,
+        payload: &str,
+        entry_id: &str,
+    ) -> Result<(), PublishError> {
         let inner = &self.inner;
-        let payload = event.to_json();
         let key = event.order_id.to_string();
-        let record = FutureRecord::to(&inner.topic).key(&key).payload(&payload);
+        let record = FutureRecord::to(&inner.topic).key(&key).payload(payload);
         let started = std::time::Instant::now();
         let mut delivery = inner.producer.send_result(record).map_err(|(e, _)| {
             inner.metrics.kafka_failure();
@@ -277,17 +282,22 @@ impl Handoff {
             };
             let (next, entries) = claimed_entries(&reply);
             for (entry_id, event) in entries {
-                match event.as_deref().map(|e| OrderPlaced::decode(e.as_bytes())) {
-                    Some(Ok(event)) => match self.publish(&event, &entry_id).await {
-                        Ok(()) => {
-                            relayed += 1;
-                            self.inner.metrics.relayed();
-                            tracing::info!(order_id = %event.order_id, entry_id, "relayed a stranded order");
+                let decoded = event
+                    .as_deref()
+                    .map(|e| (e, OrderPlaced::decode(e.as_bytes())));
+                match decoded {
+                    Some((payload, Ok(event))) => {
+                        match self.publish(&event, payload, &entry_id).await {
+                            Ok(()) => {
+                                relayed += 1;
+                                self.inner.metrics.relayed();
+                                tracing::info!(order_id = %event.order_id, entry_id, "relayed a stranded order");
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, entry_id, "relay could not publish; will retry");
+                            }
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %e, entry_id, "relay could not publish; will retry");
-                        }
-                    },
+                    }
                     _ => {
                         // Written by our own script, so this is a bug; keep it pending and
                         // visible (pending handoff > 0) instead of dropping an order.
@@ -307,11 +317,7 @@ impl Handoff {
 /// The next cursor and the `(entry id, event JSON)` pairs of an `XAUTOCLAIM` reply
 /// (`[cursor, [[id, [f, v…]]…], …]`).
 fn claimed_entries(reply: &Value) -> (Option<String>, Vec<(String, Option<String>)>) {
-    let as_text = |v: &Value| match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    };
+    let as_text = |v: &Value| super::admission::text(Some(v));
     let Value::Array(parts) = reply else {
         return (None, vec![]);
     };

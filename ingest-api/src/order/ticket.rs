@@ -25,82 +25,60 @@ pub struct OrderView {
     pub quantity: Quantity,
 }
 
-/// One admission attempt.
+/// One admission attempt: the order as it would be handed off, and the two JSON texts
+/// the admission script stores if it accepts it, each serialized once.
 #[derive(Debug, Clone)]
-pub struct Ticket {
-    /// The validated body.
-    pub order: OrderRequest,
-    /// The client's idempotency key.
-    pub idempotency_key: IdempotencyKey,
-    /// The id the order gets if accepted (time-ordered UUIDv7).
-    pub order_id: Uuid,
-    /// When the API handled it.
-    pub accepted_at_ms: u64,
+pub struct Ticket<'a> {
+    /// The event handed to Kafka if accepted (a fresh time-ordered UUIDv7 as order id).
+    pub event: OrderPlaced,
+    /// `event` as JSON: the outbox entry and the Kafka payload.
+    pub event_json: String,
+    /// The exact body of the `202`, stored by the admission script for replays.
+    pub accepted_body: String,
     /// Who is asking.
-    pub client: Client,
-    /// Keyed hash of the client network.
-    pub ip_hash: Option<String>,
-    /// Keyed hash of the device fingerprint, if sent.
-    pub device_hash: Option<String>,
+    pub client: &'a Client,
 }
 
-impl Ticket {
+impl<'a> Ticket<'a> {
     /// A fresh ticket for a validated order from `client`; `pseudonyms` are the keyed
     /// hashes of its network and device.
     pub fn new(
         order: OrderRequest,
         idempotency_key: IdempotencyKey,
-        client: Client,
+        client: &'a Client,
         pseudonyms: (String, Option<String>),
     ) -> Self {
-        Self {
-            order,
-            idempotency_key,
+        let event = OrderPlaced {
+            schema_version: SCHEMA_VERSION,
             order_id: Uuid::now_v7(),
+            product_id: order.product_id,
+            user_id: order.user_id,
+            quantity: order.quantity,
+            idempotency_key,
             accepted_at_ms: now_ms(),
-            client,
             ip_hash: Some(pseudonyms.0),
             device_hash: pseudonyms.1,
+        };
+        let accepted = OrderView {
+            order_id: event.order_id,
+            status: "accepted".to_owned(),
+            product_id: event.product_id.clone(),
+            user_id: event.user_id.clone(),
+            quantity: event.quantity,
+        };
+        Self {
+            event_json: event.to_json(),
+            // A struct of strings and integers always serializes.
+            accepted_body: serde_json::to_string(&accepted).unwrap_or_default(),
+            event,
+            client,
         }
     }
 
     /// What a replay must match: the normalized order, so a retry that serializes the
     /// same order differently (key order, an explicit `"quantity":1`) still replays.
     pub fn request_fingerprint(&self) -> String {
-        format!(
-            "v1:{}:{}:{}",
-            self.order.product_id, self.order.user_id, self.order.quantity
-        )
-    }
-
-    /// The view of this order with a given status.
-    pub fn view(&self, status: &str) -> OrderView {
-        OrderView {
-            order_id: self.order_id,
-            status: status.to_owned(),
-            product_id: self.order.product_id.clone(),
-            user_id: self.order.user_id.clone(),
-            quantity: self.order.quantity,
-        }
-    }
-
-    /// The exact body of the `202`, stored by the admission script for replays.
-    pub fn accepted_body(&self) -> String {
-        serde_json::to_string(&self.view("accepted")).unwrap_or_default()
-    }
-
-    /// The event handed to Kafka.
-    pub fn event(&self) -> OrderPlaced {
-        OrderPlaced {
-            schema_version: SCHEMA_VERSION,
-            order_id: self.order_id,
-            product_id: self.order.product_id.clone(),
-            user_id: self.order.user_id.clone(),
-            quantity: self.order.quantity,
-            idempotency_key: self.idempotency_key.clone(),
-            accepted_at_ms: self.accepted_at_ms,
-            ip_hash: self.ip_hash.clone(),
-            device_hash: self.device_hash.clone(),
-        }
+        let e = &self.event;
+        format!("v1:{}:{}:{}", e.product_id, e.user_id, e.quantity)
     }
 }

@@ -297,7 +297,7 @@ async fn place_order(
     }
 
     let pseudonyms = client.pseudonyms(&app.pseudonymizer);
-    let ticket = Ticket::new(order, headers.idempotency_key, client.clone(), pseudonyms);
+    let ticket = Ticket::new(order, headers.idempotency_key, client, pseudonyms);
     let Admitted { decision, rate } = admit(app, admission, &ticket).await?;
     trace.rate = rate;
     answer(app, &ticket, decision, trace).await
@@ -307,7 +307,7 @@ async fn place_order(
 async fn admit(
     app: &AppState,
     admission: &Admission,
-    ticket: &Ticket,
+    ticket: &Ticket<'_>,
 ) -> Result<Admitted, ApiError> {
     let unavailable = |outcome_unknown| ApiError::Unavailable {
         cause: "redis",
@@ -347,11 +347,11 @@ async fn admit(
 /// Turns the script's decision into an answer; an acceptance is published first.
 async fn answer(
     app: &AppState,
-    ticket: &Ticket,
+    ticket: &Ticket<'_>,
     decision: Decision,
     trace: &mut Trace,
 ) -> Result<Answer, ApiError> {
-    let product = &ticket.order.product_id;
+    let product = &ticket.event.product_id;
     match decision {
         Decision::Accepted {
             entry_id,
@@ -361,10 +361,10 @@ async fn answer(
                 app.sold_out.mark(product);
             }
             app.handoff
-                .publish(&ticket.event(), &entry_id)
+                .publish(&ticket.event, &ticket.event_json, &entry_id)
                 .await
                 .map_err(|e| {
-                    tracing::error!(error = %e, order_id = %ticket.order_id, "publish failed; the relay will hand the order off");
+                    tracing::error!(error = %e, order_id = %ticket.event.order_id, "publish failed; the relay will hand the order off");
                     ApiError::Unavailable {
                         cause: "kafka",
                         outcome_unknown: true,
@@ -372,8 +372,8 @@ async fn answer(
                     }
                 })?;
             Ok(Answer::Accepted {
-                order_id: ticket.order_id,
-                body: ticket.accepted_body(),
+                order_id: ticket.event.order_id,
+                body: ticket.accepted_body.clone(),
             })
         }
         Decision::Replay {
