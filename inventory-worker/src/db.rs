@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, migrations, and the batch write.
 //!
-//! A batch is written by one statement in one transaction: the orders are inserted with
+//! A batch is written by one statement, atomic as its own implicit transaction (no
+//! BEGIN/COMMIT round trips): the orders are inserted with
 //! `ON CONFLICT (order_id) DO NOTHING`, and `sales.sold` grows by exactly the units of the
 //! rows that were inserted, so a redelivered message changes nothing. `CHECK (sold <=
 //! stock)` is the last safety net against oversell; tripping it marks the batch for
@@ -87,15 +88,6 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
     Ok(applied)
 }
 
-/// What one batch write did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Written {
-    /// New rows in `orders`.
-    pub inserted: u64,
-    /// Units added to `sales.sold`.
-    pub units: i64,
-}
-
 const WRITE_BATCH: &str = r#"
 WITH input AS (
     SELECT DISTINCT ON (order_id) *
@@ -115,18 +107,18 @@ WITH input AS (
     SELECT product_id, sum(quantity)::int4 AS units, count(*) AS n
     FROM inserted GROUP BY product_id
 ), updated AS (
+    -- Runs although nothing reads it: PostgreSQL executes every data-modifying CTE.
     UPDATE sales s SET sold = s.sold + p.units
     FROM per_product p WHERE s.product_id = p.product_id
-    RETURNING p.units
 )
-SELECT (SELECT coalesce(sum(n), 0)::int8 FROM per_product) AS inserted,
-       (SELECT coalesce(sum(units), 0)::int8 FROM updated) AS units
+SELECT coalesce(sum(n), 0)::int8 AS inserted FROM per_product
 "#;
 
-/// Writes orders in one transaction, idempotently.
-pub async fn write_batch(pool: &Pool, orders: &[OrderPlaced]) -> Result<Written, StoreError> {
+/// Writes orders and their units in one statement (atomic on its own, so no
+/// BEGIN/COMMIT round trips), idempotently. Returns how many rows were new.
+pub async fn write_batch(pool: &Pool, orders: &[&OrderPlaced]) -> Result<u64, StoreError> {
     if orders.is_empty() {
-        return Ok(Written::default());
+        return Ok(0);
     }
     let n = orders.len();
     let mut ids = Vec::<Uuid>::with_capacity(n);
@@ -147,10 +139,9 @@ pub async fn write_batch(pool: &Pool, orders: &[OrderPlaced]) -> Result<Written,
         ip_hashes.push(o.ip_hash.as_deref());
         device_hashes.push(o.device_hash.as_deref());
     }
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let stmt = tx.prepare_cached(WRITE_BATCH).await?;
-    let row = tx
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached(WRITE_BATCH).await?;
+    let row = client
         .query_one(
             &stmt,
             &[
@@ -165,11 +156,7 @@ pub async fn write_batch(pool: &Pool, orders: &[OrderPlaced]) -> Result<Written,
             ],
         )
         .await?;
-    tx.commit().await?;
-    Ok(Written {
-        inserted: row.get::<_, i64>(0) as u64,
-        units: row.get::<_, i64>(1),
-    })
+    Ok(row.get::<_, i64>(0) as u64)
 }
 
 /// One message the worker could not write, for `rejected_orders`.
@@ -194,12 +181,18 @@ pub struct Rejection<'a> {
 /// Records a poison message; recording the same message twice is a no-op.
 pub async fn record_rejection(pool: &Pool, r: &Rejection<'_>) -> Result<(), StoreError> {
     let client = pool.get().await?;
-    client
-        .execute(
+    let stmt = client
+        .prepare_cached(
             "INSERT INTO rejected_orders \
                (topic, kafka_partition, kafka_offset, order_id, product_id, payload, reason) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
+        )
+        .await
+        .map_err(|e| StoreError::Transient(format!("recording a rejection: {e}")))?;
+    client
+        .execute(
+            &stmt,
             &[
                 &r.topic,
                 &r.partition,

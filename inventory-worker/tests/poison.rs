@@ -160,13 +160,13 @@ async fn poison_goes_to_the_dead_letters_and_the_partition_moves_on() -> anyhow:
 
     // Offsets move past the poison: nothing left to consume for the group.
     let deadline = Instant::now() + Duration::from_secs(15);
+    let probe = flashctl::topics::LagProbe::new(
+        &stack.env.kafka_brokers,
+        &stack.topics.orders,
+        &stack.worker_settings().kafka_group,
+    )?;
     loop {
-        let lag = flashctl::topics::lag(
-            &stack.env.kafka_brokers,
-            &stack.topics.orders,
-            &stack.worker_settings().kafka_group,
-        )
-        .await?;
+        let lag = probe.read().await?;
         if lag.total() == 0 {
             break;
         }

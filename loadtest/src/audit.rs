@@ -75,7 +75,7 @@ impl Expectation {
                         e.accepted.insert(id, 1);
                     }
                 }
-                Ok(a) if a.status != 503 && a.code() != "IDEMPOTENCY_IN_FLIGHT" => {}
+                Ok(a) if !crate::engine::is_unknown(a) => {}
                 _ => {
                     e.unresolved.insert((s.user.clone(), s.key.clone()));
                 }
@@ -124,14 +124,17 @@ pub struct Report {
 impl Report {
     /// Every invariant holds.
     pub fn passed(&self) -> bool {
-        self.lost == 0
-            && self.unexplained_rows == 0
-            && self.duplicated == 0
-            && self.oversold == 0
-            && self.row_units == self.persisted_units
-            && self.accepted_units == self.persisted_units
-            && self.leaked == Some(0)
-            && self.pending_handoff == 0
+        self.failures().is_empty()
+    }
+
+    /// `PASS`, or `FAIL: ` and what failed.
+    pub fn verdict(&self) -> String {
+        let failures = self.failures();
+        if failures.is_empty() {
+            "PASS".to_owned()
+        } else {
+            format!("FAIL: {}", failures.join("; "))
+        }
     }
 
     /// The failed invariants, for a FAIL message.
@@ -172,6 +175,19 @@ impl Report {
         }
         f
     }
+}
+
+/// Waits (up to `timeout`) for the pipeline to drain, then [`audit`]s.
+pub async fn drained_audit(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+    expect: &Expectation,
+    timeout: Duration,
+) -> anyhow::Result<Report> {
+    wait_drained(pg, redis, keys, product, timeout).await?;
+    audit(pg, redis, keys, product, expect).await
 }
 
 /// Joins what clients were told with the database and Redis.
@@ -231,9 +247,8 @@ pub async fn audit(
         unexplained_rows,
         duplicated,
         oversold: (status.persisted - status.stock).max(0),
-        leaked: status
-            .redis_remaining
-            .map(|r| status.stock - r - status.persisted),
+        // After the drain, units taken in Redis that never reached PostgreSQL.
+        leaked: status.in_transit,
     })
 }
 

@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::client::OrderClient;
@@ -56,8 +55,7 @@ pub async fn saturate(
         let client = client.clone();
         let product = product.to_owned();
         tasks.spawn(async move {
-            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-                .unwrap_or_else(|_| unreachable!("valid bounds"));
+            let mut h = crate::measure::histogram();
             let mut codes: BTreeMap<String, u64> = BTreeMap::new();
             let mut i = 0u64;
             while Instant::now() < deadline {
@@ -79,8 +77,7 @@ pub async fn saturate(
             (h, codes)
         });
     }
-    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-        .unwrap_or_else(|_| unreachable!("valid bounds"));
+    let mut all = crate::measure::histogram();
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
     while let Some(Ok((h, c))) = tasks.join_next().await {
         let _ = all.add(&h);
@@ -89,19 +86,11 @@ pub async fn saturate(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
     Saturation {
         per_s: all.len() as f64 / elapsed,
         answers: all.len(),
         codes,
-        latency: Latency {
-            count: all.len(),
-            p50_ms: ms(0.5),
-            p90_ms: ms(0.9),
-            p99_ms: ms(0.99),
-            p999_ms: ms(0.999),
-            max_ms: all.max() as f64 / 1000.0,
-        },
+        latency: Latency::of(&all),
     }
 }
 

@@ -229,7 +229,8 @@ pub struct Progress {
     pub in_flight: usize,
 }
 
-fn is_unknown(a: &Answer) -> bool {
+/// An answer that does not tell the outcome: the order may or may not have been taken.
+pub(crate) fn is_unknown(a: &Answer) -> bool {
     a.status == 503 || (a.status == 409 && a.code() == "IDEMPOTENCY_IN_FLIGHT")
 }
 
@@ -249,8 +250,10 @@ struct Arrival {
 /// Shared by all arrivals of a run.
 struct Ctx {
     plan: Plan,
-    /// Per source address, one client per target; index `source_ips + b` is bot `b`'s.
+    /// Per source address, one client per target: the crowd's first, then one per bot.
     per_ip: Vec<Vec<OrderClient>>,
+    /// Index in `per_ip` of bot 0's address.
+    bot_base: usize,
     started: Instant,
     /// The replayers' captured requests: (key, time, signature, body).
     captured: Vec<(String, String, String, Vec<u8>)>,
@@ -351,7 +354,8 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
         unreachable!("bots only")
     };
     let plan = &ctx.plan;
-    let client = &ctx.clients(plan.source_ips + b)[a.seq % ctx.clients(plan.source_ips + b).len()];
+    let clients = ctx.clients(ctx.bot_base + b);
+    let client = &clients[a.seq % clients.len()];
     let device = format!("bot-dev-{b}");
     let (user, key, req) = match kind {
         BotKind::DeviceBurst => {
@@ -469,9 +473,7 @@ pub async fn run(
         (0..crowd_ips).map(bound).collect()
     };
     // Each bot gets an address of its own, after the crowd's.
-    let base = per_ip.len();
-    let mut plan = plan;
-    plan.source_ips = base;
+    let bot_base = per_ip.len();
     for b in 0..plan.bots.len() {
         per_ip.push(bound(crowd_ips + b + if crowd_ips == 0 { 1 } else { 0 }));
     }
@@ -521,6 +523,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         plan,
         per_ip,
+        bot_base,
         started,
         captured,
     });

@@ -273,8 +273,8 @@ async fn audit_and_print(
 ) -> anyhow::Result<(bool, Report)> {
     let (pg, mut redis, keys) = target.stores().await?;
     eprintln!("{label}: waiting for the pipeline to drain…");
-    audit::wait_drained(&pg, &mut redis, &keys, product, drain_timeout).await?;
-    let report = audit::audit(&pg, &mut redis, &keys, product, expect).await?;
+    let report =
+        audit::drained_audit(&pg, &mut redis, &keys, product, expect, drain_timeout).await?;
     println!(
         "{label:<10} 202s {:>5} ({} units) | 503→accepted {:>3} | persisted {:>5} | redis remaining {:>5} | \
          pending handoff {} | duplicates {} | oversold {} | lost {} | leaked {} | {}",
@@ -288,11 +288,7 @@ async fn audit_and_print(
         report.oversold,
         report.lost,
         report.leaked.map_or("?".into(), |l| l.to_string()),
-        if report.passed() {
-            "PASS".to_owned()
-        } else {
-            format!("FAIL: {}", report.failures().join("; "))
-        },
+        report.verdict(),
     );
     Ok((report.passed(), report))
 }
@@ -465,13 +461,13 @@ async fn run_command(args: RunArgs) -> anyhow::Result<bool> {
         loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
 
     eprintln!("waiting for the pipeline to drain…");
-    audit::wait_drained(&pg, &mut redis, &keys, &product, args.drain_timeout).await?;
-    let audit = audit::audit(
+    let audit = audit::drained_audit(
         &pg,
         &mut redis,
         &keys,
         &product,
         &Expectation::from_outcomes(&outcomes),
+        args.drain_timeout,
     )
     .await?;
     let mut bots = Vec::new();

@@ -26,13 +26,15 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
-fn histogram() -> Histogram<u64> {
+/// An empty latency histogram in µs.
+pub(crate) fn histogram() -> Histogram<u64> {
     // 1 µs .. 10 min at 3 significant digits.
     Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
 }
 
 impl Latency {
-    fn of(h: &Histogram<u64>) -> Self {
+    /// The percentiles of a histogram in µs.
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
         }

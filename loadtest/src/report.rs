@@ -110,11 +110,7 @@ impl RunReport {
             a.oversold,
             a.lost,
             a.leaked.map_or("?".into(), |l| l.to_string()),
-            if a.passed() {
-                "PASS".to_owned()
-            } else {
-                format!("FAIL: {}", a.failures().join("; "))
-            }
+            a.verdict()
         );
         if !self.bots.is_empty() {
             let _ = writeln!(md, "\n## Bots against their allowance\n");

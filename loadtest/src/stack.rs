@@ -260,15 +260,8 @@ impl TestStack {
         let pg = self.pg().await?;
         let mut redis = self.redis().await?;
         let product: shared::ProductId = product.parse()?;
-        crate::audit::wait_drained(
-            &pg,
-            &mut redis,
-            &self.keys,
-            &product,
-            std::time::Duration::from_secs(60),
-        )
-        .await?;
-        crate::audit::audit(&pg, &mut redis, &self.keys, &product, expect).await
+        let timeout = std::time::Duration::from_secs(60);
+        crate::audit::drained_audit(&pg, &mut redis, &self.keys, &product, expect, timeout).await
     }
 
     /// Opens a sale with the default limits through `flashctl`'s code (PostgreSQL row,

@@ -64,21 +64,43 @@ impl OrderPlaced {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Reads an event, refusing unknown versions.
+    /// Reads an event, refusing unknown versions. The payload is parsed once; only a
+    /// payload that does not read as this version is probed for its version, to tell a
+    /// newer event from a malformed one.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         #[derive(Deserialize)]
         struct Version {
             schema_version: u16,
         }
-        let Version { schema_version } = serde_json::from_slice(bytes)?;
-        if schema_version != SCHEMA_VERSION {
-            return Err(DecodeError::UnsupportedVersion(schema_version));
+        let event: Self = match serde_json::from_slice(bytes) {
+            Ok(event) => event,
+            Err(malformed) => {
+                return Err(match serde_json::from_slice::<Version>(bytes) {
+                    Ok(Version { schema_version }) if schema_version != SCHEMA_VERSION => {
+                        DecodeError::UnsupportedVersion(schema_version)
+                    }
+                    _ => DecodeError::Malformed(malformed),
+                });
+            }
+        };
+        if event.schema_version != SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion(event.schema_version));
         }
-        let event: Self = serde_json::from_slice(bytes)?;
         if !PLAUSIBLE_MS.contains(&event.accepted_at_ms) {
             return Err(DecodeError::ImplausibleTime(event.accepted_at_ms));
         }
         Ok(event)
+    }
+
+    /// The fields of the order's status hash (`GET /order/{id}`) besides `status`,
+    /// written by the API at hand-off and by the worker once persisted.
+    pub fn status_fields(&self) -> [(&'static str, String); 4] {
+        [
+            ("order_id", self.order_id.to_string()),
+            ("product_id", self.product_id.to_string()),
+            ("user_id", self.user_id.to_string()),
+            ("quantity", self.quantity.to_string()),
+        ]
     }
 
     /// `accepted_at_ms` as a timestamp.

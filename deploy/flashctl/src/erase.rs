@@ -74,14 +74,7 @@ pub async fn erase_user(
     tx.commit().await?;
 
     let mut redis_keys = 0u64;
-    let products: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(keys.sales_registry())
-        .query_async(redis)
-        .await?;
-    for product in products
-        .iter()
-        .filter_map(|p| p.parse::<shared::ProductId>().ok())
-    {
+    for product in crate::guard::products(redis, keys, None).await? {
         let sk = keys.sale(&product);
         let held: Option<i64> = redis::cmd("HGET")
             .arg(sk.bought())

@@ -95,7 +95,8 @@ pub async fn limits_get(
     product: &ProductId,
 ) -> Result<Limits, OpsError> {
     let mut cmd = redis::cmd("HMGET");
-    cmd.arg(keys.sale(product).sale()).arg("state");
+    cmd.arg(keys.sale(product).sale())
+        .arg(shared::keys::sale_field::STATE);
     for s in Scope::ALL {
         cmd.arg(s.interval_field()).arg(s.burst_field());
     }
@@ -218,8 +219,9 @@ impl Target {
     }
 }
 
-/// The products a block without `--product` applies to: every sale in the registry.
-async fn products(
+/// `only`, or every product with a sale in the registry (what a block without
+/// `--product` applies to).
+pub(crate) async fn products(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
     only: Option<&ProductId>,

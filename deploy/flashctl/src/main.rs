@@ -352,8 +352,9 @@ async fn run(cli: &Cli) -> Result<Output, OpsError> {
             let pg = postgres(&cli.database_url).await?;
             let mut redis = redis_conn(&cli.redis_url).await?;
             let deadline = Instant::now() + duration("--wait", wait)?;
+            let probe = topics::LagProbe::new(&cli.kafka_brokers, topic, group)?;
             let r = loop {
-                let lag = topics::lag(&cli.kafka_brokers, topic, group).await?.total();
+                let lag = probe.read().await?.total();
                 let r = insight::reconcile(&pg, &mut redis, &keys, product, lag).await?;
                 if r.verdict != "settling" || Instant::now() >= deadline {
                     break r;

@@ -133,11 +133,7 @@ pub async fn open_in_redis(
         open.arg(field).arg(value);
     }
     let created: i64 = open.invoke_async(redis).await?;
-    redis::cmd("SADD")
-        .arg(keys.sales_registry())
-        .arg(sale.product.as_str())
-        .exec_async(redis)
-        .await?;
+    register(redis, keys, &sale.product).await?;
     Ok(created == 1)
 }
 
@@ -188,6 +184,15 @@ pub async fn set_state(
         &[(sale_field::STATE.to_owned(), state.as_str())],
     )
     .await?;
+    register(redis, keys, product).await
+}
+
+/// Adds the product to the registry of sales (what the relay and global blocks walk).
+async fn register(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<(), OpsError> {
     redis::cmd("SADD")
         .arg(keys.sales_registry())
         .arg(product.as_str())

@@ -83,49 +83,51 @@ impl Lag {
     }
 }
 
-/// Reads the committed offsets of `group` and the high watermarks of `topic` (blocking
-/// calls, run on a blocking thread). A partition the group never committed counts from
-/// its low watermark.
-pub async fn lag(brokers: &str, topic: &str, group: &str) -> Result<Lag, OpsError> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let (topic, group) = (topic.to_owned(), group.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let timeout = Duration::from_secs(10);
-        let md = consumer.fetch_metadata(Some(&topic), timeout)?;
-        let partitions: Vec<i32> = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-            .ok_or_else(|| OpsError::NotFound(format!("topic {topic} does not exist")))?;
-        let mut tpl = TopicPartitionList::new();
-        for p in &partitions {
-            tpl.add_partition(&topic, *p);
-        }
-        let committed = consumer.committed_offsets(tpl, timeout)?;
-        let mut out = Vec::new();
-        for p in partitions {
-            let (low, high) = consumer.fetch_watermarks(&topic, p, timeout)?;
-            let c = committed
-                .find_partition(&topic, p)
-                .and_then(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
-            out.push((p, high, c, (high - c.unwrap_or(low)).max(0)));
-        }
-        Ok(Lag {
-            topic,
-            group,
-            partitions: out,
+/// Reads the lag of one consumer group on one topic, as often as asked, over one Kafka
+/// client (polling loops reuse it instead of connecting again every time).
+pub struct LagProbe {
+    consumer: std::sync::Arc<rdkafka::consumer::BaseConsumer>,
+    topic: String,
+    group: String,
+}
+
+impl LagProbe {
+    /// A probe of `group` on `topic`.
+    pub fn new(brokers: &str, topic: &str, group: &str) -> Result<Self, OpsError> {
+        let consumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()?;
+        Ok(Self {
+            consumer: std::sync::Arc::new(consumer),
+            topic: topic.to_owned(),
+            group: group.to_owned(),
         })
-    })
-    .await
-    .map_err(|e| OpsError::Other(anyhow::anyhow!(e)))?
+    }
+
+    /// Reads the committed offsets and the watermarks (blocking calls, run on a blocking
+    /// thread). A partition the group never committed counts from its low watermark.
+    pub async fn read(&self) -> Result<Lag, OpsError> {
+        let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+        let offsets = tokio::task::spawn_blocking(move || {
+            inventory_worker::lag::partition_offsets(&*consumer, &topic, Duration::from_secs(10))
+        })
+        .await
+        .map_err(|e| OpsError::Other(anyhow::anyhow!(e)))??
+        .ok_or_else(|| OpsError::NotFound(format!("topic {} does not exist", self.topic)))?;
+        Ok(Lag {
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            partitions: offsets
+                .iter()
+                .map(|o| (o.partition, o.high, o.committed, o.lag()))
+                .collect(),
+        })
+    }
+}
+
+/// Reads the lag of `group` on `topic` once.
+pub async fn lag(brokers: &str, topic: &str, group: &str) -> Result<Lag, OpsError> {
+    LagProbe::new(brokers, topic, group)?.read().await
 }

@@ -157,12 +157,7 @@ impl Handoff {
         status
             .cmd("HSET")
             .arg(&status_key)
-            .arg(&[
-                ("order_id", event.order_id.to_string()),
-                ("product_id", event.product_id.to_string()),
-                ("user_id", event.user_id.to_string()),
-                ("quantity", event.quantity.to_string()),
-            ])
+            .arg(&event.status_fields())
             .ignore()
             .hset_nx(&status_key, "status", "accepted")
             .ignore()
