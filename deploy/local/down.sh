@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# Stops what up.sh started (and only that): the tansu broker, and Redis or PostgreSQL if
-# up.sh had to start them. Data of tansu stays in .local/tansu for the next up.sh.
+# Stops what up.sh started (and only that): Kafka, Redis and PostgreSQL, each if up.sh had
+# to start it, and the fault suite's Kafka cluster if one is left. Kafka's data stays in
+# .local/kafka for the next up.sh.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 started=$STATE_DIR/started
-if [ -f "$started/tansu.pid" ]; then
-  pid=$(cat "$started/tansu.pid")
-  if kill -0 "$pid" 2>/dev/null; then say "stopping tansu ($pid)"; kill "$pid"; fi
-  rm -f "$started/tansu.pid"
+if [ -f "$started/kafka" ]; then
+  say "stopping kafka"; kafka_stop "$KAFKA_PORT"
+  rm -f "$started/kafka"
 fi
+kafka_cluster_down
 if [ -f "$started/redis" ]; then
   say "stopping redis"; redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -f "$started/redis"
 fi
 if [ -f "$started/postgresql" ]; then
-  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  version=$(pg_version)
   say "stopping postgresql $version"; as_root pg_ctlcluster --skip-systemctl-redirect "$version" main stop || true
   rm -f "$started/postgresql"
 fi

@@ -3,13 +3,18 @@
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STATE_DIR=${FLASH_STATE_DIR:-$REPO_ROOT/.local}
-TANSU_VERSION=0.6.0
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO_ROOT/deploy/local/kafka/pom.xml")
 KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 REDIS_PORT=${REDIS_PORT:-6379}
 PG_PORT=${PG_PORT:-5432}
 # One target directory for every checkout and CI run on this machine, so a clean clone
 # does not rebuild the world.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/flash-sale/target}
+# Apache Kafka's jars, once per machine (outside the checkout).
+KAFKA_HOME=${KAFKA_HOME:-$HOME/.cache/flash-sale/kafka-$KAFKA_VERSION}
+# A Java 17 (or newer) runtime: up.sh installs one when there is none.
+JAVA=${JAVA:-java}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -51,52 +56,185 @@ ENV
 
 # The version directory of the local PostgreSQL cluster.
 pg_version() { ls /etc/postgresql | sort -V | tail -n 1; }
-
-# Starts tansu from this checkout's state directory (durable SQLite storage).
-start_tansu() {
-  mkdir -p "$STATE_DIR/tansu" "$STATE_DIR/logs" "$STATE_DIR/started"
-  (
-    cd "$STATE_DIR/tansu"
-    nohup tansu broker \
-      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --storage-engine "sqlite://tansu.db" \
-      >>"$STATE_DIR/logs/tansu.log" 2>&1 &
-    echo $! >"$STATE_DIR/started/tansu.pid"
-  )
-  wait_for_port "$KAFKA_PORT" tansu 30
+# wait_for_postgres: until PostgreSQL accepts connections on loopback (10 s at most).
+wait_for_postgres() {
+  for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && return 0; sleep 0.2; done
+  die "postgresql did not come up on 127.0.0.1:$PG_PORT"
 }
 
-# broker_pid: the pid of the tansu broker listening on $KAFKA_PORT, whoever started it
-# (this checkout's pid file first, else the process whose command line names the port).
-broker_pid() {
-  local f=$STATE_DIR/started/tansu.pid p
-  if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then cat "$f"; return; fi
+# --- Apache Kafka ------------------------------------------------------------------------
+# The broker runs from its Maven Central jars (deploy/local/kafka/pom.xml pins the version),
+# fetched once per machine into $KAFKA_HOME, in KRaft mode: each node is broker and
+# controller at once. One node on $KAFKA_PORT serves the demo and the tests; the fault
+# suite starts a three-node cluster beside it (kafka_cluster_up).
+
+# kafka_fetch: the jars of the pinned version into $KAFKA_HOME/libs, unless already there.
+kafka_fetch() {
+  [ -f "$KAFKA_HOME/libs/.complete" ] && return 0
+  say "fetching Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME (once per machine)"
+  rm -rf "$KAFKA_HOME/libs.part"
+  mvn -q -B -f "$REPO_ROOT/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs.part" \
+    >"$STATE_DIR/logs/kafka-fetch.log" 2>&1 ||
+    die "fetching Kafka with Maven failed; see $STATE_DIR/logs/kafka-fetch.log"
+  touch "$KAFKA_HOME/libs.part/.complete"
+  rm -rf "$KAFKA_HOME/libs"
+  mv "$KAFKA_HOME/libs.part" "$KAFKA_HOME/libs"
+}
+
+# kafka_command ARRAY HEAP LOG_CONFIG CLASS ARGS…: fills ARRAY with the java command line
+# that runs a Kafka main class from the fetched jars.
+kafka_command() {
+  local -n _cmd=$1
+  local heap=$2 log=$3
+  shift 3
+  _cmd=("$JAVA" "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$log" -cp "$KAFKA_HOME/libs/*" "$@")
+}
+# kafka_tool CLASS ARGS…: runs one of Kafka's command-line tools (warnings only, on stderr).
+kafka_tool() {
+  local -a cmd
+  kafka_command cmd 256m "$REPO_ROOT/deploy/local/kafka/tools-log4j2.properties" "$@"
+  "${cmd[@]}"
+}
+
+# kafka_node_start DIR NODE_ID PORT CONTROLLER_PORT VOTERS CLUSTER_ID [PROPERTIES]: writes
+# DIR/server.properties, formats DIR/data on first use, starts the node in the background
+# (pid in DIR/pid, log in DIR/kafka.log) and waits until it accepts connections.
+kafka_node_start() {
+  local dir=$1 id=$2 port=$3 cport=$4 voters=$5 cluster=$6 extra=${7:-}
+  local -a cmd
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<PROPS
+# Written by deploy/local/lib.sh (kafka_node_start) at every start.
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+$extra
+PROPS
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    kafka_command cmd 256m "$REPO_ROOT/deploy/local/kafka/tools-log4j2.properties" \
+      kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties"
+    "${cmd[@]}" >>"$dir/kafka.log" 2>&1 || die "formatting Kafka storage in $dir failed; see $dir/kafka.log"
+  fi
+  kafka_command cmd "${KAFKA_HEAP:-512m}" "$REPO_ROOT/deploy/local/kafka/log4j2.properties" \
+    kafka.Kafka "$dir/server.properties"
+  (cd "$dir"; nohup "${cmd[@]}" >>"$dir/kafka.log" 2>&1 & echo $! >"$dir/pid")
+  wait_for_port "$port" "kafka node $id" 60
+}
+
+# kafka_single_start: the one-node broker of the demo and the tests, on $KAFKA_PORT.
+kafka_single_start() {
+  local dir=$STATE_DIR/kafka
+  mkdir -p "$dir"
+  [ -s "$dir/cluster-id" ] || new_cluster_id >"$dir/cluster-id"
+  kafka_node_start "$dir" 1 "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" \
+    "1@127.0.0.1:$KAFKA_CONTROLLER_PORT" "$(cat "$dir/cluster-id")" \
+    "$(printf '%s\n' num.partitions=1 offsets.topic.replication.factor=1 \
+      transaction.state.log.replication.factor=1 transaction.state.log.min.isr=1)"
+}
+
+# new_cluster_id: a random KRaft cluster id (16 random bytes, URL-safe base64).
+new_cluster_id() { head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+
+# kafka_pid PORT: the pid of the Kafka node listening on PORT, whoever started it: the
+# java process running kafka.Kafka with a properties file that listens on that port.
+kafka_pid() {
+  local port=$1 p props
   for p in /proc/[0-9]*; do
-    [ "$(cat "$p/comm" 2>/dev/null)" = tansu ] || continue
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "--listener-url tcp://127.0.0.1:$KAFKA_PORT\b"; then
-      echo "${p#/proc/}"; return
+    props=$({ tr '\0' '\n' <"$p/cmdline"; } 2>/dev/null | grep -A1 -x kafka.Kafka | tail -n 1) || continue
+    [ -n "$props" ] && [ "$props" != kafka.Kafka ] || continue
+    if grep -q "^listeners=PLAINTEXT://127.0.0.1:$port," "$props" 2>/dev/null; then
+      echo "${p#/proc/}"
+      return 0
     fi
   done
   return 1
 }
 
-# restart_broker_hard DOWN_SECONDS: kill -9 the broker, wait, start it again with the same
-# command line in the same directory (so on the same storage).
+# kafka_stop PORT: stops the node on PORT (SIGTERM: a controlled shutdown; kill -9 after
+# 30 s).
+kafka_stop() {
+  local pid
+  pid=$(kafka_pid "$1") || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  warn "kafka on port $1 (pid $pid) did not stop within 30 s: kill -9"
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+# restart_broker_hard PORT DOWN_SECONDS: kill -9 the node on PORT, wait, start it again
+# with the same command line (so on the same storage).
 restart_broker_hard() {
-  local down=$1 pid dir
+  local port=$1 down=$2 pid
   local -a cmd
-  pid=$(broker_pid) || die "no tansu broker found on port $KAFKA_PORT"
-  dir=$(readlink "/proc/$pid/cwd")
-  [ -d "$dir" ] || die "the broker's storage directory ($dir) is gone; it cannot be restarted on it"
+  pid=$(kafka_pid "$port") || die "no Kafka node found on port $port"
   mapfile -d '' -t cmd <"/proc/$pid/cmdline"
-  say "kill -9 the broker (pid $pid), restart it on the same storage ($dir)"
+  say "kill -9 the Kafka node on port $port (pid $pid); restart it in ${down}s on the same storage"
   kill -9 "$pid"
-  for _ in $(seq 50); do port_open "$KAFKA_PORT" || break; sleep 0.1; done
+  for _ in $(seq 50); do port_open "$port" || break; sleep 0.1; done
   sleep "$down"
-  mkdir -p "$STATE_DIR/logs" "$STATE_DIR/started"
-  (cd "$dir" && nohup "${cmd[@]}" >>"$STATE_DIR/logs/tansu.log" 2>&1 & echo $! >"$STATE_DIR/started/tansu.pid")
-  wait_for_port "$KAFKA_PORT" tansu 30
+  kafka_restart "$port" "${cmd[@]}"
+}
+
+# kafka_restart PORT COMMAND…: starts a node again with the command line it ran before.
+kafka_restart() {
+  local port=$1 props dir
+  shift
+  props=${*: -1}
+  dir=$(dirname "$props")
+  (cd "$dir"; nohup "$@" >>"$dir/kafka.log" 2>&1 & echo $! >"$dir/pid")
+  wait_for_port "$port" "kafka on port $port" 60
+}
+
+# The three-node cluster of the fault suite (replication factor 3, min.insync.replicas 2),
+# beside the single node: brokers on KAFKA_CLUSTER_PORTS, controllers 100 above each.
+KAFKA_CLUSTER_PORTS=(${KAFKA_CLUSTER_PORTS:-39092 39093 39094})
+kafka_cluster_brokers() { local IFS=,; printf '%s' "${KAFKA_CLUSTER_PORTS[*]/#/127.0.0.1:}"; }
+
+# kafka_cluster_up: a fresh cluster (storage under $STATE_DIR/kafka-cluster, wiped first).
+kafka_cluster_up() {
+  local dir=$STATE_DIR/kafka-cluster id voters="" i port cluster
+  kafka_cluster_down
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cluster=$(new_cluster_id)
+  for i in 1 2 3; do
+    port=${KAFKA_CLUSTER_PORTS[i - 1]}
+    voters+="${voters:+,}$i@127.0.0.1:$((port + 100))"
+  done
+  for i in 1 2 3; do
+    port=${KAFKA_CLUSTER_PORTS[i - 1]}
+    # Quick failure detection for the fault suite: a dead broker is fenced (and its
+    # partitions get new leaders) within about 3 s instead of 9.
+    kafka_node_start "$dir/node$i" "$i" "$port" $((port + 100)) "$voters" "$cluster" \
+      "$(printf '%s\n' num.partitions=1 default.replication.factor=3 min.insync.replicas=2 \
+        offsets.topic.replication.factor=3 transaction.state.log.replication.factor=3 \
+        transaction.state.log.min.isr=2 broker.session.timeout.ms=3000 \
+        broker.heartbeat.interval.ms=500 replica.lag.time.max.ms=5000)" &
+  done
+  wait
+}
+
+# kafka_cluster_down: stops every node of the cluster (its storage stays until the next up).
+kafka_cluster_down() {
+  local port
+  for port in "${KAFKA_CLUSTER_PORTS[@]}"; do kafka_stop "$port" & done
+  wait
+}
+
+# kafka_leader BROKERS TOPIC PARTITION: the node id leading that partition.
+kafka_leader() {
+  kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$1" --describe --topic "$2" |
+    awk -v p="$3" '$0 ~ "Partition: " p "\t" { for (i = 1; i <= NF; i++) if ($i == "Leader:") print $(i + 1) }'
 }
 
 # --- running the services --------------------------------------------------------------
@@ -113,6 +251,7 @@ stop_spawned() {
   local p
   for p in "${SPAWNED[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  SPAWNED=()
 }
 # wait_ready URL…: until each answers 2xx (30 s at most).
 wait_ready() {

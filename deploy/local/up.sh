@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Brings up the local stack without Docker: Redis, PostgreSQL (Debian packages) and the
-# tansu Kafka-protocol broker (crates.io, pinned), each on loopback and each only if it
-# is not already running; then the database, the topics and the migrations.
+# Brings up the local stack without Docker: Redis, PostgreSQL (Debian packages) and
+# Apache Kafka in KRaft mode (its jars fetched from Maven Central with Maven, pinned in
+# deploy/local/kafka/pom.xml), each on loopback and each only if it is not already
+# running; then the database, the topics and the migrations.
 # Idempotent: run it as often as you like. `down.sh` stops only what this started.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-mkdir -p "$STATE_DIR/logs" "$STATE_DIR/tansu" "$STATE_DIR/started"
+mkdir -p "$STATE_DIR/logs" "$STATE_DIR/kafka" "$STATE_DIR/started"
 
 # --- toolchain -------------------------------------------------------------------
 command -v cc >/dev/null && command -v make >/dev/null && command -v pkg-config >/dev/null ||
@@ -15,6 +16,9 @@ if ! command -v cargo >/dev/null; then
   say "installing the Rust toolchain (rustup)"
   curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt >/dev/null
 fi
+
+# --- chart font (loadtest draws its PNG charts with DejaVu Sans) ------------------
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_install fonts-dejavu-core
 
 # --- Redis -----------------------------------------------------------------------
 command -v redis-server >/dev/null || apt_install redis-server
@@ -34,12 +38,11 @@ command -v pg_ctlcluster >/dev/null || apt_install postgresql
 if pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
   say "postgresql already running on 127.0.0.1:$PG_PORT"
 else
-  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  version=$(pg_version)
   say "starting postgresql $version on 127.0.0.1:$PG_PORT"
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
   touch "$STATE_DIR/started/postgresql"
-  for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.2; done
-  pg_isready -q -h 127.0.0.1 -p "$PG_PORT" || die "postgresql did not come up"
+  wait_for_postgres
 fi
 # The application role and database; created over the socket as the postgres user so
 # it works whatever the TCP authentication method is. CREATEDB lets tests make
@@ -67,25 +70,32 @@ if [ "$(psql_admin -c "select 1 from pg_database where datname = 'flashsale'")" 
   psql_admin -c "create database flashsale owner flashsale"
 fi
 
-# --- tansu (Kafka protocol) --------------------------------------------------------
-if [ "$(tansu --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]; then
-  say "installing tansu $TANSU_VERSION from crates.io (about 15 minutes on 2 cores; once per machine)"
-  cargo install tansu --locked --version "$TANSU_VERSION" --features libsql,dynostore \
-    >"$STATE_DIR/logs/tansu-install.log" 2>&1 ||
-    die "cargo install tansu failed; see $STATE_DIR/logs/tansu-install.log"
+# --- Apache Kafka (KRaft, from Maven Central) --------------------------------------
+java_major() { # the major version of a java binary, 0 if it does not run
+  local v
+  v=$("$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1) || true
+  echo "${v:-0}"
+}
+if [ "$(java_major "$JAVA")" -lt 17 ]; then
+  apt_install openjdk-17-jre-headless
+  JAVA=$(ls -d /usr/lib/jvm/java-17-openjdk-*/bin/java | head -n 1)
 fi
-# A broker left running by a checkout that has since been deleted writes to unlinked
+command -v mvn >/dev/null || apt_install maven
+kafka_fetch
+# A node left running by a checkout that has since been deleted writes to unlinked
 # files: nothing it holds survives a restart, so replace it with one on our storage.
-if orphan=$(broker_pid) && [ ! -d "$(readlink "/proc/$orphan/cwd")" ]; then
-  warn "replacing the broker on port $KAFKA_PORT (pid $orphan): its storage directory was deleted"
-  kill "$orphan"
+if orphan=$(kafka_pid "$KAFKA_PORT") &&
+  [ ! -f "$(tr '\0' '\n' <"/proc/$orphan/cmdline" | tail -n 1)" ]; then
+  warn "replacing the Kafka node on port $KAFKA_PORT (pid $orphan): its storage was deleted"
+  kill -9 "$orphan"
   for _ in $(seq 50); do port_open "$KAFKA_PORT" || break; sleep 0.1; done
 fi
 if port_open "$KAFKA_PORT"; then
-  say "kafka broker already listening on 127.0.0.1:$KAFKA_PORT"
+  say "kafka already listening on 127.0.0.1:$KAFKA_PORT"
 else
-  say "starting tansu on 127.0.0.1:$KAFKA_PORT (durable storage: $STATE_DIR/tansu/tansu.db)"
-  start_tansu
+  say "starting Apache Kafka $KAFKA_VERSION (KRaft, one node) on 127.0.0.1:$KAFKA_PORT (storage: $STATE_DIR/kafka)"
+  kafka_single_start
+  touch "$STATE_DIR/started/kafka"
 fi
 
 # --- schema and topics ---------------------------------------------------------------
@@ -101,7 +111,7 @@ cat >&2 <<SUMMARY
 
   redis       127.0.0.1:$REDIS_PORT
   postgresql  127.0.0.1:$PG_PORT  database flashsale (role flashsale)
-  kafka       127.0.0.1:$KAFKA_PORT  (tansu $TANSU_VERSION, topics orders, orders.dlq)
+  kafka       127.0.0.1:$KAFKA_PORT  (Apache Kafka $KAFKA_VERSION, KRaft; topics orders, orders.dlq)
   logs        $STATE_DIR/logs
   env         source $STATE_DIR/env
 

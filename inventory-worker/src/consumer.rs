@@ -2,7 +2,7 @@
 //!
 //! Messages are taken in bounded batches (`BATCH_MAX` messages or `BATCH_LINGER_MS`
 //! after the first). A batch is decoded, poison is set aside, and the rest is written in
-//! one transaction ([`crate::db::write_batch`]). Only after the transaction commits are
+//! one atomic statement ([`crate::db::write_batch`]). Only after it commits are
 //! the offsets stored (`enable.auto.offset.store=false`); librdkafka commits stored
 //! offsets in the background and on rebalance. A crash anywhere before that means the
 //! batch is redelivered, and the write is idempotent.
@@ -33,6 +33,10 @@ use crate::db::{self, Rejection, StoreError};
 use crate::metrics::Metrics;
 
 /// Logs rebalances and commit failures, and keeps the assigned-partitions gauge.
+///
+/// The group uses the cooperative-sticky assignor (see [`crate::startup::kafka_consumer`]):
+/// a rebalance hands over only the partitions that move, so `Assign` and `Revoke` carry
+/// increments and the gauge is read back from the assignment after each one.
 pub struct WorkerContext {
     /// Where the gauge lives.
     pub metrics: Metrics,
@@ -44,15 +48,18 @@ impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                self.metrics.set_assigned(0);
                 tracing::info!(partitions = ?partitions(tpl), "partitions revoked")
             }
             Rebalance::Assign(tpl) => {
-                self.metrics.set_assigned(tpl.count() as i64);
                 tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        let owned = consumer.assignment().map_or(0, |tpl| tpl.count());
+        self.metrics.set_assigned(owned as i64);
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
@@ -254,20 +261,19 @@ impl Worker {
                 }
             }
         }
-        let orders: Vec<OrderPlaced> = good.iter().map(|(_, o)| (*o).clone()).collect();
+        let orders: Vec<&OrderPlaced> = good.iter().map(|(_, o)| *o).collect();
         match db::write_batch(&self.pool, &orders).await {
-            Ok(w) => {
-                let n = orders.len() as u64;
-                self.metrics.written(w.inserted, n - w.inserted.min(n));
-                Ok(good.into_iter().map(|(_, o)| o).collect())
+            Ok(inserted) => {
+                self.metrics.written(inserted, orders.len() as u64);
+                Ok(orders)
             }
             Err(StoreError::Rejected(e)) => {
                 tracing::warn!(error = %e, "batch refused by a constraint: isolating the offending orders");
                 let mut written = Vec::with_capacity(good.len());
                 for (message, order) in good {
-                    match db::write_batch(&self.pool, std::slice::from_ref(order)).await {
-                        Ok(w) => {
-                            self.metrics.written(w.inserted, 1 - w.inserted.min(1));
+                    match db::write_batch(&self.pool, &[order]).await {
+                        Ok(inserted) => {
+                            self.metrics.written(inserted, 1);
                             written.push(order);
                         }
                         Err(StoreError::Rejected(e)) => {
@@ -380,13 +386,9 @@ impl Worker {
             let key = self.keys.order_status(&o.order_id);
             pipe.cmd("HSET")
                 .arg(&key)
-                .arg(&[
-                    ("order_id", o.order_id.to_string()),
-                    ("product_id", o.product_id.to_string()),
-                    ("user_id", o.user_id.to_string()),
-                    ("quantity", o.quantity.to_string()),
-                    ("status", "persisted".to_owned()),
-                ])
+                .arg(&o.status_fields())
+                .arg("status")
+                .arg("persisted")
                 .ignore()
                 .expire(&key, self.status_ttl_secs as i64)
                 .ignore();

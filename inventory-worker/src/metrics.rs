@@ -24,7 +24,6 @@ struct Inner {
     dead_lettered: Counter,
     transient_errors: Counter,
     lag: Gauge,
-    rejoins: Counter,
     assigned: Gauge,
 }
 
@@ -51,17 +50,11 @@ impl Metrics {
         let dead_lettered = Counter::default();
         let transient_errors = Counter::default();
         let lag = Gauge::default();
-        let rejoins = Counter::default();
         let assigned = Gauge::default();
         registry.register(
             "assigned_partitions",
             "Partitions of the order topic this worker owns now",
             assigned.clone(),
-        );
-        registry.register(
-            "group_rejoins",
-            "Times the watchdog rejoined the group to recover a stranded partition",
-            rejoins.clone(),
         );
         registry.register("batch_size", "Messages per batch", batch_size.clone());
         registry.register(
@@ -104,7 +97,6 @@ impl Metrics {
                 dead_lettered,
                 transient_errors,
                 lag,
-                rejoins,
                 assigned,
             }),
         }
@@ -116,10 +108,12 @@ impl Metrics {
         self.inner.batch_seconds.observe(took.as_secs_f64());
     }
 
-    /// Rows inserted and duplicates skipped by one write.
-    pub fn written(&self, inserted: u64, duplicates: u64) {
+    /// One write of `attempted` orders, `inserted` of them new (the rest duplicates).
+    pub fn written(&self, inserted: u64, attempted: u64) {
         self.inner.rows_inserted.inc_by(inserted);
-        self.inner.duplicates.inc_by(duplicates);
+        self.inner
+            .duplicates
+            .inc_by(attempted.saturating_sub(inserted));
     }
 
     /// One dead-lettered message.
@@ -132,14 +126,9 @@ impl Metrics {
         self.inner.transient_errors.inc();
     }
 
-    /// Partitions owned after a rebalance.
+    /// Partitions of the order topic owned after a rebalance.
     pub fn set_assigned(&self, partitions: i64) {
         self.inner.assigned.set(partitions);
-    }
-
-    /// One watchdog rejoin.
-    pub fn rejoined(&self) {
-        self.inner.rejoins.inc();
     }
 
     /// Current consumer lag.

@@ -26,7 +26,16 @@ pub struct Application {
     worker: Worker,
 }
 
-/// The consumer configuration: manual offset store, auto-commit of stored offsets.
+/// The consumer configuration: manual offset store, auto-commit of stored offsets, and
+/// the cooperative-sticky assignor.
+///
+/// Why cooperative-sticky rather than an eager assignor: when a worker joins or leaves
+/// during a sale, an eager rebalance revokes every partition from every worker and writes
+/// stop until the whole group has re-synced; cooperative-sticky moves only the partitions
+/// that must move and the others are written throughout. Correctness does not depend on
+/// the choice: offsets are stored only after PostgreSQL committed, a partition revoked
+/// mid-batch refuses the store and its new owner re-reads those messages, and the write is
+/// idempotent (`inventory-worker/tests/rebalance.rs`).
 pub fn kafka_consumer(settings: &Settings, metrics: &Metrics) -> anyhow::Result<OrderConsumer> {
     let consumer: OrderConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.kafka_brokers)
@@ -39,6 +48,7 @@ pub fn kafka_consumer(settings: &Settings, metrics: &Metrics) -> anyhow::Result<
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
+        .set("partition.assignment.strategy", "cooperative-sticky")
         .set("allow.auto.create.topics", "false")
         .create_with_context(WorkerContext {
             metrics: metrics.clone(),

@@ -118,14 +118,38 @@ pub struct TestTopics {
     pub dlq: String,
 }
 
-/// Creates `{prefix}-<hex>` and `{prefix}-<hex>.dlq` with `partitions` partitions.
-pub async fn topics(env: &StackEnv, prefix: &str, partitions: i32) -> anyhow::Result<TestTopics> {
-    let orders = unique(prefix);
+/// Creates `t-<unix seconds>-<hex>` and its `.dlq` with `partitions` partitions, and
+/// deletes test topics older than an hour (left by earlier runs: every partition is a
+/// log the broker must load when it restarts).
+pub async fn topics(env: &StackEnv, partitions: i32) -> anyhow::Result<TestTopics> {
+    let now = now_secs();
+    let stale: Vec<String> = flashctl::topics::list(&env.kafka_brokers)
+        .await
+        .context("listing topics (is the broker up? deploy/local/up.sh)")?
+        .into_iter()
+        .filter(|t| test_topic_created(t).is_some_and(|ts| ts + 3600 < now))
+        .collect();
+    if !stale.is_empty() {
+        let names: Vec<&str> = stale.iter().map(String::as_str).collect();
+        // Best effort: another test run may be deleting the same ones.
+        let _ = flashctl::topics::delete(&env.kafka_brokers, &names).await;
+    }
+    let orders = format!("t-{now}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dlq = format!("{orders}.dlq");
     flashctl::topics::create(&env.kafka_brokers, &[&orders, &dlq], partitions, 1)
         .await
         .context("creating test topics (is the broker up? deploy/local/up.sh)")?;
     Ok(TestTopics { orders, dlq })
+}
+
+/// When a topic made by [`topics`] was created (unix seconds); `None` for other topics.
+fn test_topic_created(topic: &str) -> Option<u64> {
+    let rest = topic.strip_prefix("t-")?;
+    let (secs, tail) = rest.split_once('-')?;
+    let hex = tail.strip_suffix(".dlq").unwrap_or(tail);
+    (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| secs.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -143,6 +167,16 @@ mod tests {
             "postgres://a:b@h:1/y?sslmode=disable"
         );
         assert_eq!(with_database("postgres://a@h", "y"), "postgres://a@h/y");
+    }
+
+    #[test]
+    fn recognises_test_topics_and_their_age() {
+        assert_eq!(test_topic_created("t-1700000000-0a1b2c3d"), Some(1_700_000_000));
+        assert_eq!(test_topic_created("t-1700000000-0a1b2c3d.dlq"), Some(1_700_000_000));
+        assert_eq!(test_topic_created("orders"), None);
+        assert_eq!(test_topic_created("t-abc-0a1b2c3d"), None);
+        assert_eq!(test_topic_created("t-1700000000-0a1b2c3"), None);
+        assert_eq!(test_topic_created("faults-1700000000-orders"), None);
     }
 
     #[test]
@@ -179,7 +213,7 @@ impl TestStack {
     /// Creates a namespace, a topic pair and a migrated database.
     pub async fn new() -> anyhow::Result<Self> {
         let env = StackEnv::from_env();
-        let (topics, db) = tokio::try_join!(topics(&env, "orders", 6), database(&env))?;
+        let (topics, db) = tokio::try_join!(topics(&env, 6), database(&env))?;
         Ok(Self {
             keys: shared::keys::Keyspace::new(unique("t")),
             env,

@@ -1,6 +1,8 @@
-//! Helpers shared by the worker's integration tests: events, raw publishing, counts.
+//! Helpers shared by the worker's integration tests: the worker binary, events, raw
+//! publishing, counts.
 #![allow(dead_code)]
 
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loadtest::stack::TestStack;
@@ -107,4 +109,32 @@ pub async fn wait_for_rows(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Starts the real `inventory-worker` binary on the stack (admin port `admin_port`, 0
+/// for any), with batches of at most `batch_max`.
+pub fn spawn_worker(stack: &TestStack, batch_max: usize, admin_port: u16) -> anyhow::Result<Child> {
+    let s = stack.worker_settings();
+    Ok(Command::new(env!("CARGO_BIN_EXE_inventory-worker"))
+        .env("DATABASE_URL", s.database_url.expose())
+        .env("KAFKA_BROKERS", &s.kafka_brokers)
+        .env("KAFKA_TOPIC", &s.kafka_topic)
+        .env("KAFKA_GROUP", &s.kafka_group)
+        .env("KAFKA_DLQ_TOPIC", &s.kafka_dlq_topic)
+        .env("REDIS_NAMESPACE", &s.redis_namespace)
+        .env("ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
+        .env("BATCH_MAX", batch_max.to_string())
+        .env("BATCH_LINGER_MS", "5")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?)
+}
+
+/// Sends SIGTERM and waits for the process to exit; true if it exited with success.
+pub fn terminate(child: &mut Child) -> anyhow::Result<bool> {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()?;
+    Ok(child.wait()?.success())
 }
