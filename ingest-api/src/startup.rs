@@ -175,14 +175,19 @@ impl Application {
         let environment = raw.environment;
         let (redis_url, redis_timeout) = (raw.redis_url.expose().clone(), raw.redis_timeout());
         let mut server = HttpServer::new(move || {
-            // This closure runs on each worker thread: give it its own Redis connection.
-            let admission = match redis_connection(&redis_url, redis_timeout) {
-                Ok(conn) => data.admission.with_connection(conn),
-                Err(_) => data.admission.clone(),
+            // This closure runs on each worker thread: give it its own Redis connection
+            // for the admission and the hand-off's confirmations.
+            let (admission, handoff) = match redis_connection(&redis_url, redis_timeout) {
+                Ok(conn) => (
+                    data.admission.with_connection(conn.clone()),
+                    data.handoff.with_connection(conn),
+                ),
+                Err(_) => (data.admission.clone(), data.handoff.clone()),
             };
             App::new()
                 .app_data(data.clone())
                 .app_data(web::Data::new(admission))
+                .app_data(web::Data::new(handoff))
                 .configure(routes::order::config)
                 .default_service(web::to(routes::order::not_found))
                 .wrap(cors(&origins, environment))

@@ -73,7 +73,8 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
     // The producer: RATE orders a second until told to stop; returns the order ids.
     let stop = Arc::new(AtomicBool::new(false));
     let producing = {
-        let (stop, producer, topic) = (stop.clone(), producer(&stack)?, stack.topics.orders.clone());
+        let (stop, producer, topic) =
+            (stop.clone(), producer(&stack)?, stack.topics.orders.clone());
         tokio::spawn(async move {
             let mut ids = Vec::new();
             let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
@@ -159,7 +160,10 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
 
     let (rows, distinct, sold) = counts(&pg, product).await?;
     println!("{n} orders published, {done} rows");
-    assert_eq!(rows, n, "every published order is exactly one row (lost or doubled)");
+    assert_eq!(
+        rows, n,
+        "every published order is exactly one row (lost or doubled)"
+    );
     assert_eq!(distinct, n);
     assert_eq!(sold, n, "sales.sold counts each order once");
     let persisted: HashSet<String> = pg
@@ -171,7 +175,10 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(ids.iter().all(|id| persisted.contains(id)), "an order is missing");
+    assert!(
+        ids.iter().all(|id| persisted.contains(id)),
+        "an order is missing"
+    );
 
     // Everything read was committed by the group: nothing left for a next worker.
     let lag = flashctl::topics::lag(

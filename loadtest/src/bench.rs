@@ -5,6 +5,8 @@
 //! - [`bare_server`]: an actix-web handler that answers `POST /order` with a fixed
 //!   problem body and does nothing else: the HTTP ceiling of this machine.
 //! - [`fill_topic`]: writes orders to a topic, for measuring the worker on a backlog.
+//! - [`kafka_ceiling`]: the broker's own ceiling for the accept path's publish: the API's
+//!   producer settings, real order events, many in flight.
 //!
 //! The latency of the real service is measured with the open-model engine instead
 //! ([`crate::engine`]), at rates derived from the saturation point.
@@ -117,6 +119,117 @@ pub async fn bare_server(
     Ok(())
 }
 
+/// A valid order event for user `f-<i>` of `product`, as the API publishes it.
+fn order_event(product: &shared::ProductId, i: usize) -> anyhow::Result<shared::OrderPlaced> {
+    use shared::event::{SCHEMA_VERSION, now_ms};
+    Ok(shared::OrderPlaced {
+        schema_version: SCHEMA_VERSION,
+        order_id: uuid::Uuid::now_v7(),
+        product_id: product.clone(),
+        user_id: format!("f-{i}").parse()?,
+        quantity: shared::Quantity::new(1)?,
+        idempotency_key: shared::IdempotencyKey::parse(format!("fill-{i:010}"))?,
+        accepted_at_ms: now_ms(),
+        // The API hashes the network and device into 32 hex digits each.
+        ip_hash: Some("9f86d081884c7d659a2feaa0c55ad015".to_owned()),
+        device_hash: Some("60303ae22b998861bce3b28f33eec1be".to_owned()),
+    })
+}
+
+/// What [`kafka_ceiling`] measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct KafkaCeiling {
+    /// Acknowledged messages per second.
+    pub per_s: f64,
+    /// Messages acknowledged within the run.
+    pub acknowledged: u64,
+    /// Bytes of one message's value (an `OrderPlaced` as JSON).
+    pub value_bytes: usize,
+    /// Messages kept in flight.
+    pub in_flight: usize,
+}
+
+/// When [`publish_orders`] stops sending.
+enum Until {
+    /// After this many orders.
+    Count(usize),
+    /// At this moment.
+    Deadline(Instant),
+}
+
+/// Publishes order events for `product` to `topic` with the API's own producer
+/// (`ingest_api::startup::kafka_producer`: idempotent, `acks=all`, the same linger),
+/// keyed by order id like the API, keeping up to `in_flight` awaiting their
+/// acknowledgement, until `until`. Returns the ceiling it reached: acknowledgements
+/// counted until sending stopped, over that time (the stragglers are awaited after).
+async fn publish_orders(
+    brokers: &str,
+    topic: &str,
+    product: &str,
+    in_flight: usize,
+    until: Until,
+) -> anyhow::Result<KafkaCeiling> {
+    use futures_util::StreamExt;
+    use rdkafka::producer::FutureRecord;
+    let producer = ingest_api::startup::kafka_producer(brokers)?;
+    let product: shared::ProductId = product.parse()?;
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let started = Instant::now();
+    let (mut sent, mut acknowledged, mut value_bytes) = (0usize, 0u64, 0usize);
+    let more = |sent: usize| match until {
+        Until::Count(n) => sent < n,
+        Until::Deadline(at) => Instant::now() < at,
+    };
+    while more(sent) {
+        while pending.len() < in_flight && more(sent) {
+            let event = order_event(&product, sent)?;
+            sent += 1;
+            let (key, payload) = (event.order_id.to_string(), event.to_json());
+            value_bytes = payload.len();
+            let producer = producer.clone();
+            let topic = topic.to_owned();
+            pending.push(async move {
+                producer
+                    .send(
+                        FutureRecord::to(&topic).key(&key).payload(&payload),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|(e, _)| e)
+            });
+        }
+        if let Some(r) = pending.next().await {
+            r?;
+            acknowledged += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let measured = acknowledged;
+    while let Some(r) = pending.next().await {
+        r?;
+    }
+    Ok(KafkaCeiling {
+        per_s: measured as f64 / elapsed.max(1e-9),
+        acknowledged: measured,
+        value_bytes,
+        in_flight,
+    })
+}
+
+/// The broker's ceiling for the accept path's publish: [`publish_orders`] for
+/// `duration` with `in_flight` messages awaiting acknowledgement.
+pub async fn kafka_ceiling(
+    brokers: &str,
+    topic: &str,
+    product: &str,
+    in_flight: usize,
+    duration: Duration,
+) -> anyhow::Result<KafkaCeiling> {
+    let until = Until::Deadline(Instant::now() + duration);
+    publish_orders(brokers, topic, product, in_flight, until).await
+}
+
 /// Writes `count` valid orders for `product` to `topic` (one unit each, distinct users).
 pub async fn fill_topic(
     brokers: &str,
@@ -124,51 +237,7 @@ pub async fn fill_topic(
     product: &str,
     count: usize,
 ) -> anyhow::Result<()> {
-    use rdkafka::ClientConfig;
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    use shared::event::{SCHEMA_VERSION, now_ms};
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "10")
-        .create()?;
-    let product: shared::ProductId = product.parse()?;
-    let mut pending = futures_util::stream::FuturesUnordered::new();
-    use futures_util::StreamExt;
-    for i in 0..count {
-        let event = shared::OrderPlaced {
-            schema_version: SCHEMA_VERSION,
-            order_id: uuid::Uuid::now_v7(),
-            product_id: product.clone(),
-            user_id: format!("f-{i}").parse()?,
-            quantity: shared::Quantity::new(1)?,
-            idempotency_key: shared::IdempotencyKey::parse(format!("fill-{i:010}"))?,
-            accepted_at_ms: now_ms(),
-            ip_hash: None,
-            device_hash: None,
-        };
-        let key = event.order_id.to_string();
-        let payload = event.to_json();
-        let producer = producer.clone();
-        let topic = topic.to_owned();
-        pending.push(async move {
-            producer
-                .send(
-                    FutureRecord::to(&topic).key(&key).payload(&payload),
-                    Duration::from_secs(30),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|(e, _)| e)
-        });
-        if pending.len() >= 2_000
-            && let Some(r) = pending.next().await
-        {
-            r?;
-        }
-    }
-    while let Some(r) = pending.next().await {
-        r?;
-    }
-    Ok(())
+    publish_orders(brokers, topic, product, 2_000, Until::Count(count))
+        .await
+        .map(|_| ())
 }

@@ -67,6 +67,25 @@ enum Command {
         #[arg(long)]
         count: usize,
     },
+    /// Benchmark: the broker's ceiling for the accept path: order events published with
+    /// the API's producer settings, many in flight; prints one JSON line.
+    KafkaCeiling {
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Topic.
+        #[arg(long)]
+        topic: String,
+        /// Product named in the events.
+        #[arg(long)]
+        product: String,
+        /// Messages awaiting their acknowledgement at any time.
+        #[arg(long, default_value_t = 10_000)]
+        in_flight: usize,
+        /// How long.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
 }
 
 #[derive(Args)]
@@ -599,6 +618,18 @@ async fn main() -> ExitCode {
         } => loadtest::bench::fill_topic(&brokers, &topic, &product, count)
             .await
             .map(|()| true),
+        Command::KafkaCeiling {
+            brokers,
+            topic,
+            product,
+            in_flight,
+            duration,
+        } => loadtest::bench::kafka_ceiling(&brokers, &topic, &product, in_flight, duration)
+            .await
+            .and_then(|c| {
+                println!("{}", serde_json::to_string(&c)?);
+                Ok(true)
+            }),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

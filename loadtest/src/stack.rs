@@ -134,7 +134,10 @@ pub async fn topics(env: &StackEnv, partitions: i32) -> anyhow::Result<TestTopic
         // Best effort: another test run may be deleting the same ones.
         let _ = flashctl::topics::delete(&env.kafka_brokers, &names).await;
     }
-    let orders = format!("t-{now}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let orders = format!(
+        "t-{now}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let dlq = format!("{orders}.dlq");
     flashctl::topics::create(&env.kafka_brokers, &[&orders, &dlq], partitions, 1)
         .await
@@ -171,8 +174,14 @@ mod tests {
 
     #[test]
     fn recognises_test_topics_and_their_age() {
-        assert_eq!(test_topic_created("t-1700000000-0a1b2c3d"), Some(1_700_000_000));
-        assert_eq!(test_topic_created("t-1700000000-0a1b2c3d.dlq"), Some(1_700_000_000));
+        assert_eq!(
+            test_topic_created("t-1700000000-0a1b2c3d"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            test_topic_created("t-1700000000-0a1b2c3d.dlq"),
+            Some(1_700_000_000)
+        );
         assert_eq!(test_topic_created("orders"), None);
         assert_eq!(test_topic_created("t-abc-0a1b2c3d"), None);
         assert_eq!(test_topic_created("t-1700000000-0a1b2c3"), None);

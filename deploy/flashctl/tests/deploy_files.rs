@@ -33,6 +33,19 @@ fn the_compose_file_holds_together() {
         assert!(names.contains(needed), "service {needed} missing");
     }
 
+    // Production runs the Apache Kafka version the local stack and the tests run.
+    let pom = repo("deploy/local/kafka/pom.xml");
+    let pinned = pom
+        .split_once("<kafka.version>")
+        .and_then(|(_, rest)| rest.split_once("</kafka.version>"))
+        .map(|(v, _)| v)
+        .expect("deploy/local/kafka/pom.xml pins kafka.version");
+    assert_eq!(
+        services["kafka"]["image"].as_str(),
+        Some(format!("apache/kafka:{pinned}").as_str()),
+        "the compose file's Kafka differs from the one deploy/local/up.sh runs"
+    );
+
     // Every build target is a stage of the Dockerfile.
     let dockerfile = repo("deploy/docker/Dockerfile");
     for (name, svc) in services {

@@ -20,10 +20,8 @@ use shared::keys::{Keyspace, OUTBOX_GROUP};
 use shared::{OrderPlaced, ProductId};
 use tokio::sync::watch;
 
+use super::confirm::{Confirmation, Confirmer};
 use crate::metrics::Metrics;
-
-static DONE: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/handoff_done.lua")));
 
 /// Why an order could not be confirmed by Kafka in time.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +44,7 @@ struct Inner {
     producer: FutureProducer,
     topic: String,
     conn: ConnectionManager,
+    confirmer: Confirmer,
     keys: Keyspace,
     publish_timeout: Duration,
     status_ttl_secs: u64,
@@ -61,7 +60,7 @@ impl std::fmt::Debug for Handoff {
 }
 
 impl Handoff {
-    /// A hand-off to `topic`.
+    /// A hand-off to `topic`. Starts its [`Confirmer`] on the current Tokio runtime.
     pub fn new(
         producer: FutureProducer,
         topic: String,
@@ -75,11 +74,31 @@ impl Handoff {
             inner: Arc::new(Inner {
                 producer,
                 topic,
+                confirmer: Confirmer::spawn(conn.clone(), status_ttl_secs),
                 conn,
                 keys,
                 publish_timeout,
                 status_ttl_secs,
                 metrics,
+            }),
+        }
+    }
+
+    /// The same hand-off confirming over another connection, with a [`Confirmer`] of its
+    /// own on the current runtime. Each HTTP worker thread gets one (created on that
+    /// thread), so confirmations do not hop to another thread and back.
+    pub fn with_connection(&self, conn: ConnectionManager) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                producer: inner.producer.clone(),
+                topic: inner.topic.clone(),
+                confirmer: Confirmer::spawn(conn.clone(), inner.status_ttl_secs),
+                conn,
+                keys: inner.keys.clone(),
+                publish_timeout: inner.publish_timeout,
+                status_ttl_secs: inner.status_ttl_secs,
+                metrics: inner.metrics.clone(),
             }),
         }
     }
@@ -142,53 +161,20 @@ impl Handoff {
         }
     }
 
-    /// Marks the outbox entry done and records the order's status for `GET /order`, in
-    /// one round trip (the script by hash, pipelined with the status write; if Redis lost
-    /// the script, it is loaded and the step repeated). Failures are logged, not returned:
-    /// Kafka already has the order, and an entry left pending is only republished, a no-op
-    /// for the worker.
+    /// Marks the outbox entry done and records the order's status for `GET /order`,
+    /// batched with the other orders acknowledged meanwhile ([`Confirmer`]). Failures are
+    /// logged, not returned: Kafka already has the order, and an entry left pending is
+    /// only republished, a no-op for the worker.
     pub async fn confirm(&self, event: &OrderPlaced, entry_id: &str) {
-        let inner = &self.inner;
-        let sale = inner.keys.sale(&event.product_id);
-        let outbox = sale.outbox();
-        let idem = sale.idempotency(&event.user_id, &event.idempotency_key);
-        let status_key = inner.keys.order_status(&event.order_id);
-        let mut status = redis::pipe();
-        status
-            .cmd("HSET")
-            .arg(&status_key)
-            .arg(&event.status_fields())
-            .ignore()
-            .hset_nx(&status_key, "status", "accepted")
-            .ignore()
-            .expire(&status_key, inner.status_ttl_secs as i64)
-            .ignore();
-        let mut both = status.clone();
-        both.cmd("EVALSHA")
-            .arg(DONE.get_hash())
-            .arg(2)
-            .arg(&outbox)
-            .arg(&idem)
-            .arg(entry_id);
-        let mut conn = inner.conn.clone();
-        let result = match both.query_async::<(i64,)>(&mut conn).await {
-            Err(e) if e.code() == Some("NOSCRIPT") => {
-                let done = DONE
-                    .key(&outbox)
-                    .key(&idem)
-                    .arg(entry_id)
-                    .invoke_async::<i64>(&mut conn)
-                    .await;
-                match done {
-                    Ok(_) => status.exec_async(&mut conn).await,
-                    Err(e) => Err(e),
-                }
-            }
-            other => other.map(|_| ()),
+        let sale = self.inner.keys.sale(&event.product_id);
+        let confirmation = Confirmation {
+            outbox: sale.outbox(),
+            idem: sale.idempotency(&event.user_id, &event.idempotency_key),
+            entry_id: entry_id.to_owned(),
+            status_key: self.inner.keys.order_status(&event.order_id),
+            fields: event.status_fields(),
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, entry_id, "could not confirm the hand-off; the relay will republish the order");
-        }
+        self.inner.confirmer.confirm(confirmation).await;
     }
 
     /// Republishes outbox entries that stayed pending longer than `min_idle`, until

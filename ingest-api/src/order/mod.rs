@@ -1,10 +1,11 @@
 //! The business side of an order, free of HTTP types: who is asking ([`identity`]), what
 //! the body means ([`schema`]), whether it is authentic ([`signature`]), the one Redis
-//! decision ([`admission`]), the hand-off to Kafka ([`handoff`]), and the protections
+//! decision ([`admission`]), the hand-off to Kafka ([`handoff`], confirmed in batches by [`confirm`]), and the protections
 //! around them ([`rate`], [`breaker`], [`sold_out`], [`violations`]).
 
 pub mod admission;
 pub mod breaker;
+pub mod confirm;
 pub mod handoff;
 pub mod identity;
 pub mod rate;

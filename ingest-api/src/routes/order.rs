@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::order::violations::Context;
 use crate::order::{
-    Admission, AdmissionError, Admitted, Client, Decision, OrderView, RateInfo, RateReport,
-    SignatureError, SignedRequest, Ticket,
+    Admission, AdmissionError, Admitted, Client, Decision, Handoff, OrderView, RateInfo,
+    RateReport, SignatureError, SignedRequest, Ticket,
 };
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
@@ -201,6 +201,7 @@ async fn create_order(
     payload: web::Payload,
     app: web::Data<AppState>,
     admission: web::Data<Admission>,
+    handoff: web::Data<Handoff>,
 ) -> HttpResponse {
     let started = Instant::now();
     let client = identify(&req, &app);
@@ -210,7 +211,10 @@ async fn create_order(
         product: None,
         user: None,
     };
-    let mut result = place_order(&req, payload, &app, &admission, &client, &mut trace).await;
+    let mut result = place_order(
+        &req, payload, &app, &admission, &handoff, &client, &mut trace,
+    )
+    .await;
 
     // Exactly one limiter per request: the script's, or this instance's when the request
     // did not reach the script's limits. A success is never turned into a refusal.
@@ -267,6 +271,7 @@ async fn place_order(
     payload: web::Payload,
     app: &AppState,
     admission: &Admission,
+    handoff: &Handoff,
     client: &Client,
     trace: &mut Trace,
 ) -> Result<Answer, ApiError> {
@@ -300,7 +305,7 @@ async fn place_order(
     let ticket = Ticket::new(order, headers.idempotency_key, client, pseudonyms);
     let Admitted { decision, rate } = admit(app, admission, &ticket).await?;
     trace.rate = rate;
-    answer(app, &ticket, decision, trace).await
+    answer(app, handoff, &ticket, decision, trace).await
 }
 
 /// The one Redis call, behind the circuit breaker. Fails closed.
@@ -347,6 +352,7 @@ async fn admit(
 /// Turns the script's decision into an answer; an acceptance is published first.
 async fn answer(
     app: &AppState,
+    handoff: &Handoff,
     ticket: &Ticket<'_>,
     decision: Decision,
     trace: &mut Trace,
@@ -360,7 +366,7 @@ async fn answer(
             if remaining == 0 {
                 app.sold_out.mark(product);
             }
-            app.handoff
+            handoff
                 .publish(&ticket.event, &ticket.event_json, &entry_id)
                 .await
                 .map_err(|e| {

@@ -1,0 +1,136 @@
+//! Confirming hand-offs in batches.
+//!
+//! Once Kafka acknowledged an order, its outbox entry is marked delivered
+//! (`lua/handoff_done.lua`) and its status record for `GET /order/{id}` is written. Done
+//! one order at a time, that is a second Redis round trip per accepted order, the largest
+//! cost of the accept path after the admission itself (see the README's benchmark). The
+//! [`Confirmer`] instead sends, in one round trip, everything acknowledged while the
+//! previous round trip was on its way: one script call per product and three status
+//! commands per order. Under a trickle each batch holds one order and nothing waits
+//! longer than before; under a flash sale's crowd the batches grow by themselves.
+//!
+//! A confirmation is best effort, as before: if it fails, the entry stays pending and the
+//! relay republishes it (a no-op for the worker), and the status record appears once the
+//! relay confirms or the worker marks the order persisted.
+
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
+
+/// At most this many orders per round trip.
+const MAX_BATCH: usize = 512;
+
+static DONE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/handoff_done.lua")));
+
+/// One order to confirm: its outbox entry and idempotency record, and its status record.
+#[derive(Debug)]
+pub struct Confirmation {
+    /// The product's outbox stream.
+    pub outbox: String,
+    /// The order's idempotency record.
+    pub idem: String,
+    /// Its entry in the outbox.
+    pub entry_id: String,
+    /// Its status record.
+    pub status_key: String,
+    /// The status record's fields besides `status`.
+    pub fields: [(&'static str, String); 4],
+}
+
+struct Queued {
+    confirmation: Confirmation,
+    done: oneshot::Sender<()>,
+}
+
+/// Hands confirmations to a task that writes them in batches over one connection.
+#[derive(Debug, Clone)]
+pub struct Confirmer {
+    tx: mpsc::UnboundedSender<Queued>,
+}
+
+impl Confirmer {
+    /// Starts the batching task on the current Tokio runtime; it ends when the last
+    /// clone of the returned handle is dropped.
+    pub fn spawn(conn: ConnectionManager, status_ttl_secs: u64) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(rx, conn, status_ttl_secs));
+        Self { tx }
+    }
+
+    /// Confirms one order; returns once its batch was written (or failed, which is
+    /// logged).
+    pub async fn confirm(&self, confirmation: Confirmation) {
+        let (done, written) = oneshot::channel();
+        if self.tx.send(Queued { confirmation, done }).is_ok() {
+            let _ = written.await;
+        }
+    }
+}
+
+async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, mut conn: ConnectionManager, ttl: u64) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let confirmations: Vec<&Confirmation> = batch.iter().map(|q| &q.confirmation).collect();
+        if let Err(e) = write(&mut conn, &confirmations, ttl).await {
+            tracing::warn!(
+                error = %e, orders = batch.len(),
+                "could not confirm hand-offs; the relay will republish those orders"
+            );
+        }
+        for q in batch.drain(..) {
+            let _ = q.done.send(());
+        }
+    }
+}
+
+/// Writes one batch in one round trip (if Redis lost the script: loads it, then repeats).
+pub async fn write(
+    conn: &mut ConnectionManager,
+    batch: &[&Confirmation],
+    ttl: u64,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for c in batch {
+        pipe.cmd("HSET")
+            .arg(&c.status_key)
+            .arg(&c.fields)
+            .ignore()
+            .hset_nx(&c.status_key, "status", "accepted")
+            .ignore()
+            .expire(&c.status_key, ttl as i64)
+            .ignore();
+    }
+    // One script call per product, its orders in batch order.
+    let mut outboxes: Vec<&str> = batch.iter().map(|c| c.outbox.as_str()).collect();
+    outboxes.sort_unstable();
+    outboxes.dedup();
+    for outbox in outboxes {
+        let orders: Vec<&&Confirmation> = batch.iter().filter(|c| c.outbox == outbox).collect();
+        pipe.cmd("EVALSHA")
+            .arg(DONE.get_hash())
+            .arg(orders.len() + 1)
+            .arg(outbox)
+            .arg(orders.iter().map(|c| c.idem.as_str()).collect::<Vec<_>>())
+            .arg(
+                orders
+                    .iter()
+                    .map(|c| c.entry_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .ignore();
+    }
+    match pipe.exec_async(conn).await {
+        Err(e) if e.code() == Some("NOSCRIPT") => {
+            DONE.prepare_invoke().load_async(conn).await?;
+            pipe.exec_async(conn).await
+        }
+        other => other,
+    }
+}
