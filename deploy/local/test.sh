@@ -14,7 +14,7 @@ say "cargo clippy (warnings are errors)"
 cargo clippy -q --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
 cargo test -q --workspace
-say "fault suite (kill -9 an API and a worker, restart the broker and PostgreSQL, under load)"
+say "fault suite (kill -9 an API, a worker, the broker; crash PostgreSQL; a partition leader and a follower of a three-node Kafka cluster; all under load)"
 "$REPO_ROOT/loadtest/faults.sh"
 say "runbook: every command of deploy/ops/RUNBOOK.md, as written"
 "$REPO_ROOT/deploy/ops/test-runbook.sh"

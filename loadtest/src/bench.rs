@@ -1,7 +1,9 @@
 //! Benchmark building blocks (`loadtest/bench` runs them in one go).
 //!
 //! - [`saturate`]: closed loop, `concurrency` connections sending back to back for a
-//!   while: the most a server answers per second, for comparing ceilings.
+//!   while: the most a server answers per second, for comparing ceilings. It sends with
+//!   the lean [`crate::wire`] client, so the generator takes as little CPU as it can
+//!   from the server it shares the machine with.
 //! - [`bare_server`]: an actix-web handler that answers `POST /order` with a fixed
 //!   problem body and does nothing else: the HTTP ceiling of this machine.
 //! - [`fill_topic`]: writes orders to a topic, for measuring the worker on a backlog.
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 use crate::client::OrderClient;
 use crate::measure::Latency;
+use crate::wire::Wire;
 
 /// What a closed-loop run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +62,7 @@ pub async fn saturate(
         tasks.spawn(async move {
             let mut h = crate::measure::histogram();
             let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+            let mut wire = None;
             let mut i = 0u64;
             while Instant::now() < deadline {
                 let user = match users {
@@ -69,9 +73,20 @@ pub async fn saturate(
                 let key = uuid::Uuid::new_v4().simple().to_string();
                 let body = OrderClient::body(&product, &user, 1);
                 let t = Instant::now();
-                let code = match client.place(&body, &key).await {
-                    Ok(a) => a.code(),
-                    Err(_) => "TRANSPORT_ERROR".to_owned(),
+                if wire.is_none() {
+                    wire = Wire::connect(client.base_url()).await.ok();
+                }
+                let answer = match wire.as_mut() {
+                    Some(w) => w.place(&client, &body, &key).await,
+                    None => Err(std::io::ErrorKind::NotConnected.into()),
+                };
+                let code = match answer {
+                    Ok((_, code)) => code,
+                    Err(_) => {
+                        // Closed or refused: count it, and open a new connection next time.
+                        wire = None;
+                        "TRANSPORT_ERROR".to_owned()
+                    }
                 };
                 let _ = h.record((t.elapsed().as_micros() as u64).max(1));
                 *codes.entry(code).or_insert(0) += 1;

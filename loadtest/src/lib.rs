@@ -16,3 +16,4 @@ pub mod measure;
 pub mod report;
 pub mod scenario;
 pub mod stack;
+pub mod wire;
