@@ -103,14 +103,14 @@ pub fn redis_connection(url: &str, timeout: Duration) -> anyhow::Result<Connecti
         .context("cannot create the Redis connection manager")
 }
 
-/// The idempotent, `acks=all` producer.
-pub fn kafka_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+/// The idempotent, `acks=all` producer, batching for up to `linger_ms`.
+pub fn kafka_producer(brokers: &str, linger_ms: u64) -> anyhow::Result<FutureProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("client.id", "ingest-api")
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "1")
+        .set("linger.ms", linger_ms.to_string())
         .set("message.timeout.ms", "30000")
         .set("socket.keepalive.enable", "true")
         .create()
@@ -123,7 +123,7 @@ impl Application {
         let raw = &settings.raw;
         let metrics = Metrics::new();
         let redis = redis_connection(raw.redis_url.expose(), raw.redis_timeout())?;
-        let producer = kafka_producer(&raw.kafka_brokers)?;
+        let producer = kafka_producer(&raw.kafka_brokers, raw.kafka_linger_ms)?;
         let handoff = Handoff::new(
             producer,
             raw.kafka_topic.clone(),

@@ -173,7 +173,7 @@ enum Until {
 }
 
 /// Publishes order events for `product` to `topic` with the API's own producer
-/// (`ingest_api::startup::kafka_producer`: idempotent, `acks=all`, the same linger),
+/// (`ingest_api::startup::kafka_producer`: idempotent, `acks=all`, the default linger),
 /// keyed by order id like the API, keeping up to `in_flight` awaiting their
 /// acknowledgement, until `until`. Returns the ceiling it reached: acknowledgements
 /// counted until sending stopped, over that time (the stragglers are awaited after).
@@ -186,7 +186,8 @@ async fn publish_orders(
 ) -> anyhow::Result<KafkaCeiling> {
     use futures_util::StreamExt;
     use rdkafka::producer::FutureRecord;
-    let producer = ingest_api::startup::kafka_producer(brokers)?;
+    let linger = ingest_api::settings::DEFAULT_KAFKA_LINGER_MS;
+    let producer = ingest_api::startup::kafka_producer(brokers, linger)?;
     let product: shared::ProductId = product.parse()?;
     let mut pending = futures_util::stream::FuturesUnordered::new();
     let started = Instant::now();

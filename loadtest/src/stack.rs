@@ -242,6 +242,7 @@ impl TestStack {
             kafka_brokers: self.env.kafka_brokers.clone(),
             kafka_topic: self.topics.orders.clone(),
             kafka_publish_timeout_ms: 5_000,
+            kafka_linger_ms: ingest_api::settings::DEFAULT_KAFKA_LINGER_MS,
             signing_keys: shared::Secret::new(format!(
                 "{TEST_KEY_ID}:{}",
                 String::from_utf8_lossy(TEST_SECRET)
