@@ -54,15 +54,8 @@ enum Command {
     },
     /// Benchmark: write N orders for a product to a topic.
     FillTopic {
-        /// Kafka bootstrap servers.
-        #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-        brokers: String,
-        /// Topic.
-        #[arg(long)]
-        topic: String,
-        /// Product.
-        #[arg(long)]
-        product: String,
+        #[command(flatten)]
+        to: OrderTopic,
         /// How many orders.
         #[arg(long)]
         count: usize,
@@ -70,15 +63,8 @@ enum Command {
     /// Benchmark: the broker's ceiling for the accept path: order events published with
     /// the API's producer settings, many in flight; prints one JSON line.
     KafkaCeiling {
-        /// Kafka bootstrap servers.
-        #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-        brokers: String,
-        /// Topic.
-        #[arg(long)]
-        topic: String,
-        /// Product named in the events.
-        #[arg(long)]
-        product: String,
+        #[command(flatten)]
+        to: OrderTopic,
         /// Messages awaiting their acknowledgement at any time.
         #[arg(long, default_value_t = 10_000)]
         in_flight: usize,
@@ -86,6 +72,20 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
     },
+}
+
+/// Where benchmark orders are published.
+#[derive(Args)]
+struct OrderTopic {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Topic.
+    #[arg(long)]
+    topic: String,
+    /// Product named in the orders.
+    #[arg(long)]
+    product: String,
 }
 
 #[derive(Args)]
@@ -610,26 +610,23 @@ async fn main() -> ExitCode {
         Command::BareServer { listen, workers } => loadtest::bench::bare_server(listen, workers)
             .await
             .map(|()| true),
-        Command::FillTopic {
-            brokers,
-            topic,
-            product,
-            count,
-        } => loadtest::bench::fill_topic(&brokers, &topic, &product, count)
-            .await
-            .map(|()| true),
+        Command::FillTopic { to, count } => {
+            loadtest::bench::fill_topic(&to.brokers, &to.topic, &to.product, count)
+                .await
+                .map(|()| true)
+        }
         Command::KafkaCeiling {
-            brokers,
-            topic,
-            product,
+            to,
             in_flight,
             duration,
-        } => loadtest::bench::kafka_ceiling(&brokers, &topic, &product, in_flight, duration)
-            .await
-            .and_then(|c| {
-                println!("{}", serde_json::to_string(&c)?);
-                Ok(true)
-            }),
+        } => {
+            loadtest::bench::kafka_ceiling(&to.brokers, &to.topic, &to.product, in_flight, duration)
+                .await
+                .and_then(|c| {
+                    println!("{}", serde_json::to_string(&c)?);
+                    Ok(true)
+                })
+        }
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
