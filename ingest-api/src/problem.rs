@@ -1,15 +1,21 @@
 //! Every way a request can fail, and the one place that turns it into HTTP.
 //!
-//! Each variant has a stable machine `code` (CONTRACT.md), a status, and an
-//! `application/problem+json` body (RFC 9457). The mapping is one exhaustive `match`, so
-//! a new variant does not compile until it has an answer. A 500 body says nothing
-//! internal; the log carries the full error chain.
+//! Each variant has a stable machine `code` (`ingest-api/API.md`), a status, and an
+//! `application/problem+json` body (RFC 9457). The business side's errors —
+//! [`Refusal`], [`SignatureError`], [`LookupError`] — become an [`ApiError`] here and
+//! nowhere else. Every mapping is an exhaustive `match` without a catch-all arm, so a new
+//! variant does not compile until it has an answer. A 500 body says nothing internal; the
+//! log carries the full error chain.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde::Serialize;
 use shared::keys::Scope;
+use shared::sale::NotOpen;
+
+use crate::order::lookup::LookupError;
+use crate::order::{Dependency, Refusal, SignatureError};
 
 /// One JSON Schema violation, pointing into the request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,10 +69,10 @@ pub enum ApiError {
     #[error("sale not found")]
     SaleNotFound,
     /// Halted, closed, or outside the window.
-    #[error("sale not open ({state})")]
+    #[error("sale not open ({})", state.as_str())]
     SaleNotOpen {
-        /// `halted`, `closed`, `scheduled`, `ended`.
-        state: String,
+        /// Why.
+        state: NotOpen,
     },
     /// No stock left for this quantity.
     #[error("sold out")]
@@ -224,7 +230,7 @@ impl ApiError {
             Self::Validation(_) => "the body does not match the order schema".into(),
             Self::Blocked { scope } => format!("this {} is blocked for this sale", scope.as_str()),
             Self::SaleNotFound => "there is no sale for this product".into(),
-            Self::SaleNotOpen { state } => format!("the sale is not open ({state})"),
+            Self::SaleNotOpen { state } => format!("the sale is not open ({})", state.as_str()),
             Self::SoldOut => "not enough stock left for this order".into(),
             Self::PurchaseLimitReached { bought, cap } => {
                 format!("this user already holds {bought} of at most {cap} units")
@@ -273,7 +279,22 @@ impl ApiError {
             Self::InvalidSignature { .. } => Some("invalid_signature"),
             Self::RequestExpired => Some("request_expired"),
             Self::IdempotencyKeyReused => Some("key_reused"),
-            _ => None,
+            Self::UnsupportedMediaType
+            | Self::RequestTimeout
+            | Self::PayloadTooLarge { .. }
+            | Self::MissingIdempotencyKey
+            | Self::InvalidIdempotencyKey
+            | Self::Validation(_)
+            | Self::SaleNotFound
+            | Self::SaleNotOpen { .. }
+            | Self::SoldOut
+            | Self::PurchaseLimitReached { .. }
+            | Self::IdempotencyInFlight
+            | Self::RouteNotFound
+            | Self::MethodNotAllowed
+            | Self::OrderNotFound
+            | Self::Unavailable { .. }
+            | Self::Internal(_) => None,
         }
     }
 
@@ -287,7 +308,54 @@ impl ApiError {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             Self::IdempotencyInFlight => Some(1),
-            _ => None,
+            Self::UnsupportedMediaType
+            | Self::RequestTimeout
+            | Self::PayloadTooLarge { .. }
+            | Self::MissingIdempotencyKey
+            | Self::InvalidIdempotencyKey
+            | Self::InvalidSignature { .. }
+            | Self::RequestExpired
+            | Self::Validation(_)
+            | Self::Blocked { .. }
+            | Self::SaleNotFound
+            | Self::SaleNotOpen { .. }
+            | Self::SoldOut
+            | Self::PurchaseLimitReached { .. }
+            | Self::IdempotencyKeyReused
+            | Self::RouteNotFound
+            | Self::MethodNotAllowed
+            | Self::OrderNotFound
+            | Self::Internal(_) => None,
+        }
+    }
+
+    /// Members of the problem body beyond the standard ones.
+    fn extensions(&self, body: &mut serde_json::Value) {
+        match self {
+            Self::Validation(errors) => body["errors"] = serde_json::json!(errors),
+            Self::RateLimited { scope, .. } | Self::Blocked { scope } => {
+                body["scope"] = scope.as_str().into();
+            }
+            Self::Unavailable {
+                outcome_unknown, ..
+            } => body["outcomeUnknown"] = (*outcome_unknown).into(),
+            Self::UnsupportedMediaType
+            | Self::RequestTimeout
+            | Self::PayloadTooLarge { .. }
+            | Self::MissingIdempotencyKey
+            | Self::InvalidIdempotencyKey
+            | Self::InvalidSignature { .. }
+            | Self::RequestExpired
+            | Self::SaleNotFound
+            | Self::SaleNotOpen { .. }
+            | Self::SoldOut
+            | Self::PurchaseLimitReached { .. }
+            | Self::IdempotencyInFlight
+            | Self::IdempotencyKeyReused
+            | Self::RouteNotFound
+            | Self::MethodNotAllowed
+            | Self::OrderNotFound
+            | Self::Internal(_) => {}
         }
     }
 
@@ -301,28 +369,81 @@ impl ApiError {
             "detail": self.detail(),
             "code": code,
         });
-        match self {
-            Self::Validation(errors) => body["errors"] = serde_json::json!(errors),
-            Self::RateLimited { scope, .. } | Self::Blocked { scope } => {
-                body["scope"] = scope.as_str().into();
-            }
-            _ => {}
-        }
+        self.extensions(&mut body);
         let mut builder = HttpResponseBuilder::new(status);
         builder.insert_header((
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if let Self::Unavailable {
-            outcome_unknown, ..
-        } = self
-        {
-            body["outcomeUnknown"] = (*outcome_unknown).into();
-        }
         if let Some(secs) = self.retry_after() {
             builder.insert_header((header::RETRY_AFTER, secs));
         }
         builder.body(body.to_string())
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::InFlight => Self::IdempotencyInFlight,
+            Refusal::KeyReused => Self::IdempotencyKeyReused,
+            Refusal::SaleNotFound => Self::SaleNotFound,
+            Refusal::SaleNotOpen { state } => Self::SaleNotOpen { state },
+            Refusal::Blocked { scope } => Self::Blocked { scope },
+            Refusal::RateLimited {
+                scope,
+                retry_after_ms,
+            } => Self::RateLimited {
+                scope,
+                retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+            },
+            Refusal::PurchaseLimitReached { bought, cap } => {
+                Self::PurchaseLimitReached { bought, cap }
+            }
+            Refusal::SoldOut { .. } => Self::SoldOut,
+            Refusal::Unavailable {
+                dependency,
+                outcome_unknown,
+            } => Self::Unavailable {
+                cause: dependency.as_str(),
+                outcome_unknown,
+                retry_after_secs: match dependency {
+                    Dependency::Redis => 1,
+                    Dependency::Kafka => 2,
+                },
+            },
+            Refusal::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<SignatureError> for ApiError {
+    fn from(e: SignatureError) -> Self {
+        match e {
+            SignatureError::Expired => Self::RequestExpired,
+            SignatureError::Missing => Self::InvalidSignature {
+                reason: "X-Signature is missing",
+            },
+            SignatureError::UnknownKey => Self::InvalidSignature {
+                reason: "X-Key-Id does not name a configured key",
+            },
+            SignatureError::Mismatch => Self::InvalidSignature {
+                reason: "the signature does not match the request",
+            },
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::Unavailable(_) => Self::Unavailable {
+                cause: "redis",
+                outcome_unknown: false,
+                retry_after_secs: 1,
+            },
+            LookupError::Corrupt(e) => Self::Internal(anyhow::Error::new(e)),
+        }
     }
 }
 

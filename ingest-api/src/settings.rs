@@ -1,4 +1,5 @@
-//! `ingest-api` settings: environment variables (CONTRACT.md), optionally a TOML file.
+//! `ingest-api` settings: environment variables (the README's configuration table),
+//! optionally a TOML file.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -58,6 +59,10 @@ pub struct Settings {
     /// less CPU per order, at up to this much latency on each accepted order.
     #[serde(default = "defaults::kafka_linger_ms")]
     pub kafka_linger_ms: u64,
+    /// How long an order's status record (`GET /order/{id}`) is kept (same as the
+    /// worker's).
+    #[serde(default = "defaults::order_status_ttl_secs")]
+    pub order_status_ttl_secs: u64,
     /// `id:secret[,id:secret…]` HMAC keys.
     pub signing_keys: Secret<String>,
     /// Accepted clock skew of `X-Request-Time`, both ways.
@@ -128,6 +133,9 @@ mod defaults {
     }
     pub fn kafka_linger_ms() -> u64 {
         super::DEFAULT_KAFKA_LINGER_MS
+    }
+    pub fn order_status_ttl_secs() -> u64 {
+        shared::status::DEFAULT_TTL_SECS
     }
     pub fn signature_window_ms() -> u64 {
         30_000
@@ -209,6 +217,9 @@ impl Settings {
         }
         if self.kafka_linger_ms > 1_000 {
             return invalid("KAFKA_LINGER_MS must be 0..=1000".into());
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.order_status_ttl_secs) {
+            return invalid("ORDER_STATUS_TTL_SECS must be 60..=2592000".into());
         }
         let trusted_proxies = match TrustedProxies::parse(&self.trusted_proxies) {
             Ok(t) => t,

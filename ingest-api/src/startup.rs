@@ -1,9 +1,8 @@
 //! Building and running the API: connections, listeners, the relay, graceful shutdown.
 
 use std::net::TcpListener;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
@@ -19,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::order::breaker::Breaker;
 use crate::order::sold_out::SoldOut;
 use crate::order::violations::Violations;
-use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, Verifier};
+use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, Placer, Verifier};
 use crate::routes;
 use crate::settings::{Environment, Validated};
 use crate::state::AppState;
@@ -130,7 +129,7 @@ impl Application {
             redis.clone(),
             settings.keyspace.clone(),
             Duration::from_millis(raw.kafka_publish_timeout_ms),
-            raw.idempotency_ttl_secs,
+            raw.order_status_ttl_secs,
             metrics.clone(),
         );
         if !raw.rate_limit_enabled {
@@ -139,24 +138,28 @@ impl Application {
                 "RATE_LIMIT_ENABLED=false: NO RATE LIMITS ARE ENFORCED (blocklists still apply); never do this in production"
             );
         }
+        let admission = Admission::new(
+            redis.clone(),
+            settings.keyspace.clone(),
+            raw.idempotency_ttl_secs,
+            raw.rate_limit_enabled,
+        );
         let state = web::Data::new(AppState {
             schema: OrderSchema::compile()?,
             verifier: Verifier::new(settings.keyring.clone(), raw.signature_window_ms),
-            admission: Admission::new(
-                redis.clone(),
-                settings.keyspace.clone(),
-                raw.idempotency_ttl_secs,
-                raw.rate_limit_enabled,
+            placer: Placer::new(
+                admission,
+                handoff,
+                Arc::new(Breaker::new(3, Duration::from_secs(1))),
+                Arc::new(SoldOut::default()),
+                settings.pseudonymizer.clone(),
+                metrics.clone(),
             ),
-            breaker: Breaker::new(3, Duration::from_secs(1)),
-            handoff,
-            sold_out: Arc::new(SoldOut::default()),
             order_limiter: LocalLimiter::new(settings.fallback_ip_limit),
             lookup_limiter: LocalLimiter::new(settings.fallback_ip_limit),
             limits_enabled: raw.rate_limit_enabled,
             violations: Arc::new(Violations::new(metrics.clone())),
             trusted_proxies: settings.trusted_proxies.clone(),
-            pseudonymizer: settings.pseudonymizer.clone(),
             request_timeout: raw.request_timeout(),
             redis,
             keys: settings.keyspace.clone(),
@@ -177,17 +180,13 @@ impl Application {
         let mut server = HttpServer::new(move || {
             // This closure runs on each worker thread: give it its own Redis connection
             // for the admission and the hand-off's confirmations.
-            let (admission, handoff) = match redis_connection(&redis_url, redis_timeout) {
-                Ok(conn) => (
-                    data.admission.with_connection(conn.clone()),
-                    data.handoff.with_connection(conn),
-                ),
-                Err(_) => (data.admission.clone(), data.handoff.clone()),
+            let placer = match redis_connection(&redis_url, redis_timeout) {
+                Ok(conn) => data.placer.with_connection(conn),
+                Err(_) => data.placer.clone(),
             };
             App::new()
                 .app_data(data.clone())
-                .app_data(web::Data::new(admission))
-                .app_data(web::Data::new(handoff))
+                .app_data(web::Data::new(placer))
                 .configure(routes::order::config)
                 .default_service(web::to(routes::order::not_found))
                 .wrap(cors(&origins, environment))
@@ -268,12 +267,12 @@ impl Application {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let relay = tokio::spawn(state.handoff.clone().run_relay(
+        let relay = tokio::spawn(state.placer.handoff().clone().run_relay(
             consumer,
             relay_idle,
             stop_rx.clone(),
         ));
-        let sold_out = tokio::spawn(state.sold_out.clone().run(
+        let sold_out = tokio::spawn(state.placer.sold_out().clone().run(
             state.redis.clone(),
             state.keys.clone(),
             stop_rx.clone(),
@@ -299,7 +298,7 @@ impl Application {
         let _ = sold_out.await;
         let _ = violations.await;
         let _ = admin_task.await;
-        let producer = state.handoff.producer().clone();
+        let producer = state.placer.handoff().producer().clone();
         let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5))).await;
         tracing::info!("ingest-api stopped");
         Ok(())

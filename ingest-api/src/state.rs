@@ -4,14 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use shared::client::Pseudonymizer;
 use shared::keys::Keyspace;
 
 use crate::metrics::Metrics;
-use crate::order::breaker::Breaker;
-use crate::order::sold_out::SoldOut;
 use crate::order::violations::Violations;
-use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, TrustedProxies, Verifier};
+use crate::order::{LocalLimiter, OrderSchema, Placer, TrustedProxies, Verifier};
 
 /// Built once at start-up; handlers get it through `web::Data`.
 #[derive(Debug)]
@@ -20,14 +17,10 @@ pub struct AppState {
     pub schema: OrderSchema,
     /// Signature keys and window.
     pub verifier: Verifier,
-    /// The admission script.
-    pub admission: Admission,
-    /// Redis health, from admission outcomes.
-    pub breaker: Breaker,
-    /// Kafka publish and outbox confirmation.
-    pub handoff: Handoff,
-    /// Products this instance knows are sold out.
-    pub sold_out: Arc<SoldOut>,
+    /// Admission and hand-off over the main Redis connection (the relay, the sold-out
+    /// watcher and readiness use it; each HTTP worker places orders through its own
+    /// [`Placer::with_connection`]).
+    pub placer: Placer,
     /// Per-network limiter of `POST /order` when Redis limits are not consulted.
     pub order_limiter: LocalLimiter,
     /// Per-network limiter of `GET /order/{id}`.
@@ -38,8 +31,6 @@ pub struct AppState {
     pub violations: Arc<Violations>,
     /// Who may set `X-Forwarded-For`.
     pub trusted_proxies: TrustedProxies,
-    /// Keyed hashes for order rows.
-    pub pseudonymizer: Pseudonymizer,
     /// Longest wait for a request body.
     pub request_timeout: Duration,
     /// Redis, for order lookups.

@@ -387,7 +387,7 @@ async fn after_a_kafka_failure_the_same_key_tells_the_outcome() -> anyhow::Resul
         &mut redis,
         &stack.keys,
         &product,
-        flashctl::sale::SaleState::Halted,
+        shared::sale::SaleState::Halted,
     )
     .await?;
     guard::block(

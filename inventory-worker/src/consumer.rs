@@ -27,6 +27,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use redis::aio::ConnectionManager;
 use shared::OrderPlaced;
 use shared::keys::Keyspace;
+use shared::status::{self, OrderState};
 use tokio::sync::watch;
 
 use crate::db::{self, Rejection, StoreError};
@@ -114,7 +115,7 @@ pub struct Worker {
     pub redis: Option<ConnectionManager>,
     /// Key layout (for order status).
     pub keys: Keyspace,
-    /// Status retention in Redis.
+    /// Status retention in Redis (`ORDER_STATUS_TTL_SECS`).
     pub status_ttl_secs: u64,
     /// Batch bounds.
     pub batch_max: usize,
@@ -386,9 +387,9 @@ impl Worker {
             let key = self.keys.order_status(&o.order_id);
             pipe.cmd("HSET")
                 .arg(&key)
-                .arg(&o.status_fields())
-                .arg("status")
-                .arg("persisted")
+                .arg(&status::order_fields(o))
+                .arg(status::field::STATUS)
+                .arg(OrderState::Persisted.as_str())
                 .ignore()
                 .expire(&key, self.status_ttl_secs as i64)
                 .ignore();

@@ -1,5 +1,5 @@
-//! `inventory-worker` settings: environment variables (CONTRACT.md), optionally a TOML
-//! file.
+//! `inventory-worker` settings: environment variables (the README's configuration table),
+//! optionally a TOML file.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,6 +35,9 @@ pub struct Settings {
     /// Prefix of Redis keys (same as the API's).
     #[serde(default = "defaults::redis_namespace")]
     pub redis_namespace: String,
+    /// How long an order's status record is kept (same as the API's).
+    #[serde(default = "defaults::order_status_ttl_secs")]
+    pub order_status_ttl_secs: u64,
     /// Most messages written in one transaction.
     #[serde(default = "defaults::batch_max")]
     pub batch_max: usize,
@@ -76,6 +79,9 @@ mod defaults {
     pub fn redis_namespace() -> String {
         "fs".into()
     }
+    pub fn order_status_ttl_secs() -> u64 {
+        shared::status::DEFAULT_TTL_SECS
+    }
     pub fn batch_max() -> usize {
         2_000
     }
@@ -113,6 +119,9 @@ impl Settings {
         }
         if self.db_pool_size == 0 {
             return invalid("DB_POOL_SIZE must be positive");
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.order_status_ttl_secs) {
+            return invalid("ORDER_STATUS_TTL_SECS must be 60..=2592000");
         }
         if self
             .database_url

@@ -135,7 +135,7 @@ impl Application {
                 pool,
                 redis,
                 keys: Keyspace::new(settings.redis_namespace.clone()),
-                status_ttl_secs: 24 * 3600,
+                status_ttl_secs: settings.order_status_ttl_secs,
                 batch_max: settings.batch_max,
                 batch_linger: settings.batch_linger(),
                 shutdown_grace: Duration::from_millis(settings.shutdown_grace_ms),

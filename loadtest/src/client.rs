@@ -1,4 +1,4 @@
-//! A client that signs `POST /order` the way a shopper's app must (CONTRACT.md).
+//! A client that signs `POST /order` the way a shopper's app must (`ingest-api/API.md`).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

@@ -243,6 +243,7 @@ impl TestStack {
             kafka_topic: self.topics.orders.clone(),
             kafka_publish_timeout_ms: 5_000,
             kafka_linger_ms: ingest_api::settings::DEFAULT_KAFKA_LINGER_MS,
+            order_status_ttl_secs: shared::status::DEFAULT_TTL_SECS,
             signing_keys: shared::Secret::new(format!(
                 "{TEST_KEY_ID}:{}",
                 String::from_utf8_lossy(TEST_SECRET)
@@ -272,6 +273,7 @@ impl TestStack {
             kafka_dlq_topic: self.topics.dlq.clone(),
             redis_url: Some(shared::Secret::new(self.env.redis_url.clone())),
             redis_namespace: self.keys.namespace().to_owned(),
+            order_status_ttl_secs: shared::status::DEFAULT_TTL_SECS,
             batch_max: 500,
             batch_linger_ms: 20,
             shutdown_grace_ms: 5_000,

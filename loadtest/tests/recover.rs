@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use flashctl::OpsError;
 use flashctl::guard::Limits;
-use flashctl::sale::{self, Pipeline, SaleState};
+use flashctl::sale::{self, Pipeline};
 use loadtest::client::OrderClient;
 use loadtest::stack::{PrivateRedis, RunningApi, RunningWorker, TestStack};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shared::event::{SCHEMA_VERSION, now_ms};
+use shared::sale::SaleState;
 use shared::{IdempotencyKey, OrderPlaced, Quantity};
 
 fn key() -> String {

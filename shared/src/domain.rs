@@ -2,7 +2,7 @@
 //!
 //! Each type can only be built through its parser, so a value that reaches Redis key
 //! names, SQL parameters or log fields has already been checked. The rules are the ones of
-//! the public contract (CONTRACT.md); the JSON Schema of `POST /order` states the same
+//! the public contract (`ingest-api/API.md`); the JSON Schema of `POST /order` states the same
 //! rules for the body, these types also guard every other way in (events, CLI, tests).
 
 use std::fmt;
@@ -30,6 +30,12 @@ pub enum DomainError {
     /// The device fingerprint is empty, too long or not printable ASCII.
     #[error("device fingerprint must be 1 to 128 printable ASCII characters")]
     InvalidFingerprint,
+    /// A stored state (of an order or a sale) that this build does not know.
+    #[error("unknown {what} state")]
+    UnknownState {
+        /// Whose state.
+        what: &'static str,
+    },
 }
 
 fn is_id_char(c: u8) -> bool {

@@ -92,17 +92,6 @@ impl OrderPlaced {
         Ok(event)
     }
 
-    /// The fields of the order's status hash (`GET /order/{id}`) besides `status`,
-    /// written by the API at hand-off and by the worker once persisted.
-    pub fn status_fields(&self) -> [(&'static str, String); 4] {
-        [
-            ("order_id", self.order_id.to_string()),
-            ("product_id", self.product_id.to_string()),
-            ("user_id", self.user_id.to_string()),
-            ("quantity", self.quantity.to_string()),
-        ]
-    }
-
     /// `accepted_at_ms` as a timestamp.
     pub fn accepted_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.accepted_at_ms)

@@ -1,6 +1,7 @@
 //! Framework-free pieces every flash-sale binary needs: the domain newtypes, the
 //! versioned [`event::OrderPlaced`] handed from the API to the worker, request signing,
-//! the Redis key layout, typed settings, telemetry and the shutdown signal.
+//! the Redis key layout, the records and states several processes share ([`status`],
+//! [`sale`]), typed settings, telemetry and the shutdown signal.
 //!
 //! Nothing here knows about actix, rdkafka or PostgreSQL, so the types can be shared by
 //! the API, the worker, the ops CLI and the load generator without dragging their stacks
@@ -12,10 +13,12 @@ pub mod domain;
 pub mod event;
 pub mod keys;
 pub mod limits;
+pub mod sale;
 pub mod secret;
 pub mod settings;
 pub mod shutdown;
 pub mod signing;
+pub mod status;
 pub mod telemetry;
 
 pub use domain::{DomainError, Fingerprint, IdempotencyKey, ProductId, Quantity, UserId};

@@ -148,7 +148,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The worked example of CONTRACT.md.
+    /// The worked example of `ingest-api/API.md`.
     #[test]
     fn matches_the_contract_test_vector() {
         let body = br#"{"productId":"iphone-15","userId":"u-1001","quantity":1}"#;

@@ -8,6 +8,7 @@ use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::ProductId;
 use shared::keys::Keyspace;
+use shared::sale::Verdict;
 use tokio_postgres::Client;
 
 use crate::OpsError;
@@ -165,8 +166,8 @@ pub struct Reconciliation {
     pub dead_lettered: i64,
     /// `redis_taken - persisted - pending_handoff_units` once nothing is in transit.
     pub drift: Option<i64>,
-    /// `consistent`, `drift`, `settling` (lag or hand-off pending) or `redis-missing`.
-    pub verdict: String,
+    /// What the comparison concludes.
+    pub verdict: Verdict,
 }
 
 /// Compares a sale across Redis and PostgreSQL. `lag` is the worker group's lag on the
@@ -202,11 +203,11 @@ pub async fn reconcile(
     let settled = lag == 0 && status.pending_handoff == 0;
     let drift = status.taken.map(|t| t - status.persisted - pending_units);
     let verdict = match (status.taken, drift) {
-        (None, _) => "redis-missing",
-        _ if row_units != status.persisted => "drift",
-        (_, Some(0)) => "consistent",
-        _ if !settled => "settling",
-        _ => "drift",
+        (None, _) => Verdict::RedisMissing,
+        _ if row_units != status.persisted => Verdict::Drift,
+        (_, Some(0)) => Verdict::Consistent,
+        _ if !settled => Verdict::Settling,
+        _ => Verdict::Drift,
     };
     Ok(Reconciliation {
         product: product.to_string(),
@@ -218,6 +219,6 @@ pub async fn reconcile(
         worker_lag: lag,
         dead_lettered,
         drift,
-        verdict: verdict.into(),
+        verdict,
     })
 }

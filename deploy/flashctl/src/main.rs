@@ -356,7 +356,7 @@ async fn run(cli: &Cli) -> Result<Output, OpsError> {
             let r = loop {
                 let lag = probe.read().await?.total();
                 let r = insight::reconcile(&pg, &mut redis, &keys, product, lag).await?;
-                if r.verdict != "settling" || Instant::now() >= deadline {
+                if r.verdict != shared::sale::Verdict::Settling || Instant::now() >= deadline {
                     break r;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -365,7 +365,7 @@ async fn run(cli: &Cli) -> Result<Output, OpsError> {
             let human = format!(
                 "{}: {}\nstock {} | Redis taken {} | persisted {} (rows {}) | in outbox {} | worker lag {} | dead-lettered {} | drift {}",
                 r.product,
-                r.verdict,
+                r.verdict.as_str(),
                 r.stock,
                 opt(r.redis_taken),
                 r.persisted,
@@ -375,13 +375,8 @@ async fn run(cli: &Cli) -> Result<Output, OpsError> {
                 r.dead_lettered,
                 opt(r.drift)
             );
-            let exit = match r.verdict.as_str() {
-                "consistent" => 0,
-                "settling" => 6,
-                _ => 3,
-            };
             let mut out = Output::new(&r, human);
-            out.exit = exit;
+            out.exit = i32::from(r.verdict.exit_code());
             Ok(out)
         }
         Command::User {
@@ -499,7 +494,7 @@ async fn sale_command(
         SaleCommand::Halt { product } => {
             confirm(cli.yes, &format!("halt sale {product} on every instance"))?;
             let mut redis = redis_conn(&cli.redis_url).await?;
-            sale::set_state(&mut redis, keys, product, sale::SaleState::Halted).await?;
+            sale::set_state(&mut redis, keys, product, shared::sale::SaleState::Halted).await?;
             Ok(Output::new(
                 &json!({"product": product, "state": "halted"}),
                 format!("sale {product} halted: every instance answers SALE_NOT_OPEN"),
@@ -507,7 +502,7 @@ async fn sale_command(
         }
         SaleCommand::Resume { product } => {
             let mut redis = redis_conn(&cli.redis_url).await?;
-            sale::set_state(&mut redis, keys, product, sale::SaleState::Open).await?;
+            sale::set_state(&mut redis, keys, product, shared::sale::SaleState::Open).await?;
             Ok(Output::new(
                 &json!({"product": product, "state": "open"}),
                 format!("sale {product} open again"),
@@ -532,9 +527,9 @@ async fn sale_command(
                 group: group.clone(),
             };
             let state = if *halted {
-                sale::SaleState::Halted
+                shared::sale::SaleState::Halted
             } else {
-                sale::SaleState::Open
+                shared::sale::SaleState::Open
             };
             let r = sale::recover(
                 &pg,

@@ -6,6 +6,7 @@ use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::ProductId;
 use shared::keys::{Keyspace, sale_field};
+use shared::sale::SaleState;
 use tokio_postgres::Client;
 
 use crate::OpsError;
@@ -102,7 +103,7 @@ pub async fn open(
             )));
         }
     }
-    let created = open_in_redis(redis, keys, sale, sale.stock, "open").await?;
+    let created = open_in_redis(redis, keys, sale, sale.stock, SaleState::Open.as_str()).await?;
     Ok(if inserted == 1 || created {
         OpenOutcome::Created
     } else {
@@ -147,26 +148,6 @@ async fn exists_in_redis(
         .query_async(redis)
         .await?;
     Ok(n == 1)
-}
-
-/// The states an operator can put a sale in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SaleState {
-    /// Admitting orders.
-    Open,
-    /// Refusing every order with `SALE_NOT_OPEN` until resumed.
-    Halted,
-}
-
-impl SaleState {
-    /// The value of the `state` field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Halted => "halted",
-        }
-    }
 }
 
 /// Halts or resumes a live sale; the next request on every instance sees it. The sale is
@@ -352,13 +333,13 @@ pub async fn recover(
         .await?;
     if pending > 0 {
         return Err(OpsError::Conflict(format!(
-            "{pending} accepted order(s) of {product} are still waiting in the outbox;              let the API relay hand them off, then retry"
+            "{pending} accepted order(s) of {product} are still waiting in the outbox; let the API relay hand them off, then retry"
         )));
     }
     let lag = crate::topics::lag(&pipeline.brokers, &pipeline.topic, &pipeline.group).await?;
     if lag.total() > 0 {
         return Err(OpsError::Conflict(format!(
-            "the worker group {} has {} message(s) of {} not yet persisted;              wait for the pipeline to drain (worker lag 0), then retry",
+            "the worker group {} has {} message(s) of {} not yet persisted; wait for the pipeline to drain (worker lag 0), then retry",
             pipeline.group,
             lag.total(),
             pipeline.topic

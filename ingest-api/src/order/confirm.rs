@@ -14,6 +14,7 @@
 //! relay confirms or the worker marks the order persisted.
 
 use redis::aio::ConnectionManager;
+use shared::status::{OrderState, field};
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many orders per round trip.
@@ -102,7 +103,7 @@ pub async fn write(
             .arg(&c.status_key)
             .arg(&c.fields)
             .ignore()
-            .hset_nx(&c.status_key, "status", "accepted")
+            .hset_nx(&c.status_key, field::STATUS, OrderState::Accepted.as_str())
             .ignore()
             .expire(&c.status_key, ttl as i64)
             .ignore();

@@ -172,7 +172,7 @@ impl Handoff {
             idem: sale.idempotency(&event.user_id, &event.idempotency_key),
             entry_id: entry_id.to_owned(),
             status_key: self.inner.keys.order_status(&event.order_id),
-            fields: event.status_fields(),
+            fields: shared::status::order_fields(event),
         };
         self.inner.confirmer.confirm(confirmation).await;
     }

@@ -1,14 +1,19 @@
 //! The business side of an order, free of HTTP types: who is asking ([`identity`]), what
-//! the body means ([`schema`]), whether it is authentic ([`signature`]), the one Redis
-//! decision ([`admission`]), the hand-off to Kafka ([`handoff`], confirmed in batches by [`confirm`]), and the protections
-//! around them ([`rate`], [`breaker`], [`sold_out`], [`violations`]).
+//! the body means ([`schema`]), whether it is authentic ([`signature`]); then placing it
+//! ([`place`]): the one Redis decision ([`admission`]) and the hand-off to Kafka
+//! ([`handoff`], confirmed in batches by [`confirm`]), ending in an acceptance or a
+//! [`refusal`]; the protections around them ([`rate`], [`breaker`], [`sold_out`],
+//! [`violations`]); and reading an order's status back ([`lookup`]).
 
 pub mod admission;
 pub mod breaker;
 pub mod confirm;
 pub mod handoff;
 pub mod identity;
+pub mod lookup;
+pub mod place;
 pub mod rate;
+pub mod refusal;
 pub mod schema;
 pub mod signature;
 pub mod sold_out;
@@ -18,7 +23,9 @@ pub mod violations;
 pub use admission::{Admission, AdmissionError, Admitted, Decision, RateReport};
 pub use handoff::{Handoff, PublishError};
 pub use identity::{Client, TrustedProxies};
+pub use place::{Placed, Placer};
 pub use rate::{LocalLimiter, RateInfo};
+pub use refusal::{Accepted, Dependency, Refusal};
 pub use schema::{OrderRequest, OrderSchema};
 pub use signature::{SignatureError, SignedRequest, Verifier};
-pub use ticket::{OrderView, Ticket};
+pub use ticket::Ticket;

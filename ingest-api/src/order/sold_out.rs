@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use shared::keys::{Keyspace, sale_field};
+use shared::sale::SaleState;
 use shared::{ProductId, UserId};
 use tokio::sync::watch;
 
@@ -86,7 +87,8 @@ impl SoldOut {
                 .arg(sale_field::REMAINING)
                 .query_async(conn)
                 .await?;
-            if state.as_deref() != Some("open") || remaining.is_none_or(|r| r > 0) {
+            if state.as_deref() != Some(SaleState::Open.as_str()) || remaining.is_none_or(|r| r > 0)
+            {
                 self.forget(&product);
                 continue;
             }

@@ -1,29 +1,13 @@
 //! A request on its way through admission: the validated order plus everything the
 //! admission script stores if it accepts it.
 
-use serde::{Deserialize, Serialize};
 use shared::event::{SCHEMA_VERSION, now_ms};
-use shared::{IdempotencyKey, OrderPlaced, ProductId, Quantity, UserId};
+use shared::status::{OrderState, OrderStatus};
+use shared::{IdempotencyKey, OrderPlaced};
 use uuid::Uuid;
 
 use super::identity::Client;
 use super::schema::OrderRequest;
-
-/// The JSON body of `202 Accepted` and of `GET /order/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    /// The order id (also in `Location`).
-    pub order_id: Uuid,
-    /// `accepted` (in Kafka) or `persisted` (in PostgreSQL).
-    pub status: String,
-    /// What was bought.
-    pub product_id: ProductId,
-    /// Who bought it.
-    pub user_id: UserId,
-    /// How many units.
-    pub quantity: Quantity,
-}
 
 /// One admission attempt: the order as it would be handed off, and the two JSON texts
 /// the admission script stores if it accepts it, each serialized once.
@@ -59,9 +43,10 @@ impl<'a> Ticket<'a> {
             ip_hash: Some(pseudonyms.0),
             device_hash: pseudonyms.1,
         };
-        let accepted = OrderView {
+        // The body of the `202`: the order's status record as `GET /order/{id}` shows it.
+        let accepted = OrderStatus {
             order_id: event.order_id,
-            status: "accepted".to_owned(),
+            status: OrderState::Accepted,
             product_id: event.product_id.clone(),
             user_id: event.user_id.clone(),
             quantity: event.quantity,

@@ -43,8 +43,8 @@ async fn readyz(app: web::Data<AppState>) -> HttpResponse {
 
 /// Checks that the order topic exists and has partitions.
 pub async fn kafka_topic_ready(app: &AppState) -> Result<(), String> {
-    let producer = app.handoff.producer().clone();
-    let topic = app.handoff.topic().to_owned();
+    let producer = app.placer.handoff().producer().clone();
+    let topic = app.placer.handoff().topic().to_owned();
     tokio::task::spawn_blocking(move || {
         let md = producer
             .client()

@@ -1,0 +1,35 @@
+//! `GET /order/{id}`: an order's status record, read back from Redis.
+
+use std::collections::HashMap;
+
+use redis::aio::ConnectionManager;
+use shared::DomainError;
+use shared::keys::Keyspace;
+use shared::status::OrderStatus;
+use uuid::Uuid;
+
+/// Why a record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// Redis did not answer.
+    #[error("redis unavailable")]
+    Unavailable(#[from] redis::RedisError),
+    /// The record holds something this build cannot read.
+    #[error("unreadable order status record")]
+    Corrupt(#[from] DomainError),
+}
+
+/// The status record of `order_id`, if there is one (it expires with the idempotency
+/// records, and is written only once Kafka acknowledged the order).
+pub async fn lookup(
+    conn: &ConnectionManager,
+    keys: &Keyspace,
+    order_id: Uuid,
+) -> Result<Option<OrderStatus>, LookupError> {
+    let mut conn = conn.clone();
+    let fields: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys.order_status(&order_id))
+        .query_async(&mut conn)
+        .await?;
+    Ok(OrderStatus::from_fields(order_id, &fields)?)
+}

@@ -1,0 +1,160 @@
+//! The order-status record: what `GET /order/{id}` answers.
+//!
+//! A Redis hash under [`crate::keys::Keyspace::order_status`], written by the API once
+//! Kafka acknowledged the order (`accepted`, never overwriting a later state) and by the
+//! worker once PostgreSQL has it (`persisted`), each time with the same time to live. The
+//! field names, the states and the default retention are defined here once for both.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{DomainError, OrderPlaced, ProductId, Quantity, UserId};
+
+/// How long a record is kept when `ORDER_STATUS_TTL_SECS` is not set: a day.
+pub const DEFAULT_TTL_SECS: u64 = 24 * 3600;
+
+/// The hash's fields.
+pub mod field {
+    /// The order id.
+    pub const ORDER_ID: &str = "order_id";
+    /// The product.
+    pub const PRODUCT_ID: &str = "product_id";
+    /// The buyer.
+    pub const USER_ID: &str = "user_id";
+    /// Units.
+    pub const QUANTITY: &str = "quantity";
+    /// An [`super::OrderState`].
+    pub const STATUS: &str = "status";
+}
+
+/// Where an order stands, as `GET /order/{id}` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderState {
+    /// Accepted and acknowledged by Kafka; not yet in PostgreSQL.
+    Accepted,
+    /// Written to PostgreSQL by the worker.
+    Persisted,
+}
+
+impl OrderState {
+    /// The stored and answered text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Persisted => "persisted",
+        }
+    }
+
+    /// The state named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "accepted" => Some(Self::Accepted),
+            "persisted" => Some(Self::Persisted),
+            _ => None,
+        }
+    }
+}
+
+/// The fields of `event`'s record besides [`field::STATUS`].
+pub fn order_fields(event: &OrderPlaced) -> [(&'static str, String); 4] {
+    [
+        (field::ORDER_ID, event.order_id.to_string()),
+        (field::PRODUCT_ID, event.product_id.to_string()),
+        (field::USER_ID, event.user_id.to_string()),
+        (field::QUANTITY, event.quantity.to_string()),
+    ]
+}
+
+/// One record as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatus {
+    /// The order id.
+    pub order_id: Uuid,
+    /// `accepted` or `persisted`.
+    pub status: OrderState,
+    /// What was bought.
+    pub product_id: ProductId,
+    /// Who bought it.
+    pub user_id: UserId,
+    /// How many units.
+    pub quantity: Quantity,
+}
+
+impl OrderStatus {
+    /// The record of `order_id` from its hash's fields; `Ok(None)` when there is none (or
+    /// it is incomplete: the worker's and the API's writes each carry every field, so a
+    /// partial hash is one that expired between them).
+    pub fn from_fields(
+        order_id: Uuid,
+        fields: &HashMap<String, String>,
+    ) -> Result<Option<Self>, DomainError> {
+        let get = |name: &str| fields.get(name);
+        let (Some(status), Some(product), Some(user), Some(quantity)) = (
+            get(field::STATUS),
+            get(field::PRODUCT_ID),
+            get(field::USER_ID),
+            get(field::QUANTITY),
+        ) else {
+            return Ok(None);
+        };
+        let status =
+            OrderState::parse(status).ok_or(DomainError::UnknownState { what: "order" })?;
+        let quantity = quantity
+            .parse::<u32>()
+            .map_err(|_| DomainError::InvalidQuantity { max: Quantity::MAX })?;
+        Ok(Some(Self {
+            order_id,
+            status,
+            product_id: ProductId::parse(product.clone())?,
+            user_id: UserId::parse(user.clone())?,
+            quantity: Quantity::new(quantity)?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let id = Uuid::now_v7();
+        let mut fields: HashMap<String, String> = [
+            (field::ORDER_ID, id.to_string()),
+            (field::PRODUCT_ID, "p-1".to_owned()),
+            (field::USER_ID, "u-1".to_owned()),
+            (field::QUANTITY, "2".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(
+            OrderStatus::from_fields(id, &fields),
+            Ok(None),
+            "no status yet"
+        );
+        fields.insert(field::STATUS.into(), OrderState::Persisted.as_str().into());
+        let record = OrderStatus::from_fields(id, &fields)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(record.status, OrderState::Persisted);
+        assert_eq!(record.quantity.get(), 2);
+        fields.insert(field::STATUS.into(), "lost".into());
+        assert!(OrderStatus::from_fields(id, &fields).is_err());
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in [OrderState::Accepted, OrderState::Persisted] {
+            assert_eq!(OrderState::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).expect("serializes"),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+    }
+}
