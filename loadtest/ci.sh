@@ -20,7 +20,7 @@ export RUST_LOG=${RUST_LOG:-warn}
 logs=$STATE_DIR/logs/$run
 mkdir -p "$logs"
 "$bin/flashctl" topics create >/dev/null
-trap stop_spawned EXIT
+trap 'stop_spawned; kafka_delete_topics "$KAFKA_BROKERS" "$run-.*"' EXIT
 spawn api "$logs/api.log" env LISTEN_ADDR=127.0.0.1:18180 ADMIN_ADDR=127.0.0.1:19180 "$bin/ingest-api"
 spawn worker "$logs/worker.log" env ADMIN_ADDR=127.0.0.1:19190 "$bin/inventory-worker"
 wait_ready http://127.0.0.1:19180/readyz http://127.0.0.1:19190/readyz

@@ -16,7 +16,8 @@
 #   broker-leader  kill -9 of the node leading partition 0 of the order topic (it leads
 #                  a third of the partitions being written), restarted after DOWN_FOR
 #   broker-isr     one follower of partition 0 down (kill -9) for the whole stream:
-#                  writes go on with two replicas in sync; restarted after the stream
+#                  writes go on with two replicas in sync; restarted after the stream,
+#                  and the next fault waits until every partition is in sync again
 #
 # Prints one line per fault (202s, 503s that resolved to accepted, persisted, Redis
 # remaining, pending hand-off, duplicates, oversold, lost, leaked) and exits non-zero if
@@ -70,7 +71,13 @@ start_services() {
   wait_ready http://127.0.0.1:19081/readyz http://127.0.0.1:19082/readyz \
     http://127.0.0.1:19091/readyz http://127.0.0.1:19092/readyz
 }
-trap 'stop_spawned; [ ${#cluster[@]} -eq 0 ] || kafka_cluster_down' EXIT
+cleanup() {
+  stop_spawned
+  [ ${#cluster[@]} -eq 0 ] || kafka_cluster_down
+  # This run's topics on the single node (the cluster's storage is wiped at its next start).
+  kafka_delete_topics "127.0.0.1:$KAFKA_PORT" "$RUN-.*"
+}
+trap cleanup EXIT
 
 # cluster_port NODE_ID: the client port of a node of the cluster.
 cluster_port() { echo "${KAFKA_CLUSTER_PORTS[$1 - 1]}"; }
@@ -83,9 +90,13 @@ follower() {
     awk -v l="$leader" '$0 ~ "Partition: 0\t" { for (i = 1; i <= NF; i++) if ($i == "Replicas:") { n = split($(i + 1), r, ","); for (j = 1; j <= n; j++) if (r[j] != l) { print r[j]; exit } } }'
 }
 
-# Before the stream (faults that last the whole stream).
+# Before the stream: faults that last the whole stream, and what a fault needs to know
+# ahead (a JVM tool takes seconds, which must not shift the fault's moment).
 before() {
   case $1 in
+    broker-leader)
+      LEADER=$(kafka_leader "$KAFKA_BROKERS" "$KAFKA_TOPIC" 0)
+      say "partition 0 of $KAFKA_TOPIC is led by Kafka node $LEADER" ;;
     broker-isr)
       ISR_NODE=$(follower)
       ISR_CMD=$OUT/isr-node.cmd
@@ -116,24 +127,24 @@ inject() {
       as_root pg_ctlcluster --skip-systemctl-redirect "$(pg_version)" main start
       wait_for_postgres ;;
     broker-leader)
-      local leader
-      leader=$(kafka_leader "$KAFKA_BROKERS" "$KAFKA_TOPIC" 0)
-      say "partition 0 of $KAFKA_TOPIC is led by Kafka node $leader"
-      restart_broker_hard "$(cluster_port "$leader")" "$DOWN_FOR" ;;
+      restart_broker_hard "$(cluster_port "$LEADER")" "$DOWN_FOR" ;;
     broker-isr)
       say "in sync while node $ISR_NODE is down:"
       kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" \
         --describe --topic "$KAFKA_TOPIC" | grep -o 'Partition: .*Isr: [0-9,]*' | sed 's/^/    /' >&2 ;;
   esac
 }
-# After the stream, before the audit.
+# After the stream, before the audit: the cluster whole and in sync again.
 after() {
   case $1 in
     broker-isr)
       local -a cmd
       mapfile -d '' -t cmd <"$ISR_CMD"
       say "restarting Kafka node $ISR_NODE"
-      kafka_restart "$(cluster_port "$ISR_NODE")" "${cmd[@]}" ;;
+      kafka_launch "$(cluster_port "$ISR_NODE")" "${cmd[@]}" ;;
+  esac
+  case $1 in
+    broker-leader | broker-isr) kafka_wait_in_sync "$KAFKA_BROKERS" "$KAFKA_TOPIC" 60 ;;
   esac
 }
 

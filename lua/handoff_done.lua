@@ -12,7 +12,8 @@ KEYS
                          have expired)
 
 ARGV
-  1..n   entry ids in the outbox, one per order
+  1..n   entry ids in the outbox, one per order (n at most a few thousand: they are
+         unpacked into one XACK and one XDEL; the API sends at most 512)
 
 REPLIES
   the number of entries that were still there (the others had been confirmed already)

@@ -13,8 +13,9 @@ PG_PORT=${PG_PORT:-5432}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/flash-sale/target}
 # Apache Kafka's jars, once per machine (outside the checkout).
 KAFKA_HOME=${KAFKA_HOME:-$HOME/.cache/flash-sale/kafka-$KAFKA_VERSION}
-# A Java 17 (or newer) runtime: up.sh installs one when there is none.
-JAVA=${JAVA:-java}
+# A Java 17 (or newer) runtime, found when first needed (up.sh installs one when there is
+# none); JAVA overrides.
+JAVA=${JAVA:-}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -66,18 +67,38 @@ wait_for_postgres() {
 # The broker runs from its Maven Central jars (deploy/local/kafka/pom.xml pins the version),
 # fetched once per machine into $KAFKA_HOME, in KRaft mode: each node is broker and
 # controller at once. One node on $KAFKA_PORT serves the demo and the tests; the fault
-# suite starts a three-node cluster beside it (kafka_cluster_up).
+# suite starts a three-node cluster beside it (kafka_cluster_up). Every node's java command
+# line carries -Dflashsale.kafka.port=PORT, which is how kafka_pid finds it.
 
-# kafka_fetch: the jars of the pinned version into $KAFKA_HOME/libs, unless already there.
+# java_major JAVA: the major version of a java binary, 0 if it does not run.
+java_major() {
+  local v
+  v=$("$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1) || true
+  echo "${v:-0}"
+}
+# find_java: `java` if it is 17 or newer, else the newest such runtime under /usr/lib/jvm.
+find_java() {
+  local j
+  if [ "$(java_major java)" -ge 17 ]; then echo java; return 0; fi
+  for j in $(ls -d /usr/lib/jvm/*/bin/java 2>/dev/null | sort -rV); do
+    if [ "$(java_major "$j")" -ge 17 ]; then echo "$j"; return 0; fi
+  done
+  return 1
+}
+
+# kafka_fetch: the jars of the pinned versions into $KAFKA_HOME/libs, unless the jars
+# fetched for this very pom.xml are already there.
 kafka_fetch() {
-  [ -f "$KAFKA_HOME/libs/.complete" ] && return 0
+  local pom=$REPO_ROOT/deploy/local/kafka/pom.xml sum
+  sum=$(sha256sum "$pom" | cut -d' ' -f1)
+  [ "$(cat "$KAFKA_HOME/libs/.complete" 2>/dev/null)" = "$sum" ] && return 0
   say "fetching Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME (once per machine)"
   rm -rf "$KAFKA_HOME/libs.part"
-  mvn -q -B -f "$REPO_ROOT/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
+  mvn -q -B -f "$pom" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs.part" \
     >"$STATE_DIR/logs/kafka-fetch.log" 2>&1 ||
     die "fetching Kafka with Maven failed; see $STATE_DIR/logs/kafka-fetch.log"
-  touch "$KAFKA_HOME/libs.part/.complete"
+  echo "$sum" >"$KAFKA_HOME/libs.part/.complete"
   rm -rf "$KAFKA_HOME/libs"
   mv "$KAFKA_HOME/libs.part" "$KAFKA_HOME/libs"
 }
@@ -88,6 +109,7 @@ kafka_command() {
   local -n _cmd=$1
   local heap=$2 log=$3
   shift 3
+  [ -n "${JAVA:-}" ] || JAVA=$(find_java) || die "no Java 17 or newer (deploy/local/up.sh installs one)"
   _cmd=("$JAVA" "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true
     "-Dlog4j2.configurationFile=$log" -cp "$KAFKA_HOME/libs/*" "$@")
 }
@@ -100,7 +122,8 @@ kafka_tool() {
 
 # kafka_node_start DIR NODE_ID PORT CONTROLLER_PORT VOTERS CLUSTER_ID [PROPERTIES]: writes
 # DIR/server.properties, formats DIR/data on first use, starts the node in the background
-# (pid in DIR/pid, log in DIR/kafka.log) and waits until it accepts connections.
+# in a session of its own (pid in DIR/pid, log in DIR/kafka.log) and waits until it is the
+# one accepting connections on PORT.
 kafka_node_start() {
   local dir=$1 id=$2 port=$3 cport=$4 voters=$5 cluster=$6 extra=${7:-}
   local -a cmd
@@ -126,9 +149,26 @@ PROPS
     "${cmd[@]}" >>"$dir/kafka.log" 2>&1 || die "formatting Kafka storage in $dir failed; see $dir/kafka.log"
   fi
   kafka_command cmd "${KAFKA_HEAP:-512m}" "$REPO_ROOT/deploy/local/kafka/log4j2.properties" \
-    kafka.Kafka "$dir/server.properties"
-  (cd "$dir"; nohup "${cmd[@]}" >>"$dir/kafka.log" 2>&1 & echo $! >"$dir/pid")
-  wait_for_port "$port" "kafka node $id" 60
+    "-Dflashsale.kafka.port=$port" kafka.Kafka "$dir/server.properties"
+  kafka_launch "$port" "${cmd[@]}"
+}
+
+# kafka_launch PORT COMMAND…: starts a node's command line (the last argument is its
+# properties file, in the node's directory) detached from this script's session, and
+# waits until that process accepts connections on PORT.
+kafka_launch() {
+  local port=$1 props dir pid
+  shift
+  props=${*: -1}
+  dir=$(dirname "$props")
+  (cd "$dir"; setsid nohup "$@" >>"$dir/kafka.log" 2>&1 </dev/null & echo $! >"$dir/pid")
+  pid=$(cat "$dir/pid")
+  for _ in $(seq 600); do
+    kill -0 "$pid" 2>/dev/null || die "kafka on port $port exited at start; see $dir/kafka.log"
+    port_open "$port" && [ "$(kafka_pid "$port")" = "$pid" ] && return 0
+    sleep 0.1
+  done
+  die "kafka on port $port did not accept connections within 60 s; see $dir/kafka.log"
 }
 
 # kafka_single_start: the one-node broker of the demo and the tests, on $KAFKA_PORT.
@@ -145,20 +185,12 @@ kafka_single_start() {
 # new_cluster_id: a random KRaft cluster id (16 random bytes, URL-safe base64).
 new_cluster_id() { head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 
-# kafka_pid PORT: the pid of the Kafka node listening on PORT, whoever started it: the
-# java process running kafka.Kafka with a properties file that listens on that port.
+# kafka_pid PORT: the pid of the Kafka node started for PORT, whoever started it.
 kafka_pid() {
-  local port=$1 p props
-  for p in /proc/[0-9]*; do
-    props=$({ tr '\0' '\n' <"$p/cmdline"; } 2>/dev/null | grep -A1 -x kafka.Kafka | tail -n 1) || continue
-    [ -n "$props" ] && [ "$props" != kafka.Kafka ] || continue
-    if grep -q "^listeners=PLAINTEXT://127.0.0.1:$port," "$props" 2>/dev/null; then
-      echo "${p#/proc/}"
-      return 0
-    fi
-  done
-  return 1
+  pgrep -f -- "-Dflashsale\.kafka\.port=$1 kafka\.Kafka " | head -n 1 | grep . || return 1
 }
+# kafka_props PID: the properties file a node runs with (the last word of its command).
+kafka_props() { tr '\0' '\n' <"/proc/$1/cmdline" | tail -n 1; }
 
 # kafka_stop PORT: stops the node on PORT (SIGTERM: a controlled shutdown; kill -9 after
 # 30 s).
@@ -182,27 +214,26 @@ restart_broker_hard() {
   kill -9 "$pid"
   for _ in $(seq 50); do port_open "$port" || break; sleep 0.1; done
   sleep "$down"
-  kafka_restart "$port" "${cmd[@]}"
-}
-
-# kafka_restart PORT COMMAND…: starts a node again with the command line it ran before.
-kafka_restart() {
-  local port=$1 props dir
-  shift
-  props=${*: -1}
-  dir=$(dirname "$props")
-  (cd "$dir"; nohup "$@" >>"$dir/kafka.log" 2>&1 & echo $! >"$dir/pid")
-  wait_for_port "$port" "kafka on port $port" 60
+  kafka_launch "$port" "${cmd[@]}"
 }
 
 # The three-node cluster of the fault suite (replication factor 3, min.insync.replicas 2),
-# beside the single node: brokers on KAFKA_CLUSTER_PORTS, controllers 100 above each.
-KAFKA_CLUSTER_PORTS=(${KAFKA_CLUSTER_PORTS:-39092 39093 39094})
+# beside the single node: brokers on KAFKA_CLUSTER_PORTS (three, space-separated),
+# controllers 100 above each.
+read -r -a KAFKA_CLUSTER_PORTS <<<"${KAFKA_CLUSTER_PORTS:-39092 39093 39094}"
+[ ${#KAFKA_CLUSTER_PORTS[@]} -eq 3 ] || die "KAFKA_CLUSTER_PORTS needs three ports, space-separated"
 kafka_cluster_brokers() { local IFS=,; printf '%s' "${KAFKA_CLUSTER_PORTS[*]/#/127.0.0.1:}"; }
 
 # kafka_cluster_up: a fresh cluster (storage under $STATE_DIR/kafka-cluster, wiped first).
+# Refuses if another checkout's nodes hold the ports.
 kafka_cluster_up() {
-  local dir=$STATE_DIR/kafka-cluster id voters="" i port cluster
+  local dir=$STATE_DIR/kafka-cluster voters="" i port cluster pid
+  local -a starting=()
+  for port in "${KAFKA_CLUSTER_PORTS[@]}"; do
+    if pid=$(kafka_pid "$port") && [[ $(kafka_props "$pid") != "$dir/"* ]]; then
+      die "port $port is held by another checkout's Kafka node ($(kafka_props "$pid"))"
+    fi
+  done
   kafka_cluster_down
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -220,14 +251,22 @@ kafka_cluster_up() {
         offsets.topic.replication.factor=3 transaction.state.log.replication.factor=3 \
         transaction.state.log.min.isr=2 broker.session.timeout.ms=3000 \
         broker.heartbeat.interval.ms=500 replica.lag.time.max.ms=5000)" &
+    starting+=($!)
   done
-  wait
+  for pid in "${starting[@]}"; do
+    wait "$pid" || { kafka_cluster_down; die "the Kafka cluster did not start; see $dir/node*/kafka.log"; }
+  done
 }
 
-# kafka_cluster_down: stops every node of the cluster (its storage stays until the next up).
+# kafka_cluster_down: stops the cluster nodes this checkout started (its storage stays
+# until the next kafka_cluster_up).
 kafka_cluster_down() {
-  local port
-  for port in "${KAFKA_CLUSTER_PORTS[@]}"; do kafka_stop "$port" & done
+  local port pid
+  for port in "${KAFKA_CLUSTER_PORTS[@]}"; do
+    if pid=$(kafka_pid "$port") && [[ $(kafka_props "$pid") == "$STATE_DIR/kafka-cluster/"* ]]; then
+      kafka_stop "$port" &
+    fi
+  done
   wait
 }
 
@@ -235,6 +274,23 @@ kafka_cluster_down() {
 kafka_leader() {
   kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$1" --describe --topic "$2" |
     awk -v p="$3" '$0 ~ "Partition: " p "\t" { for (i = 1; i <= NF; i++) if ($i == "Leader:") print $(i + 1) }'
+}
+
+# kafka_wait_in_sync BROKERS TOPIC SECONDS: until no partition of TOPIC is under-replicated.
+kafka_wait_in_sync() {
+  local i
+  for ((i = 0; i < $3; i++)); do
+    [ -z "$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$1" --describe \
+      --under-replicated-partitions --topic "$2")" ] && return 0
+    sleep 1
+  done
+  die "partitions of $2 still under-replicated after $3 s"
+}
+
+# kafka_delete_topics BROKERS REGEX: deletes the topics whose names match (best effort).
+kafka_delete_topics() {
+  kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$1" --delete \
+    --if-exists --topic "$2" >/dev/null 2>&1 || warn "could not delete the topics $2"
 }
 
 # --- running the services --------------------------------------------------------------

@@ -71,21 +71,16 @@ if [ "$(psql_admin -c "select 1 from pg_database where datname = 'flashsale'")" 
 fi
 
 # --- Apache Kafka (KRaft, from Maven Central) --------------------------------------
-java_major() { # the major version of a java binary, 0 if it does not run
-  local v
-  v=$("$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1) || true
-  echo "${v:-0}"
-}
-if [ "$(java_major "$JAVA")" -lt 17 ]; then
-  apt_install openjdk-17-jre-headless
-  JAVA=$(ls -d /usr/lib/jvm/java-17-openjdk-*/bin/java | head -n 1)
+if ! JAVA=$(find_java); then
+  apt_install default-jre-headless
+  JAVA=$(find_java) || { apt_install openjdk-17-jre-headless; JAVA=$(find_java); } ||
+    die "no Java 17 or newer after installing one"
 fi
 command -v mvn >/dev/null || apt_install maven
 kafka_fetch
 # A node left running by a checkout that has since been deleted writes to unlinked
 # files: nothing it holds survives a restart, so replace it with one on our storage.
-if orphan=$(kafka_pid "$KAFKA_PORT") &&
-  [ ! -f "$(tr '\0' '\n' <"/proc/$orphan/cmdline" | tail -n 1)" ]; then
+if orphan=$(kafka_pid "$KAFKA_PORT") && [ ! -f "$(kafka_props "$orphan")" ]; then
   warn "replacing the Kafka node on port $KAFKA_PORT (pid $orphan): its storage was deleted"
   kill -9 "$orphan"
   for _ in $(seq 50); do port_open "$KAFKA_PORT" || break; sleep 0.1; done

@@ -19,7 +19,7 @@ export RUST_LOG=warn USER=runbook-test
 logs=$STATE_DIR/logs/$run
 mkdir -p "$logs"
 flashctl topics create >/dev/null
-trap stop_spawned EXIT
+trap 'stop_spawned; kafka_delete_topics "$KAFKA_BROKERS" "$run-.*"' EXIT
 spawn api "$logs/api.log" env LISTEN_ADDR=127.0.0.1:18480 ADMIN_ADDR=127.0.0.1:19480 "$bin/ingest-api"
 spawn worker "$logs/worker.log" env ADMIN_ADDR=127.0.0.1:19490 "$bin/inventory-worker"
 wait_ready http://127.0.0.1:19480/readyz http://127.0.0.1:19490/readyz

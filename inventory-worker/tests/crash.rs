@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{counts, event, publish, spawn_worker, terminate, wait_for_rows};
+use common::{WorkerProcess, counts, event, publish, wait_for_rows};
 use loadtest::stack::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,10 +16,9 @@ async fn sigkill_mid_run_leaves_no_duplicate_and_no_gap() -> anyhow::Result<()> 
     let events = publish(&stack, (0..N).map(|i| event("kill-me", i)).collect()).await?;
     let pg = stack.pg().await?;
 
-    let mut worker = spawn_worker(&stack, 20, 0)?;
+    let mut worker = WorkerProcess::spawn(&stack, 20, 0)?;
     let seen = wait_for_rows(&pg, "kill-me", 200, Duration::from_secs(60)).await?;
     worker.kill()?; // SIGKILL: no drain, no commit
-    worker.wait()?;
     let (at_kill, _, _) = counts(&pg, "kill-me").await?;
     println!("killed with {at_kill} of {N} rows written (saw {seen})");
     assert!(
@@ -27,14 +26,11 @@ async fn sigkill_mid_run_leaves_no_duplicate_and_no_gap() -> anyhow::Result<()> 
         "the kill must land mid-run, got {at_kill}"
     );
 
-    let mut worker = spawn_worker(&stack, 200, 0)?;
+    let mut worker = WorkerProcess::spawn(&stack, 200, 0)?;
     let done = wait_for_rows(&pg, "kill-me", N as i64, Duration::from_secs(120)).await?;
     // Give redelivered batches a moment to (not) add anything.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        terminate(&mut worker)?,
-        "SIGTERM must stop the worker cleanly"
-    );
+    assert!(worker.terminate()?, "SIGTERM must stop the worker cleanly");
 
     let (rows, distinct, sold) = counts(&pg, "kill-me").await?;
     assert_eq!(done, N as i64);

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{counts, event, producer, spawn_worker, terminate, wait_for_rows};
+use common::{WorkerProcess, counts, event, producer, wait_for_rows};
 use loadtest::stack::TestStack;
 use rdkafka::producer::FutureRecord;
 
-/// Orders per second while the group changes.
-const RATE: u64 = 300;
+/// Orders per second while the group changes (one every 3 ms).
+const RATE: u64 = 333;
 
 /// A free loopback port for a worker's admin server.
 fn free_port() -> anyhow::Result<u16> {
@@ -104,17 +104,17 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
     };
 
     let ports = [free_port()?, free_port()?, free_port()?];
-    let mut a = spawn_worker(&stack, 50, ports[0])?;
+    let mut a = WorkerProcess::spawn(&stack, 50, ports[0])?;
     wait_assignment(&ports[..1], 6.0, Duration::from_secs(30)).await?;
     wait_for_rows(&pg, product, 300, Duration::from_secs(30)).await?;
 
     // B joins: some of A's partitions move to B while both write.
-    let mut b = spawn_worker(&stack, 50, ports[1])?;
+    let mut b = WorkerProcess::spawn(&stack, 50, ports[1])?;
     wait_assignment(&ports[..2], 6.0, Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // A leaves cleanly: it finishes its batch, commits, and its partitions go to B.
-    assert!(terminate(&mut a)?, "SIGTERM must stop worker A cleanly");
+    assert!(a.terminate()?, "SIGTERM must stop worker A cleanly");
     wait_assignment(&ports[1..2], 6.0, Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -122,7 +122,7 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
     // locked, so B's next batch waits on PostgreSQL for longer than the auto-commit
     // interval. Its partitions reach C after the session timeout, from the last
     // committed offsets, which must not include the batch B never wrote.
-    let mut c = spawn_worker(&stack, 50, ports[2])?;
+    let mut c = WorkerProcess::spawn(&stack, 50, ports[2])?;
     wait_assignment(&ports[1..], 6.0, Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut locker = stack.pg().await?;
@@ -135,16 +135,20 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rows_at_kill, _, _) = counts(&pg, product).await?;
     b.kill()?;
-    b.wait()?;
     // PostgreSQL notices a vanished client only when it next writes to it, so B's
     // statement would still complete once the lock is gone: end it as a crash would.
     // (C's waiting write ends too; C retries it.)
-    pg.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        &[],
-    )
-    .await?;
+    let ended = pg
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await?;
+    assert!(
+        ended >= 1,
+        "no write was waiting on the lock: the kill was not mid-write"
+    );
     lock.rollback().await?;
     println!("worker B killed mid-write with {rows_at_kill} rows written");
     wait_assignment(&ports[2..], 6.0, Duration::from_secs(30)).await?;
@@ -156,7 +160,7 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
     let done = wait_for_rows(&pg, product, n, Duration::from_secs(60)).await?;
     // Give redelivered batches a moment to (not) add anything.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(terminate(&mut c)?, "SIGTERM must stop worker C cleanly");
+    assert!(c.terminate()?, "SIGTERM must stop worker C cleanly");
 
     let (rows, distinct, sold) = counts(&pg, product).await?;
     println!("{n} orders published, {done} rows");

@@ -206,12 +206,19 @@ fn shopper() -> String {
 }
 
 impl Outcome {
-    /// Whether the order may stand without a 202 in hand (the audit checks the database).
+    /// Whether the order may stand without a 202 in hand (the audit checks the database):
+    /// the last answer did not tell. A decisive refusal (say `SOLD_OUT`) after an unknown
+    /// attempt is not unresolved: idempotency makes that retry answer for the first
+    /// attempt, so a row for it would be an order the shopper was told had failed.
     pub fn unresolved(&self) -> bool {
         self.status != 202
             && matches!(
                 self.code.as_str(),
-                "UNAVAILABLE" | "IDEMPOTENCY_IN_FLIGHT" | "TRANSPORT_ERROR"
+                "UNAVAILABLE"
+                    | "IDEMPOTENCY_IN_FLIGHT"
+                    | "TRANSPORT_ERROR"
+                    | "REQUEST_TIMEOUT"
+                    | "HTTP_408"
             )
     }
 }
@@ -229,9 +236,11 @@ pub struct Progress {
     pub in_flight: usize,
 }
 
-/// An answer that does not tell the outcome: the order may or may not have been taken.
+/// An answer that does not tell the outcome: the order may or may not have been taken
+/// (503, 409 in flight), or this attempt was not processed at all (408: the server gave
+/// up waiting for the request), so only a retry with the same key tells.
 pub(crate) fn is_unknown(a: &Answer) -> bool {
-    a.status == 503 || (a.status == 409 && a.code() == "IDEMPOTENCY_IN_FLIGHT")
+    matches!(a.status, 503 | 408) || (a.status == 409 && a.code() == "IDEMPOTENCY_IN_FLIGHT")
 }
 
 /// The address a client stands for in `X-Forwarded-For` mode: 10.x.y.z.
@@ -628,6 +637,12 @@ mod tests {
             lag_us: 0,
         };
         assert!(o.unresolved());
+        o.code = "HTTP_408".into();
+        o.status = 408;
+        assert!(
+            o.unresolved(),
+            "the server gave up on the request: still unknown"
+        );
         o.code = "SOLD_OUT".into();
         o.status = 409;
         assert!(!o.unresolved());

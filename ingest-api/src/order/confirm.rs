@@ -6,19 +6,22 @@
 //! cost of the accept path after the admission itself (see the README's benchmark). The
 //! [`Confirmer`] instead sends, in one round trip, everything acknowledged while the
 //! previous round trip was on its way: one script call per product and three status
-//! commands per order. Under a trickle each batch holds one order and nothing waits
-//! longer than before; under a flash sale's crowd the batches grow by themselves.
+//! commands per order. Under a trickle each batch holds one order and sets off at once;
+//! under a flash sale's crowd the batches grow by themselves, and an order acknowledged
+//! while a batch is on its way waits for that round trip and its own.
 //!
-//! A confirmation is best effort, as before: if it fails, the entry stays pending and the
-//! relay republishes it (a no-op for the worker), and the status record appears once the
-//! relay confirms or the worker marks the order persisted.
+//! A confirmation is best effort, as before: if a batch fails (all of it, up to
+//! [`MAX_BATCH`] orders), its entries stay pending and the relay republishes them (a no-op
+//! for the worker), and the status records appear once the relay confirms or the worker
+//! marks the orders persisted.
 
 use redis::aio::ConnectionManager;
 use shared::status::{OrderState, field};
 use tokio::sync::{mpsc, oneshot};
 
-/// At most this many orders per round trip.
-const MAX_BATCH: usize = 512;
+/// At most this many orders per round trip (`lua/handoff_done.lua` unpacks a product's
+/// entry ids into one command, which Lua allows up to about 8,000).
+pub const MAX_BATCH: usize = 512;
 
 static DONE: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/handoff_done.lua")));
@@ -64,6 +67,8 @@ impl Confirmer {
         let (done, written) = oneshot::channel();
         if self.tx.send(Queued { confirmation, done }).is_ok() {
             let _ = written.await;
+        } else {
+            tracing::warn!("the confirmation task is gone; the relay will hand this order off");
         }
     }
 }

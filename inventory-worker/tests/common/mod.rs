@@ -111,30 +111,54 @@ pub async fn wait_for_rows(
     }
 }
 
-/// Starts the real `inventory-worker` binary on the stack (admin port `admin_port`, 0
-/// for any), with batches of at most `batch_max`.
-pub fn spawn_worker(stack: &TestStack, batch_max: usize, admin_port: u16) -> anyhow::Result<Child> {
-    let s = stack.worker_settings();
-    Ok(Command::new(env!("CARGO_BIN_EXE_inventory-worker"))
-        .env("DATABASE_URL", s.database_url.expose())
-        .env("KAFKA_BROKERS", &s.kafka_brokers)
-        .env("KAFKA_TOPIC", &s.kafka_topic)
-        .env("KAFKA_GROUP", &s.kafka_group)
-        .env("KAFKA_DLQ_TOPIC", &s.kafka_dlq_topic)
-        .env("REDIS_NAMESPACE", &s.redis_namespace)
-        .env("ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
-        .env("BATCH_MAX", batch_max.to_string())
-        .env("BATCH_LINGER_MS", "5")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?)
+/// The real `inventory-worker` binary, running; killed when dropped, so a failing test
+/// leaves no worker behind.
+pub struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    /// Starts it on the stack (admin port `admin_port`, 0 for any), with batches of at
+    /// most `batch_max`.
+    pub fn spawn(stack: &TestStack, batch_max: usize, admin_port: u16) -> anyhow::Result<Self> {
+        let s = stack.worker_settings();
+        Ok(Self(
+            Command::new(env!("CARGO_BIN_EXE_inventory-worker"))
+                .env("DATABASE_URL", s.database_url.expose())
+                .env("KAFKA_BROKERS", &s.kafka_brokers)
+                .env("KAFKA_TOPIC", &s.kafka_topic)
+                .env("KAFKA_GROUP", &s.kafka_group)
+                .env("KAFKA_DLQ_TOPIC", &s.kafka_dlq_topic)
+                .env("REDIS_NAMESPACE", &s.redis_namespace)
+                .env("ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
+                .env("BATCH_MAX", batch_max.to_string())
+                .env("BATCH_LINGER_MS", "5")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()?,
+        ))
+    }
+
+    /// SIGKILL: no drain, no commit.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.0.kill()?;
+        self.0.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM, then waits for the exit; true if it exited with success.
+    pub fn terminate(&mut self) -> anyhow::Result<bool> {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status()?;
+        Ok(self.0.wait()?.success())
+    }
 }
 
-/// Sends SIGTERM and waits for the process to exit; true if it exited with success.
-pub fn terminate(child: &mut Child) -> anyhow::Result<bool> {
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()?;
-    Ok(child.wait()?.success())
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
