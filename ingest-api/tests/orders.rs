@@ -2,38 +2,11 @@
 
 use std::time::Duration;
 
-use loadtest::client::{Answer, OrderClient, replace_header as with, send};
+mod common;
+
+use common::{assert_problem, key, remaining};
+use loadtest::client::{OrderClient, replace_header as with, send};
 use loadtest::stack::{RunningApi, TestStack};
-
-fn key() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(
-        a.status,
-        status,
-        "{code}: {}",
-        String::from_utf8_lossy(&a.body)
-    );
-    assert_eq!(a.header("content-type"), Some("application/problem+json"));
-    let body = a.json();
-    assert_eq!(body["code"], code);
-    assert_eq!(body["status"], status);
-    for field in ["type", "title", "detail"] {
-        assert!(body[field].is_string(), "problem without {field}: {body}");
-    }
-}
-
-async fn remaining(stack: &TestStack, product: &str) -> anyhow::Result<i64> {
-    let mut redis = stack.redis().await?;
-    let r: i64 = redis::cmd("HGET")
-        .arg(stack.keys.sale(&product.parse()?).sale())
-        .arg("remaining")
-        .query_async(&mut redis)
-        .await?;
-    Ok(r)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_replay_reuse_and_lookup() -> anyhow::Result<()> {

@@ -204,7 +204,9 @@ impl Handoff {
     }
 
     /// One pass over every product's outbox; returns how many entries were republished.
-    /// A failing product is logged and skipped, so it cannot starve the others.
+    /// A failing product is logged and skipped, so it cannot starve the others. After the
+    /// pass, `ingest_handoff_backlog` is set to the entries still unconfirmed over all
+    /// products (every instance sees, and reports, the same outboxes).
     pub async fn relay_once(
         &self,
         consumer: &str,
@@ -216,7 +218,7 @@ impl Handoff {
             .arg(inner.keys.sales_registry())
             .query_async(&mut conn)
             .await?;
-        let mut relayed = 0;
+        let (mut relayed, mut backlog) = (0, 0);
         for product in products {
             let Ok(product) = ProductId::parse(product) else {
                 continue;
@@ -228,7 +230,9 @@ impl Handoff {
                 Ok(n) => relayed += n,
                 Err(e) => tracing::warn!(error = %e, %product, "relay pass failed for one product"),
             }
+            backlog += pending(&mut conn, &inner.keys.sale(&product).outbox()).await?;
         }
+        inner.metrics.set_handoff_backlog(backlog);
         Ok(relayed)
     }
 
@@ -292,6 +296,25 @@ impl Handoff {
             }
         }
         Ok(relayed)
+    }
+}
+
+/// Entries of an outbox not yet confirmed (pending in its consumer group; 0 when there is
+/// no outbox yet).
+async fn pending(conn: &mut ConnectionManager, outbox: &str) -> redis::RedisResult<i64> {
+    let summary: redis::RedisResult<Value> = redis::cmd("XPENDING")
+        .arg(outbox)
+        .arg(OUTBOX_GROUP)
+        .query_async(conn)
+        .await;
+    match summary {
+        Ok(Value::Array(parts)) => Ok(match parts.first() {
+            Some(Value::Int(n)) => *n,
+            _ => 0,
+        }),
+        Ok(_) => Ok(0),
+        Err(e) if e.code() == Some("NOGROUP") => Ok(0),
+        Err(e) => Err(e),
     }
 }
 
