@@ -1,4 +1,4 @@
-//! PostgreSQL: the pool, migrations, and the batch write.
+//! PostgreSQL: the pool and the batch write (the migrations are `schema::migrate`).
 //!
 //! A batch is written by one statement, atomic as its own implicit transaction (no
 //! BEGIN/COMMIT round trips): the orders are inserted with
@@ -15,9 +15,6 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-mod embedded {
-    refinery::embed_migrations!("../sql");
-}
 
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,25 +64,6 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
         .create_timeout(Some(std::time::Duration::from_secs(5)))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()?)
-}
-
-/// Applies pending migrations from `sql/` (embedded at build time). Concurrent callers
-/// (several workers starting at once, `flashctl migrate`) serialize on an advisory lock.
-pub async fn migrate(url: &str) -> anyhow::Result<usize> {
-    let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    let conn_task = tokio::spawn(connection);
-    const LOCK: i64 = 0x666c_6173_6873_616c; // "flashsal"
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK])
-        .await?;
-    let report = embedded::migrations::runner().run_async(&mut client).await;
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
-        .await;
-    drop(client);
-    let _ = conn_task.await;
-    let applied = report?.applied_migrations().len();
-    Ok(applied)
 }
 
 const WRITE_BATCH: &str = r#"

@@ -62,7 +62,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url.expose();
         if settings.migrate_on_start {
-            let applied = crate::db::migrate(url)
+            let applied = schema::migrate(url)
                 .await
                 .context("applying migrations (is PostgreSQL up and DATABASE_URL right?)")?;
             tracing::info!(applied, "migrations up to date");

@@ -89,7 +89,7 @@ pub async fn database(env: &StackEnv) -> anyhow::Result<TestDatabase> {
         .await
         .context("creating a test database (the role needs CREATEDB)")?;
     let url = with_database(&env.database_url, &name);
-    inventory_worker::db::migrate(&url).await?;
+    schema::migrate(&url).await?;
     Ok(TestDatabase { name, url })
 }
 

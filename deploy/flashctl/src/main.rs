@@ -412,7 +412,7 @@ async fn run(cli: &Cli) -> Result<Output, OpsError> {
             Ok(Output::new(&entries, human))
         }
         Command::Migrate => {
-            let applied = inventory_worker::db::migrate(&cli.database_url).await?;
+            let applied = schema::migrate(&cli.database_url).await?;
             Ok(Output::new(
                 &json!({"applied": applied}),
                 format!("{applied} migration(s) applied; schema up to date"),

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::OpsError;
@@ -21,53 +23,37 @@ pub struct TopicResult {
     pub partitions: i32,
 }
 
-/// Creates each topic with `partitions` partitions; an existing topic is left alone.
+/// Creates each topic with `partitions` partitions and `replication` replicas
+/// ([`schema::create_topics`]); an existing topic is left alone.
 pub async fn create(
     brokers: &str,
     names: &[&str],
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<TopicResult>, OpsError> {
-    if partitions < 1 {
-        return Err(OpsError::Invalid("--partitions must be at least 1".into()));
-    }
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let new: Vec<NewTopic<'_>> = names
-        .iter()
-        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(replication)))
-        .collect();
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(10)))
-        .request_timeout(Some(Duration::from_secs(10)));
-    let results = admin.create_topics(&new, &opts).await?;
-    let mut out = Vec::with_capacity(results.len());
-    for r in results {
-        match r {
-            Ok(topic) => out.push(TopicResult {
-                topic,
-                outcome: "created",
-                partitions,
-            }),
-            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => out.push(TopicResult {
-                topic,
-                outcome: "exists",
-                partitions,
-            }),
-            Err((topic, code)) => {
-                return Err(OpsError::Other(anyhow::anyhow!(
-                    "creating topic {topic}: {code}"
-                )));
+    let created = schema::create_topics(brokers, names, partitions, replication)
+        .await
+        .map_err(|e| match e {
+            schema::TopicError::NoPartitions => {
+                OpsError::Invalid("--partitions must be at least 1".into())
             }
-        }
-    }
-    Ok(out)
+            other => OpsError::Other(other.into()),
+        })?;
+    Ok(created
+        .into_iter()
+        .map(|(topic, outcome)| TopicResult {
+            topic,
+            outcome: match outcome {
+                schema::TopicOutcome::Created => "created",
+                schema::TopicOutcome::Exists => "exists",
+            },
+            partitions,
+        })
+        .collect())
 }
 
 /// Every topic on the cluster (internal ones excluded).
 pub async fn list(brokers: &str) -> Result<Vec<String>, OpsError> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()?;
@@ -123,10 +109,61 @@ impl Lag {
     }
 }
 
+/// The group's committed offset and the watermarks of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PartitionOffsets {
+    partition: i32,
+    /// The group's committed offset, if it ever committed one.
+    committed: Option<i64>,
+    high: i64,
+    /// Messages not yet committed (counted from the low watermark when nothing was).
+    lag: i64,
+}
+
+/// Reads, for every partition of `topic`, the committed offset of `consumer`'s group and
+/// the watermarks (blocking calls). `Ok(None)`: the topic does not exist.
+fn partition_offsets(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> KafkaResult<Option<Vec<PartitionOffsets>>> {
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let Some(ids) = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<i32>>())
+    else {
+        return Ok(None);
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in &ids {
+        tpl.add_partition(topic, *p);
+    }
+    let committed = consumer.committed_offsets(tpl, timeout)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for partition in ids {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+        let committed = committed
+            .find_partition(topic, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            });
+        out.push(PartitionOffsets {
+            partition,
+            committed,
+            high,
+            lag: (high - committed.unwrap_or(low)).max(0),
+        });
+    }
+    Ok(Some(out))
+}
+
 /// Reads the lag of one consumer group on one topic, as often as asked, over one Kafka
 /// client (polling loops reuse it instead of connecting again every time).
 pub struct LagProbe {
-    consumer: std::sync::Arc<rdkafka::consumer::BaseConsumer>,
+    consumer: std::sync::Arc<BaseConsumer>,
     topic: String,
     group: String,
 }
@@ -151,7 +188,7 @@ impl LagProbe {
     pub async fn read(&self) -> Result<Lag, OpsError> {
         let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
         let offsets = tokio::task::spawn_blocking(move || {
-            inventory_worker::lag::partition_offsets(&*consumer, &topic, Duration::from_secs(10))
+            partition_offsets(&consumer, &topic, Duration::from_secs(10))
         })
         .await
         .map_err(|e| OpsError::Other(anyhow::anyhow!(e)))??
@@ -161,7 +198,7 @@ impl LagProbe {
             group: self.group.clone(),
             partitions: offsets
                 .iter()
-                .map(|o| (o.partition, o.high, o.committed, o.lag()))
+                .map(|o| (o.partition, o.high, o.committed, o.lag))
                 .collect(),
         })
     }
