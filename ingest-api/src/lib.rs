@@ -14,6 +14,8 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use settings::Settings;
 pub use startup::Application;

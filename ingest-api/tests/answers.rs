@@ -3,14 +3,17 @@
 
 mod common;
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{body, expect, key, limits, metrics, sample};
 use flashctl::guard::{self, Target};
-use loadtest::client::{Answer, OrderClient, replace_header as with, send};
-use loadtest::stack::{RunningApi, TEST_KEY_ID, TEST_SECRET, TestStack};
+use ingest_api::testkit::RunningApi;
 use shared::keys::Scope;
+use testkit::client::{Answer, OrderClient, replace_header as with, send};
+use testkit::{TEST_KEY_ID, TEST_SECRET, TestStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_its_headers() -> anyhow::Result<()> {

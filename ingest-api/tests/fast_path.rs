@@ -2,12 +2,15 @@
 
 mod common;
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
 use std::time::{Duration, Instant};
 
 use common::{body, expect, key, metrics, sample};
 use flashctl::guard::Limits;
-use loadtest::client::loopback_ip;
-use loadtest::stack::{PrivateRedis, RunningApi, TestStack};
+use ingest_api::testkit::RunningApi;
+use testkit::client::loopback_ip;
+use testkit::{PrivateRedis, TestStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_redis_round_trip_per_order() -> anyhow::Result<()> {

@@ -4,13 +4,16 @@
 
 mod common;
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
 use std::time::{Duration, Instant};
 
 use common::{body, expect, key, limits, remaining};
 use flashctl::guard::{self, Limits, Target};
-use loadtest::client::{OrderClient, loopback_ip, replace_header as with, send};
-use loadtest::stack::{RunningApi, TestStack};
+use ingest_api::testkit::RunningApi;
 use shared::keys::Scope;
+use testkit::TestStack;
+use testkit::client::{OrderClient, loopback_ip, replace_header as with, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_by_one_limit_consumes_none_of_the_others() -> anyhow::Result<()> {
@@ -236,7 +239,7 @@ async fn lua_gcra_matches_the_rust_one() -> anyhow::Result<()> {
          if ok then tat = new_tat end\n  out[#out + 1] = {{ok and 1 or 0, string.format('%.0f', new_tat), left, reset, wait}}\nend\nreturn out",
         &script[start..end]
     );
-    let stack = loadtest::stack::StackEnv::from_env();
+    let stack = testkit::StackEnv::from_env();
     let mut redis = redis::Client::open(stack.redis_url.as_str())?
         .get_multiplexed_async_connection()
         .await?;

@@ -1,12 +1,15 @@
 //! `POST /order` and `GET /order/{id}` over real HTTP against real Redis and Kafka.
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
 use std::time::Duration;
 
 mod common;
 
 use common::{assert_problem, key, remaining};
-use loadtest::client::{OrderClient, replace_header as with, send};
-use loadtest::stack::{RunningApi, TestStack};
+use ingest_api::testkit::RunningApi;
+use testkit::TestStack;
+use testkit::client::{OrderClient, replace_header as with, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_replay_reuse_and_lookup() -> anyhow::Result<()> {

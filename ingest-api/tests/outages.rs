@@ -3,14 +3,17 @@
 
 mod common;
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{body, expect, key, metrics, remaining, sample};
 use flashctl::guard::{self, Limits, Target};
-use loadtest::client::loopback_ip;
-use loadtest::stack::{PrivateRedis, RunningApi, TestStack};
+use ingest_api::testkit::RunningApi;
 use shared::keys::Scope;
+use testkit::client::loopback_ip;
+use testkit::{PrivateRedis, TestStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_kafka_failure_the_same_key_tells_the_outcome() -> anyhow::Result<()> {

@@ -5,8 +5,11 @@ mod common;
 
 use common::{body, expect, key, remaining};
 use flashctl::guard::Limits;
-use loadtest::client::{OrderClient, send};
-use loadtest::stack::{RunningApi, TEST_KEY_ID, TestStack};
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
+use ingest_api::testkit::RunningApi;
+use testkit::client::{OrderClient, send};
+use testkit::{TEST_KEY_ID, TestStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_captured_request_cannot_buy_twice() -> anyhow::Result<()> {

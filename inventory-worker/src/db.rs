@@ -15,7 +15,6 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -24,7 +24,9 @@ pub fn own_lag(consumer: &OrderConsumer, topic: &str) -> Option<i64> {
     let committed = consumer.committed(timeout).ok()?;
     let mut lag = 0;
     for e in committed.elements().iter().filter(|e| e.topic() == topic) {
-        let (low, high) = consumer.fetch_watermarks(topic, e.partition(), timeout).ok()?;
+        let (low, high) = consumer
+            .fetch_watermarks(topic, e.partition(), timeout)
+            .ok()?;
         let position = match e.offset() {
             Offset::Offset(o) => o,
             _ => low,

@@ -3,10 +3,11 @@
 
 mod common;
 
+use flashctl::testkit::SaleStack;
 use std::time::Duration;
 
 use common::{WorkerProcess, counts, event, publish, wait_for_rows};
-use loadtest::stack::TestStack;
+use testkit::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_leaves_no_duplicate_and_no_gap() -> anyhow::Result<()> {

@@ -4,13 +4,16 @@
 
 mod common;
 
+use flashctl::testkit::SaleStack;
+use inventory_worker::testkit::WorkerStack;
 use std::time::{Duration, Instant};
 
 use common::{counts, event, producer, publish, publish_raw, wait_for_rows};
-use loadtest::stack::{FaultProxy, RunningWorker, TestStack, host_port, via_port};
+use inventory_worker::testkit::RunningWorker;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
+use testkit::{FaultProxy, TestStack, host_port, via_port};
 
 /// Reads `n` messages (or until the timeout) from the start of `topic`.
 async fn read_topic(
@@ -20,7 +23,7 @@ async fn read_topic(
 ) -> anyhow::Result<Vec<(Vec<u8>, String)>> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &stack.env.kafka_brokers)
-        .set("group.id", loadtest::stack::unique("reader"))
+        .set("group.id", testkit::unique("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()?;

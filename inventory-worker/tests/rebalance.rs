@@ -10,14 +10,16 @@
 
 mod common;
 
+use flashctl::testkit::SaleStack;
+use inventory_worker::testkit::WorkerStack;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{WorkerProcess, counts, event, producer, wait_for_rows};
-use loadtest::stack::TestStack;
 use rdkafka::producer::FutureRecord;
+use testkit::TestStack;
 
 /// Orders per second while the group changes (one every 3 ms).
 const RATE: u64 = 333;

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::burst::BurstResult;
-use crate::engine::Outcome;
+use crate::outcome::Outcome;
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
@@ -75,7 +75,7 @@ impl Expectation {
                         e.accepted.insert(id, 1);
                     }
                 }
-                Ok(a) if !crate::engine::is_unknown(a) => {}
+                Ok(a) if !crate::outcome::is_unknown(a) => {}
                 _ => {
                     e.unresolved.insert((s.user.clone(), s.key.clone()));
                 }
@@ -275,4 +275,32 @@ pub async fn bot_units(pg: &Client, product: &ProductId, user: &str) -> anyhow::
         )
         .await?;
     Ok(row.get(0))
+}
+
+/// Audits on a test's slice of the local stack.
+pub trait AuditStack {
+    /// Waits (up to a minute) for the pipeline to drain, then audits `product` against
+    /// what clients were told.
+    fn drained_audit(
+        &self,
+        product: &str,
+        expect: &Expectation,
+    ) -> impl Future<Output = anyhow::Result<Report>> + Send;
+}
+
+impl AuditStack for testkit::TestStack {
+    async fn drained_audit(&self, product: &str, expect: &Expectation) -> anyhow::Result<Report> {
+        let pg = self.pg().await?;
+        let mut redis = self.redis().await?;
+        let product: ProductId = product.parse()?;
+        drained_audit(
+            &pg,
+            &mut redis,
+            &self.keys,
+            &product,
+            expect,
+            Duration::from_secs(60),
+        )
+        .await
+    }
 }

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::client::OrderClient;
 use crate::measure::Latency;
 use crate::wire::Wire;
+use testkit::client::OrderClient;
 
 /// What a closed-loop run measured.
 #[derive(Debug, Clone, Serialize)]

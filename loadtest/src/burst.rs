@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use crate::client::{Answer, OrderClient};
+use testkit::client::{Answer, OrderClient};
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl BurstResult {
 pub async fn run(client: &OrderClient, burst: &Burst) -> BurstResult {
     let started = Instant::now();
     let clients: Vec<OrderClient> = (0..burst.source_ips)
-        .map(|i| client.bound_to(crate::client::loopback_ip(i)))
+        .map(|i| client.bound_to(testkit::client::loopback_ip(i)))
         .collect();
     let clients = &clients;
     let sent = futures_util::stream::iter(0..burst.orders)

@@ -1,19 +1,21 @@
-//! The load-test harness as a library: a signing HTTP client for `POST /order`
-//! ([`client`]), isolated resources on the local stack for tests and benchmarks
-//! ([`stack`]), and the audit that joins answers with PostgreSQL ([`audit`]).
+//! The load-test harness as a library: crowds and bots under an open-model schedule
+//! ([`traffic`], [`scenario`], [`engine`], [`burst`]), what each order got
+//! ([`outcome`]), their measurement and reports ([`measure`],
+//! [`report`], [`charts`]), the benchmark's building blocks ([`bench`], [`wire`]), and the
+//! audit that joins every answer with PostgreSQL and Redis ([`audit`]).
 //!
-//! The `loadtest` binary drives crowds with it; the integration tests of every crate use
-//! the same client and stack helpers, so tests and load runs exercise one code path.
+//! It sends with the test kit's signing client (`testkit::client`), the one the services'
+//! integration tests use, so tests and load runs exercise one code path.
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod bench;
 pub mod burst;
 pub mod charts;
-pub mod client;
 pub mod engine;
 pub mod measure;
+pub mod outcome;
 pub mod report;
 pub mod scenario;
-pub mod stack;
+pub mod traffic;
 pub mod wire;

@@ -13,10 +13,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use loadtest::audit::{self, Expectation, Report};
 use loadtest::burst::{self, Burst};
-use loadtest::client::OrderClient;
-use loadtest::engine::{self, Outcome, Plan};
+use loadtest::engine::{self, Plan};
+use loadtest::outcome::Outcome;
 use shared::ProductId;
 use shared::keys::Keyspace;
+use testkit::client::OrderClient;
 
 /// Load generator and auditor for the flash-sale pipeline.
 #[derive(Parser)]

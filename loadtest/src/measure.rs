@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::engine::Outcome;
+use crate::outcome::Outcome;
 
 /// Percentiles of one set of latencies, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]

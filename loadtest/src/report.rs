@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::audit::{BotVerdict, Report};
-use crate::engine::Outcome;
 use crate::measure::Summary;
+use crate::outcome::Outcome;
 use crate::scenario::Scenario;
 
 /// Everything a run produced.

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Schedule;
+use crate::traffic::{BotKind, Schedule};
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,38 +99,6 @@ pub struct Bot {
     pub kind: BotKind,
     /// Requests per second, for the whole run.
     pub rate: f64,
-}
-
-/// Kinds of abuse the front door must absorb.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BotKind {
-    /// One device fingerprint from one address, a new user id each time.
-    DeviceBurst,
-    /// One user, a fresh idempotency key for every request.
-    KeyRotator,
-    /// One captured, validly signed request, sent again verbatim.
-    Replayer,
-    /// Requests with signatures that do not match.
-    Forger,
-    /// Requests signed with a timestamp ten minutes old.
-    Stale,
-    /// Correctly signed bodies that break the schema.
-    Malformed,
-}
-
-impl BotKind {
-    /// The name in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DeviceBurst => "device_burst",
-            Self::KeyRotator => "key_rotator",
-            Self::Replayer => "replayer",
-            Self::Forger => "forger",
-            Self::Stale => "stale",
-            Self::Malformed => "malformed",
-        }
-    }
 }
 
 mod defaults {

@@ -4,7 +4,7 @@
 //! spends is taken from the server. This client keeps one connection open, writes each
 //! signed `POST /order` as bytes, and reads the answer with `httparse`, keeping only the
 //! status and the problem code: about a third of the CPU per request of the full
-//! `reqwest` client the tests and the scenarios use ([`crate::client::OrderClient`]),
+//! `reqwest` client the tests and the scenarios use ([`testkit::client::OrderClient`]),
 //! which signs the same way.
 
 use std::io;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::OrderClient;
+use testkit::client::OrderClient;
 
 /// One keep-alive connection to an API instance.
 #[derive(Debug)]

@@ -1,11 +1,17 @@
 //! The audit passes on an honest run and fails when an invariant is broken on purpose:
 //! a persisted order deleted, an order duplicated, a row nobody was told about.
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
+use inventory_worker::testkit::WorkerStack;
+use loadtest::audit::AuditStack;
 use std::time::Duration;
 
+use ingest_api::testkit::RunningApi;
+use inventory_worker::testkit::RunningWorker;
 use loadtest::audit::{self, Expectation};
 use loadtest::engine::{self, Plan};
-use loadtest::stack::{RunningApi, RunningWorker, TestStack};
+use testkit::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_audit_catches_a_deleted_row_a_duplicate_and_a_phantom() -> anyhow::Result<()> {

@@ -1,10 +1,15 @@
 //! Both services' `/metrics` parse with a real OpenMetrics parser, the counters move as
 //! traffic flows, and no label carries a user, an order or an address.
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
+use inventory_worker::testkit::WorkerStack;
 use std::time::{Duration, Instant};
 
-use loadtest::client::{OrderClient, replace_header, send};
-use loadtest::stack::{RunningApi, RunningWorker, TestStack};
+use ingest_api::testkit::RunningApi;
+use inventory_worker::testkit::RunningWorker;
+use testkit::TestStack;
+use testkit::client::{OrderClient, replace_header, send};
 
 async fn scrape(port: u16) -> anyhow::Result<String> {
     Ok(reqwest::get(format!("http://127.0.0.1:{port}/metrics"))

@@ -1,18 +1,23 @@
 //! `flashctl sale recover` after Redis lost a sale: refused while anything is still on
 //! its way, then the exact remaining stock and every buyer's units are restored.
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
+use inventory_worker::testkit::WorkerStack;
 use std::time::{Duration, Instant};
 
 use flashctl::OpsError;
 use flashctl::guard::Limits;
 use flashctl::sale::{self, Pipeline};
-use loadtest::client::OrderClient;
-use loadtest::stack::{PrivateRedis, RunningApi, RunningWorker, TestStack};
+use ingest_api::testkit::RunningApi;
+use inventory_worker::testkit::RunningWorker;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shared::event::{SCHEMA_VERSION, now_ms};
 use shared::sale::SaleState;
 use shared::{IdempotencyKey, OrderPlaced, Quantity};
+use testkit::client::OrderClient;
+use testkit::{PrivateRedis, TestStack};
 
 fn key() -> String {
     uuid::Uuid::new_v4().to_string()

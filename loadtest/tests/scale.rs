@@ -1,11 +1,17 @@
 //! Two API instances and two workers on one machine, one product: the same guarantees.
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
+use inventory_worker::testkit::WorkerStack;
+use loadtest::audit::AuditStack;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use ingest_api::testkit::RunningApi;
+use inventory_worker::testkit::RunningWorker;
 use loadtest::audit;
 use loadtest::burst::{self, Burst};
-use loadtest::stack::{RunningApi, RunningWorker, TestStack};
+use testkit::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! The stores' schema, in one place for every process that sets it up: the PostgreSQL
-//! migrations (`sql/V{n}__{name}.sql`, embedded at build time) and the Kafka topics.
+//! migrations (`sql/V{n}__{name}.sql`, embedded at build time) and the Kafka topics
+//! (created, listed, deleted).
 //!
 //! The worker migrates at start-up, `flashctl migrate` and `flashctl topics create` do it
 //! for operators, and the test kit for every test's database and topics — none of them
@@ -57,7 +58,7 @@ pub enum TopicError {
     #[error(transparent)]
     Kafka(#[from] KafkaError),
     /// The broker refused one topic.
-    #[error("creating topic {topic}: {code}")]
+    #[error("topic {topic}: {code}")]
     Refused {
         /// Which.
         topic: String,
@@ -98,4 +99,40 @@ pub async fn create_topics(
         }
     }
     Ok(out)
+}
+
+/// Every topic on the cluster (internal ones excluded).
+pub async fn list_topics(brokers: &str) -> Result<Vec<String>, KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    tokio::task::spawn_blocking(move || {
+        let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+        Ok(md
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .filter(|n| !n.starts_with("__"))
+            .collect())
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled))
+}
+
+/// Deletes topics (a topic already gone is not an error).
+pub async fn delete_topics(brokers: &str, names: &[&str]) -> Result<(), TopicError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
+    for r in admin.delete_topics(names, &opts).await? {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => return Err(TopicError::Refused { topic, code }),
+        }
+    }
+    Ok(())
 }

@@ -14,6 +14,8 @@ pub mod error;
 pub mod guard;
 pub mod insight;
 pub mod sale;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod topics;
 pub mod trail;
 

@@ -2,11 +2,8 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -50,45 +47,6 @@ pub async fn create(
             partitions,
         })
         .collect())
-}
-
-/// Every topic on the cluster (internal ones excluded).
-pub async fn list(brokers: &str) -> Result<Vec<String>, OpsError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    tokio::task::spawn_blocking(move || {
-        let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
-        Ok(md
-            .topics()
-            .iter()
-            .map(|t| t.name().to_owned())
-            .filter(|n| !n.starts_with("__"))
-            .collect())
-    })
-    .await
-    .map_err(|e| OpsError::Other(anyhow::anyhow!(e)))?
-}
-
-/// Deletes topics (a topic already gone is not an error).
-pub async fn delete(brokers: &str, names: &[&str]) -> Result<(), OpsError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(10)))
-        .request_timeout(Some(Duration::from_secs(10)));
-    for r in admin.delete_topics(names, &opts).await? {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-            Err((topic, code)) => {
-                return Err(OpsError::Other(anyhow::anyhow!(
-                    "deleting topic {topic}: {code}"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Messages of `topic` not yet committed by consumer group `group`, per partition.

@@ -1,12 +1,16 @@
 //! The `flashctl` binary against a running API and worker on real Redis, PostgreSQL and
 //! Kafka: what an operator does during an incident, and that each change is recorded.
 
+use ingest_api::testkit::ApiStack;
+use inventory_worker::testkit::WorkerStack;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use loadtest::client::OrderClient;
-use loadtest::stack::{RunningApi, RunningWorker, TestStack};
+use ingest_api::testkit::RunningApi;
+use inventory_worker::testkit::RunningWorker;
 use serde_json::Value;
+use testkit::TestStack;
+use testkit::client::OrderClient;
 
 struct Ctl<'a> {
     stack: &'a TestStack,

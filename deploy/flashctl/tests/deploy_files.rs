@@ -3,12 +3,17 @@
 //! it generates is loaded into a real `redis-server` and the services run against it, and
 //! the PostgreSQL grants are applied to a real database.
 
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::ApiStack;
+use inventory_worker::testkit::WorkerStack;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use loadtest::client::OrderClient;
-use loadtest::stack::{PrivateRedis, RunningApi, RunningWorker, TestStack};
+use ingest_api::testkit::RunningApi;
+use inventory_worker::testkit::RunningWorker;
 use serde_norway::Value;
+use testkit::client::OrderClient;
+use testkit::{PrivateRedis, TestStack};
 
 fn repo(path: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

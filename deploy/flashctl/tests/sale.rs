@@ -2,7 +2,7 @@
 
 use flashctl::OpsError;
 use flashctl::sale::{self, NewSale, OpenOutcome};
-use loadtest::stack::TestStack;
+use testkit::TestStack;
 
 fn new_sale(product: &str, stock: u32) -> NewSale {
     NewSale {

@@ -3,9 +3,10 @@
 #![allow(dead_code)]
 
 use flashctl::guard::{Limits, parse_limit};
-use loadtest::client::{Answer, OrderClient, send};
-use loadtest::stack::{RunningApi, TestStack};
+use ingest_api::testkit::RunningApi;
 use shared::keys::Scope;
+use testkit::TestStack;
+use testkit::client::{Answer, OrderClient, send};
 
 /// A fresh idempotency key.
 pub fn key() -> String {

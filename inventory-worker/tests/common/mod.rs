@@ -2,14 +2,15 @@
 //! publishing, counts.
 #![allow(dead_code)]
 
+use inventory_worker::testkit::WorkerStack;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use loadtest::stack::TestStack;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shared::event::{SCHEMA_VERSION, now_ms};
 use shared::{IdempotencyKey, OrderPlaced, ProductId, Quantity, UserId};
+use testkit::TestStack;
 
 /// A valid event for user `u-<i>` of `product`.
 pub fn event(product: &str, i: usize) -> OrderPlaced {

@@ -1,0 +1,55 @@
+//! Opening sales on a test's slice of the local stack through the code operators use
+//! (feature `testkit`, for the integration tests of every crate).
+
+use testkit::TestStack;
+
+use crate::guard::Limits;
+use crate::sale::{NewSale, open};
+
+/// Sales on a [`TestStack`].
+pub trait SaleStack {
+    /// Opens a sale with the default limits (PostgreSQL row, then Redis).
+    fn open_sale(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Opens a sale with the given limits.
+    fn open_sale_with(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+        limits: Limits,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+impl SaleStack for TestStack {
+    async fn open_sale(&self, product: &str, stock: u32, per_user: u32) -> anyhow::Result<()> {
+        self.open_sale_with(product, stock, per_user, Limits::defaults())
+            .await
+    }
+
+    async fn open_sale_with(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+        limits: Limits,
+    ) -> anyhow::Result<()> {
+        let pg = self.pg().await?;
+        let mut redis = self.redis().await?;
+        let sale = NewSale {
+            product: product.parse()?,
+            stock,
+            per_user,
+            starts_at: None,
+            ends_at: None,
+            limits,
+        };
+        open(&pg, &mut redis, &self.keys, &sale).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! What each order finally got, as the client knows it: the record the audit joins with
+//! the database.
+
+use serde::{Deserialize, Serialize};
+use testkit::client::Answer;
+
+/// The final state of one order, as the client knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Outcome {
+    /// `shopper` or `bot:<kind>`.
+    #[serde(default = "shopper")]
+    pub actor: String,
+    /// The user.
+    pub user: String,
+    /// The idempotency key (kept across retries).
+    pub key: String,
+    /// Units ordered.
+    pub quantity: u32,
+    /// Final code: `ACCEPTED`, a problem code, or `TRANSPORT_ERROR`.
+    pub code: String,
+    /// Final HTTP status (0 for transport errors).
+    pub status: u16,
+    /// The order id of a 202.
+    pub order_id: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Some attempt ended with an unknown outcome (503, 409 in flight, timeout, reset).
+    pub saw_unknown: bool,
+    /// Scheduled send, ms from the start of the run.
+    pub scheduled_ms: u64,
+    /// Scheduled send to first answer, µs (coordinated-omission corrected).
+    pub first_us: u64,
+    /// Scheduled send to final answer, µs.
+    pub final_us: u64,
+    /// How late the generator itself sent the first attempt, µs (part of `first_us`;
+    /// large values mean the generator, not the server, was the bottleneck).
+    #[serde(default)]
+    pub lag_us: u64,
+}
+
+fn shopper() -> String {
+    "shopper".into()
+}
+
+impl Outcome {
+    /// Whether the order may stand without a 202 in hand (the audit checks the database):
+    /// the last answer did not tell. A decisive refusal (say `SOLD_OUT`) after an unknown
+    /// attempt is not unresolved: idempotency makes that retry answer for the first
+    /// attempt, so a row for it would be an order the shopper was told had failed.
+    pub fn unresolved(&self) -> bool {
+        self.status != 202
+            && matches!(
+                self.code.as_str(),
+                "UNAVAILABLE"
+                    | "IDEMPOTENCY_IN_FLIGHT"
+                    | "TRANSPORT_ERROR"
+                    | "REQUEST_TIMEOUT"
+                    | "HTTP_408"
+            )
+    }
+}
+
+/// Progress callback data, once a second.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Seconds into the run.
+    pub elapsed_s: f64,
+    /// Orders scheduled so far.
+    pub scheduled: usize,
+    /// Orders finished.
+    pub finished: usize,
+    /// Orders in flight.
+    pub in_flight: usize,
+}
+
+/// An answer that does not tell the outcome: the order may or may not have been taken
+/// (503, 409 in flight), or this attempt was not processed at all (408: the server gave
+/// up waiting for the request), so only a retry with the same key tells.
+pub(crate) fn is_unknown(a: &Answer) -> bool {
+    matches!(a.status, 503 | 408) || (a.status == 409 && a.code() == "IDEMPOTENCY_IN_FLIGHT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unknown_outcomes_are_unresolved() {
+        let mut o = Outcome {
+            actor: "shopper".into(),
+            user: "u".into(),
+            key: "k".into(),
+            quantity: 1,
+            code: "UNAVAILABLE".into(),
+            status: 503,
+            order_id: None,
+            attempts: 5,
+            saw_unknown: true,
+            scheduled_ms: 0,
+            first_us: 1,
+            final_us: 1,
+            lag_us: 0,
+        };
+        assert!(o.unresolved());
+        o.code = "HTTP_408".into();
+        o.status = 408;
+        assert!(
+            o.unresolved(),
+            "the server gave up on the request: still unknown"
+        );
+        o.code = "SOLD_OUT".into();
+        o.status = 409;
+        assert!(!o.unresolved());
+    }
+}

@@ -1,0 +1,56 @@
+//! One test's private slice of the local stack, and the signing key its services use.
+
+use crate::resources::{StackEnv, TestDatabase, TestTopics, database, topics, unique};
+
+/// The signing key every test stack is configured with.
+pub const TEST_KEY_ID: &str = "test";
+/// Its secret.
+pub const TEST_SECRET: &[u8] = b"test-secret-0123456789";
+
+/// One test's private slice of the local stack: a key namespace, topics, a database.
+/// The services build their settings from it (`ingest_api::testkit`,
+/// `inventory_worker::testkit`).
+#[derive(Debug, Clone)]
+pub struct TestStack {
+    /// Server addresses.
+    pub env: StackEnv,
+    /// The Redis key namespace.
+    pub keys: shared::keys::Keyspace,
+    /// The topics.
+    pub topics: TestTopics,
+    /// The database.
+    pub db: TestDatabase,
+}
+
+impl TestStack {
+    /// Creates a namespace, a topic pair and a migrated database.
+    pub async fn new() -> anyhow::Result<Self> {
+        let env = StackEnv::from_env();
+        let (topics, db) = tokio::try_join!(topics(&env, 6), database(&env))?;
+        Ok(Self {
+            keys: shared::keys::Keyspace::new(unique("t")),
+            env,
+            topics,
+            db,
+        })
+    }
+
+    /// `id:secret` of the test key, as `SIGNING_KEYS` takes it.
+    pub fn signing_keys(&self) -> String {
+        format!("{TEST_KEY_ID}:{}", String::from_utf8_lossy(TEST_SECRET))
+    }
+
+    /// A PostgreSQL connection to this stack's database.
+    pub async fn pg(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// A Redis connection.
+    pub async fn redis(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+        Ok(redis::Client::open(self.env.redis_url.as_str())?
+            .get_multiplexed_async_connection()
+            .await?)
+    }
+}
