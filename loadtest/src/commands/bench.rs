@@ -1,0 +1,175 @@
+//! The benchmark's commands (`loadtest/bench` runs them): closed-loop saturation, the
+//! open-model sweep, the bare handler, a pre-filled topic and the broker's ceiling.
+
+use std::time::Duration;
+
+use clap::Args;
+use loadtest::engine::{self, Plan};
+
+use super::Target;
+
+/// Where benchmark orders are published.
+#[derive(Args)]
+pub struct OrderTopic {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic.
+    #[arg(long)]
+    pub topic: String,
+    /// Product named in the orders.
+    #[arg(long)]
+    pub product: String,
+}
+
+/// Arguments of `saturate`.
+#[derive(Args)]
+pub struct SaturateArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Product.
+    #[arg(long)]
+    pub product: String,
+    /// `fixed` (always u-0) or `fresh` (a new user each time).
+    #[arg(long, default_value = "fixed")]
+    pub users: String,
+    /// Connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+}
+
+/// Arguments of `sweep`.
+#[derive(Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Product (every request is from user u-0).
+    #[arg(long)]
+    pub product: String,
+    /// Arrival rates to try, per second.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<f64>,
+    /// How long at each rate.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Unrecorded warm-up at each rate first (connections open, caches fill), on the
+    /// same connection pool.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+}
+
+/// Arguments of `bare-server`.
+#[derive(Args)]
+pub struct BareServerArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:18300")]
+    pub listen: std::net::SocketAddr,
+    /// Worker threads (default: one per core, like ingest-api).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// Arguments of `fill-topic`.
+#[derive(Args)]
+pub struct FillTopicArgs {
+    #[command(flatten)]
+    pub to: OrderTopic,
+    /// How many orders.
+    #[arg(long)]
+    pub count: usize,
+}
+
+/// Arguments of `kafka-ceiling`.
+#[derive(Args)]
+pub struct KafkaCeilingArgs {
+    #[command(flatten)]
+    pub to: OrderTopic,
+    /// Messages awaiting their acknowledgement at any time.
+    #[arg(long, default_value_t = 10_000)]
+    pub in_flight: usize,
+    /// How long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+}
+
+/// Saturates and prints one JSON line.
+pub async fn saturate(args: SaturateArgs) -> anyhow::Result<bool> {
+    let users = match args.users.as_str() {
+        "fixed" => loadtest::bench::Users::Fixed,
+        "fresh" => loadtest::bench::Users::Fresh,
+        other => anyhow::bail!("--users must be fixed or fresh, not {other:?}"),
+    };
+    let client = args.target.client()?;
+    let s = loadtest::bench::saturate(
+        &client,
+        &args.product,
+        users,
+        args.concurrency,
+        args.duration,
+    )
+    .await;
+    println!("{}", serde_json::to_string(&s)?);
+    Ok(true)
+}
+
+/// Sweeps the rates, one JSON line each.
+pub async fn sweep(args: SweepArgs) -> anyhow::Result<bool> {
+    let targets = args.target.clients()?;
+    for rate in args.rates {
+        if !args.warmup.is_zero() {
+            let mut warm = Plan::steady(&args.product, rate, args.warmup, 1, 0);
+            warm.max_attempts = 1;
+            let _ = engine::run(&targets, warm, |_| {}).await;
+        }
+        let mut plan = Plan::steady(&args.product, rate, args.duration, 1, 0);
+        plan.max_attempts = 1;
+        let (outcomes, saturated) = engine::run(&targets, plan, |_| {}).await;
+        let s = loadtest::measure::summarize(&outcomes, args.duration.as_secs_f64(), saturated);
+        let finished = outcomes.iter().filter(|o| o.status != 0).count() as f64;
+        println!(
+            "{}",
+            serde_json::json!({
+                "rate": rate,
+                "answered_per_s": finished / args.duration.as_secs_f64(),
+                "latency": s.latency,
+                "generator_lag": s.generator_lag,
+                "by_status": s.by_status,
+                "generator_saturated": saturated,
+            })
+        );
+    }
+    Ok(true)
+}
+
+/// Serves the bare handler until the process ends.
+pub async fn bare_server(args: BareServerArgs) -> anyhow::Result<bool> {
+    loadtest::bench::bare_server(args.listen, args.workers)
+        .await
+        .map(|()| true)
+}
+
+/// Fills the topic.
+pub async fn fill_topic(args: FillTopicArgs) -> anyhow::Result<bool> {
+    let to = &args.to;
+    loadtest::bench::fill_topic(&to.brokers, &to.topic, &to.product, args.count)
+        .await
+        .map(|()| true)
+}
+
+/// Measures the broker's ceiling and prints one JSON line.
+pub async fn kafka_ceiling(args: KafkaCeilingArgs) -> anyhow::Result<bool> {
+    let to = &args.to;
+    let c = loadtest::bench::kafka_ceiling(
+        &to.brokers,
+        &to.topic,
+        &to.product,
+        args.in_flight,
+        args.duration,
+    )
+    .await?;
+    println!("{}", serde_json::to_string(&c)?);
+    Ok(true)
+}

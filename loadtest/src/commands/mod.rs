@@ -1,0 +1,120 @@
+//! The `loadtest` subcommands, one module each with its arguments and its run; what
+//! several share — the stack they target and the audit line they print — is here.
+
+pub mod audit;
+pub mod bench;
+pub mod burst;
+pub mod run;
+pub mod stream;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use loadtest::audit::{self as checks, Expectation, Report};
+use shared::ProductId;
+use shared::keys::Keyspace;
+use testkit::client::OrderClient;
+
+/// The stack a command sends to and audits.
+#[derive(Args)]
+pub struct Target {
+    /// Base URL of an ingest-api instance (repeat for several; shoppers spread over them
+    /// and retry on the next one).
+    #[arg(long = "url", default_value = "http://127.0.0.1:8080")]
+    pub urls: Vec<String>,
+    /// `id:secret` used to sign requests (one of the API's SIGNING_KEYS).
+    #[arg(long, env = "SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: String,
+    /// Redis of the stack (for the audit).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Redis key namespace of the stack.
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs")]
+    pub redis_namespace: String,
+    /// PostgreSQL of the stack (for the audit).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+}
+
+impl Target {
+    /// A signing client per `--url`.
+    pub fn clients(&self) -> anyhow::Result<Vec<OrderClient>> {
+        let (id, secret) = self
+            .signing_key
+            .split_once(':')
+            .context("--signing-key must be id:secret")?;
+        Ok(self
+            .urls
+            .iter()
+            .map(|u| OrderClient::new(u.trim_end_matches('/'), Some(id), secret.as_bytes()))
+            .collect())
+    }
+
+    /// The client of the first `--url`.
+    pub fn client(&self) -> anyhow::Result<OrderClient> {
+        self.clients()?
+            .into_iter()
+            .next()
+            .context("give at least one --url")
+    }
+
+    /// PostgreSQL, Redis and the key layout, for the audit.
+    pub async fn stores(
+        &self,
+    ) -> anyhow::Result<(
+        tokio_postgres::Client,
+        redis::aio::MultiplexedConnection,
+        Keyspace,
+    )> {
+        let (pg, conn) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+            .await
+            .context("connecting to DATABASE_URL for the audit")?;
+        tokio::spawn(conn);
+        let redis = redis::Client::open(self.redis_url.as_str())?
+            .get_multiplexed_async_connection()
+            .await
+            .context("connecting to REDIS_URL for the audit")?;
+        Ok((pg, redis, Keyspace::new(self.redis_namespace.clone())))
+    }
+}
+
+/// Drains, audits and prints one line; `Ok(true)` on PASS.
+pub async fn audit_and_print(
+    target: &Target,
+    product: &ProductId,
+    expect: &Expectation,
+    label: &str,
+    drain_timeout: Duration,
+) -> anyhow::Result<(bool, Report)> {
+    let (pg, mut redis, keys) = target.stores().await?;
+    eprintln!("{label}: waiting for the pipeline to drain…");
+    let report =
+        checks::drained_audit(&pg, &mut redis, &keys, product, expect, drain_timeout).await?;
+    println!(
+        "{label:<10} 202s {:>5} ({} units) | 503→accepted {:>3} | persisted {:>5} | redis remaining {:>5} | \
+         pending handoff {} | duplicates {} | oversold {} | lost {} | leaked {} | {}",
+        report.accepted_orders,
+        report.accepted_units - report.resolved_late_units,
+        report.resolved_late_units,
+        report.persisted_units,
+        report.redis_remaining.map_or("?".into(), |r| r.to_string()),
+        report.pending_handoff,
+        report.duplicated,
+        report.oversold,
+        report.lost,
+        report.leaked.map_or("?".into(), |l| l.to_string()),
+        report.verdict(),
+    );
+    Ok((report.passed(), report))
+}

@@ -1,0 +1,159 @@
+//! `loadtest run`: a scenario file end to end — its sale, crowd and bots, the audit, and a
+//! report with charts.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use loadtest::audit::{self, Expectation};
+use loadtest::engine::{self, Plan};
+use shared::ProductId;
+
+use super::Target;
+
+/// Arguments of `run`.
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The scenario (TOML), e.g. loadtest/scenarios/ci.toml.
+    #[arg(long)]
+    pub scenario: std::path::PathBuf,
+    /// Where reports go.
+    #[arg(long, default_value = "loadtest/results")]
+    pub results: std::path::PathBuf,
+    /// How long to wait for the pipeline to drain before auditing.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+}
+
+/// Runs the scenario; `Ok(true)` when the audit and every bot pass.
+pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
+    use loadtest::scenario::Scenario;
+    let scenario = Scenario::load(&args.scenario)?;
+    let targets = args.target.clients()?;
+    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut product = format!("{}-{stamp}", scenario.name.to_ascii_lowercase());
+    product.truncate(50);
+    let product: ProductId = product
+        .parse()
+        .context("the scenario name must be [a-z0-9-]")?;
+
+    let (pg, mut redis, keys) = args.target.stores().await?;
+    flashctl::sale::open(
+        &pg,
+        &mut redis,
+        &keys,
+        &flashctl::sale::NewSale {
+            product: product.clone(),
+            stock: scenario.sale.stock,
+            per_user: scenario.sale.per_user,
+            starts_at: None,
+            ends_at: None,
+            limits: scenario.limits()?,
+        },
+    )
+    .await?;
+    eprintln!(
+        "scenario {}: sale {product} ({} units), {:?} of arrivals to {} instance(s)…",
+        scenario.name,
+        scenario.sale.stock,
+        scenario.duration,
+        targets.len()
+    );
+    let plan = Plan {
+        product: product.to_string(),
+        schedule: scenario.schedule,
+        duration: scenario.duration,
+        users: scenario.crowd.users,
+        source_ips: scenario.crowd.source_ips,
+        forwarded_for: scenario.crowd.forwarded_for,
+        max_attempts: scenario.crowd.max_attempts,
+        attempt_timeout: scenario.crowd.attempt_timeout,
+        max_in_flight: scenario.crowd.max_in_flight,
+        bots: scenario.bots.iter().map(|b| (b.kind, b.rate)).collect(),
+    };
+    let (outcomes, saturated) = engine::run(&targets, plan, |p| {
+        eprintln!(
+            "  {:>5.1}s scheduled {:>7} finished {:>7} in flight {:>6}",
+            p.elapsed_s, p.scheduled, p.finished, p.in_flight
+        );
+    })
+    .await;
+    let summary =
+        loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
+
+    eprintln!("waiting for the pipeline to drain…");
+    let audit = audit::drained_audit(
+        &pg,
+        &mut redis,
+        &keys,
+        &product,
+        &Expectation::from_outcomes(&outcomes),
+        args.drain_timeout,
+    )
+    .await?;
+    let mut bots = Vec::new();
+    for (b, bot) in scenario.bots.iter().enumerate() {
+        let units = audit::bot_units(&pg, &product, &format!("bot-{b}")).await?;
+        let allowed = scenario.allowance(bot.kind)?;
+        bots.push(audit::BotVerdict {
+            bot: format!("bot:{}", bot.kind.as_str()),
+            units,
+            allowed,
+            passed: allowed.is_none_or(|a| units <= a),
+        });
+    }
+    let passed = audit.passed() && bots.iter().all(|b| b.passed);
+    let report = loadtest::report::RunReport {
+        scenario,
+        product: product.to_string(),
+        started_at,
+        summary,
+        audit,
+        bots,
+        passed,
+    };
+    let folder = report.write(&args.results, &outcomes)?;
+    let s = &report.summary;
+    println!(
+        "{} arrivals ({:.0}/s): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
+        s.arrivals,
+        s.offered_per_s,
+        s.latency.p50_ms,
+        s.latency.p90_ms,
+        s.latency.p99_ms,
+        s.latency.p999_ms,
+        s.latency.max_ms
+    );
+    for (actor, codes) in &s.by_actor {
+        println!("  {actor:<18} {codes:?}");
+    }
+    let a = &report.audit;
+    println!(
+        "audit: 202s {} | persisted {} of {} | remaining {:?} | duplicates {} | oversold {} | lost {} | leaked {:?}",
+        a.accepted_orders,
+        a.persisted_units,
+        a.stock,
+        a.redis_remaining,
+        a.duplicated,
+        a.oversold,
+        a.lost,
+        a.leaked
+    );
+    for b in &report.bots {
+        println!(
+            "  {:<18} bought {} (allowed {})",
+            b.bot,
+            b.units,
+            b.allowed.map_or("unbounded".into(), |x| x.to_string())
+        );
+    }
+    println!("report: {}", folder.join("report.md").display());
+    println!("{}", if passed { "PASS" } else { "FAIL" });
+    Ok(passed)
+}

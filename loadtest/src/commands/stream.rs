@@ -1,0 +1,82 @@
+//! `loadtest stream`: a steady, open-model stream of shoppers, every outcome written as
+//! JSON lines for `loadtest audit`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use loadtest::engine::{self, Plan};
+use shared::ProductId;
+
+use super::Target;
+
+/// Arguments of `stream`.
+#[derive(Args)]
+pub struct StreamArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Product on sale.
+    #[arg(long)]
+    pub product: ProductId,
+    /// Arrivals per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// How long arrivals go on.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Distinct users.
+    #[arg(long, default_value_t = 1_000)]
+    pub users: usize,
+    /// Distinct loopback source addresses.
+    #[arg(long, default_value_t = 500)]
+    pub source_ips: usize,
+    /// Attempts per order while the outcome is unknown.
+    #[arg(long, default_value_t = 30)]
+    pub max_attempts: u32,
+    /// Where to write the outcomes (JSON lines).
+    #[arg(long)]
+    pub answers: std::path::PathBuf,
+}
+
+/// Streams, writes the outcomes and prints a summary.
+pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
+    let targets = args.target.clients()?;
+    let mut plan = Plan::steady(
+        args.product.as_str(),
+        args.rate,
+        args.duration,
+        args.users,
+        args.source_ips,
+    );
+    plan.max_attempts = args.max_attempts;
+    eprintln!(
+        "streaming {} orders/s for {:?} to {} instance(s)…",
+        args.rate,
+        args.duration,
+        targets.len()
+    );
+    let (outcomes, saturated) = engine::run(&targets, plan, |p| {
+        eprintln!(
+            "  {:>5.1}s scheduled {:>6} finished {:>6} in flight {:>5}",
+            p.elapsed_s, p.scheduled, p.finished, p.in_flight
+        );
+    })
+    .await;
+    let mut out = String::new();
+    for o in &outcomes {
+        out.push_str(&serde_json::to_string(o)?);
+        out.push('\n');
+    }
+    std::fs::write(&args.answers, out)
+        .with_context(|| format!("writing {}", args.answers.display()))?;
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for o in &outcomes {
+        *counts.entry(o.code.as_str()).or_default() += 1;
+    }
+    let retried = outcomes.iter().filter(|o| o.saw_unknown).count();
+    eprintln!(
+        "{} orders ({retried} retried with their key after an unknown outcome; in-flight cap hit {saturated} times): {counts:?}",
+        outcomes.len()
+    );
+    Ok(true)
+}
