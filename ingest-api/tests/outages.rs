@@ -145,7 +145,7 @@ async fn redis_outage_fails_closed_falls_back_and_recovers() -> anyhow::Result<(
     let sale = stack.keys.sale(&"tv-set".parse()?);
     let mut standing = 0;
     for (user, k) in &unknown {
-        let idem = sale.idempotency(&user.parse()?, &shared::IdempotencyKey::parse(k.as_str())?);
+        let idem = sale.idempotency(user, k);
         if redis::cmd("EXISTS")
             .arg(idem)
             .query_async::<i64>(&mut redis)

@@ -42,15 +42,9 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     let kafka = tokio::task::spawn_blocking(move || topic_exists(&consumer, &topic))
         .await
         .unwrap_or_else(|e| Err(format!("kafka: {e}")));
-    let checks = serde_json::json!({
-        "postgres": pg.as_ref().map(|()| "ok").unwrap_or_else(|e| e.as_str()),
-        "kafka": kafka.as_ref().map(|()| "ok").unwrap_or_else(|e| e.as_str()),
-    });
-    if pg.is_ok() && kafka.is_ok() {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready", "checks": checks}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not ready", "checks": checks}))
+    match shared::health::readiness(&[("postgres", &pg), ("kafka", &kafka)]) {
+        (true, body) => HttpResponse::Ok().json(body),
+        (false, body) => HttpResponse::ServiceUnavailable().json(body),
     }
 }
 

@@ -46,6 +46,9 @@ enum Command {
     /// Benchmark: the broker's ceiling for the accept path: order events published with
     /// the API's producer settings, many in flight; prints one JSON line.
     KafkaCeiling(bench::KafkaCeilingArgs),
+    /// Benchmark: the arguments of one `lua/admit.lua` call as the API makes it (numkeys,
+    /// KEYS, ARGV; one per line), for `redis-benchmark EVALSHA`.
+    AdmitCall(bench::AdmitCallArgs),
 }
 
 #[tokio::main]
@@ -60,6 +63,7 @@ async fn main() -> ExitCode {
         Command::BareServer(args) => bench::bare_server(args).await,
         Command::FillTopic(args) => bench::fill_topic(args).await,
         Command::KafkaCeiling(args) => bench::kafka_ceiling(args).await,
+        Command::AdmitCall(args) => bench::admit_call(args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

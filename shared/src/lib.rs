@@ -11,6 +11,7 @@
 pub mod client;
 pub mod domain;
 pub mod event;
+pub mod health;
 pub mod keys;
 pub mod limits;
 pub mod sale;

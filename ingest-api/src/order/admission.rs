@@ -7,7 +7,7 @@
 
 use redis::Value;
 use redis::aio::ConnectionManager;
-use shared::keys::{Keyspace, Scope};
+use shared::keys::{Keyspace, SaleKeys, Scope};
 use shared::sale::NotOpen;
 
 use super::rate::RateInfo;
@@ -118,36 +118,96 @@ impl Admission {
     #[tracing::instrument(name = "admit", skip_all, fields(product = %ticket.event.product_id))]
     pub async fn admit(&self, ticket: &Ticket<'_>) -> Result<Admitted, AdmissionError> {
         let order = &ticket.event;
-        let keys = self.keys.sale(&order.product_id);
-        let user = order.user_id.as_str();
-        let client = ticket.client;
-        let hour = order.accepted_at_ms / 3_600_000;
+        let call = AdmitCall {
+            user: order.user_id.as_str(),
+            idempotency_key: order.idempotency_key.as_str(),
+            quantity: order.quantity.get(),
+            network: &ticket.client.network,
+            fingerprint: &ticket.client.fingerprint_id,
+            hour: order.accepted_at_ms / 3_600_000,
+            request_fingerprint: &ticket.request_fingerprint(),
+            order_id: &order.order_id.to_string(),
+            accepted_body: &ticket.accepted_body,
+            event_json: &ticket.event_json,
+            idempotency_ttl_secs: self.idempotency_ttl_secs,
+            limits_enabled: self.limits_enabled,
+        };
+        let (keys, args) = call.keys_and_args(&self.keys.sale(&order.product_id));
+        let mut invocation = ADMIT.prepare_invoke();
+        for k in &keys {
+            invocation.key(k);
+        }
+        for a in &args {
+            invocation.arg(a);
+        }
         let mut conn = self.conn.clone();
-        let reply: Vec<Value> = ADMIT
-            .key(keys.sale())
-            .key(keys.bought())
-            .key(keys.idempotency(&order.user_id, &order.idempotency_key))
-            .key(keys.outbox())
-            .key(keys.rate(Scope::Ip, &client.network))
-            .key(keys.rate(Scope::Fingerprint, &client.fingerprint_id))
-            .key(keys.rate(Scope::User, user))
-            .key(keys.rate(Scope::Global, "all"))
-            .key(keys.block(Scope::Ip, &client.network))
-            .key(keys.block(Scope::Fingerprint, &client.fingerprint_id))
-            .key(keys.block(Scope::User, user))
-            .key(keys.violations(hour))
-            .arg(user)
-            .arg(order.quantity.get())
-            .arg(ticket.request_fingerprint())
-            .arg(order.order_id.to_string())
-            .arg(&ticket.accepted_body)
-            .arg(&ticket.event_json)
-            .arg(self.idempotency_ttl_secs)
-            .arg(if self.limits_enabled { "1" } else { "0" })
+        let reply: Vec<Value> = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(AdmissionError::Unavailable)?;
         parse_reply(&reply)
+    }
+}
+
+/// One call of `lua/admit.lua`: what goes into its `KEYS` and `ARGV`, which
+/// [`AdmitCall::keys_and_args`] lays out in the order of the script's header — the one
+/// place in Rust that knows it (the benchmark's `loadtest admit-call` prints it too).
+#[derive(Debug, Clone, Copy)]
+pub struct AdmitCall<'a> {
+    /// The user id.
+    pub user: &'a str,
+    /// The idempotency key (unquoted).
+    pub idempotency_key: &'a str,
+    /// Units.
+    pub quantity: u32,
+    /// The client's network id (rate-limit and block key).
+    pub network: &'a str,
+    /// The device fingerprint's id (or the shared unknown bucket).
+    pub fingerprint: &'a str,
+    /// Unix hour of the violation counters.
+    pub hour: u64,
+    /// The normalized order, compared on replay.
+    pub request_fingerprint: &'a str,
+    /// The new order's id.
+    pub order_id: &'a str,
+    /// The `202` body stored for replays.
+    pub accepted_body: &'a str,
+    /// The `OrderPlaced` JSON for the outbox.
+    pub event_json: &'a str,
+    /// Idempotency retention.
+    pub idempotency_ttl_secs: u64,
+    /// Whether rate limits apply.
+    pub limits_enabled: bool,
+}
+
+impl AdmitCall<'_> {
+    /// `KEYS` (12) and `ARGV` (8) of this call on the product's keys.
+    pub fn keys_and_args(&self, keys: &SaleKeys) -> (Vec<String>, Vec<String>) {
+        let keys = vec![
+            keys.sale(),
+            keys.bought(),
+            keys.idempotency(self.user, self.idempotency_key),
+            keys.outbox(),
+            keys.rate(Scope::Ip, self.network),
+            keys.rate(Scope::Fingerprint, self.fingerprint),
+            keys.rate(Scope::User, self.user),
+            keys.rate(Scope::Global, "all"),
+            keys.block(Scope::Ip, self.network),
+            keys.block(Scope::Fingerprint, self.fingerprint),
+            keys.block(Scope::User, self.user),
+            keys.violations(self.hour),
+        ];
+        let args = vec![
+            self.user.to_owned(),
+            self.quantity.to_string(),
+            self.request_fingerprint.to_owned(),
+            self.order_id.to_owned(),
+            self.accepted_body.to_owned(),
+            self.event_json.to_owned(),
+            self.idempotency_ttl_secs.to_string(),
+            (if self.limits_enabled { "1" } else { "0" }).to_owned(),
+        ];
+        (keys, args)
     }
 }
 

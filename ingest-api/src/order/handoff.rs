@@ -169,7 +169,7 @@ impl Handoff {
         let sale = self.inner.keys.sale(&event.product_id);
         let confirmation = Confirmation {
             outbox: sale.outbox(),
-            idem: sale.idempotency(&event.user_id, &event.idempotency_key),
+            idem: sale.idempotency(event.user_id.as_str(), event.idempotency_key.as_str()),
             entry_id: entry_id.to_owned(),
             status_key: self.inner.keys.order_status(&event.order_id),
             fields: shared::status::order_fields(event),
@@ -188,14 +188,7 @@ impl Handoff {
     ) {
         let period = (min_idle / 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
         tracing::info!(consumer, ?min_idle, "outbox relay started");
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                () = tokio::time::sleep(period) => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
+        while shared::shutdown::next_round(&mut stop, period).await {
             if let Err(e) = self.relay_once(&consumer, min_idle).await {
                 tracing::warn!(error = %e, "outbox relay pass failed; retrying");
             }

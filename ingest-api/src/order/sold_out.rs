@@ -110,11 +110,7 @@ impl SoldOut {
         keys: Keyspace,
         mut stop: watch::Receiver<bool>,
     ) {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                () = tokio::time::sleep(REFRESH) => {}
-            }
+        while shared::shutdown::next_round(&mut stop, REFRESH).await {
             if let Err(e) = self.refresh(&mut conn, &keys).await {
                 // Without fresh information, stop answering from memory.
                 tracing::debug!(error = %e, "sold-out refresh failed; forgetting marks");

@@ -118,11 +118,7 @@ impl Violations {
         keys: Keyspace,
         mut stop: watch::Receiver<bool>,
     ) {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
+        while shared::shutdown::next_round(&mut stop, Duration::from_secs(1)).await {
             if let Err(e) = self.flush(&mut conn, &keys).await {
                 tracing::debug!(error = %e, "violation counters not flushed; will retry");
             }

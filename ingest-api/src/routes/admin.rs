@@ -29,15 +29,9 @@ async fn readyz(app: web::Data<AppState>) -> HttpResponse {
         }
     };
     let kafka = kafka_topic_ready(&app).await;
-    let checks = serde_json::json!({
-        "redis": redis.as_ref().map(|()| "ok").unwrap_or_else(|e| e.as_str()),
-        "kafka": kafka.as_ref().map(|()| "ok").unwrap_or_else(|e| e.as_str()),
-    });
-    if redis.is_ok() && kafka.is_ok() {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready", "checks": checks}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not ready", "checks": checks}))
+    match shared::health::readiness(&[("redis", &redis), ("kafka", &kafka)]) {
+        (true, body) => HttpResponse::Ok().json(body),
+        (false, body) => HttpResponse::ServiceUnavailable().json(body),
     }
 }
 

@@ -61,6 +61,41 @@ pub struct SweepArgs {
     pub warmup: Duration,
 }
 
+/// Arguments of `admit-call`: one call of `lua/admit.lua`, as the API makes it.
+#[derive(Args)]
+pub struct AdmitCallArgs {
+    /// Redis key namespace.
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs")]
+    pub namespace: String,
+    /// Product.
+    #[arg(long)]
+    pub product: String,
+    /// User id (placeholders such as redis-benchmark's `__rand_int__` are kept as is).
+    #[arg(long)]
+    pub user: String,
+    /// Idempotency key (placeholders kept as is).
+    #[arg(long)]
+    pub key: String,
+    /// Client network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub network: String,
+    /// Device fingerprint id.
+    #[arg(long, default_value = "unknown")]
+    pub fingerprint: String,
+    /// The new order's id.
+    #[arg(long, default_value = "0190c8c4-6f55-7000-8000-000000000000")]
+    pub order_id: String,
+    /// The stored `202` body.
+    #[arg(long)]
+    pub body: String,
+    /// The outbox event.
+    #[arg(long)]
+    pub event: String,
+    /// Idempotency retention, seconds.
+    #[arg(long, default_value_t = 600)]
+    pub ttl: u64,
+}
+
 /// Arguments of `bare-server`.
 #[derive(Args)]
 pub struct BareServerArgs {
@@ -171,5 +206,34 @@ pub async fn kafka_ceiling(args: KafkaCeilingArgs) -> anyhow::Result<bool> {
     )
     .await?;
     println!("{}", serde_json::to_string(&c)?);
+    Ok(true)
+}
+
+/// Prints the `numkeys KEYS… ARGV…` of one `admit.lua` call, one per line, for
+/// `redis-benchmark EVALSHA <sha> …` (so the benchmark never spells out the script's
+/// argument order itself).
+pub fn admit_call(args: AdmitCallArgs) -> anyhow::Result<bool> {
+    let product: shared::ProductId = args.product.parse()?;
+    let call = ingest_api::order::admission::AdmitCall {
+        user: &args.user,
+        idempotency_key: &args.key,
+        quantity: 1,
+        network: &args.network,
+        fingerprint: &args.fingerprint,
+        hour: shared::event::now_ms() / 3_600_000,
+        request_fingerprint: &format!("v1:{}:{}:1", args.product, args.user),
+        order_id: &args.order_id,
+        accepted_body: &args.body,
+        event_json: &args.event,
+        idempotency_ttl_secs: args.ttl,
+        limits_enabled: true,
+    };
+    let sale = shared::keys::Keyspace::new(args.namespace).sale(&product);
+    let (keys, argv) = call.keys_and_args(&sale);
+    println!("{}", keys.len());
+    for line in keys.iter().chain(&argv) {
+        anyhow::ensure!(!line.contains('\n'), "an argument holds a line break");
+        println!("{line}");
+    }
     Ok(true)
 }
