@@ -3,8 +3,9 @@
 //! The admission script's reply codes become refusals in
 //! [`super::admission::parse_reply`]; [`crate::problem`] turns each refusal into its
 //! answer. A new refusal code therefore touches `lua/admit.lua`, that parser, this enum,
-//! `problem.rs` and `ingest-api/API.md`, and the test in `ingest-api/tests/codes.rs`
-//! fails until all of them agree.
+//! the problem module (its conversion, its answer's shape and detail) and
+//! `ingest-api/API.md`, and the test in `ingest-api/tests/codes.rs` fails until all of
+//! them agree.
 
 use shared::keys::Scope;
 use shared::sale::NotOpen;

@@ -1,0 +1,213 @@
+//! Each error's answer, in two exhaustive matches: its shape (status, code, title,
+//! `Retry-After`, violation kind, extra member) and its detail.
+
+use actix_web::http::StatusCode;
+use shared::keys::Scope;
+
+use super::ApiError;
+
+/// What an error's answer is made of besides its detail.
+pub(super) struct Shape {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) title: &'static str,
+    /// Seconds for `Retry-After`, where the answer calls for one.
+    pub(super) retry_after: Option<u64>,
+    /// The violation type this refusal counts as, if it is one.
+    pub(super) violation: Option<&'static str>,
+    /// A member of the problem body beyond the standard ones.
+    pub(super) extra: Option<(&'static str, serde_json::Value)>,
+}
+
+impl Shape {
+    fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            retry_after: None,
+            violation: None,
+            extra: None,
+        }
+    }
+
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    fn violation(mut self, kind: &'static str) -> Self {
+        self.violation = Some(kind);
+        self
+    }
+
+    fn extra(mut self, member: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra = Some((member, value.into()));
+        self
+    }
+}
+
+/// The violation kind of a rate-limit or block refusal in `scope`.
+fn scoped(prefix: &'static str, scope: Scope) -> &'static str {
+    match (prefix, scope) {
+        ("rate", Scope::Ip) => "rate_ip",
+        ("rate", Scope::Fingerprint) => "rate_fingerprint",
+        ("rate", Scope::User) => "rate_user",
+        ("rate", Scope::Global) => "rate_global",
+        (_, Scope::Ip) => "blocked_ip",
+        (_, Scope::Fingerprint) => "blocked_fingerprint",
+        (_, Scope::User) => "blocked_user",
+        (_, Scope::Global) => "blocked_global",
+    }
+}
+
+impl ApiError {
+    /// Status, code, title, `Retry-After`, violation and extra member, in one exhaustive
+    /// match.
+    pub(super) fn shape(&self) -> Shape {
+        use StatusCode as S;
+        match self {
+            Self::UnsupportedMediaType => Shape::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Unsupported media type",
+            ),
+            Self::PayloadTooLarge { .. } => Shape::new(
+                S::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Payload too large",
+            ),
+            Self::RequestTimeout => {
+                Shape::new(S::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "Request timeout")
+            }
+            Self::MissingIdempotencyKey => Shape::new(
+                S::BAD_REQUEST,
+                "MISSING_IDEMPOTENCY_KEY",
+                "Missing idempotency key",
+            ),
+            Self::InvalidIdempotencyKey => Shape::new(
+                S::BAD_REQUEST,
+                "INVALID_IDEMPOTENCY_KEY",
+                "Invalid idempotency key",
+            ),
+            Self::InvalidSignature { .. } => {
+                Shape::new(S::UNAUTHORIZED, "INVALID_SIGNATURE", "Invalid signature")
+                    .violation("invalid_signature")
+            }
+            Self::RequestExpired => {
+                Shape::new(S::UNAUTHORIZED, "REQUEST_EXPIRED", "Request expired")
+                    .violation("request_expired")
+            }
+            Self::Validation(errors) => {
+                Shape::new(S::BAD_REQUEST, "VALIDATION_FAILED", "Validation failed")
+                    .extra("errors", serde_json::json!(errors))
+            }
+            Self::Blocked { scope } => Shape::new(S::FORBIDDEN, "BLOCKED", "Blocked")
+                .violation(scoped("blocked", *scope))
+                .extra("scope", scope.as_str()),
+            Self::SaleNotFound => Shape::new(S::NOT_FOUND, "SALE_NOT_FOUND", "Sale not found"),
+            Self::SaleNotOpen { .. } => Shape::new(S::CONFLICT, "SALE_NOT_OPEN", "Sale not open"),
+            Self::SoldOut => Shape::new(S::CONFLICT, "SOLD_OUT", "Sold out"),
+            Self::PurchaseLimitReached { .. } => Shape::new(
+                S::CONFLICT,
+                "PURCHASE_LIMIT_REACHED",
+                "Purchase limit reached",
+            ),
+            Self::IdempotencyInFlight => Shape::new(
+                S::CONFLICT,
+                "IDEMPOTENCY_IN_FLIGHT",
+                "Request with this key is in flight",
+            )
+            .retry_after(1),
+            Self::IdempotencyKeyReused => Shape::new(
+                S::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "Idempotency key reused",
+            )
+            .violation("key_reused"),
+            Self::RateLimited {
+                scope,
+                retry_after_secs,
+            } => Shape::new(
+                S::TOO_MANY_REQUESTS,
+                "RATE_LIMIT_EXCEEDED",
+                "Rate limit exceeded",
+            )
+            .retry_after(*retry_after_secs)
+            .violation(scoped("rate", *scope))
+            .extra("scope", scope.as_str()),
+            Self::OrderNotFound => Shape::new(S::NOT_FOUND, "ORDER_NOT_FOUND", "Order not found"),
+            Self::RouteNotFound => Shape::new(S::NOT_FOUND, "ROUTE_NOT_FOUND", "Not found"),
+            Self::MethodNotAllowed => Shape::new(
+                S::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Method not allowed",
+            ),
+            Self::Unavailable {
+                outcome_unknown,
+                retry_after_secs,
+                ..
+            } => Shape::new(
+                S::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "Service temporarily unavailable",
+            )
+            .retry_after(*retry_after_secs)
+            .extra("outcomeUnknown", *outcome_unknown),
+            Self::Internal(_) => Shape::new(
+                S::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "Internal server error",
+            ),
+        }
+    }
+
+    /// Human-readable detail for the answer; never internal.
+    pub(super) fn detail(&self) -> String {
+        match self {
+            Self::UnsupportedMediaType => "Content-Type must be application/json".into(),
+            Self::PayloadTooLarge { limit } => format!("the body must be at most {limit} bytes"),
+            Self::RequestTimeout => "the body was not received in time".into(),
+            Self::MissingIdempotencyKey => {
+                "send an Idempotency-Key header (8 to 128 characters of [A-Za-z0-9_-])".into()
+            }
+            Self::InvalidIdempotencyKey => {
+                "Idempotency-Key must be 8 to 128 characters of [A-Za-z0-9_-]".into()
+            }
+            Self::InvalidSignature { reason } => (*reason).into(),
+            Self::RequestExpired => {
+                "X-Request-Time must be the current Unix time in milliseconds".into()
+            }
+            Self::Validation(_) => "the body does not match the order schema".into(),
+            Self::Blocked { scope } => format!("this {} is blocked for this sale", scope.as_str()),
+            Self::SaleNotFound => "there is no sale for this product".into(),
+            Self::SaleNotOpen { state } => format!("the sale is not open ({})", state.as_str()),
+            Self::SoldOut => "not enough stock left for this order".into(),
+            Self::PurchaseLimitReached { bought, cap } => {
+                format!("this user already holds {bought} of at most {cap} units")
+            }
+            Self::IdempotencyInFlight => {
+                "the first request with this key is still being processed; retry later".into()
+            }
+            Self::IdempotencyKeyReused => {
+                "this Idempotency-Key was used for a different request".into()
+            }
+            Self::RateLimited { scope, .. } => {
+                format!("too many requests for this {}", scope.as_str())
+            }
+            Self::OrderNotFound => "no order with this id".into(),
+            Self::RouteNotFound => "no such resource; see POST /order and GET /order/{id}".into(),
+            Self::MethodNotAllowed => "POST /order, GET /order/{id}".into(),
+            Self::Unavailable {
+                outcome_unknown: false,
+                ..
+            } => "nothing was taken; try again later".into(),
+            Self::Unavailable {
+                outcome_unknown: true,
+                ..
+            } => "the outcome is not known yet; retry with the same Idempotency-Key to learn it"
+                .into(),
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+}
