@@ -2,7 +2,8 @@
 //!
 //! It lives under `deploy/` beside the incident scripts that wrap it (`deploy/ops/`),
 //! because its users are the people who deploy and run the sale, not the shoppers. It is
-//! a library plus a thin `main.rs`, so the services' integration tests and the load
+//! a library plus a thin binary (`main.rs`, and a module per command under `commands/`
+//! for its arguments and output), so the services' integration tests and the load
 //! generator drive sales through exactly the code operators use.
 //!
 //! Every command talks to the real stores: Redis for the live sale (what the admission
