@@ -9,9 +9,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, Producer};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -86,29 +85,17 @@ pub struct Application {
     relay_idle: Duration,
 }
 
-/// The reconnecting Redis connection with the configured timeouts. It is lazy: it
-/// connects on first use, on the runtime of the thread that creates it.
+/// The reconnecting Redis connection with the configured timeouts
+/// ([`stores::redis::manager`]). It is lazy: the API starts (and reports not ready) while
+/// Redis is down, and every order fails closed until it is back.
 pub fn redis_connection(url: &str, timeout: Duration) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(timeout))
-        .set_connection_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    // Lazy: the API starts (and reports not-ready) while Redis is down, and every order
-    // fails closed until it is back.
-    client
-        .get_connection_manager_lazy(config)
-        .context("cannot create the Redis connection manager")
+    stores::redis::manager(url, timeout).context("REDIS_URL is not a valid Redis URL")
 }
 
 /// The idempotent, `acks=all` producer, batching for up to `linger_ms`.
 pub fn kafka_producer(brokers: &str, linger_ms: u64) -> anyhow::Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    stores::idempotent_producer(brokers)
         .set("client.id", "ingest-api")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
         .set("linger.ms", linger_ms.to_string())
         .set("message.timeout.ms", "30000")
         .set("socket.keepalive.enable", "true")

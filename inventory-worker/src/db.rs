@@ -1,4 +1,4 @@
-//! PostgreSQL: the pool and the batch write (the migrations are `schema::migrate`).
+//! PostgreSQL: the pool and the batch write (the migrations are `stores::migrate`).
 //!
 //! A batch is written by one statement, atomic as its own implicit transaction (no
 //! BEGIN/COMMIT round trips): the orders are inserted with

@@ -10,7 +10,6 @@ use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureProducer;
-use redis::aio::ConnectionManagerConfig;
 use shared::keys::Keyspace;
 use tokio::sync::watch;
 
@@ -62,7 +61,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url.expose();
         if settings.migrate_on_start {
-            let applied = schema::migrate(url)
+            let applied = stores::migrate(url)
                 .await
                 .context("applying migrations (is PostgreSQL up and DATABASE_URL right?)")?;
             tracing::info!(applied, "migrations up to date");
@@ -84,22 +83,15 @@ impl Application {
         consumer
             .subscribe(&[&settings.kafka_topic])
             .context("cannot subscribe to the order topic")?;
-        let dlq: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.kafka_brokers)
+        let dlq: FutureProducer = stores::idempotent_producer(&settings.kafka_brokers)
             .set("client.id", "inventory-worker-dlq")
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
             .create()
             .context("cannot create the dead-letter producer")?;
         let redis = match &settings.redis_url {
-            Some(url) => {
-                let client = redis::Client::open(url.expose().as_str())
-                    .context("REDIS_URL is not a valid Redis URL")?;
-                let config = ConnectionManagerConfig::new()
-                    .set_response_timeout(Some(Duration::from_millis(500)))
-                    .set_connection_timeout(Some(Duration::from_millis(500)));
-                Some(client.get_connection_manager_lazy(config)?)
-            }
+            Some(url) => Some(
+                stores::redis::manager(url.expose(), Duration::from_millis(500))
+                    .context("REDIS_URL is not a valid Redis URL")?,
+            ),
             None => None,
         };
 

@@ -59,10 +59,9 @@ pub struct TestDatabase {
 /// Creates a fresh, migrated database, and drops test databases older than an hour
 /// (left by earlier runs).
 pub async fn database(env: &StackEnv) -> anyhow::Result<TestDatabase> {
-    let (client, conn) = tokio_postgres::connect(&env.database_url, tokio_postgres::NoTls)
+    let client = stores::postgres::connect(&env.database_url)
         .await
         .context("connecting to DATABASE_URL (is the local stack up? deploy/local/up.sh)")?;
-    tokio::spawn(conn);
     let now = now_secs();
     for row in client
         .query(
@@ -88,7 +87,7 @@ pub async fn database(env: &StackEnv) -> anyhow::Result<TestDatabase> {
         .await
         .context("creating a test database (the role needs CREATEDB)")?;
     let url = with_database(&env.database_url, &name);
-    schema::migrate(&url).await?;
+    stores::migrate(&url).await?;
     Ok(TestDatabase { name, url })
 }
 
@@ -123,7 +122,7 @@ pub struct TestTopics {
 /// log the broker must load when it restarts).
 pub async fn topics(env: &StackEnv, partitions: i32) -> anyhow::Result<TestTopics> {
     let now = now_secs();
-    let stale: Vec<String> = schema::list_topics(&env.kafka_brokers)
+    let stale: Vec<String> = stores::list_topics(&env.kafka_brokers)
         .await
         .context("listing topics (is the broker up? deploy/local/up.sh)")?
         .into_iter()
@@ -132,14 +131,14 @@ pub async fn topics(env: &StackEnv, partitions: i32) -> anyhow::Result<TestTopic
     if !stale.is_empty() {
         let names: Vec<&str> = stale.iter().map(String::as_str).collect();
         // Best effort: another test run may be deleting the same ones.
-        let _ = schema::delete_topics(&env.kafka_brokers, &names).await;
+        let _ = stores::delete_topics(&env.kafka_brokers, &names).await;
     }
     let orders = format!(
         "t-{now}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let dlq = format!("{orders}.dlq");
-    schema::create_topics(&env.kafka_brokers, &[&orders, &dlq], partitions, 1)
+    stores::create_topics(&env.kafka_brokers, &[&orders, &dlq], partitions, 1)
         .await
         .context("creating test topics (is the broker up? deploy/local/up.sh)")?;
     Ok(TestTopics { orders, dlq })

@@ -42,15 +42,11 @@ impl TestStack {
 
     /// A PostgreSQL connection to this stack's database.
     pub async fn pg(&self) -> anyhow::Result<tokio_postgres::Client> {
-        let (client, conn) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        Ok(client)
+        Ok(stores::postgres::connect(&self.db.url).await?)
     }
 
     /// A Redis connection.
     pub async fn redis(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
-        Ok(redis::Client::open(self.env.redis_url.as_str())?
-            .get_multiplexed_async_connection()
-            .await?)
+        Ok(stores::redis::connect(&self.env.redis_url).await?)
     }
 }

@@ -21,17 +21,17 @@ pub struct TopicResult {
 }
 
 /// Creates each topic with `partitions` partitions and `replication` replicas
-/// ([`schema::create_topics`]); an existing topic is left alone.
+/// ([`stores::create_topics`]); an existing topic is left alone.
 pub async fn create(
     brokers: &str,
     names: &[&str],
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<TopicResult>, OpsError> {
-    let created = schema::create_topics(brokers, names, partitions, replication)
+    let created = stores::create_topics(brokers, names, partitions, replication)
         .await
         .map_err(|e| match e {
-            schema::TopicError::NoPartitions => {
+            stores::TopicError::NoPartitions => {
                 OpsError::Invalid("--partitions must be at least 1".into())
             }
             other => OpsError::Other(other.into()),
@@ -41,8 +41,8 @@ pub async fn create(
         .map(|(topic, outcome)| TopicResult {
             topic,
             outcome: match outcome {
-                schema::TopicOutcome::Created => "created",
-                schema::TopicOutcome::Exists => "exists",
+                stores::TopicOutcome::Created => "created",
+                stores::TopicOutcome::Exists => "exists",
             },
             partitions,
         })

@@ -77,12 +77,10 @@ impl Target {
         redis::aio::MultiplexedConnection,
         Keyspace,
     )> {
-        let (pg, conn) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+        let pg = stores::postgres::connect(&self.database_url)
             .await
             .context("connecting to DATABASE_URL for the audit")?;
-        tokio::spawn(conn);
-        let redis = redis::Client::open(self.redis_url.as_str())?
-            .get_multiplexed_async_connection()
+        let redis = stores::redis::connect(&self.redis_url)
             .await
             .context("connecting to REDIS_URL for the audit")?;
         Ok((pg, redis, Keyspace::new(self.redis_namespace.clone())))

@@ -16,7 +16,7 @@ impl Run for Migrate {
     }
 
     async fn run(&self, ctx: &Ctx) -> Result<Output, OpsError> {
-        let applied = schema::migrate(&ctx.database_url).await?;
+        let applied = stores::migrate(&ctx.database_url).await?;
         Ok(Output::new(
             &json!({"applied": applied}),
             format!("{applied} migration(s) applied; schema up to date"),

@@ -55,25 +55,12 @@ pub struct Ctx {
 impl Ctx {
     /// A connection to PostgreSQL, driven by a task of its own.
     pub async fn postgres(&self) -> Result<tokio_postgres::Client, OpsError> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("flashctl: postgres connection: {e}");
-            }
-        });
-        Ok(client)
+        Ok(stores::postgres::connect(&self.database_url).await?)
     }
 
     /// A connection to Redis, with connection and response timeouts.
     pub async fn redis(&self) -> Result<redis::aio::MultiplexedConnection, OpsError> {
-        let client = redis::Client::open(self.redis_url.as_str())?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
-        Ok(client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+        Ok(stores::redis::connect(&self.redis_url).await?)
     }
 
     /// Asks before a destructive command unless `--yes`; without a terminal, refuses.

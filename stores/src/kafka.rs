@@ -1,11 +1,5 @@
-//! The stores' schema, in one place for every process that sets it up: the PostgreSQL
-//! migrations (`sql/V{n}__{name}.sql`, embedded at build time) and the Kafka topics
-//! (created, listed, deleted).
-//!
-//! The worker migrates at start-up, `flashctl migrate` and `flashctl topics create` do it
-//! for operators, and the test kit for every test's database and topics — none of them
-//! needs to link the others for it.
-#![forbid(unsafe_code)]
+//! Kafka: the topics (created, listed, deleted) and the producer every writer of orders
+//! uses.
 
 use std::time::Duration;
 
@@ -14,29 +8,17 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
-use tokio_postgres::NoTls;
 
-mod embedded {
-    refinery::embed_migrations!(".");
-}
-
-/// Applies pending migrations. Concurrent callers (several workers starting at once,
-/// `flashctl migrate`) serialize on an advisory lock. Returns how many were applied.
-pub async fn migrate(url: &str) -> anyhow::Result<usize> {
-    let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    let conn_task = tokio::spawn(connection);
-    const LOCK: i64 = 0x666c_6173_6873_616c; // "flashsal"
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK])
-        .await?;
-    let report = embedded::migrations::runner().run_async(&mut client).await;
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
-        .await;
-    drop(client);
-    let _ = conn_task.await;
-    let applied = report?.applied_migrations().len();
-    Ok(applied)
+/// The producer settings of everything that writes orders or dead letters: idempotent
+/// (the broker drops a retried duplicate) and `acks=all` (acknowledged only once every
+/// in-sync replica has it). Callers add their own `client.id`, linger and timeouts.
+pub fn idempotent_producer(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all");
+    config
 }
 
 /// What happened to one topic.
