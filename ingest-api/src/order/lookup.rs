@@ -19,8 +19,8 @@ pub enum LookupError {
     Corrupt(#[from] DomainError),
 }
 
-/// The status record of `order_id`, if there is one (it expires with the idempotency
-/// records, and is written only once Kafka acknowledged the order).
+/// The status record of `order_id`, if there is one (it is written once Kafka
+/// acknowledged the order, and kept `ORDER_STATUS_TTL_SECS`).
 pub async fn lookup(
     conn: &ConnectionManager,
     keys: &Keyspace,
