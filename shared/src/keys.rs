@@ -93,8 +93,6 @@ impl Scope {
 
 /// The consumer group of every outbox stream; entries pending in it are unconfirmed.
 pub const OUTBOX_GROUP: &str = "relay";
-/// The consumer that holds entries between admission and Kafka confirmation.
-pub const OUTBOX_INFLIGHT_CONSUMER: &str = "inflight";
 
 /// The root of all keys of one deployment.
 #[derive(Clone, Debug, PartialEq, Eq)]
