@@ -17,13 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
-use rdkafka::error::KafkaResult;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientContext, TopicPartitionList};
 use redis::aio::ConnectionManager;
 use shared::OrderPlaced;
 use shared::keys::Keyspace;
@@ -31,49 +27,8 @@ use shared::status::{self, OrderState};
 use tokio::sync::watch;
 
 use crate::db::{self, Rejection, StoreError};
+use crate::group::WorkerContext;
 use crate::metrics::Metrics;
-
-/// Logs rebalances and commit failures, and keeps the assigned-partitions gauge.
-///
-/// The group uses the cooperative-sticky assignor (see [`crate::startup::kafka_consumer`]):
-/// a rebalance hands over only the partitions that move, so `Assign` and `Revoke` carry
-/// increments and the gauge is read back from the assignment after each one.
-pub struct WorkerContext {
-    /// Where the gauge lives.
-    pub metrics: Metrics,
-}
-
-impl ClientContext for WorkerContext {}
-
-impl ConsumerContext for WorkerContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(tpl) => {
-                tracing::info!(partitions = ?partitions(tpl), "partitions revoked")
-            }
-            Rebalance::Assign(tpl) => {
-                tracing::info!(partitions = ?partitions(tpl), "partitions assigned")
-            }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
-        }
-    }
-
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
-        let owned = consumer.assignment().map_or(0, |tpl| tpl.count());
-        self.metrics.set_assigned(owned as i64);
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(e) = result {
-            // Typically "no offset to commit"; anything stored will be committed next time.
-            tracing::debug!(error = %e, "offset commit");
-        }
-    }
-}
-
-fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
-    tpl.elements().iter().map(|e| e.partition()).collect()
-}
 
 /// The consumer type of the worker.
 pub type OrderConsumer = StreamConsumer<WorkerContext>;

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod consumer;
 pub mod db;
+pub mod group;
 pub mod lag;
 pub mod metrics;
 pub mod settings;

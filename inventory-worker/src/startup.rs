@@ -14,7 +14,8 @@ use shared::keys::Keyspace;
 use tokio::sync::watch;
 
 use crate::admin::{self, AdminState};
-use crate::consumer::{OrderConsumer, Worker, WorkerContext};
+use crate::consumer::{OrderConsumer, Worker};
+use crate::group::WorkerContext;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 

@@ -14,57 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::outcome::{Outcome, Progress, is_unknown};
-use crate::traffic::{Actor, BotKind, Schedule};
+use crate::traffic::{Actor, BotKind, Plan, Schedule};
 use testkit::client::{OrderClient, loopback_ip, replace_header, send};
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The product every order is for.
-    pub product: String,
-    /// The crowd's arrival rates.
-    pub schedule: Schedule,
-    /// Length of the arrival phase.
-    pub duration: Duration,
-    /// Distinct users; arrival `i` is user `i % users`.
-    pub users: usize,
-    /// Distinct loopback source addresses (one per user, modulo); 0 = default address.
-    pub source_ips: usize,
-    /// Name clients in `X-Forwarded-For` instead of binding addresses.
-    pub forwarded_for: bool,
-    /// Attempts per order before giving up on an unknown outcome.
-    pub max_attempts: u32,
-    /// Per-attempt timeout.
-    pub attempt_timeout: Duration,
-    /// Most orders in flight at once (a safety valve, counted when hit).
-    pub max_in_flight: usize,
-    /// Bots and their constant rates.
-    pub bots: Vec<(BotKind, f64)>,
-}
-
-impl Plan {
-    /// A crowd-only plan at a constant rate (the fault suite's stream).
-    pub fn steady(
-        product: &str,
-        rate: f64,
-        duration: Duration,
-        users: usize,
-        source_ips: usize,
-    ) -> Self {
-        Self {
-            product: product.to_owned(),
-            schedule: Schedule::Constant { rate },
-            duration,
-            users,
-            source_ips,
-            forwarded_for: false,
-            max_attempts: 30,
-            attempt_timeout: Duration::from_secs(5),
-            max_in_flight: 10_000,
-            bots: Vec::new(),
-        }
-    }
-}
 
 /// The address a client stands for in `X-Forwarded-For` mode: 10.x.y.z.
 fn forwarded_ip(i: usize) -> String {

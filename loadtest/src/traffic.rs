@@ -1,6 +1,6 @@
-//! What arrives during a run, and who sends it: the crowd's arrival-rate [`Schedule`]
-//! and the kinds of bots ([`BotKind`]), shared by the scenario files that describe a run
-//! and the engine that plays it.
+//! What arrives during a run, and who sends it: the crowd's arrival-rate [`Schedule`],
+//! the kinds of bots ([`BotKind`]) and the whole [`Plan`], shared by the scenario files
+//! that describe a run and the engine that plays it.
 
 use std::time::Duration;
 
@@ -135,6 +135,55 @@ impl BotKind {
             Self::Forger => "forger",
             Self::Stale => "stale",
             Self::Malformed => "malformed",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The product every order is for.
+    pub product: String,
+    /// The crowd's arrival rates.
+    pub schedule: Schedule,
+    /// Length of the arrival phase.
+    pub duration: Duration,
+    /// Distinct users; arrival `i` is user `i % users`.
+    pub users: usize,
+    /// Distinct loopback source addresses (one per user, modulo); 0 = default address.
+    pub source_ips: usize,
+    /// Name clients in `X-Forwarded-For` instead of binding addresses.
+    pub forwarded_for: bool,
+    /// Attempts per order before giving up on an unknown outcome.
+    pub max_attempts: u32,
+    /// Per-attempt timeout.
+    pub attempt_timeout: Duration,
+    /// Most orders in flight at once (a safety valve, counted when hit).
+    pub max_in_flight: usize,
+    /// Bots and their constant rates.
+    pub bots: Vec<(BotKind, f64)>,
+}
+
+impl Plan {
+    /// A crowd-only plan at a constant rate (the fault suite's stream).
+    pub fn steady(
+        product: &str,
+        rate: f64,
+        duration: Duration,
+        users: usize,
+        source_ips: usize,
+    ) -> Self {
+        Self {
+            product: product.to_owned(),
+            schedule: Schedule::Constant { rate },
+            duration,
+            users,
+            source_ips,
+            forwarded_for: false,
+            max_attempts: 30,
+            attempt_timeout: Duration::from_secs(5),
+            max_in_flight: 10_000,
+            bots: Vec::new(),
         }
     }
 }

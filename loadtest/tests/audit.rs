@@ -10,7 +10,8 @@ use std::time::Duration;
 use ingest_api::testkit::RunningApi;
 use inventory_worker::testkit::RunningWorker;
 use loadtest::audit::{self, Expectation};
-use loadtest::engine::{self, Plan};
+use loadtest::engine;
+use loadtest::traffic::Plan;
 use testkit::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

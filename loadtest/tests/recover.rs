@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use flashctl::OpsError;
 use flashctl::guard::Limits;
-use flashctl::sale::{self, Pipeline};
+use flashctl::recover::Pipeline;
+use flashctl::sale;
 use ingest_api::testkit::RunningApi;
 use inventory_worker::testkit::RunningWorker;
 use rdkafka::ClientConfig;
@@ -69,7 +70,7 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
         let (pg, keys, product, pipeline) = (&pg, &stack.keys, &product, &pipeline);
         let mut redis = redis.clone();
         async move {
-            sale::recover(
+            flashctl::recover::recover(
                 pg,
                 &mut redis,
                 keys,

@@ -14,6 +14,7 @@ pub mod erase;
 pub mod error;
 pub mod guard;
 pub mod insight;
+pub mod recover;
 pub mod sale;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -138,7 +138,7 @@ pub async fn open_in_redis(
     Ok(created == 1)
 }
 
-async fn exists_in_redis(
+pub(crate) async fn exists_in_redis(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
     product: &ProductId,
@@ -274,125 +274,6 @@ pub async fn status(
         orders,
         pending_handoff: pending,
         in_transit: taken.map(|t| t - i64::from(sold)),
-    })
-}
-
-/// Where the worker's progress is read from, for `recover`.
-#[derive(Debug, Clone)]
-pub struct Pipeline {
-    /// Kafka bootstrap servers.
-    pub brokers: String,
-    /// The order topic.
-    pub topic: String,
-    /// The worker's consumer group.
-    pub group: String,
-}
-
-/// What `recover` rebuilt.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Recovered {
-    /// The product.
-    pub product: String,
-    /// Units on sale.
-    pub stock: i64,
-    /// Units persisted (`sales.sold`).
-    pub sold: i64,
-    /// Remaining stock written to Redis (`stock - sold`).
-    pub remaining: i64,
-    /// Users whose purchases were restored (for the per-user cap).
-    pub buyers: usize,
-    /// The state the sale was restored in.
-    pub state: SaleState,
-}
-
-/// Rebuilds a product's Redis state from PostgreSQL after Redis lost it (restart without
-/// persistence, failover). Refuses unless the pipeline has drained — the sale is absent
-/// from Redis, no outbox entry is pending, and the worker's consumer group has no lag —
-/// because an order still on its way would otherwise be sold twice. Remaining stock is
-/// `stock - sold`; each user's units are restored so the per-user cap still holds.
-/// Idempotency answers are not recoverable: an old key retried afterwards is a new request
-/// (the per-user cap still applies to it).
-pub async fn recover(
-    pg: &Client,
-    redis: &mut impl ConnectionLike,
-    keys: &Keyspace,
-    product: &ProductId,
-    pipeline: &Pipeline,
-    limits: &Limits,
-    state: SaleState,
-) -> Result<Recovered, OpsError> {
-    let sk = keys.sale(product);
-    if exists_in_redis(redis, keys, product).await? {
-        return Err(OpsError::Conflict(format!(
-            "{product} is live in Redis; nothing to recover (see `flashctl sale status`)"
-        )));
-    }
-    let pending: i64 = redis::cmd("XLEN")
-        .arg(sk.outbox())
-        .query_async(redis)
-        .await?;
-    if pending > 0 {
-        return Err(OpsError::Conflict(format!(
-            "{pending} accepted order(s) of {product} are still waiting in the outbox; let the API relay hand them off, then retry"
-        )));
-    }
-    let lag = crate::topics::lag(&pipeline.brokers, &pipeline.topic, &pipeline.group).await?;
-    if lag.total() > 0 {
-        return Err(OpsError::Conflict(format!(
-            "the worker group {} has {} message(s) of {} not yet persisted; wait for the pipeline to drain (worker lag 0), then retry",
-            pipeline.group,
-            lag.total(),
-            pipeline.topic
-        )));
-    }
-    let row = pg
-        .query_opt(
-            "SELECT stock, sold, per_user_limit, starts_at, ends_at FROM sales WHERE product_id = $1",
-            &[&product.as_str()],
-        )
-        .await?
-        .ok_or_else(|| OpsError::NotFound(format!("no sale for product {product} in PostgreSQL")))?;
-    let (stock, sold, per_user): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
-    let buyers = pg
-        .query(
-            "SELECT user_id, sum(quantity)::int8 FROM orders WHERE product_id = $1 GROUP BY user_id",
-            &[&product.as_str()],
-        )
-        .await?;
-    let remaining = u32::try_from(stock - sold)
-        .map_err(|_| OpsError::Conflict(format!("{product}: sold {sold} exceeds stock {stock}")))?;
-    let sale = NewSale {
-        product: product.clone(),
-        stock: u32::try_from(stock).unwrap_or(0),
-        per_user: u32::try_from(per_user).unwrap_or(0),
-        starts_at: row.get(3),
-        ends_at: row.get(4),
-        limits: limits.clone(),
-    };
-    // Buyers first, so the cap holds from the first admitted request.
-    let mut pipe = redis::pipe();
-    pipe.cmd("DEL").arg(sk.bought()).ignore();
-    for r in &buyers {
-        let (user, units): (String, i64) = (r.get(0), r.get(1));
-        pipe.cmd("HSET")
-            .arg(sk.bought())
-            .arg(user)
-            .arg(units)
-            .ignore();
-    }
-    pipe.exec_async(redis).await?;
-    if !open_in_redis(redis, keys, &sale, remaining, state.as_str()).await? {
-        return Err(OpsError::Conflict(format!(
-            "{product} reappeared in Redis while recovering; check `flashctl sale status`"
-        )));
-    }
-    Ok(Recovered {
-        product: product.to_string(),
-        stock: stock.into(),
-        sold: sold.into(),
-        remaining: remaining.into(),
-        buyers: buyers.len(),
-        state,
     })
 }
 

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use clap::Args;
-use loadtest::engine::{self, Plan};
+use loadtest::engine;
+use loadtest::traffic::Plan;
 
 use super::Target;
 

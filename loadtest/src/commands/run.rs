@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use loadtest::audit::{self, Expectation};
-use loadtest::engine::{self, Plan};
+use loadtest::engine;
+use loadtest::traffic::Plan;
 use shared::ProductId;
 
 use super::Target;

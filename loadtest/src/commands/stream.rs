@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use loadtest::engine::{self, Plan};
+use loadtest::engine;
+use loadtest::traffic::Plan;
 use shared::ProductId;
 
 use super::Target;

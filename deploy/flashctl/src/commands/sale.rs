@@ -192,7 +192,7 @@ impl Run for Recover {
         ctx.confirm(&format!("rebuild sale {product} in Redis from PostgreSQL"))?;
         let pg = ctx.postgres().await?;
         let mut redis = ctx.redis().await?;
-        let pipeline = sale::Pipeline {
+        let pipeline = flashctl::recover::Pipeline {
             brokers: ctx.kafka_brokers.clone(),
             topic: self.topic.clone(),
             group: self.group.clone(),
@@ -202,7 +202,7 @@ impl Run for Recover {
         } else {
             SaleState::Open
         };
-        let r = sale::recover(
+        let r = flashctl::recover::recover(
             &pg,
             &mut redis,
             &ctx.keys,
