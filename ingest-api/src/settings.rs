@@ -39,6 +39,10 @@ pub struct Settings {
     /// Redis holding sales, limits and the outbox.
     #[serde(default = "defaults::redis_url")]
     pub redis_url: Secret<String>,
+    /// Seed nodes (`host:port,…`) of a Redis Cluster; when set, the cluster is used and
+    /// `REDIS_URL` only lends its credentials.
+    #[serde(default)]
+    pub redis_cluster_nodes: String,
     /// Prefix of every Redis key (lets deployments or tests share a server).
     #[serde(default = "defaults::redis_namespace")]
     pub redis_namespace: String,
@@ -282,6 +286,11 @@ impl Settings {
     /// Redis command timeout.
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    /// Where Redis is: the cluster of `REDIS_CLUSTER_NODES`, else `REDIS_URL`.
+    pub fn redis_target(&self) -> stores::redis::Target {
+        stores::redis::Target::new(self.redis_url.expose(), &self.redis_cluster_nodes)
     }
 }
 

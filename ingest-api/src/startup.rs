@@ -10,7 +10,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use rdkafka::producer::{FutureProducer, Producer};
-use redis::aio::ConnectionManager;
+use stores::redis::{Conn, Target};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -88,8 +88,9 @@ pub struct Application {
 /// The reconnecting Redis connection with the configured timeouts
 /// ([`stores::redis::manager`]). It is lazy: the API starts (and reports not ready) while
 /// Redis is down, and every order fails closed until it is back.
-pub fn redis_connection(url: &str, timeout: Duration) -> anyhow::Result<ConnectionManager> {
-    stores::redis::manager(url, timeout).context("REDIS_URL is not a valid Redis URL")
+pub fn redis_connection(target: &Target, timeout: Duration) -> anyhow::Result<Conn> {
+    stores::redis::manager(target, timeout)
+        .context("REDIS_URL or REDIS_CLUSTER_NODES is not a valid Redis address")
 }
 
 /// The idempotent, `acks=all` producer, batching for up to `linger_ms`.
@@ -108,7 +109,7 @@ impl Application {
     pub async fn build(settings: Validated) -> anyhow::Result<Self> {
         let raw = &settings.raw;
         let metrics = Metrics::new();
-        let redis = redis_connection(raw.redis_url.expose(), raw.redis_timeout())?;
+        let redis = redis_connection(&raw.redis_target(), raw.redis_timeout())?;
         let producer = kafka_producer(&raw.kafka_brokers, raw.kafka_linger_ms)?;
         let handoff = Handoff::new(
             producer,
@@ -163,11 +164,11 @@ impl Application {
         let data = state.clone();
         let origins = settings.allowed_origins.clone();
         let environment = raw.environment;
-        let (redis_url, redis_timeout) = (raw.redis_url.expose().clone(), raw.redis_timeout());
+        let (redis_target, redis_timeout) = (raw.redis_target(), raw.redis_timeout());
         let mut server = HttpServer::new(move || {
             // This closure runs on each worker thread: give it its own Redis connection
             // for the admission and the hand-off's confirmations.
-            let placer = match redis_connection(&redis_url, redis_timeout) {
+            let placer = match redis_connection(&redis_target, redis_timeout) {
                 Ok(conn) => data.placer.with_connection(conn),
                 Err(_) => data.placer.clone(),
             };

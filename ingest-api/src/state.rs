@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::keys::Keyspace;
 
 use crate::metrics::Metrics;
@@ -34,7 +34,7 @@ pub struct AppState {
     /// Longest wait for a request body.
     pub request_timeout: Duration,
     /// Redis, for order lookups.
-    pub redis: ConnectionManager,
+    pub redis: Conn,
     /// Key layout.
     pub keys: Keyspace,
     /// Metrics.

@@ -18,6 +18,7 @@ impl ApiStack for TestStack {
             listen_addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
             admin_addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
             redis_url: shared::Secret::new(self.env.redis_url.clone()),
+            redis_cluster_nodes: self.env.redis_cluster_nodes.clone(),
             redis_namespace: self.keys.namespace().to_owned(),
             redis_timeout_ms: 500,
             kafka_brokers: self.env.kafka_brokers.clone(),

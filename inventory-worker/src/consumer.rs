@@ -20,7 +20,7 @@ use deadpool_postgres::Pool;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::OrderPlaced;
 use shared::keys::Keyspace;
 use shared::status::{self, OrderState};
@@ -67,7 +67,7 @@ pub struct Worker {
     /// PostgreSQL.
     pub pool: Pool,
     /// Optional Redis for order status.
-    pub redis: Option<ConnectionManager>,
+    pub redis: Option<Conn>,
     /// Key layout (for order status).
     pub keys: Keyspace,
     /// Status retention in Redis (`ORDER_STATUS_TTL_SECS`).

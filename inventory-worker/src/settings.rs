@@ -32,6 +32,10 @@ pub struct Settings {
     /// Optional Redis, only to mark orders `persisted` for `GET /order/{id}`.
     #[serde(default)]
     pub redis_url: Option<Secret<String>>,
+    /// Seed nodes (`host:port,…`) of a Redis Cluster (same as the API's); when set, the
+    /// cluster is used and `REDIS_URL` only lends its credentials.
+    #[serde(default)]
+    pub redis_cluster_nodes: String,
     /// Prefix of Redis keys (same as the API's).
     #[serde(default = "defaults::redis_namespace")]
     pub redis_namespace: String,

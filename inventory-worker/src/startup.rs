@@ -89,10 +89,13 @@ impl Application {
             .create()
             .context("cannot create the dead-letter producer")?;
         let redis = match &settings.redis_url {
-            Some(url) => Some(
-                stores::redis::manager(url.expose(), Duration::from_millis(500))
-                    .context("REDIS_URL is not a valid Redis URL")?,
-            ),
+            Some(url) => {
+                let target = stores::redis::Target::new(url.expose(), &settings.redis_cluster_nodes);
+                Some(
+                    stores::redis::manager(&target, Duration::from_millis(500))
+                        .context("REDIS_URL or REDIS_CLUSTER_NODES is not a valid Redis address")?,
+                )
+            }
             None => None,
         };
 

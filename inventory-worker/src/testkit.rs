@@ -21,6 +21,7 @@ impl WorkerStack for TestStack {
             kafka_group: format!("{}-worker", self.topics.orders),
             kafka_dlq_topic: self.topics.dlq.clone(),
             redis_url: Some(shared::Secret::new(self.env.redis_url.clone())),
+            redis_cluster_nodes: self.env.redis_cluster_nodes.clone(),
             redis_namespace: self.keys.namespace().to_owned(),
             order_status_ttl_secs: shared::status::DEFAULT_TTL_SECS,
             batch_max: 500,

@@ -66,7 +66,7 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
         group: stack.worker_settings().kafka_group,
     };
     let mut redis = stack.redis().await?;
-    let recover = |redis: &mut redis::aio::MultiplexedConnection| {
+    let recover = |redis: &mut stores::redis::Conn| {
         let (pg, keys, product, pipeline) = (&pg, &stack.keys, &product, &pipeline);
         let mut redis = redis.clone();
         async move {

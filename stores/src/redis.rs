@@ -1,28 +1,254 @@
-//! Redis connections, with timeouts, for the services and for one-shot tools.
+//! Redis connections, one type for both topologies: a single server (`REDIS_URL`) or a
+//! Redis Cluster (`REDIS_CLUSTER_NODES`, seed `host:port`s; the URL then only lends its
+//! credentials and options).
+//!
+//! [`Conn`] implements `redis::aio::ConnectionLike`, so scripts, commands and pipelines
+//! run on it unchanged. On a cluster the client routes each command by its key's slot;
+//! every key of one product shares a hash tag and so a slot (`shared::keys`), which keeps
+//! every admission, hand-off and pipeline of one product on one master. The few callers
+//! that need to know — a pipeline spanning products or order-status records, a `SCAN` of
+//! one product's keys, `WAIT` after a write — ask [`Conn::is_cluster`] or use
+//! [`Conn::route_to_slot_of`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use tokio::sync::OnceCell;
 
-/// A reconnecting, multiplexed connection for a service, with `timeout` for connecting
-/// and for every answer, one retry, and at most 500 ms between reconnection attempts. It
-/// is lazy: it connects on first use, on the runtime of the thread that creates it, so a
+/// Where Redis is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `redis://[user:password@]host:port[/db]`; on a cluster only its credentials count.
+    pub url: String,
+    /// Seed nodes of a cluster (`host:port`); empty for a single server.
+    pub cluster_nodes: Vec<String>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("Target")
+            .field("cluster_nodes", &self.cluster_nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Target {
+    /// A single server at `url`, or the cluster seeded by `cluster_nodes` (a
+    /// comma-separated `host:port` list; empty or blank for none).
+    pub fn new(url: &str, cluster_nodes: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            cluster_nodes: cluster_nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
+    /// Whether this is a cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
+    }
+
+    /// The URL of each seed node, with the credentials of [`Target::url`].
+    fn node_urls(&self) -> Vec<String> {
+        let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, r)| r);
+        let auth = rest.rsplit_once('@').map_or("", |(a, _)| a);
+        let auth = if auth.is_empty() {
+            String::new()
+        } else {
+            format!("{auth}@")
+        };
+        self.cluster_nodes
+            .iter()
+            .map(|n| format!("redis://{auth}{n}"))
+            .collect()
+    }
+}
+
+/// A connection to a single server or to a cluster.
+#[derive(Clone)]
+pub enum Conn {
+    /// One server: a reconnecting, multiplexed connection.
+    Single(ConnectionManager),
+    /// A cluster: one multiplexed connection per node, routed by slot, made on first use.
+    Cluster(LazyCluster),
+}
+
+/// A cluster connection made on first use (and again after a failed attempt).
+#[derive(Clone)]
+pub struct LazyCluster {
+    client: Arc<redis::cluster::ClusterClient>,
+    conn: Arc<OnceCell<ClusterConnection>>,
+}
+
+impl LazyCluster {
+    async fn get(&self) -> RedisResult<ClusterConnection> {
+        self.conn
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "Conn::Single",
+            Self::Cluster(_) => "Conn::Cluster",
+        })
+    }
+}
+
+impl Conn {
+    /// Whether this talks to a cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Runs `cmd` on the master that owns `key`'s slot (on a single server: there). For
+    /// commands without a key of their own, such as `SCAN` over one product's keys or
+    /// `WAIT` after one product's writes.
+    pub async fn route_to_slot_of(&mut self, key: &str, cmd: &Cmd) -> RedisResult<Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd).await,
+            Self::Cluster(lazy) => {
+                let slot = Slot::for_key(key);
+                let route = Route::new(slot_number(slot), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                lazy.get().await?.route_command(cmd.clone(), routing).await
+            }
+        }
+    }
+}
+
+/// The number of a slot (`Slot` keeps it private; its `Debug` is the number's).
+fn slot_number(slot: Slot) -> u16 {
+    let text = format!("{slot:?}");
+    text.trim_start_matches("Slot(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap_or(0)
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(lazy) => Box::pin(async move {
+                let mut conn = lazy.get().await?;
+                conn.req_packed_command(cmd).await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(lazy) => Box::pin(async move {
+                let mut conn = lazy.get().await?;
+                conn.req_packed_commands(pipeline, offset, count).await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(_) => 0,
+        }
+    }
+}
+
+/// A connection for a service, with `timeout` for connecting and for every answer and
+/// one retry; on a single server at most 500 ms between reconnection attempts. It is
+/// lazy: it connects on first use, on the runtime of the thread that creates it, so a
 /// service starts (and reports not ready) while Redis is down.
-pub fn manager(url: &str, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+pub fn manager(target: &Target, timeout: Duration) -> RedisResult<Conn> {
+    if target.is_cluster() {
+        let client = ClusterClientBuilder::new(target.node_urls())
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(1)
+            .build()?;
+        return Ok(Conn::Cluster(LazyCluster {
+            client: Arc::new(client),
+            conn: Arc::new(OnceCell::new()),
+        }));
+    }
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(timeout))
         .set_connection_timeout(Some(timeout))
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(500));
-    redis::Client::open(url)?.get_connection_manager_lazy(config)
+    Ok(Conn::Single(
+        redis::Client::open(target.url.as_str())?.get_connection_manager_lazy(config)?,
+    ))
 }
 
-/// One multiplexed connection for a tool or a test: 3 s to connect, 5 s per answer.
-pub async fn connect(url: &str) -> redis::RedisResult<MultiplexedConnection> {
-    let config = redis::AsyncConnectionConfig::new()
+/// A connection for a tool or a test (3 s to connect, 5 s per answer), made now.
+pub async fn connect(target: &Target) -> RedisResult<Conn> {
+    if target.is_cluster() {
+        let client = ClusterClientBuilder::new(target.node_urls())
+            .connection_timeout(Duration::from_secs(3))
+            .response_timeout(Duration::from_secs(5))
+            .build()?;
+        let conn = client.get_async_connection().await?;
+        return Ok(Conn::Cluster(LazyCluster {
+            client: Arc::new(client),
+            conn: Arc::new(OnceCell::new_with(Some(conn))),
+        }));
+    }
+    let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(3)))
         .set_response_timeout(Some(Duration::from_secs(5)));
-    redis::Client::open(url)?
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
+    Ok(Conn::Single(
+        redis::Client::open(target.url.as_str())?
+            .get_connection_manager_with_config(config)
+            .await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_borrow_the_urls_credentials() {
+        let t = Target::new("redis://api:s3cret@ignored:6379", " 10.0.0.1:7000, 10.0.0.2:7001 ,");
+        assert!(t.is_cluster());
+        assert_eq!(
+            t.node_urls(),
+            ["redis://api:s3cret@10.0.0.1:7000", "redis://api:s3cret@10.0.0.2:7001"]
+        );
+        assert!(!format!("{t:?}").contains("s3cret"));
+        let single = Target::new("redis://127.0.0.1:6379", "");
+        assert!(!single.is_cluster());
+        assert_eq!(
+            Target::new("redis://h:1", "n:2").node_urls(),
+            ["redis://n:2"]
+        );
+    }
+
+    #[test]
+    fn slots_follow_the_hash_tag() {
+        let a = slot_number(Slot::for_key("fs:{p:tv}:sale"));
+        let b = slot_number(Slot::for_key("fs:{p:tv}:outbox"));
+        assert_eq!(a, b);
+        // `CLUSTER KEYSLOT foo` is 12182.
+        assert_eq!(slot_number(Slot::for_key("foo")), 12_182);
+    }
 }

@@ -11,6 +11,8 @@ use anyhow::Context;
 pub struct StackEnv {
     /// `REDIS_URL`.
     pub redis_url: String,
+    /// `REDIS_CLUSTER_NODES` (empty: the single server of `REDIS_URL`).
+    pub redis_cluster_nodes: String,
     /// `DATABASE_URL` of the main database; its role may create databases.
     pub database_url: String,
     /// `KAFKA_BROKERS`.
@@ -23,6 +25,7 @@ impl StackEnv {
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
         Self {
             redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_cluster_nodes: var("REDIS_CLUSTER_NODES", ""),
             database_url: var(
                 "DATABASE_URL",
                 "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",

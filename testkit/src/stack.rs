@@ -45,8 +45,13 @@ impl TestStack {
         Ok(stores::postgres::connect(&self.db.url).await?)
     }
 
-    /// A Redis connection.
-    pub async fn redis(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
-        Ok(stores::redis::connect(&self.env.redis_url).await?)
+    /// Where this stack's Redis is (a single server or a cluster).
+    pub fn redis_target(&self) -> stores::redis::Target {
+        stores::redis::Target::new(&self.env.redis_url, &self.env.redis_cluster_nodes)
+    }
+
+    /// A Redis connection (to the cluster when `REDIS_CLUSTER_NODES` is set).
+    pub async fn redis(&self) -> anyhow::Result<stores::redis::Conn> {
+        Ok(stores::redis::connect(&self.redis_target()).await?)
     }
 }

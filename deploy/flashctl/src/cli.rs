@@ -33,6 +33,10 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub redis_url: String,
+    /// Seed nodes (`host:port,…`) of a Redis Cluster; when given, the cluster is used and
+    /// --redis-url only lends its credentials.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", default_value = "", global = true)]
+    pub redis_cluster_nodes: String,
     /// Prefix of every Redis key (same as the API's).
     #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs", global = true)]
     pub redis_namespace: String,
@@ -65,7 +69,7 @@ impl Cli {
             json: self.json,
             yes: self.yes,
             operator: self.operator.clone(),
-            redis_url: self.redis_url.clone(),
+            redis: stores::redis::Target::new(&self.redis_url, &self.redis_cluster_nodes),
             database_url: self.database_url.clone(),
             kafka_brokers: self.kafka_brokers.clone(),
             keys: Keyspace::new(self.redis_namespace.clone()),

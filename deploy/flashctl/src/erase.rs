@@ -8,7 +8,6 @@
 //! pseudonym (so a sale's counters still add up). Kafka's copies age out with the topic's
 //! retention.
 
-use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::UserId;
 use shared::keys::{Keyspace, Scope};
@@ -35,7 +34,7 @@ pub struct Erased {
 /// Erases `user` everywhere we hold it (see the module documentation).
 pub async fn erase_user(
     pg: &mut Client,
-    redis: &mut impl ConnectionLike,
+    redis: &mut stores::redis::Conn,
     keys: &Keyspace,
     user: &UserId,
 ) -> Result<Erased, OpsError> {
@@ -101,14 +100,16 @@ pub async fn erase_user(
         let pattern = format!("{}*", sk.idempotency_prefix(user));
         let mut cursor = 0u64;
         loop {
-            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
+            // On a cluster, on the master that holds this product's keys.
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
                 .arg("COUNT")
-                .arg(1000)
-                .query_async(redis)
-                .await?;
+                .arg(1000);
+            let reply = redis.route_to_slot_of(&sk.sale(), &scan).await?;
+            let (next, found): (u64, Vec<String>) =
+                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
             doomed.extend(found);
             if next == 0 {
                 break;

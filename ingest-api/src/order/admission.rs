@@ -6,7 +6,7 @@
 //! integers anywhere else.
 
 use redis::Value;
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::keys::{Keyspace, SaleKeys, Scope};
 use shared::sale::NotOpen;
 
@@ -74,7 +74,7 @@ pub enum AdmissionError {
 /// Runs the admission script.
 #[derive(Clone)]
 pub struct Admission {
-    conn: ConnectionManager,
+    conn: Conn,
     keys: Keyspace,
     idempotency_ttl_secs: u64,
     limits_enabled: bool,
@@ -91,7 +91,7 @@ impl std::fmt::Debug for Admission {
 impl Admission {
     /// Uses `conn` (a multiplexed, reconnecting connection) and the deployment's keyspace.
     pub fn new(
-        conn: ConnectionManager,
+        conn: Conn,
         keys: Keyspace,
         idempotency_ttl_secs: u64,
         limits_enabled: bool,
@@ -107,7 +107,7 @@ impl Admission {
     /// The same admission over another connection. Each HTTP worker thread gets its own
     /// (created on that thread), so the script's I/O runs where the request is handled
     /// instead of hopping to another thread and back on every order.
-    pub fn with_connection(&self, conn: ConnectionManager) -> Self {
+    pub fn with_connection(&self, conn: Conn) -> Self {
         Self {
             conn,
             ..self.clone()

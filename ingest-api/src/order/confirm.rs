@@ -15,7 +15,7 @@
 //! for the worker), and the status records appear once the relay confirms or the worker
 //! marks the orders persisted.
 
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::status::{OrderState, field};
 use tokio::sync::{mpsc, oneshot};
 
@@ -55,7 +55,7 @@ pub struct Confirmer {
 impl Confirmer {
     /// Starts the batching task on the current Tokio runtime; it ends when the last
     /// clone of the returned handle is dropped.
-    pub fn spawn(conn: ConnectionManager, status_ttl_secs: u64) -> Self {
+    pub fn spawn(conn: Conn, status_ttl_secs: u64) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(rx, conn, status_ttl_secs));
         Self { tx }
@@ -73,7 +73,7 @@ impl Confirmer {
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, mut conn: ConnectionManager, ttl: u64) {
+async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, mut conn: Conn, ttl: u64) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -96,14 +96,20 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, mut conn: ConnectionManage
     }
 }
 
-/// Writes one batch in one round trip (if Redis lost the script: loads it, then repeats).
-pub async fn write(
-    conn: &mut ConnectionManager,
-    batch: &[&Confirmation],
-    ttl: u64,
-) -> redis::RedisResult<()> {
-    let mut pipe = redis::pipe();
+/// Writes one batch: on a single server in one round trip; on a cluster, where a
+/// pipeline must stay within one slot, as one pipeline per product and one per status
+/// record, all sent at once. If Redis lost the script, it is loaded and the write repeated.
+pub async fn write(conn: &mut Conn, batch: &[&Confirmation], ttl: u64) -> redis::RedisResult<()> {
+    let mut pipes: Vec<redis::Pipeline> = Vec::new();
+    let single = !conn.is_cluster();
+    let mut shared_pipe = redis::pipe();
     for c in batch {
+        let pipe = if single {
+            &mut shared_pipe
+        } else {
+            pipes.push(redis::pipe());
+            pipes.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
+        };
         pipe.cmd("HSET")
             .arg(&c.status_key)
             .arg(&c.fields)
@@ -119,6 +125,12 @@ pub async fn write(
     outboxes.dedup();
     for outbox in outboxes {
         let orders: Vec<&&Confirmation> = batch.iter().filter(|c| c.outbox == outbox).collect();
+        let pipe = if single {
+            &mut shared_pipe
+        } else {
+            pipes.push(redis::pipe());
+            pipes.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
+        };
         pipe.cmd("EVALSHA")
             .arg(DONE.get_hash())
             .arg(orders.len() + 1)
@@ -132,11 +144,23 @@ pub async fn write(
             )
             .ignore();
     }
-    match pipe.exec_async(conn).await {
+    if single {
+        pipes.push(shared_pipe);
+    }
+    match send_all(conn, &pipes).await {
         Err(e) if e.code() == Some("NOSCRIPT") => {
             DONE.prepare_invoke().load_async(conn).await?;
-            pipe.exec_async(conn).await
+            send_all(conn, &pipes).await
         }
         other => other,
     }
+}
+
+/// Sends the pipelines concurrently, each on its own handle of the connection.
+async fn send_all(conn: &Conn, pipes: &[redis::Pipeline]) -> redis::RedisResult<()> {
+    let sends = pipes.iter().map(|pipe| {
+        let mut conn = conn.clone();
+        async move { pipe.exec_async(&mut conn).await }
+    });
+    futures_util::future::try_join_all(sends).await.map(|_| ())
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use redis::Value;
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::keys::{Keyspace, OUTBOX_GROUP};
 use shared::{OrderPlaced, ProductId};
 use tokio::sync::watch;
@@ -43,7 +43,7 @@ pub struct Handoff {
 struct Inner {
     producer: FutureProducer,
     topic: String,
-    conn: ConnectionManager,
+    conn: Conn,
     confirmer: Confirmer,
     keys: Keyspace,
     publish_timeout: Duration,
@@ -64,7 +64,7 @@ impl Handoff {
     pub fn new(
         producer: FutureProducer,
         topic: String,
-        conn: ConnectionManager,
+        conn: Conn,
         keys: Keyspace,
         publish_timeout: Duration,
         status_ttl_secs: u64,
@@ -87,7 +87,7 @@ impl Handoff {
     /// The same hand-off confirming over another connection, with a [`Confirmer`] of its
     /// own on the current runtime. Each HTTP worker thread gets one (created on that
     /// thread), so confirmations do not hop to another thread and back.
-    pub fn with_connection(&self, conn: ConnectionManager) -> Self {
+    pub fn with_connection(&self, conn: Conn) -> Self {
         let inner = &self.inner;
         Self {
             inner: Arc::new(Inner {
@@ -232,7 +232,7 @@ impl Handoff {
     /// Claims and republishes one product's stale entries, page by page.
     async fn relay_product(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         product: &ProductId,
         consumer: &str,
         min_idle: Duration,
@@ -294,7 +294,7 @@ impl Handoff {
 
 /// Entries of an outbox not yet confirmed (pending in its consumer group; 0 when there is
 /// no outbox yet).
-async fn pending(conn: &mut ConnectionManager, outbox: &str) -> redis::RedisResult<i64> {
+async fn pending(conn: &mut Conn, outbox: &str) -> redis::RedisResult<i64> {
     let summary: redis::RedisResult<Value> = redis::cmd("XPENDING")
         .arg(outbox)
         .arg(OUTBOX_GROUP)

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::DomainError;
 use shared::keys::Keyspace;
 use shared::status::OrderStatus;
@@ -22,7 +22,7 @@ pub enum LookupError {
 /// The status record of `order_id`, if there is one (it is written once Kafka
 /// acknowledged the order, and kept `ORDER_STATUS_TTL_SECS`).
 pub async fn lookup(
-    conn: &ConnectionManager,
+    conn: &Conn,
     keys: &Keyspace,
     order_id: Uuid,
 ) -> Result<Option<OrderStatus>, LookupError> {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::IdempotencyKey;
 use shared::client::Pseudonymizer;
 use uuid::Uuid;
@@ -68,7 +68,7 @@ impl Placer {
     /// hand-off's confirmations. Each HTTP worker thread gets its own (created on that
     /// thread), so an order's Redis I/O runs where the request is handled instead of
     /// hopping to another thread and back.
-    pub fn with_connection(&self, conn: ConnectionManager) -> Self {
+    pub fn with_connection(&self, conn: Conn) -> Self {
         Self {
             admission: self.admission.with_connection(conn.clone()),
             handoff: self.handoff.with_connection(conn),

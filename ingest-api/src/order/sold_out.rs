@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::keys::{Keyspace, sale_field};
 use shared::sale::SaleState;
 use shared::{ProductId, UserId};
@@ -76,7 +76,7 @@ impl SoldOut {
     /// buyers of newly marked ones.
     pub async fn refresh(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         keys: &Keyspace,
     ) -> redis::RedisResult<()> {
         for (product, loaded) in self.marked() {
@@ -106,7 +106,7 @@ impl SoldOut {
     /// Refreshes every [`REFRESH`] until `stop`.
     pub async fn run(
         self: Arc<Self>,
-        mut conn: ConnectionManager,
+        mut conn: Conn,
         keys: Keyspace,
         mut stop: watch::Receiver<bool>,
     ) {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use stores::redis::Conn;
 use shared::ProductId;
 use shared::event::now_ms;
 use shared::keys::Keyspace;
@@ -79,7 +79,7 @@ impl Violations {
     /// Writes the queued counters (one pipeline).
     pub async fn flush(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         keys: &Keyspace,
     ) -> redis::RedisResult<()> {
         let batch: Vec<_> = {
@@ -114,7 +114,7 @@ impl Violations {
     /// Flushes every second until `stop`, then once more.
     pub async fn run(
         &self,
-        mut conn: ConnectionManager,
+        mut conn: Conn,
         keys: Keyspace,
         mut stop: watch::Receiver<bool>,
     ) {

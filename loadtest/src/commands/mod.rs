@@ -34,6 +34,9 @@ pub struct Target {
         hide_env_values = true
     )]
     pub redis_url: String,
+    /// Seed nodes (`host:port,…`) of the stack's Redis Cluster, if it runs on one.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", default_value = "")]
+    pub redis_cluster_nodes: String,
     /// Redis key namespace of the stack.
     #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs")]
     pub redis_namespace: String,
@@ -74,13 +77,14 @@ impl Target {
         &self,
     ) -> anyhow::Result<(
         tokio_postgres::Client,
-        redis::aio::MultiplexedConnection,
+        stores::redis::Conn,
         Keyspace,
     )> {
         let pg = stores::postgres::connect(&self.database_url)
             .await
             .context("connecting to DATABASE_URL for the audit")?;
-        let redis = stores::redis::connect(&self.redis_url)
+        let target = stores::redis::Target::new(&self.redis_url, &self.redis_cluster_nodes);
+        let redis = stores::redis::connect(&target)
             .await
             .context("connecting to REDIS_URL for the audit")?;
         Ok((pg, redis, Keyspace::new(self.redis_namespace.clone())))

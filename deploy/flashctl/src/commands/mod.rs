@@ -43,7 +43,7 @@ pub struct Ctx {
     /// `--operator`: who is acting, for the audit trail.
     pub operator: Option<String>,
     /// Redis holding the live sale.
-    pub redis_url: String,
+    pub redis: stores::redis::Target,
     /// PostgreSQL with the durable record.
     pub database_url: String,
     /// Kafka bootstrap servers.
@@ -59,8 +59,8 @@ impl Ctx {
     }
 
     /// A connection to Redis, with connection and response timeouts.
-    pub async fn redis(&self) -> Result<redis::aio::MultiplexedConnection, OpsError> {
-        Ok(stores::redis::connect(&self.redis_url).await?)
+    pub async fn redis(&self) -> Result<stores::redis::Conn, OpsError> {
+        Ok(stores::redis::connect(&self.redis).await?)
     }
 
     /// Asks before a destructive command unless `--yes`; without a terminal, refuses.
