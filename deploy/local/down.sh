@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops what up.sh started (and only that): Kafka, Redis and PostgreSQL, each if up.sh had
-# to start it, and the fault suite's Kafka cluster if one is left. Kafka's data stays in
+# to start it, the Redis Cluster of `up.sh --redis-cluster`, and the fault suite's Kafka
+# cluster if one is left. Kafka's data stays in
 # .local/kafka for the next up.sh.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,6 +11,10 @@ if [ -f "$started/kafka" ]; then
   rm -f "$started/kafka"
 fi
 kafka_cluster_down
+if [ -f "$started/redis-cluster" ]; then
+  say "stopping the redis cluster"; redis_cluster_down
+  rm -f "$started/redis-cluster"
+fi
 if [ -f "$started/redis" ]; then
   say "stopping redis"; redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -f "$started/redis"

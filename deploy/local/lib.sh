@@ -293,6 +293,80 @@ kafka_delete_topics() {
     --if-exists --topic "$2" >/dev/null 2>&1 || warn "could not delete the topics $2"
 }
 
+# --- Redis Cluster -------------------------------------------------------------------
+# Three masters and three replicas from the Debian redis-server, on loopback ports
+# REDIS_CLUSTER_PORTS (six, space-separated), with a short node timeout (2 s) and
+# cluster-replica-validity-factor 0 so a replica always takes over a failed master.
+# Storage (nodes.conf; no data persistence) under $STATE_DIR/redis-cluster/<port>.
+read -r -a REDIS_CLUSTER_PORTS <<<"${REDIS_CLUSTER_PORTS:-7001 7002 7003 7004 7005 7006}"
+[ ${#REDIS_CLUSTER_PORTS[@]} -eq 6 ] || die "REDIS_CLUSTER_PORTS needs six ports, space-separated"
+redis_cluster_nodes() { local IFS=,; printf '%s' "${REDIS_CLUSTER_PORTS[*]/#/127.0.0.1:}"; }
+redis_cluster_ok() { # PORT: the node answers and sees the cluster whole
+  redis-cli -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
+}
+
+# redis_cluster_node_start PORT: one node, daemonized, in its directory.
+redis_cluster_node_start() {
+  local dir=$STATE_DIR/redis-cluster/$1
+  mkdir -p "$dir"
+  redis-server --port "$1" --bind 127.0.0.1 --daemonize yes --dir "$dir" \
+    --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --cluster-replica-validity-factor 0 --save "" --appendonly no
+  wait_for_port "$1" "redis cluster node $1" 10
+}
+
+# redis_cluster_up: the cluster, started and created unless it already runs whole.
+redis_cluster_up() {
+  local port all_ok=1
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do redis_cluster_ok "$port" || all_ok=0; done
+  if [ "$all_ok" = 1 ]; then
+    say "redis cluster already running ($(redis_cluster_nodes))"
+    return 0
+  fi
+  redis_cluster_down
+  rm -rf "$STATE_DIR/redis-cluster"
+  say "starting a redis cluster, 3 masters and 3 replicas ($(redis_cluster_nodes))"
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do redis_cluster_node_start "$port"; done
+  redis-cli --cluster create ${REDIS_CLUSTER_PORTS[@]/#/127.0.0.1:} --cluster-replicas 1 \
+    --cluster-yes >"$STATE_DIR/logs/redis-cluster-create.log" 2>&1 ||
+    die "redis-cli --cluster create failed; see $STATE_DIR/logs/redis-cluster-create.log"
+  for _ in $(seq 100); do
+    all_ok=1
+    for port in "${REDIS_CLUSTER_PORTS[@]}"; do redis_cluster_ok "$port" || all_ok=0; done
+    [ "$all_ok" = 1 ] && return 0
+    sleep 0.2
+  done
+  die "the redis cluster did not become whole within 20 s"
+}
+
+# redis_cluster_down: stops the nodes this checkout started.
+redis_cluster_down() {
+  local port dir
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    dir=$STATE_DIR/redis-cluster/$port
+    if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
+      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+    fi
+  done
+}
+
+# redis_cluster_master_of KEY: the port of the master that owns KEY's slot now.
+redis_cluster_master_of() {
+  local slot port
+  slot=$(redis-cli -p "${REDIS_CLUSTER_PORTS[0]}" cluster keyslot "$1")
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    redis-cli -p "$port" role 2>/dev/null | head -n 1 | grep -q '^master$' || continue
+    if redis-cli -p "$port" cluster nodes 2>/dev/null | awk -v s="$slot" '
+        $3 ~ /myself/ { for (i = 9; i <= NF; i++) { split($i, r, "-"); if (r[2] == "") r[2] = r[1]; if (s >= r[1] && s <= r[2]) found = 1 } }
+        END { exit !found }'; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
 # --- running the services --------------------------------------------------------------
 # spawn NAME LOGFILE COMMAND…: starts a process in the background and remembers it, so
 # stop_spawned (installed as an EXIT trap) stops exactly what this script started.

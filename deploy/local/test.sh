@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test against real services: brings the local stack up (installing
-# what is missing), then formatting, clippy, the whole workspace's tests, the fault suite
-# (loadtest/faults.sh) and the CI-sized load scenario with its audit (loadtest/ci.sh).
+# what is missing), then formatting, clippy, the whole workspace's tests (on one Redis
+# server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
+# runbook and the CI-sized load scenario with its audit (loadtest/ci.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh"
@@ -12,12 +13,16 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy (warnings are errors)"
 cargo clippy -q --workspace --all-targets -- -D warnings
-say "cargo test --workspace"
+say "cargo test --workspace (Redis: one server)"
 cargo test -q --workspace
+say "cargo test --workspace again, on a Redis Cluster of 3 masters and 3 replicas"
+"$REPO_ROOT/deploy/local/up.sh" --redis-cluster >/dev/null
+REDIS_CLUSTER_NODES=$(redis_cluster_nodes) cargo test -q --workspace
 say "fault suite (kill -9 an API, a worker, the broker; crash PostgreSQL; a partition leader and a follower of a three-node Kafka cluster; all under load)"
 "$REPO_ROOT/loadtest/faults.sh"
-say "runbook: every command of deploy/ops/RUNBOOK.md, as written"
+say "runbook: every command of deploy/ops/RUNBOOK.md, as written (one Redis server, then the cluster)"
 "$REPO_ROOT/deploy/ops/test-runbook.sh"
+REDIS_CLUSTER_NODES=$(redis_cluster_nodes) "$REPO_ROOT/deploy/ops/test-runbook.sh"
 say "CI load scenario (open model, crowd and bots, audited)"
 "$REPO_ROOT/loadtest/ci.sh"
 say "all tests passed"

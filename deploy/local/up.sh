@@ -4,8 +4,21 @@
 # deploy/local/kafka/pom.xml), each on loopback and each only if it is not already
 # running; then the database, the topics and the migrations.
 # Idempotent: run it as often as you like. `down.sh` stops only what this started.
+#
+#   deploy/local/up.sh [--redis-cluster]
+#
+# --redis-cluster also starts a Redis Cluster of 3 masters and 3 replicas on 127.0.0.1:
+# 7001–7006 (REDIS_CLUSTER_PORTS); point a service at it with
+# REDIS_CLUSTER_NODES=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+with_cluster=0
+for arg in "$@"; do
+  case $arg in
+    --redis-cluster) with_cluster=1 ;;
+    *) die "unknown argument $arg (usage: up.sh [--redis-cluster])" ;;
+  esac
+done
 mkdir -p "$STATE_DIR/logs" "$STATE_DIR/kafka" "$STATE_DIR/started"
 
 # --- toolchain -------------------------------------------------------------------
@@ -91,6 +104,12 @@ else
   say "starting Apache Kafka $KAFKA_VERSION (KRaft, one node) on 127.0.0.1:$KAFKA_PORT (storage: $STATE_DIR/kafka)"
   kafka_single_start
   touch "$STATE_DIR/started/kafka"
+fi
+
+# --- Redis Cluster (on request) ---------------------------------------------------------
+if [ "$with_cluster" = 1 ]; then
+  redis_cluster_up
+  touch "$STATE_DIR/started/redis-cluster"
 fi
 
 # --- schema and topics ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every ```sh block of deploy/ops/RUNBOOK.md, as written and in order, against the
-# local stack with a live API, worker and sale, and fails if any command fails. A
+# local stack with a live API, worker and sale, and fails if any command fails. With
+# REDIS_CLUSTER_NODES set, everything runs on that Redis Cluster. A
 # `<!-- test-setup: NAME -->` line before a block first creates the situation it is
 # about (traffic, a lost Redis sale, a buyer).
 set -euo pipefail
@@ -34,8 +35,11 @@ traffic() { # a small crowd: 20 users from 5 addresses, some buying
 }
 lose-redis() { # everything of this sale disappears from Redis, once the pipeline drained
   flashctl reconcile --product "$PRODUCT" --wait 60s >/dev/null
-  redis-cli -u "$REDIS_URL" --scan --pattern "$REDIS_NAMESPACE:{p:$PRODUCT}:*" |
-    xargs -r redis-cli -u "$REDIS_URL" DEL >/dev/null
+  local -a cli=(redis-cli -u "$REDIS_URL")
+  if [ -n "${REDIS_CLUSTER_NODES:-}" ]; then # the master that holds the product's keys
+    cli=(redis-cli -p "$(redis_cluster_master_of "$REDIS_NAMESPACE:{p:$PRODUCT}:sale")")
+  fi
+  "${cli[@]}" --scan --pattern "$REDIS_NAMESPACE:{p:$PRODUCT}:*" | xargs -r "${cli[@]}" DEL >/dev/null
 }
 buyer() {
   export USER_ID=u-1

@@ -16,7 +16,7 @@ use testkit::{PrivateRedis, TestStack};
 async fn one_redis_round_trip_per_order() -> anyhow::Result<()> {
     let redis_server = PrivateRedis::start().await?;
     let mut stack = TestStack::new().await?;
-    stack.env.redis_url = redis_server.url();
+    stack.use_redis(redis_server.url());
     stack.open_sale_with("pen", 5, 0, Limits::off()).await?;
     let api = RunningApi::start(stack.api_settings()).await?;
     // Warm up (the first call loads the scripts).

@@ -272,6 +272,7 @@ async fn redis_down_fails_closed_fast() -> anyhow::Result<()> {
     let mut settings = stack.api_settings();
     // A port nothing listens on: every admission must fail closed.
     settings.redis_url = shared::Secret::new("redis://127.0.0.1:1".into());
+    settings.redis_cluster_nodes.clear();
     settings.redis_timeout_ms = 150;
     let api = RunningApi::start(settings).await?;
     let started = std::time::Instant::now();

@@ -76,7 +76,7 @@ async fn after_a_kafka_failure_the_same_key_tells_the_outcome() -> anyhow::Resul
 async fn redis_outage_fails_closed_falls_back_and_recovers() -> anyhow::Result<()> {
     let mut redis_server = PrivateRedis::start().await?;
     let mut stack = TestStack::new().await?;
-    stack.env.redis_url = redis_server.url();
+    stack.use_redis(redis_server.url());
     stack.open_sale("tv-set", 100, 0).await?;
     let mut settings = stack.api_settings();
     settings.redis_timeout_ms = 150;

@@ -20,7 +20,7 @@ use deadpool_postgres::Pool;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use stores::redis::Conn;
+use stores::redis::{Batch, Conn};
 use shared::OrderPlaced;
 use shared::keys::Keyspace;
 use shared::status::{self, OrderState};
@@ -337,10 +337,12 @@ impl Worker {
         if orders.is_empty() {
             return;
         }
-        let mut pipe = redis::pipe();
+        let mut marks = Batch::new(conn);
         for o in orders {
             let key = self.keys.order_status(&o.order_id);
-            pipe.cmd("HSET")
+            marks
+                .group()
+                .cmd("HSET")
                 .arg(&key)
                 .arg(&status::order_fields(o))
                 .arg(status::field::STATUS)
@@ -349,8 +351,7 @@ impl Worker {
                 .expire(&key, self.status_ttl_secs as i64)
                 .ignore();
         }
-        let mut conn = conn.clone();
-        if let Err(e) = pipe.exec_async(&mut conn).await {
+        if let Err(e) = marks.exec(conn).await {
             tracing::debug!(error = %e, "could not mark orders persisted in Redis");
         }
     }

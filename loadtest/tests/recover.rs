@@ -46,7 +46,7 @@ async fn wait_sold(pg: &tokio_postgres::Client, product: &str, sold: i32) -> any
 async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result<()> {
     let redis_server = PrivateRedis::start().await?;
     let mut stack = TestStack::new().await?;
-    stack.env.redis_url = redis_server.url();
+    stack.use_redis(redis_server.url());
     let api = RunningApi::start(stack.api_settings()).await?;
     let worker = RunningWorker::start(stack.worker_settings()).await?;
     stack.open_sale_with("ps6", 10, 1, Limits::off()).await?;

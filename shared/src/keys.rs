@@ -5,18 +5,26 @@
 //! prefixed with a namespace (`REDIS_NAMESPACE`, default `fs`) so several deployments, or
 //! parallel test runs, can share a server without seeing each other.
 //!
-//! | key | type | holds |
-//! |---|---|---|
-//! | `{ns}:{p:P}:sale` | hash | sale state, stock, remaining, per-user cap, window, limits |
-//! | `{ns}:{p:P}:bought` | hash | units bought per user |
-//! | `{ns}:{p:P}:idem:<user>:<key>` | hash | stored answer of an accepted order (24 h) |
-//! | `{ns}:{p:P}:outbox` | stream | accepted orders not yet confirmed by Kafka |
-//! | `{ns}:{p:P}:rl:<scope>:<id>` | string | GCRA theoretical arrival time (µs) of one client |
-//! | `{ns}:{p:P}:blk:<scope>:<id>` | string | a block (with TTL); the value is the reason |
-//! | `{ns}:{p:P}:viol:<hour>` | hash | violations per type in that hour (kept 25 h) |
-//! | `{ns}:viol:<hour>` | hash | violations before a product is known (bad signatures) |
-//! | `{ns}:sales` | set | products with a sale, for the relay and operators |
-//! | `{ns}:order:{<uuid>}` | hash | order status for `GET /order/{id}` (24 h) |
+//! | key | type | holds | slot on a Redis Cluster |
+//! |---|---|---|---|
+//! | `{ns}:{p:P}:sale` | hash | sale state, stock, remaining, per-user cap, window, limits | the product's |
+//! | `{ns}:{p:P}:bought` | hash | units bought per user | the product's |
+//! | `{ns}:{p:P}:idem:<user>:<key>` | hash | stored answer of an accepted order (24 h) | the product's |
+//! | `{ns}:{p:P}:outbox` | stream | accepted orders not yet confirmed by Kafka | the product's |
+//! | `{ns}:{p:P}:rl:<scope>:<id>` | string | GCRA theoretical arrival time (µs) of one client | the product's |
+//! | `{ns}:{p:P}:blk:<scope>:<id>` | string | a block (with TTL); the value is the reason | the product's |
+//! | `{ns}:{p:P}:viol:<hour>` | hash | violations per type in that hour (kept 25 h) | the product's |
+//! | `{ns}:viol:<hour>` | hash | violations before a product is known (bad signatures) | its own |
+//! | `{ns}:sales` | set | products with a sale, for the relay and operators | its own |
+//! | `{ns}:order:{<uuid>}` | hash | order status for `GET /order/{id}` (24 h) | its own, by order id |
+//!
+//! So a product's admission, hand-off, blocks and counters are single-slot operations on
+//! one master, and products spread over the masters by their tags. Nothing sends one
+//! command over keys of two slots: the registry is one key, read with `SMEMBERS` and then
+//! each product's keys on their own master; what writes several products' keys or several
+//! orders' status records at once (hand-off confirmations, the worker's status marks,
+//! violation counters, blocks on every sale) groups them by slot
+//! (`stores::redis::Batch`).
 
 use uuid::Uuid;
 

@@ -173,6 +173,44 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// Commands on several keys sent together: one pipeline on a single server (one round
+/// trip), one pipeline per group on a cluster, where a pipeline must stay within one slot
+/// (every group's keys share a slot), all sent at once.
+#[derive(Debug)]
+pub struct Batch {
+    cluster: bool,
+    pipes: Vec<Pipeline>,
+}
+
+impl Batch {
+    /// An empty batch for `conn`'s topology.
+    pub fn new(conn: &Conn) -> Self {
+        let cluster = conn.is_cluster();
+        Self {
+            cluster,
+            pipes: if cluster { Vec::new() } else { vec![redis::pipe()] },
+        }
+    }
+
+    /// The pipeline for the next group of commands on one slot.
+    pub fn group(&mut self) -> &mut Pipeline {
+        if self.cluster || self.pipes.is_empty() {
+            self.pipes.push(redis::pipe());
+        }
+        let last = self.pipes.len() - 1;
+        &mut self.pipes[last]
+    }
+
+    /// Sends every pipeline, concurrently, each on its own handle of `conn`.
+    pub async fn exec(&self, conn: &Conn) -> RedisResult<()> {
+        let sends = self.pipes.iter().map(|pipe| {
+            let mut conn = conn.clone();
+            async move { pipe.exec_async(&mut conn).await }
+        });
+        futures_util::future::try_join_all(sends).await.map(|_| ())
+    }
+}
+
 /// A connection for a service, with `timeout` for connecting and for every answer and
 /// one retry; on a single server at most 500 ms between reconnection attempts. It is
 /// lazy: it connects on first use, on the runtime of the thread that creates it, so a

@@ -45,6 +45,13 @@ impl TestStack {
         Ok(stores::postgres::connect(&self.db.url).await?)
     }
 
+    /// Points this stack at a Redis server of the test's own (a [`crate::PrivateRedis`],
+    /// say), whatever topology the shared stack runs.
+    pub fn use_redis(&mut self, url: String) {
+        self.env.redis_url = url;
+        self.env.redis_cluster_nodes.clear();
+    }
+
     /// Where this stack's Redis is (a single server or a cluster).
     pub fn redis_target(&self) -> stores::redis::Target {
         stores::redis::Target::new(&self.env.redis_url, &self.env.redis_cluster_nodes)

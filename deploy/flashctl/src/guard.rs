@@ -242,7 +242,7 @@ pub(crate) async fn products(
 /// Blocks a client for `ttl` (None = until unblocked) on one product or on every sale;
 /// returns the products it now applies to.
 pub async fn block(
-    redis: &mut impl ConnectionLike,
+    redis: &mut stores::redis::Conn,
     keys: &Keyspace,
     target: &Target,
     product: Option<&ProductId>,
@@ -253,9 +253,11 @@ pub async fn block(
         return Err(OpsError::Invalid("--ttl must be positive".into()));
     }
     let products = products(redis, keys, product).await?;
-    let mut pipe = redis::pipe();
+    // One product's keys share a slot; several products may not (a cluster).
+    let mut sets = stores::redis::Batch::new(redis);
     for p in &products {
         let key = keys.sale(p).block(target.scope, &target.id);
+        let pipe = sets.group();
         match ttl {
             Some(ttl) => pipe
                 .cmd("SET")
@@ -267,7 +269,7 @@ pub async fn block(
         }
         .ignore();
     }
-    pipe.exec_async(redis).await?;
+    sets.exec(redis).await?;
     Ok(products)
 }
 

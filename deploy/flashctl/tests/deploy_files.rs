@@ -140,7 +140,7 @@ async fn redis_acl_users_can_do_their_job_and_nothing_more() -> anyhow::Result<(
     let url = |user: &str, pw: &str| format!("redis://{user}:{pw}@127.0.0.1:{}", server.port);
 
     // Operators open the sale; the API admits and hands off; the worker marks persisted.
-    stack.env.redis_url = url("ops", "ops-pw");
+    stack.use_redis(url("ops", "ops-pw"));
     stack.open_sale("acl-phone", 5, 1).await?;
     let mut api_settings = stack.api_settings();
     api_settings.redis_url = shared::Secret::new(url("api", "api-pw"));

@@ -15,7 +15,7 @@
 //! for the worker), and the status records appear once the relay confirms or the worker
 //! marks the orders persisted.
 
-use stores::redis::Conn;
+use stores::redis::{Batch, Conn};
 use shared::status::{OrderState, field};
 use tokio::sync::{mpsc, oneshot};
 
@@ -96,21 +96,14 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, mut conn: Conn, ttl: u64) 
     }
 }
 
-/// Writes one batch: on a single server in one round trip; on a cluster, where a
-/// pipeline must stay within one slot, as one pipeline per product and one per status
-/// record, all sent at once. If Redis lost the script, it is loaded and the write repeated.
+/// Writes one batch: on a single server in one round trip; on a cluster one pipeline per
+/// product and one per status record, all sent at once ([`Batch`]). If Redis lost the
+/// script, it is loaded and the write repeated.
 pub async fn write(conn: &mut Conn, batch: &[&Confirmation], ttl: u64) -> redis::RedisResult<()> {
-    let mut pipes: Vec<redis::Pipeline> = Vec::new();
-    let single = !conn.is_cluster();
-    let mut shared_pipe = redis::pipe();
+    let mut out = Batch::new(conn);
     for c in batch {
-        let pipe = if single {
-            &mut shared_pipe
-        } else {
-            pipes.push(redis::pipe());
-            pipes.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
-        };
-        pipe.cmd("HSET")
+        out.group()
+            .cmd("HSET")
             .arg(&c.status_key)
             .arg(&c.fields)
             .ignore()
@@ -125,13 +118,8 @@ pub async fn write(conn: &mut Conn, batch: &[&Confirmation], ttl: u64) -> redis:
     outboxes.dedup();
     for outbox in outboxes {
         let orders: Vec<&&Confirmation> = batch.iter().filter(|c| c.outbox == outbox).collect();
-        let pipe = if single {
-            &mut shared_pipe
-        } else {
-            pipes.push(redis::pipe());
-            pipes.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
-        };
-        pipe.cmd("EVALSHA")
+        out.group()
+            .cmd("EVALSHA")
             .arg(DONE.get_hash())
             .arg(orders.len() + 1)
             .arg(outbox)
@@ -144,23 +132,11 @@ pub async fn write(conn: &mut Conn, batch: &[&Confirmation], ttl: u64) -> redis:
             )
             .ignore();
     }
-    if single {
-        pipes.push(shared_pipe);
-    }
-    match send_all(conn, &pipes).await {
+    match out.exec(conn).await {
         Err(e) if e.code() == Some("NOSCRIPT") => {
             DONE.prepare_invoke().load_async(conn).await?;
-            send_all(conn, &pipes).await
+            out.exec(conn).await
         }
         other => other,
     }
-}
-
-/// Sends the pipelines concurrently, each on its own handle of the connection.
-async fn send_all(conn: &Conn, pipes: &[redis::Pipeline]) -> redis::RedisResult<()> {
-    let sends = pipes.iter().map(|pipe| {
-        let mut conn = conn.clone();
-        async move { pipe.exec_async(&mut conn).await }
-    });
-    futures_util::future::try_join_all(sends).await.map(|_| ())
 }

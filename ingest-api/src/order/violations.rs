@@ -89,18 +89,21 @@ impl Violations {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
+        // Counters of several products (several slots on a cluster).
+        let mut counts = stores::redis::Batch::new(conn);
         for ((product, hour, kind), n) in &batch {
             let key = match product {
                 Some(p) => keys.sale(p).violations(*hour),
                 None => keys.global_violations(*hour),
             };
-            pipe.hincr(&key, *kind, *n)
+            counts
+                .group()
+                .hincr(&key, *kind, *n)
                 .ignore()
                 .expire(&key, 90_000)
                 .ignore();
         }
-        let result = pipe.exec_async(conn).await;
+        let result = counts.exec(conn).await;
         if result.is_err() {
             // Put them back: the next flush retries.
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
