@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stores::redis::Conn;
 use shared::keys::Keyspace;
+use stores::redis::Conn;
 
 use crate::metrics::Metrics;
 use crate::order::violations::Violations;

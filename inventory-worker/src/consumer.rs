@@ -20,10 +20,10 @@ use deadpool_postgres::Pool;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use stores::redis::{Batch, Conn};
 use shared::OrderPlaced;
 use shared::keys::Keyspace;
 use shared::status::{self, OrderState};
+use stores::redis::{Batch, Conn};
 use tokio::sync::watch;
 
 use crate::db::{self, Rejection, StoreError};

@@ -90,7 +90,8 @@ impl Application {
             .context("cannot create the dead-letter producer")?;
         let redis = match &settings.redis_url {
             Some(url) => {
-                let target = stores::redis::Target::new(url.expose(), &settings.redis_cluster_nodes);
+                let target =
+                    stores::redis::Target::new(url.expose(), &settings.redis_cluster_nodes);
                 Some(
                     stores::redis::manager(&target, Duration::from_millis(500))
                         .context("REDIS_URL or REDIS_CLUSTER_NODES is not a valid Redis address")?,

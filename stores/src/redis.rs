@@ -60,7 +60,10 @@ impl Target {
 
     /// The URL of each seed node, with the credentials of [`Target::url`].
     fn node_urls(&self) -> Vec<String> {
-        let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, r)| r);
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
         let auth = rest.rsplit_once('@').map_or("", |(a, _)| a);
         let auth = if auth.is_empty() {
             String::new()
@@ -188,7 +191,11 @@ impl Batch {
         let cluster = conn.is_cluster();
         Self {
             cluster,
-            pipes: if cluster { Vec::new() } else { vec![redis::pipe()] },
+            pipes: if cluster {
+                Vec::new()
+            } else {
+                vec![redis::pipe()]
+            },
         }
     }
 
@@ -266,11 +273,17 @@ mod tests {
 
     #[test]
     fn cluster_nodes_borrow_the_urls_credentials() {
-        let t = Target::new("redis://api:s3cret@ignored:6379", " 10.0.0.1:7000, 10.0.0.2:7001 ,");
+        let t = Target::new(
+            "redis://api:s3cret@ignored:6379",
+            " 10.0.0.1:7000, 10.0.0.2:7001 ,",
+        );
         assert!(t.is_cluster());
         assert_eq!(
             t.node_urls(),
-            ["redis://api:s3cret@10.0.0.1:7000", "redis://api:s3cret@10.0.0.2:7001"]
+            [
+                "redis://api:s3cret@10.0.0.1:7000",
+                "redis://api:s3cret@10.0.0.2:7001"
+            ]
         );
         assert!(!format!("{t:?}").contains("s3cret"));
         let single = Target::new("redis://127.0.0.1:6379", "");

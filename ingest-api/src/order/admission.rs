@@ -6,9 +6,9 @@
 //! integers anywhere else.
 
 use redis::Value;
-use stores::redis::Conn;
 use shared::keys::{Keyspace, SaleKeys, Scope};
 use shared::sale::NotOpen;
+use stores::redis::Conn;
 
 use super::rate::RateInfo;
 use super::refusal::Refusal;

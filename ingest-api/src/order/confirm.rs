@@ -15,8 +15,8 @@
 //! for the worker), and the status records appear once the relay confirms or the worker
 //! marks the orders persisted.
 
-use stores::redis::{Batch, Conn};
 use shared::status::{OrderState, field};
+use stores::redis::{Batch, Conn};
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many orders per round trip (`lua/handoff_done.lua` unpacks a product's

@@ -15,9 +15,9 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use redis::Value;
-use stores::redis::Conn;
 use shared::keys::{Keyspace, OUTBOX_GROUP};
 use shared::{OrderPlaced, ProductId};
+use stores::redis::Conn;
 use tokio::sync::watch;
 
 use super::confirm::{Confirmation, Confirmer};

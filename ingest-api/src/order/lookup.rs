@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use stores::redis::Conn;
 use shared::DomainError;
 use shared::keys::Keyspace;
 use shared::status::OrderStatus;
+use stores::redis::Conn;
 use uuid::Uuid;
 
 /// Why a record could not be read.

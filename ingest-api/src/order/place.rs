@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use stores::redis::Conn;
 use shared::IdempotencyKey;
 use shared::client::Pseudonymizer;
+use stores::redis::Conn;
 use uuid::Uuid;
 
 use super::admission::{Admission, AdmissionError, Admitted, Decision, RateReport};

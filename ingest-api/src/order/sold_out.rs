@@ -15,10 +15,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use stores::redis::Conn;
 use shared::keys::{Keyspace, sale_field};
 use shared::sale::SaleState;
 use shared::{ProductId, UserId};
+use stores::redis::Conn;
 use tokio::sync::watch;
 
 /// How often marked products are re-read.
@@ -74,11 +74,7 @@ impl SoldOut {
 
     /// One refresh pass: forget products with stock again (or no longer open), load the
     /// buyers of newly marked ones.
-    pub async fn refresh(
-        &self,
-        conn: &mut Conn,
-        keys: &Keyspace,
-    ) -> redis::RedisResult<()> {
+    pub async fn refresh(&self, conn: &mut Conn, keys: &Keyspace) -> redis::RedisResult<()> {
         for (product, loaded) in self.marked() {
             let sale = keys.sale(&product);
             let (state, remaining): (Option<String>, Option<i64>) = redis::cmd("HMGET")

@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use stores::redis::Conn;
 use shared::ProductId;
 use shared::event::now_ms;
 use shared::keys::Keyspace;
+use stores::redis::Conn;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -77,11 +77,7 @@ impl Violations {
     }
 
     /// Writes the queued counters (one pipeline).
-    pub async fn flush(
-        &self,
-        conn: &mut Conn,
-        keys: &Keyspace,
-    ) -> redis::RedisResult<()> {
+    pub async fn flush(&self, conn: &mut Conn, keys: &Keyspace) -> redis::RedisResult<()> {
         let batch: Vec<_> = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.drain().collect()
@@ -115,12 +111,7 @@ impl Violations {
     }
 
     /// Flushes every second until `stop`, then once more.
-    pub async fn run(
-        &self,
-        mut conn: Conn,
-        keys: Keyspace,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub async fn run(&self, mut conn: Conn, keys: Keyspace, mut stop: watch::Receiver<bool>) {
         while shared::shutdown::next_round(&mut stop, Duration::from_secs(1)).await {
             if let Err(e) = self.flush(&mut conn, &keys).await {
                 tracing::debug!(error = %e, "violation counters not flushed; will retry");

@@ -75,11 +75,7 @@ impl Target {
     /// PostgreSQL, Redis and the key layout, for the audit.
     pub async fn stores(
         &self,
-    ) -> anyhow::Result<(
-        tokio_postgres::Client,
-        stores::redis::Conn,
-        Keyspace,
-    )> {
+    ) -> anyhow::Result<(tokio_postgres::Client, stores::redis::Conn, Keyspace)> {
         let pg = stores::postgres::connect(&self.database_url)
             .await
             .context("connecting to DATABASE_URL for the audit")?;
