@@ -41,6 +41,7 @@ struct Inner {
     sold_out_fast_path: Counter,
     violations: Family<KindLabels, Counter>,
     redis_failures: Counter,
+    replica_shortfalls: Counter,
     handoff_backlog: Gauge,
 }
 
@@ -74,6 +75,7 @@ impl Metrics {
         let sold_out_fast_path = Counter::default();
         let violations = Family::<KindLabels, Counter>::default();
         let redis_failures = Counter::default();
+        let replica_shortfalls = Counter::default();
         let handoff_backlog = Gauge::default();
         registry.register(
             "handoff_backlog",
@@ -89,6 +91,11 @@ impl Metrics {
             "redis_admission_failures",
             "Admission calls that failed or were refused by the open circuit breaker",
             redis_failures.clone(),
+        );
+        registry.register(
+            "redis_replica_shortfalls",
+            "Accepted admissions (or relay passes) held back because too few replicas acknowledged them in time",
+            replica_shortfalls.clone(),
         );
         registry.register(
             "order_decisions",
@@ -137,6 +144,7 @@ impl Metrics {
                 sold_out_fast_path,
                 violations,
                 redis_failures,
+                replica_shortfalls,
                 handoff_backlog,
             }),
         }
@@ -189,6 +197,11 @@ impl Metrics {
             .violations
             .get_or_create(&KindLabels { kind })
             .inc();
+    }
+
+    /// One acceptance (or relay page) held back: too few replicas acknowledged it.
+    pub fn replica_shortfall(&self) {
+        self.inner.replica_shortfalls.inc();
     }
 
     /// One admission that could not reach Redis.

@@ -43,6 +43,14 @@ pub struct Settings {
     /// `REDIS_URL` only lends its credentials.
     #[serde(default)]
     pub redis_cluster_nodes: String,
+    /// Replicas that must hold an accepted admission before it is published and answered
+    /// `202`; unset: 1 on a cluster with replicas, 0 otherwise.
+    #[serde(default)]
+    pub redis_min_replicas: Option<u32>,
+    /// Longest `WAIT` for those replicas; past it the answer is 503 with the outcome
+    /// unknown. Below `REDIS_TIMEOUT_MS`.
+    #[serde(default = "defaults::redis_replica_wait_ms")]
+    pub redis_replica_wait_ms: u64,
     /// Prefix of every Redis key (lets deployments or tests share a server).
     #[serde(default = "defaults::redis_namespace")]
     pub redis_namespace: String,
@@ -126,6 +134,9 @@ mod defaults {
     pub fn redis_timeout_ms() -> u64 {
         150
     }
+    pub fn redis_replica_wait_ms() -> u64 {
+        50
+    }
     pub fn kafka_brokers() -> String {
         "127.0.0.1:9092".into()
     }
@@ -208,6 +219,11 @@ impl Settings {
         if self.redis_timeout_ms == 0 {
             return invalid("REDIS_TIMEOUT_MS must be positive".into());
         }
+        if self.redis_replica_wait_ms == 0 || self.redis_replica_wait_ms >= self.redis_timeout_ms {
+            return invalid(
+                "REDIS_REPLICA_WAIT_MS must be positive and below REDIS_TIMEOUT_MS".into(),
+            );
+        }
         if !(60..=7 * 24 * 3600).contains(&self.idempotency_ttl_secs) {
             return invalid(
                 "IDEMPOTENCY_TTL_SECS must be 60..=604800 (retries must find the answer)".into(),
@@ -286,6 +302,11 @@ impl Settings {
     /// Redis command timeout.
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    /// The longest wait for replicas.
+    pub fn redis_replica_wait(&self) -> Duration {
+        Duration::from_millis(self.redis_replica_wait_ms)
     }
 
     /// Where Redis is: the cluster of `REDIS_CLUSTER_NODES`, else `REDIS_URL`.

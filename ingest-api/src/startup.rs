@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::order::breaker::Breaker;
 use crate::order::sold_out::SoldOut;
 use crate::order::violations::Violations;
-use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, Placer, Verifier};
+use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, Placer, Replicas, Verifier};
 use crate::routes;
 use crate::settings::{Environment, Validated};
 use crate::state::AppState;
@@ -111,6 +111,7 @@ impl Application {
         let metrics = Metrics::new();
         let redis = redis_connection(&raw.redis_target(), raw.redis_timeout())?;
         let producer = kafka_producer(&raw.kafka_brokers, raw.kafka_linger_ms)?;
+        let replicas = Replicas::new(raw.redis_min_replicas, raw.redis_replica_wait());
         let handoff = Handoff::new(
             producer,
             raw.kafka_topic.clone(),
@@ -118,6 +119,7 @@ impl Application {
             settings.keyspace.clone(),
             Duration::from_millis(raw.kafka_publish_timeout_ms),
             raw.order_status_ttl_secs,
+            replicas.clone(),
             metrics.clone(),
         );
         if !raw.rate_limit_enabled {
@@ -131,6 +133,7 @@ impl Application {
             settings.keyspace.clone(),
             raw.idempotency_ttl_secs,
             raw.rate_limit_enabled,
+            replicas,
         );
         let state = web::Data::new(AppState {
             schema: OrderSchema::compile()?,

@@ -21,6 +21,8 @@ impl ApiStack for TestStack {
             redis_cluster_nodes: self.env.redis_cluster_nodes.clone(),
             redis_namespace: self.keys.namespace().to_owned(),
             redis_timeout_ms: 500,
+            redis_min_replicas: None,
+            redis_replica_wait_ms: 200,
             kafka_brokers: self.env.kafka_brokers.clone(),
             kafka_topic: self.topics.orders.clone(),
             kafka_publish_timeout_ms: 5_000,

@@ -6,12 +6,14 @@
 //! integers anywhere else.
 
 use redis::Value;
+use shared::ProductId;
 use shared::keys::{Keyspace, SaleKeys, Scope};
 use shared::sale::NotOpen;
 use stores::redis::Conn;
 
 use super::rate::RateInfo;
 use super::refusal::Refusal;
+use super::replicas::{NotReplicated, Replicas};
 use super::ticket::Ticket;
 
 static ADMIT: std::sync::LazyLock<redis::Script> =
@@ -78,6 +80,7 @@ pub struct Admission {
     keys: Keyspace,
     idempotency_ttl_secs: u64,
     limits_enabled: bool,
+    replicas: Replicas,
 }
 
 impl std::fmt::Debug for Admission {
@@ -89,18 +92,21 @@ impl std::fmt::Debug for Admission {
 }
 
 impl Admission {
-    /// Uses `conn` (a multiplexed, reconnecting connection) and the deployment's keyspace.
+    /// Uses `conn` (a multiplexed, reconnecting connection) and the deployment's keyspace;
+    /// acceptances are promised once on `replicas`.
     pub fn new(
         conn: Conn,
         keys: Keyspace,
         idempotency_ttl_secs: u64,
         limits_enabled: bool,
+        replicas: Replicas,
     ) -> Self {
         Self {
             conn,
             keys,
             idempotency_ttl_secs,
             limits_enabled,
+            replicas,
         }
     }
 
@@ -146,6 +152,17 @@ impl Admission {
             .await
             .map_err(AdmissionError::Unavailable)?;
         parse_reply(&reply)
+    }
+
+    /// After a [`Decision::Take`] for `product`: returns once the admission's writes are
+    /// on the required replicas of the product's master (`WAIT` on the connection that
+    /// ran the script).
+    #[tracing::instrument(name = "replicas", skip_all, fields(product = %product))]
+    pub async fn replicated(&self, product: &ProductId) -> Result<(), NotReplicated> {
+        let mut conn = self.conn.clone();
+        self.replicas
+            .confirm(&mut conn, &self.keys.sale(product).sale())
+            .await
     }
 }
 

@@ -6,8 +6,9 @@
 //! awaits Kafka's acknowledgement, and confirms the entry (`lua/handoff_done.lua`). If
 //! the API dies in between, or Kafka fails, the entry stays pending; the relay in every
 //! API instance claims entries idle for longer than `RELAY_IDLE_MS` with `XAUTOCLAIM`
-//! (one claimant at a time, so no double work) and republishes them. A duplicate
-//! publish is harmless: the worker's write is keyed by the order id.
+//! (one claimant at a time, so no double work) and, once the claimed entries are on the
+//! required Redis replicas ([`Replicas`]), republishes them. A duplicate publish is
+//! harmless: the worker's write is keyed by the order id.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use stores::redis::Conn;
 use tokio::sync::watch;
 
 use super::confirm::{Confirmation, Confirmer};
+use super::replicas::Replicas;
 use crate::metrics::Metrics;
 
 /// Why an order could not be confirmed by Kafka in time.
@@ -48,6 +50,7 @@ struct Inner {
     keys: Keyspace,
     publish_timeout: Duration,
     status_ttl_secs: u64,
+    replicas: Replicas,
     metrics: Metrics,
 }
 
@@ -60,7 +63,9 @@ impl std::fmt::Debug for Handoff {
 }
 
 impl Handoff {
-    /// A hand-off to `topic`. Starts its [`Confirmer`] on the current Tokio runtime.
+    /// A hand-off to `topic`. Starts its [`Confirmer`] on the current Tokio runtime. The
+    /// relay republishes an entry once it is on `replicas`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         producer: FutureProducer,
         topic: String,
@@ -68,6 +73,7 @@ impl Handoff {
         keys: Keyspace,
         publish_timeout: Duration,
         status_ttl_secs: u64,
+        replicas: Replicas,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -79,6 +85,7 @@ impl Handoff {
                 keys,
                 publish_timeout,
                 status_ttl_secs,
+                replicas,
                 metrics,
             }),
         }
@@ -98,6 +105,7 @@ impl Handoff {
                 keys: inner.keys.clone(),
                 publish_timeout: inner.publish_timeout,
                 status_ttl_secs: inner.status_ttl_secs,
+                replicas: inner.replicas.clone(),
                 metrics: inner.metrics.clone(),
             }),
         }
@@ -259,6 +267,15 @@ impl Handoff {
                 Err(e) => return Err(e),
             };
             let (next, entries) = claimed_entries(&reply);
+            if !entries.is_empty() {
+                // The claim was a write on this connection, after the admissions that
+                // wrote these entries: its WAIT covers them.
+                if let Err(e) = self.inner.replicas.confirm(conn, &outbox).await {
+                    self.inner.metrics.replica_shortfall();
+                    tracing::warn!(error = %e, outbox, "claimed entries not on enough replicas; will retry");
+                    return Ok(relayed);
+                }
+            }
             for (entry_id, event) in entries {
                 let decoded = event
                     .as_deref()

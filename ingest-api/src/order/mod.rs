@@ -1,7 +1,8 @@
 //! The business side of an order, free of HTTP types: who is asking ([`identity`]), what
 //! the body means ([`schema`]), whether it is authentic ([`signature`]); then placing it
 //! ([`place`]): the one Redis decision ([`admission`]) and the hand-off to Kafka
-//! ([`handoff`], confirmed in batches by [`confirm`]), ending in an acceptance or a
+//! ([`handoff`], confirmed in batches by [`confirm`]), each acceptance first held by
+//! enough Redis replicas ([`replicas`]), ending in an acceptance or a
 //! [`refusal`]; the protections around them ([`rate`], [`breaker`], [`sold_out`],
 //! [`violations`]); and reading an order's status back ([`lookup`]).
 
@@ -14,6 +15,7 @@ pub mod lookup;
 pub mod place;
 pub mod rate;
 pub mod refusal;
+pub mod replicas;
 pub mod schema;
 pub mod signature;
 pub mod sold_out;
@@ -26,6 +28,7 @@ pub use identity::{Client, TrustedProxies};
 pub use place::{Placed, Placer};
 pub use rate::{LocalLimiter, RateInfo};
 pub use refusal::{Accepted, Dependency, Refusal};
+pub use replicas::{NotReplicated, Replicas};
 pub use schema::{OrderRequest, OrderSchema};
 pub use signature::{SignatureError, SignedRequest, Verifier};
 pub use ticket::Ticket;

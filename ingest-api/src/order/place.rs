@@ -119,7 +119,10 @@ impl Placer {
                 if remaining == 0 {
                     self.sold_out.mark(&ticket.event.product_id);
                 }
-                self.publish(&ticket, &entry_id).await
+                match self.replicated(&ticket).await {
+                    Ok(()) => self.publish(&ticket, &entry_id).await,
+                    Err(refusal) => Err(refusal),
+                }
             }
             Decision::Replay {
                 status,
@@ -178,6 +181,21 @@ impl Placer {
                 Err(unavailable(true))
             }
         }
+    }
+
+    /// Holds an accepted order back until the required replicas have it; otherwise the
+    /// entry stays in the outbox for the relay and the answer is 503 with the outcome
+    /// unknown (the same key tells it later).
+    async fn replicated(&self, ticket: &Ticket<'_>) -> Result<(), Refusal> {
+        let product = &ticket.event.product_id;
+        self.admission.replicated(product).await.map_err(|e| {
+            self.metrics.replica_shortfall();
+            tracing::error!(error = %e, %product, "admission not on enough replicas; the relay will hand the order off");
+            Refusal::Unavailable {
+                dependency: Dependency::Redis,
+                outcome_unknown: true,
+            }
+        })
     }
 
     /// Hands an accepted order to Kafka and waits for the acknowledgement (the `publish`
