@@ -2,7 +2,7 @@
 //!
 //! Counting rows is not enough: the audit checks that every order id answered `202` has
 //! exactly one row, that no row exists without an acceptance, that units persisted never
-//! exceed stock, and that Redis remaining plus persisted units equals the stock (nothing
+//! exceed stock, that no user holds more than the per-user cap, and that Redis remaining plus persisted units equals the stock (nothing
 //! leaked) once the pipeline has drained.
 
 use std::collections::{HashMap, HashSet};
@@ -47,6 +47,8 @@ pub struct Expectation {
     /// (user, idempotency key) of orders whose outcome the client never learned (a 503,
     /// 409 in flight or dropped connection to the end): they may legitimately be persisted.
     pub unresolved: HashSet<(String, String)>,
+    /// Final answers with a server error other than 503 (a 500 is a bug, never an outage).
+    pub server_errors: usize,
 }
 
 impl Expectation {
@@ -60,6 +62,9 @@ impl Expectation {
                 }
             } else if o.unresolved() {
                 e.unresolved.insert((o.user.clone(), o.key.clone()));
+            }
+            if o.status >= 500 && o.status != 503 {
+                e.server_errors += 1;
             }
         }
         e
@@ -75,6 +80,7 @@ impl Expectation {
                         e.accepted.insert(id, 1);
                     }
                 }
+                Ok(a) if a.status >= 500 && a.status != 503 => e.server_errors += 1,
                 Ok(a) if !crate::outcome::is_unknown(a) => {}
                 _ => {
                     e.unresolved.insert((s.user.clone(), s.key.clone()));
@@ -117,6 +123,10 @@ pub struct Report {
     pub duplicated: usize,
     /// Units persisted beyond stock.
     pub oversold: i64,
+    /// Users holding more units than the sale's per-user cap (0 when there is no cap).
+    pub over_cap_users: usize,
+    /// Final answers with a server error other than 503.
+    pub server_errors: usize,
     /// `stock - remaining - persisted`: units taken that ended nowhere.
     pub leaked: Option<i64>,
 }
@@ -151,6 +161,18 @@ impl Report {
         }
         if self.oversold > 0 {
             f.push(format!("oversold by {} unit(s)", self.oversold));
+        }
+        if self.server_errors > 0 {
+            f.push(format!(
+                "{} answer(s) with a server error other than 503",
+                self.server_errors
+            ));
+        }
+        if self.over_cap_users > 0 {
+            f.push(format!(
+                "{} user(s) above the per-user cap",
+                self.over_cap_users
+            ));
         }
         if self.row_units != self.persisted_units {
             f.push(format!(
@@ -208,6 +230,7 @@ pub async fn audit(
         .await?;
     let mut persisted: HashMap<String, i64> = HashMap::new();
     let mut per_key: HashMap<(String, String), usize> = HashMap::new();
+    let mut per_user: HashMap<String, i64> = HashMap::new();
     let mut row_units = 0i64;
     let (mut resolved_late, mut resolved_late_units, mut unexplained_rows) = (0, 0i64, 0);
     for r in &rows {
@@ -224,6 +247,7 @@ pub async fn audit(
             }
         }
         persisted.insert(id, q.into());
+        *per_user.entry(who.0.clone()).or_insert(0) += i64::from(q);
         *per_key.entry(who).or_insert(0) += 1;
     }
     let lost = accepted
@@ -231,6 +255,11 @@ pub async fn audit(
         .filter(|id| !persisted.contains_key(*id))
         .count();
     let duplicated = per_key.values().filter(|n| **n > 1).count();
+    let over_cap_users = if status.per_user > 0 {
+        per_user.values().filter(|u| **u > status.per_user).count()
+    } else {
+        0
+    };
     let accepted_units: i64 = accepted.values().sum::<i64>() + resolved_late_units;
     Ok(Report {
         stock: status.stock,
@@ -247,6 +276,8 @@ pub async fn audit(
         unexplained_rows,
         duplicated,
         oversold: (status.persisted - status.stock).max(0),
+        over_cap_users,
+        server_errors: expect.server_errors,
         // After the drain, units taken in Redis that never reached PostgreSQL.
         leaked: status.in_transit,
     })

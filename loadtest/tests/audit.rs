@@ -1,5 +1,6 @@
 //! The audit passes on an honest run and fails when an invariant is broken on purpose:
-//! a persisted order deleted, an order duplicated, a row nobody was told about.
+//! a persisted order deleted, an order duplicated (a user past the per-user cap), a row
+//! nobody was told about, a 500.
 
 use flashctl::testkit::SaleStack;
 use ingest_api::testkit::ApiStack;
@@ -71,6 +72,7 @@ async fn the_audit_catches_a_deleted_row_a_duplicate_and_a_phantom() -> anyhow::
     let doubled = audit::audit(&pg, &mut redis, &stack.keys, &product, &expect).await?;
     assert!(!doubled.passed());
     assert_eq!(doubled.duplicated, 1);
+    assert_eq!(doubled.over_cap_users, 1, "the cap is one unit per user");
     assert_eq!(doubled.unexplained_rows, 1);
     assert_ne!(
         doubled.row_units, doubled.persisted_units,
@@ -90,6 +92,21 @@ async fn the_audit_catches_a_deleted_row_a_duplicate_and_a_phantom() -> anyhow::
             .failures()
             .iter()
             .any(|f| f.contains("without a 202"))
+    );
+
+    // A server error is a failure even when every row is right.
+    let honest_rows = audit::audit(&pg, &mut redis, &stack.keys, &product, &expect).await?;
+    let errored = Expectation {
+        server_errors: 1,
+        ..expect.clone()
+    };
+    let with_500 = audit::audit(&pg, &mut redis, &stack.keys, &product, &errored).await?;
+    assert_eq!(with_500.server_errors, 1);
+    assert_eq!(
+        with_500.failures().len(),
+        honest_rows.failures().len() + 1,
+        "{:?}",
+        with_500.failures()
     );
     api.stop().await
 }

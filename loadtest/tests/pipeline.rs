@@ -68,6 +68,7 @@ async fn two_thousand_shoppers_one_hundred_units() -> anyhow::Result<()> {
             &audit::Expectation {
                 accepted: accepted.clone(),
                 unresolved: HashSet::new(),
+                ..Default::default()
             },
         )
         .await?;

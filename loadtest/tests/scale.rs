@@ -89,6 +89,7 @@ async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {
             &audit::Expectation {
                 accepted: accepted.clone(),
                 unresolved: HashSet::new(),
+                ..Default::default()
             },
         )
         .await?;

@@ -101,7 +101,7 @@ pub async fn audit_and_print(
         checks::drained_audit(&pg, &mut redis, &keys, product, expect, drain_timeout).await?;
     println!(
         "{label:<10} 202s {:>5} ({} units) | 503→accepted {:>3} | persisted {:>5} | redis remaining {:>5} | \
-         pending handoff {} | duplicates {} | oversold {} | lost {} | leaked {} | {}",
+         pending handoff {} | duplicates {} | oversold {} | over cap {} | lost {} | leaked {} | 5xx {} | {}",
         report.accepted_orders,
         report.accepted_units - report.resolved_late_units,
         report.resolved_late_units,
@@ -110,8 +110,10 @@ pub async fn audit_and_print(
         report.pending_handoff,
         report.duplicated,
         report.oversold,
+        report.over_cap_users,
         report.lost,
         report.leaked.map_or("?".into(), |l| l.to_string()),
+        report.server_errors,
         report.verdict(),
     );
     Ok((report.passed(), report))
