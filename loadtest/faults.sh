@@ -3,7 +3,7 @@
 # demand, inject one fault per sale, then let the pipeline drain and audit every answer
 # against PostgreSQL and Redis. Two API instances and two workers run as real processes.
 #
-#   loadtest/faults.sh [FAULT…]        (default: all six)
+#   loadtest/faults.sh [FAULT…]        (default: all nine)
 #
 # On the single Kafka node of the local stack:
 #   api            kill -9 of an API instance, restarted after DOWN_FOR seconds
@@ -18,6 +18,19 @@
 #   broker-isr     one follower of partition 0 down (kill -9) for the whole stream:
 #                  writes go on with two replicas in sync; restarted after the stream,
 #                  and the next fault waits until every partition is in sync again
+# On a Redis Cluster of its own (3 masters, 3 replicas, ports REDIS_FAULT_PORTS) that
+# this script starts for each fault and stops afterwards:
+#   redis-failover kill -9 of the master owning the product's slot; its replica is
+#                  promoted; the killed node is restarted once the promotion is seen (as
+#                  a supervisor would) and comes back as the new master's replica
+#   redis-failover-lagging
+#                  the same, but the replica is paused (CLIENT PAUSE WRITE) for DOWN_FOR
+#                  seconds before the kill, so it misses the master's last writes: no
+#                  202 may rest on them (REDIS_MIN_REPLICAS, 1 here)
+#   redis-failover-unguarded
+#                  redis-failover-lagging with REDIS_MIN_REPLICAS=0, the defence off:
+#                  the audit MUST fail (oversold, lost or leaked units); the line
+#                  passes when it does
 #
 # Prints one line per fault (202s, 503s that resolved to accepted, persisted, Redis
 # remaining, pending hand-off, duplicates, oversold, lost, leaked) and exits non-zero if
@@ -28,21 +41,25 @@ set -euo pipefail
 . "$STATE_DIR/env"
 
 FAULTS=("$@")
-[ ${#FAULTS[@]} -gt 0 ] || FAULTS=(api worker broker postgres broker-leader broker-isr)
+ALL=(api worker broker postgres broker-leader broker-isr redis-failover redis-failover-lagging
+  redis-failover-unguarded)
+[ ${#FAULTS[@]} -gt 0 ] || FAULTS=("${ALL[@]}")
 RATE=${RATE:-150}
 DURATION=${DURATION:-16}
 STOCK=${STOCK:-1800}  # sells out at ~12 s: every fault hits the accept path, demand still exceeds stock
 FAULT_AT=${FAULT_AT:-5}
 DOWN_FOR=${DOWN_FOR:-3}
 
-single=() cluster=()
+single=() cluster=() redis=()
 for fault in "${FAULTS[@]}"; do
   case $fault in
     api | worker | broker | postgres) single+=("$fault") ;;
     broker-leader | broker-isr) cluster+=("$fault") ;;
-    *) die "unknown fault $fault (api, worker, broker, postgres, broker-leader, broker-isr)" ;;
+    redis-failover | redis-failover-lagging | redis-failover-unguarded) redis+=("$fault") ;;
+    *) die "unknown fault $fault (${ALL[*]})" ;;
   esac
 done
+read -r -a REDIS_FAULT_PORTS <<<"${REDIS_FAULT_PORTS:-7101 7102 7103 7104 7105 7106}"
 
 RUN=faults-$(date +%s)
 OUT=$STATE_DIR/faults/$RUN
@@ -56,9 +73,11 @@ export KAFKA_GROUP=$RUN-worker
 export SIGNING_KEYS="faults:faults-secret-0123456789" SIGNING_KEY="faults:faults-secret-0123456789"
 export RUST_LOG=${RUST_LOG:-warn} LOG_FORMAT=text
 
+API_ENV=() # extra settings of the API instances (per fault group)
 start_api() { # n
   spawn api$1 "$OUT/api$1.log" env LISTEN_ADDR=127.0.0.1:1808$1 ADMIN_ADDR=127.0.0.1:1908$1 \
-    RELAY_IDLE_MS=2000 KAFKA_PUBLISH_TIMEOUT_MS=3000 FALLBACK_IP_LIMIT=1000/s:2000 "$bin/ingest-api"
+    RELAY_IDLE_MS=2000 KAFKA_PUBLISH_TIMEOUT_MS=3000 FALLBACK_IP_LIMIT=1000/s:2000 \
+    "${API_ENV[@]}" "$bin/ingest-api"
 }
 start_worker() { # n
   spawn worker$1 "$OUT/worker$1.log" env ADMIN_ADDR=127.0.0.1:1909$1 BATCH_MAX=200 "$bin/inventory-worker"
@@ -71,9 +90,12 @@ start_services() {
   wait_ready http://127.0.0.1:19081/readyz http://127.0.0.1:19082/readyz \
     http://127.0.0.1:19091/readyz http://127.0.0.1:19092/readyz
 }
+# This script's Redis Cluster, never the one the tests use.
+REDIS_CLUSTER_PORTS=("${REDIS_FAULT_PORTS[@]}")
 cleanup() {
   stop_spawned
   [ ${#cluster[@]} -eq 0 ] || kafka_cluster_down
+  [ ${#redis[@]} -eq 0 ] || redis_cluster_down
   # This run's topics on the single node (the cluster's storage is wiped at its next start).
   kafka_delete_topics "127.0.0.1:$KAFKA_PORT" "$RUN-.*"
 }
@@ -105,7 +127,21 @@ before() {
       cp "/proc/$pid/cmdline" "$ISR_CMD"
       say "kill -9 Kafka node $ISR_NODE (a follower of partition 0, pid $pid) for the whole stream"
       kill -9 "$pid" ;;
+    redis-failover*)
+      MASTER=$(redis_cluster_master_of "$REDIS_NAMESPACE:{p:$product}:sale") ||
+        die "no master owns the slot of $product"
+      REPLICA=$(redis_cluster_replica_of "$MASTER")
+      [ -n "$REPLICA" ] || die "the master on :$MASTER has no replica"
+      say "the slot of $product is on the master :$MASTER, replicated to :$REPLICA" ;;
   esac
+}
+# promote_and_restart: waits for the replica's promotion, then restarts the killed
+# master as a supervisor would; it rejoins as the new master's replica.
+promote_and_restart() {
+  local started=$SECONDS
+  redis_cluster_wait_role "$REPLICA" master 30 || die "the replica :$REPLICA was not promoted within 30 s"
+  say "replica :$REPLICA promoted $((SECONDS - started)) s after the kill; restarting :$MASTER"
+  redis_cluster_node_start "$MASTER"
 }
 # During the stream, FAULT_AT seconds in.
 inject() {
@@ -128,6 +164,20 @@ inject() {
       wait_for_postgres ;;
     broker-leader)
       restart_broker_hard "$(cluster_port "$LEADER")" "$DOWN_FOR" ;;
+    redis-failover)
+      say "kill -9 the redis master :$MASTER (pid $(redis_cluster_pid "$MASTER"))"
+      kill -9 "$(redis_cluster_pid "$MASTER")"
+      promote_and_restart ;;
+    redis-failover-lagging | redis-failover-unguarded)
+      # CLIENT PAUSE WRITE on a replica holds the replication stream unapplied in its
+      # buffer, which it discards when the master's link drops. (SIGSTOP would not do:
+      # the kernel keeps receiving, and the replica applies it all when it resumes.)
+      say "pause the replica :$REPLICA for ${DOWN_FOR}s (it misses the writes), then kill -9 the master :$MASTER"
+      redis-cli -p "$REPLICA" client pause 60000 write >/dev/null
+      sleep "$DOWN_FOR"
+      kill -9 "$(redis_cluster_pid "$MASTER")"
+      promote_and_restart
+      redis-cli -p "$REPLICA" client unpause >/dev/null ;;
     broker-isr)
       say "in sync while node $ISR_NODE is down:"
       kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" \
@@ -145,6 +195,8 @@ after() {
   esac
   case $1 in
     broker-leader | broker-isr) kafka_wait_in_sync "$KAFKA_BROKERS" "$KAFKA_TOPIC" 60 ;;
+    redis-failover*)
+      redis_cluster_wait_role "$MASTER" slave 30 || warn "the restarted node :$MASTER is not an in-sync replica" ;;
   esac
 }
 
@@ -168,8 +220,23 @@ run_faults() {
     wait "$stream" || die "[$fault] the stream failed; see $OUT/$fault.stream.log"
     after "$fault"
     tail -n 1 "$OUT/$fault.stream.log" >&2
-    line=$("$bin/loadtest" audit --url http://127.0.0.1:18081 --product "$product" \
-      --answers "$OUT/$fault.jsonl" --label "$fault" --json-out "$OUT/$fault.audit.json" 2>/dev/null) || failed=1
+    if [ "$fault" = redis-failover-unguarded ]; then
+      # The defence is off: the audit must fail, and it cannot drain (Redis lost units).
+      if line=$("$bin/loadtest" audit --url http://127.0.0.1:18081 --product "$product" \
+        --answers "$OUT/$fault.jsonl" --label unguarded --drain-timeout 30s \
+        --json-out "$OUT/$fault.audit.json" 2>/dev/null); then
+        failed=1
+        line="$line <- the audit MISSED the unguarded failover"
+      elif grep -qE 'oversold by|have no row|leaked units|above the per-user cap' <<<"$line"; then
+        line="$line <- caught, as it must be"
+      else
+        failed=1
+        line="$line <- failed for another reason"
+      fi
+    else
+      line=$("$bin/loadtest" audit --url http://127.0.0.1:18081 --product "$product" \
+        --answers "$OUT/$fault.jsonl" --label "$fault" --json-out "$OUT/$fault.audit.json" 2>/dev/null) || failed=1
+    fi
     echo "$line"
     lines+=("$line")
   done
@@ -190,6 +257,23 @@ if [ ${#cluster[@]} -gt 0 ]; then
   run_faults "${cluster[@]}"
   stop_spawned
   kafka_cluster_down
+fi
+
+if [ ${#redis[@]} -gt 0 ]; then
+  export REDIS_CLUSTER_NODES
+  REDIS_CLUSTER_NODES=$(redis_cluster_nodes)
+  for fault in "${redis[@]}"; do
+    say "[$fault] a fresh redis cluster of its own ($REDIS_CLUSTER_NODES)"
+    redis_cluster_down
+    redis_cluster_up
+    API_ENV=()
+    [ "$fault" != redis-failover-unguarded ] || API_ENV=(REDIS_MIN_REPLICAS=0)
+    start_services 1
+    run_faults "$fault"
+    stop_spawned
+    redis_cluster_down
+  done
+  unset REDIS_CLUSTER_NODES
 fi
 
 echo

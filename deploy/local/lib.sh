@@ -325,7 +325,7 @@ redis_cluster_up() {
     return 0
   fi
   redis_cluster_down
-  rm -rf "$STATE_DIR/redis-cluster"
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do rm -rf "$STATE_DIR/redis-cluster/$port"; done
   say "starting a redis cluster, 3 masters and 3 replicas ($(redis_cluster_nodes))"
   for port in "${REDIS_CLUSTER_PORTS[@]}"; do redis_cluster_node_start "$port"; done
   redis-cli --cluster create ${REDIS_CLUSTER_PORTS[@]/#/127.0.0.1:} --cluster-replicas 1 \
@@ -363,6 +363,26 @@ redis_cluster_master_of() {
       echo "$port"
       return 0
     fi
+  done
+  return 1
+}
+
+# redis_cluster_pid PORT: the process of a node this checkout started.
+redis_cluster_pid() { cat "$STATE_DIR/redis-cluster/$1/redis.pid"; }
+# redis_cluster_replica_of PORT: the port of a replica of the master on PORT.
+redis_cluster_replica_of() {
+  redis-cli -p "$1" info replication | sed -n 's/^slave0:.*port=\([0-9]*\).*/\1/p' | head -n 1
+}
+# redis_cluster_wait_role PORT ROLE SECONDS: until the node on PORT has ROLE (master,
+# slave), and as a replica is in sync with its master.
+redis_cluster_wait_role() {
+  local i info
+  for ((i = 0; i < $3 * 5; i++)); do
+    info=$(redis-cli -p "$1" info replication 2>/dev/null | tr -d '\r') || true
+    if grep -q "^role:$2$" <<<"$info"; then
+      [ "$2" != slave ] || grep -q '^master_link_status:up$' <<<"$info" && return 0
+    fi
+    sleep 0.2
   done
   return 1
 }

@@ -18,7 +18,7 @@ cargo test -q --workspace
 say "cargo test --workspace again, on a Redis Cluster of 3 masters and 3 replicas"
 "$REPO_ROOT/deploy/local/up.sh" --redis-cluster >/dev/null
 REDIS_CLUSTER_NODES=$(redis_cluster_nodes) cargo test -q --workspace
-say "fault suite (kill -9 an API, a worker, the broker; crash PostgreSQL; a partition leader and a follower of a three-node Kafka cluster; all under load)"
+say "fault suite (kill -9 an API, a worker, the broker; crash PostgreSQL; a partition leader and a follower of a three-node Kafka cluster; the Redis master of the product, with its replica current, lagging, and lagging without the WAIT defence; all under load)"
 "$REPO_ROOT/loadtest/faults.sh"
 say "runbook: every command of deploy/ops/RUNBOOK.md, as written (one Redis server, then the cluster)"
 "$REPO_ROOT/deploy/ops/test-runbook.sh"
