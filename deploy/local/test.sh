@@ -2,7 +2,8 @@
 # Runs every check and test against real services: brings the local stack up (installing
 # what is missing), then formatting, clippy, the whole workspace's tests (on one Redis
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
-# runbook and the CI-sized load scenario with its audit (loadtest/ci.sh).
+# runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh) and the
+# CI-sized load scenario with its audit (loadtest/ci.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh"
@@ -23,6 +24,8 @@ say "fault suite (kill -9 an API, a worker, the broker; crash PostgreSQL; a part
 say "runbook: every command of deploy/ops/RUNBOOK.md, as written (one Redis server, then the cluster)"
 "$REPO_ROOT/deploy/ops/test-runbook.sh"
 REDIS_CLUSTER_NODES=$(redis_cluster_nodes) "$REPO_ROOT/deploy/ops/test-runbook.sh"
+say "many products, many masters: six sales at once on the Redis Cluster, audited"
+"$REPO_ROOT/loadtest/many-sales.sh"
 say "CI load scenario (open model, crowd and bots, audited)"
 "$REPO_ROOT/loadtest/ci.sh"
 say "all tests passed"

@@ -45,10 +45,11 @@ pub enum Users {
     Fresh,
 }
 
-/// Sends back to back on `concurrency` connections for `duration`.
+/// Sends back to back on `concurrency` connections for `duration`; connection `c` orders
+/// `products[c % products.len()]`.
 pub async fn saturate(
     client: &OrderClient,
-    product: &str,
+    products: &[String],
     users: Users,
     concurrency: usize,
     duration: Duration,
@@ -58,7 +59,7 @@ pub async fn saturate(
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..concurrency {
         let client = client.clone();
-        let product = product.to_owned();
+        let product = products[c % products.len().max(1)].clone();
         tasks.spawn(async move {
             let mut h = crate::measure::histogram();
             let mut codes: BTreeMap<String, u64> = BTreeMap::new();

@@ -28,9 +28,9 @@ pub struct OrderTopic {
 pub struct SaturateArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Product.
-    #[arg(long)]
-    pub product: String,
+    /// Product, or several separated by commas (the connections are spread over them).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub product: Vec<String>,
     /// `fixed` (always u-0) or `fresh` (a new user each time).
     #[arg(long, default_value = "fixed")]
     pub users: String,
