@@ -44,6 +44,16 @@ lose-redis() { # everything of this sale disappears from Redis, once the pipelin
 buyer() {
   export USER_ID=u-1
 }
+failover() { # on a cluster, the product's master hands over to its replica
+  [ -n "${REDIS_CLUSTER_NODES:-}" ] || return 0
+  local master replica
+  master=$(redis_cluster_master_of "$REDIS_NAMESPACE:{p:$PRODUCT}:sale")
+  replica=$(redis_cluster_replica_of "$master")
+  redis-cli -p "$replica" cluster failover >/dev/null
+  redis_cluster_wait_role "$replica" master 30 || die "no failover to :$replica"
+  redis_cluster_wait_role "$master" slave 30 || die ":$master did not rejoin as a replica"
+  say "failed over :$master to :$replica"
+}
 
 blocks=$(mktemp -d)
 awk -v dir="$blocks" '

@@ -33,7 +33,7 @@ pub struct Settings {
     #[serde(default)]
     pub redis_url: Option<Secret<String>>,
     /// Seed nodes (`host:port,…`) of a Redis Cluster (same as the API's); when set, the
-    /// cluster is used and `REDIS_URL` only lends its credentials.
+    /// cluster is used (with or without `REDIS_URL`, which then only lends credentials).
     #[serde(default)]
     pub redis_cluster_nodes: String,
     /// Prefix of Redis keys (same as the API's).

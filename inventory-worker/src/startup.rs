@@ -88,16 +88,18 @@ impl Application {
             .set("client.id", "inventory-worker-dlq")
             .create()
             .context("cannot create the dead-letter producer")?;
-        let redis = match &settings.redis_url {
-            Some(url) => {
-                let target =
-                    stores::redis::Target::new(url.expose(), &settings.redis_cluster_nodes);
+        // Either setting enables the marks; on a cluster the URL only lends credentials.
+        let url = settings.redis_url.as_ref().map(|u| u.expose().as_str());
+        let redis = match (url, settings.redis_cluster_nodes.is_empty()) {
+            (None, true) => None,
+            (url, _) => {
+                let url = url.unwrap_or("redis://127.0.0.1:6379");
+                let target = stores::redis::Target::new(url, &settings.redis_cluster_nodes);
                 Some(
                     stores::redis::manager(&target, Duration::from_millis(500))
                         .context("REDIS_URL or REDIS_CLUSTER_NODES is not a valid Redis address")?,
                 )
             }
-            None => None,
         };
 
         let listener = TcpListener::bind(settings.admin_addr)
