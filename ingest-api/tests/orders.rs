@@ -274,6 +274,7 @@ async fn redis_down_fails_closed_fast() -> anyhow::Result<()> {
     settings.redis_url = shared::Secret::new("redis://127.0.0.1:1".into());
     settings.redis_cluster_nodes.clear();
     settings.redis_timeout_ms = 150;
+    settings.redis_replica_wait_ms = 50;
     let api = RunningApi::start(settings).await?;
     let started = std::time::Instant::now();
     let a = api

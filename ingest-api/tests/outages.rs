@@ -80,6 +80,7 @@ async fn redis_outage_fails_closed_falls_back_and_recovers() -> anyhow::Result<(
     stack.open_sale("tv-set", 100, 0).await?;
     let mut settings = stack.api_settings();
     settings.redis_timeout_ms = 150;
+    settings.redis_replica_wait_ms = 50;
     let api = RunningApi::start(settings).await?;
     let c = api.client.bound_to(loopback_ip(40));
     expect(
