@@ -301,8 +301,18 @@ kafka_delete_topics() {
 read -r -a REDIS_CLUSTER_PORTS <<<"${REDIS_CLUSTER_PORTS:-7001 7002 7003 7004 7005 7006}"
 [ ${#REDIS_CLUSTER_PORTS[@]} -eq 6 ] || die "REDIS_CLUSTER_PORTS needs six ports, space-separated"
 redis_cluster_nodes() { local IFS=,; printf '%s' "${REDIS_CLUSTER_PORTS[*]/#/127.0.0.1:}"; }
-redis_cluster_ok() { # PORT: the node answers and sees the cluster whole
-  redis-cli -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
+# redis_cluster_ok PORT: the node answers, sees the cluster whole and has finished its
+# replication hand-shake: a replica's link to its master is up, a master has an online
+# replica (admissions WAIT for one, so a cluster still in its first sync would refuse them).
+redis_cluster_ok() {
+  local info
+  redis-cli -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+  info=$(redis-cli -p "$1" info replication 2>/dev/null | tr -d '\r') || return 1
+  case $(sed -n 's/^role://p' <<<"$info") in
+    slave) grep -q '^master_link_status:up$' <<<"$info" ;;
+    master) grep -q '^slave[0-9]*:.*state=online' <<<"$info" ;;
+    *) return 1 ;;
+  esac
 }
 
 # redis_cluster_node_start PORT: one node, daemonized, in its directory.
