@@ -19,7 +19,7 @@
 #                  writes go on with two replicas in sync; restarted after the stream,
 #                  and the next fault waits until every partition is in sync again
 # On a Redis Cluster of its own (3 masters, 3 replicas, ports REDIS_FAULT_PORTS) that
-# this script starts for each fault and stops afterwards:
+# this script starts for each fault and stops afterwards, with the single Kafka node:
 #   redis-failover kill -9 of the master owning the product's slot; its replica is
 #                  promoted; the killed node is restarted once the promotion is seen (as
 #                  a supervisor would) and comes back as the new master's replica
@@ -33,7 +33,7 @@
 #                  passes when it does
 #
 # Prints one line per fault (202s, 503s that resolved to accepted, persisted, Redis
-# remaining, pending hand-off, duplicates, oversold, lost, leaked) and exits non-zero if
+# remaining, pending hand-off, duplicates, oversold, over cap, lost, leaked, 5xx) and exits non-zero if
 # any audit fails.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
@@ -251,12 +251,14 @@ fi
 if [ ${#cluster[@]} -gt 0 ]; then
   say "starting a three-node Kafka cluster ($(kafka_cluster_brokers))"
   kafka_cluster_up
+  single_node=$KAFKA_BROKERS
   export KAFKA_BROKERS
   KAFKA_BROKERS=$(kafka_cluster_brokers)
   start_services 3
   run_faults "${cluster[@]}"
   stop_spawned
   kafka_cluster_down
+  KAFKA_BROKERS=$single_node # the Redis faults below run on the single node again
 fi
 
 if [ ${#redis[@]} -gt 0 ]; then
