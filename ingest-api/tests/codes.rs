@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ingest_api::order::admission::{Decision, parse_reply};
+use ingest_api::order::admission::Decision;
+use ingest_api::order::admit_reply::parse_reply;
 use ingest_api::problem::ApiError;
 use redis::Value;
 

@@ -331,7 +331,7 @@ async fn pending(conn: &mut Conn, outbox: &str) -> redis::RedisResult<i64> {
 /// The next cursor and the `(entry id, event JSON)` pairs of an `XAUTOCLAIM` reply
 /// (`[cursor, [[id, [f, v…]]…], …]`).
 fn claimed_entries(reply: &Value) -> (Option<String>, Vec<(String, Option<String>)>) {
-    let as_text = |v: &Value| super::admission::text(Some(v));
+    let as_text = |v: &Value| super::admit_reply::text(Some(v));
     let Value::Array(parts) = reply else {
         return (None, vec![]);
     };

@@ -1,12 +1,14 @@
 //! The business side of an order, free of HTTP types: who is asking ([`identity`]), what
 //! the body means ([`schema`]), whether it is authentic ([`signature`]); then placing it
-//! ([`place`]): the one Redis decision ([`admission`]) and the hand-off to Kafka
+//! ([`place`]): the one Redis decision ([`admission`], its reply read by
+//! [`admit_reply`]) and the hand-off to Kafka
 //! ([`handoff`], confirmed in batches by [`confirm`]), each acceptance first held by
 //! enough Redis replicas ([`replicas`]), ending in an acceptance or a
 //! [`refusal`]; the protections around them ([`rate`], [`breaker`], [`sold_out`],
 //! [`violations`]); and reading an order's status back ([`lookup`]).
 
 pub mod admission;
+pub mod admit_reply;
 pub mod breaker;
 pub mod confirm;
 pub mod handoff;

@@ -2,7 +2,7 @@
 //!
 //! Each variant has a stable machine `code` (`ingest-api/API.md`), a status, and an
 //! `application/problem+json` body (RFC 9457). The business side's errors — refusals,
-//! signature and lookup errors — become an [`ApiError`] in [`conversions`] and nowhere
+//! signature and lookup errors — become an [`ApiError`] in `conversions` and nowhere
 //! else. Every mapping is an exhaustive `match` without a catch-all arm, so a new
 //! variant does not compile until it has an answer. A 500 body says nothing internal; the
 //! log carries the full error chain.

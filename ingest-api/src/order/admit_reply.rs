@@ -1,0 +1,193 @@
+//! Reading the reply of `lua/admit.lua` (its header documents every shape) into an
+//! [`Admitted`]: the one place that interprets the script's positions and integers.
+
+use redis::Value;
+use shared::keys::Scope;
+use shared::sale::NotOpen;
+
+use super::admission::{AdmissionError, Admitted, Decision, RateReport};
+use super::rate::RateInfo;
+use super::refusal::Refusal;
+
+/// A reply value as text (bulk, simple or integer), if it is one.
+pub(super) fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn int(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Int(i) => Some(*i),
+        other => text(Some(other))?.parse().ok(),
+    }
+}
+
+fn scope(v: Option<&Value>) -> Option<Scope> {
+    Scope::parse(&text(v)?)
+}
+
+fn rate_report(v: Option<&Value>) -> Option<RateReport> {
+    let Some(Value::Array(parts)) = v else {
+        return None;
+    };
+    if parts.is_empty() {
+        return Some(RateReport::NotEvaluated);
+    }
+    if text(parts.first()).as_deref() == Some("off") {
+        return Some(RateReport::Unlimited);
+    }
+    let n = |i: usize| int(parts.get(i)).and_then(|x| u64::try_from(x).ok());
+    Some(RateReport::Limited(RateInfo {
+        scope: scope(parts.first())?,
+        limit: n(1)?,
+        remaining: n(2)?,
+        reset_ms: n(3)?,
+        window_s: n(4)?,
+    }))
+}
+
+/// Turns the script's reply into a decision; see the header of `lua/admit.lua`.
+pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
+    let bad = || AdmissionError::BadReply(format!("{reply:?}"));
+    let code = text(reply.first()).ok_or_else(bad)?;
+    let at = |i: usize| reply.get(i);
+    let unsigned = |i: usize| int(at(i)).and_then(|v| u64::try_from(v).ok());
+    let decision = match code.as_str() {
+        "ACCEPTED" => Decision::Take {
+            remaining: int(at(2)).ok_or_else(bad)?,
+            entry_id: text(at(3)).ok_or_else(bad)?,
+        },
+        "REPLAY" => Decision::Replay {
+            status: int(at(2))
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or_else(bad)?,
+            body: text(at(3)).ok_or_else(bad)?,
+            order_id: text(at(4)).ok_or_else(bad)?,
+        },
+        "IN_FLIGHT" => Decision::Refuse(Refusal::InFlight),
+        "KEY_REUSED" => Decision::Refuse(Refusal::KeyReused),
+        "SALE_NOT_FOUND" => Decision::Refuse(Refusal::SaleNotFound),
+        "SALE_NOT_OPEN" => Decision::Refuse(Refusal::SaleNotOpen {
+            state: NotOpen::parse(&text(at(2)).unwrap_or_default()),
+        }),
+        "BLOCKED" => Decision::Refuse(Refusal::Blocked {
+            scope: scope(at(2)).ok_or_else(bad)?,
+        }),
+        "RATE_LIMITED" => Decision::Refuse(Refusal::RateLimited {
+            scope: scope(at(2)).ok_or_else(bad)?,
+            retry_after_ms: unsigned(3).ok_or_else(bad)?,
+        }),
+        "PURCHASE_LIMIT_REACHED" => Decision::Refuse(Refusal::PurchaseLimitReached {
+            bought: unsigned(2).ok_or_else(bad)?,
+            cap: unsigned(3).ok_or_else(bad)?,
+        }),
+        "SOLD_OUT" => Decision::Refuse(Refusal::SoldOut {
+            remaining: int(at(2)).ok_or_else(bad)?,
+        }),
+        _ => return Err(bad()),
+    };
+    Ok(Admitted {
+        decision,
+        rate: rate_report(at(1)).ok_or_else(bad)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn none() -> Value {
+        Value::Array(vec![])
+    }
+
+    fn decision(reply: &[Value]) -> String {
+        format!("{:?}", parse_reply(reply).expect("parses").decision)
+    }
+
+    #[test]
+    fn parses_every_documented_reply() {
+        let rl = Value::Array(vec![
+            bulk("fingerprint"),
+            Value::Int(10),
+            Value::Int(3),
+            Value::Int(1500),
+            Value::Int(2),
+        ]);
+        let a = parse_reply(&[bulk("ACCEPTED"), rl, Value::Int(7), bulk("1-0")]).expect("ok");
+        assert!(matches!(
+            a.decision,
+            Decision::Take { remaining: 7, ref entry_id } if entry_id == "1-0"
+        ));
+        let RateReport::Limited(rate) = a.rate else {
+            panic!("rate info expected")
+        };
+        assert_eq!(
+            (
+                rate.scope,
+                rate.limit,
+                rate.remaining,
+                rate.reset_ms,
+                rate.window_s
+            ),
+            (Scope::Fingerprint, 10, 3, 1500, 2)
+        );
+        assert_eq!(
+            decision(&[bulk("REPLAY"), none(), bulk("202"), bulk("{}"), bulk("id")]),
+            r#"Replay { status: 202, body: "{}", order_id: "id" }"#
+        );
+        assert_eq!(
+            decision(&[bulk("SOLD_OUT"), none(), Value::Int(0)]),
+            "Refuse(SoldOut { remaining: 0 })"
+        );
+        assert_eq!(
+            decision(&[
+                bulk("PURCHASE_LIMIT_REACHED"),
+                none(),
+                Value::Int(1),
+                Value::Int(1)
+            ]),
+            "Refuse(PurchaseLimitReached { bought: 1, cap: 1 })"
+        );
+        assert_eq!(
+            decision(&[bulk("BLOCKED"), none(), bulk("user")]),
+            "Refuse(Blocked { scope: User })"
+        );
+        assert_eq!(
+            decision(&[bulk("RATE_LIMITED"), none(), bulk("ip"), Value::Int(250)]),
+            "Refuse(RateLimited { scope: Ip, retry_after_ms: 250 })"
+        );
+        assert_eq!(
+            decision(&[bulk("SALE_NOT_OPEN"), none(), bulk("scheduled")]),
+            "Refuse(SaleNotOpen { state: Scheduled })"
+        );
+        for (code, d) in [
+            ("IN_FLIGHT", "Refuse(InFlight)"),
+            ("KEY_REUSED", "Refuse(KeyReused)"),
+            ("SALE_NOT_FOUND", "Refuse(SaleNotFound)"),
+        ] {
+            let a = parse_reply(&[bulk(code), none()]).expect("ok");
+            assert_eq!(format!("{:?}", a.decision), d);
+            assert_eq!(a.rate, RateReport::NotEvaluated);
+        }
+        let off = Value::Array(vec![bulk("off")]);
+        let a = parse_reply(&[bulk("IN_FLIGHT"), off]).expect("ok");
+        assert_eq!(a.rate, RateReport::Unlimited);
+    }
+
+    #[test]
+    fn refuses_unknown_or_truncated_replies() {
+        assert!(parse_reply(&[]).is_err());
+        assert!(parse_reply(&[bulk("MAYBE"), none()]).is_err());
+        assert!(parse_reply(&[bulk("ACCEPTED"), none()]).is_err());
+        assert!(parse_reply(&[bulk("REPLAY"), none(), bulk("x"), bulk("{}"), bulk("id")]).is_err());
+        assert!(parse_reply(&[bulk("BLOCKED"), none(), bulk("planet")]).is_err());
+    }
+}
