@@ -14,6 +14,7 @@ change applies to the next request on every instance.
 
 KEYS
   1  sale      hash    state, remaining, per_user, starts_at, ends_at (ms, 0 = none),
+                       payment_window_ms (absent or 0 = reservations do not expire),
                        and per scope <s>_t (GCRA emission interval, µs; 0 or absent = no
                        limit) and <s>_b (burst), for s in ip, fp, user, global
   2  bought    hash    units bought per user id
@@ -28,6 +29,8 @@ KEYS
  10  blk:fp    string  present while the device is blocked
  11  blk:user  string  present while the user is blocked
  12  viol      hash    violation counters of the current hour, by type (kept 25 h)
+ 13  res       hash    the order's reservation record (see transition.lua)
+ 14  deadlines zset    reserved order ids by payment deadline (ms)
 
 ARGV
   1  user id
@@ -43,7 +46,9 @@ REPLIES: {code, rl, ...} where rl describes the limit closest to exhaustion,
 {scope, limit, remaining, reset_ms, window_s}; {"off"} when limits were evaluated and
 none is configured for this sale; or {} when the script returned before the limits
 (the API then applies and reports its in-process limiter).
-  {"ACCEPTED", rl, remaining, entry_id}         stock taken, outbox entry written
+  {"ACCEPTED", rl, remaining, entry_id}         stock taken, outbox entry written, the
+                                                order reserved (until its deadline, if
+                                                the sale has a payment window)
   {"REPLAY", {}, status, body, order_id}        same key and request, already handed off
   {"IN_FLIGHT", {}}                             same key and request, hand-off unconfirmed
   {"KEY_REUSED", rl}                            same key, different request (violation)
@@ -91,7 +96,8 @@ end
 
 -- 2. Sale state. A missing or incomplete sale is "not found", never "in stock".
 local sale = redis.call('HMGET', KEYS[1], 'state', 'remaining', 'per_user', 'starts_at', 'ends_at',
-  'ip_t', 'ip_b', 'fp_t', 'fp_b', 'user_t', 'user_b', 'global_t', 'global_b')
+  'ip_t', 'ip_b', 'fp_t', 'fp_b', 'user_t', 'user_b', 'global_t', 'global_b',
+  'payment_window_ms')
 local state, remaining = sale[1], tonumber(sale[2])
 if not state or not remaining then
   return {'SALE_NOT_FOUND', {}}
@@ -184,7 +190,7 @@ if remaining < qty then
   return {'SOLD_OUT', rl, remaining}
 end
 
--- 8. Accept. The outbox's consumer group must exist before the first write (creating it
+-- 8. Accept and reserve. The outbox's consumer group must exist before the first write (creating it
 --    is the only step that can fail on a damaged stream). The entry is then made pending
 --    for the "inflight" consumer with XCLAIM FORCE, so its idle time counts from
 --    acceptance and exactly this entry is pending; the relay claims entries that stay
@@ -197,6 +203,13 @@ remaining = redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
 redis.call('HINCRBY', KEYS[2], user, qty)
 local entry = redis.call('XADD', KEYS[4], '*', 'order_id', ARGV[4], 'event', ARGV[6])
 redis.call('XCLAIM', KEYS[4], 'relay', 'inflight', 0, entry, 'FORCE', 'JUSTID')
+local window, deadline = tonumber(sale[14]) or 0, 0
+if window > 0 then
+  deadline = now_ms + window
+  redis.call('ZADD', KEYS[14], deadline, ARGV[4])
+end
+redis.call('HSET', KEYS[13], 'user', user, 'qty', qty, 'state', 'reserved', 'deadline', deadline,
+  'entry', entry)
 redis.call('HSET', KEYS[3], 'fp', fp, 'state', 'pending', 'status', 202, 'body', ARGV[5],
   'order_id', ARGV[4], 'entry', entry)
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))

@@ -19,6 +19,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     outcome: &'static str,
     code: &'static str,
@@ -38,6 +43,7 @@ struct Inner {
     kafka_delivery_seconds: Histogram,
     kafka_failures: Counter,
     relayed: Counter,
+    reservations_ended: Family<StateLabels, Counter>,
     sold_out_fast_path: Counter,
     violations: Family<KindLabels, Counter>,
     redis_failures: Counter,
@@ -72,6 +78,7 @@ impl Metrics {
         let kafka_delivery_seconds = latency();
         let kafka_failures = Counter::default();
         let relayed = Counter::default();
+        let reservations_ended = Family::<StateLabels, Counter>::default();
         let sold_out_fast_path = Counter::default();
         let violations = Family::<KindLabels, Counter>::default();
         let redis_failures = Counter::default();
@@ -128,6 +135,11 @@ impl Metrics {
             relayed.clone(),
         );
         registry.register(
+            "reservations_ended",
+            "Reservations this instance ended in Redis, by the state reached",
+            reservations_ended.clone(),
+        );
+        registry.register(
             "sold_out_fast_path",
             "SOLD_OUT answers given from memory without Redis",
             sold_out_fast_path.clone(),
@@ -141,6 +153,7 @@ impl Metrics {
                 kafka_delivery_seconds,
                 kafka_failures,
                 relayed,
+                reservations_ended,
                 sold_out_fast_path,
                 violations,
                 redis_failures,
@@ -184,6 +197,16 @@ impl Metrics {
     /// One entry republished by the relay.
     pub fn relayed(&self) {
         self.inner.relayed.inc();
+    }
+
+    /// One reservation this instance ended, reaching `state`.
+    pub fn transition(&self, state: shared::ReservationState) {
+        self.inner
+            .reservations_ended
+            .get_or_create(&StateLabels {
+                state: state.as_str(),
+            })
+            .inc();
     }
 
     /// One `SOLD_OUT` answered from memory.

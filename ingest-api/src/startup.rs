@@ -17,7 +17,9 @@ use crate::metrics::Metrics;
 use crate::order::breaker::Breaker;
 use crate::order::sold_out::SoldOut;
 use crate::order::violations::Violations;
-use crate::order::{Admission, Handoff, LocalLimiter, OrderSchema, Placer, Replicas, Verifier};
+use crate::order::{
+    Admission, Handoff, LocalLimiter, OrderSchema, Placer, Replicas, Sweeper, Verifier,
+};
 use crate::routes;
 use crate::settings::{Environment, Validated};
 use crate::state::AppState;
@@ -133,7 +135,14 @@ impl Application {
             settings.keyspace.clone(),
             raw.idempotency_ttl_secs,
             raw.rate_limit_enabled,
+            replicas.clone(),
+        );
+        let sweeper = Sweeper::new(
+            redis.clone(),
+            settings.keyspace.clone(),
+            handoff.clone(),
             replicas,
+            metrics.clone(),
         );
         let state = web::Data::new(AppState {
             schema: OrderSchema::compile()?,
@@ -154,6 +163,7 @@ impl Application {
             request_timeout: raw.request_timeout(),
             redis,
             keys: settings.keyspace.clone(),
+            sweeper,
             metrics,
         });
 
@@ -240,7 +250,7 @@ impl Application {
     }
 
     /// Runs until `stop` resolves, then drains: no new connections, in-flight requests
-    /// finish (up to 10 s), the relay stops, the producer flushes.
+    /// finish (up to 10 s), the relay and the expiry sweeper stop, the producer flushes.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()>,
@@ -258,6 +268,7 @@ impl Application {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
+        let sweeper = tokio::spawn(state.sweeper.clone().run(consumer.clone(), stop_rx.clone()));
         let relay = tokio::spawn(state.placer.handoff().clone().run_relay(
             consumer,
             relay_idle,
@@ -286,6 +297,7 @@ impl Application {
         admin_handle.stop(true).await;
         let _ = stop_tx.send(true);
         let _ = relay.await;
+        let _ = sweeper.await;
         let _ = sold_out.await;
         let _ = violations.await;
         let _ = admin_task.await;

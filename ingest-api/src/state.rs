@@ -8,7 +8,7 @@ use stores::redis::Conn;
 
 use crate::metrics::Metrics;
 use crate::order::violations::Violations;
-use crate::order::{LocalLimiter, OrderSchema, Placer, TrustedProxies, Verifier};
+use crate::order::{LocalLimiter, OrderSchema, Placer, Sweeper, TrustedProxies, Verifier};
 
 /// Built once at start-up; handlers get it through `web::Data`.
 #[derive(Debug)]
@@ -37,6 +37,8 @@ pub struct AppState {
     pub redis: Conn,
     /// Key layout.
     pub keys: Keyspace,
+    /// The expiry sweeper (run beside the relay).
+    pub sweeper: Sweeper,
     /// Metrics.
     pub metrics: Metrics,
 }

@@ -18,15 +18,16 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use shared::OrderPlaced;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::FutureProducer;
 use shared::keys::Keyspace;
 use shared::status::{self, OrderState};
+use shared::{OrderEvent, OrderPlaced, OrderTransitioned};
 use stores::redis::{Batch, Conn};
 use tokio::sync::watch;
 
-use crate::db::{self, Rejection, StoreError};
+use crate::db::{self, StoreError};
+use crate::dead_letter::Poison;
 use crate::group::WorkerContext;
 use crate::metrics::Metrics;
 
@@ -45,13 +46,6 @@ impl From<StoreError> for ProcessError {
     fn from(e: StoreError) -> Self {
         ProcessError::Transient(e.to_string())
     }
-}
-
-/// A message that cannot be written, with the reason.
-struct Poison<'a> {
-    message: &'a OwnedMessage,
-    reason: String,
-    order: Option<&'a OrderPlaced>,
 }
 
 /// The batch loop and what it needs.
@@ -158,11 +152,11 @@ impl Worker {
         stop: &watch::Receiver<bool>,
     ) -> BatchOutcome {
         let started = Instant::now();
-        let decoded: Vec<Result<OrderPlaced, String>> = batch
+        let decoded: Vec<Result<OrderEvent, String>> = batch
             .iter()
             .map(|m| match m.payload() {
                 None => Err("empty payload".to_owned()),
-                Some(p) => OrderPlaced::decode(p).map_err(|e| e.to_string()),
+                Some(p) => OrderEvent::decode(p).map_err(|e| e.to_string()),
             })
             .collect();
         let mut backoff = Duration::from_millis(100);
@@ -195,28 +189,37 @@ impl Worker {
         BatchOutcome::Done
     }
 
-    /// Dead-letters the poison, writes the rest; isolates a batch a constraint refused.
-    /// Returns the orders that are now in PostgreSQL (written now or before).
+    /// Dead-letters the poison, writes the placements, then the transitions. Returns the
+    /// orders that are now in PostgreSQL (written now or before).
     async fn persist<'a>(
         &self,
         batch: &'a [OwnedMessage],
-        decoded: &'a [Result<OrderPlaced, String>],
+        decoded: &'a [Result<OrderEvent, String>],
         dead: &mut HashSet<(i32, i64)>,
     ) -> Result<Vec<&'a OrderPlaced>, ProcessError> {
-        let mut good = Vec::with_capacity(batch.len());
+        let mut placed = Vec::with_capacity(batch.len());
+        let mut moved = Vec::new();
         for (message, d) in batch.iter().zip(decoded) {
             match d {
-                Ok(order) => good.push((message, order)),
+                Ok(OrderEvent::Placed(order)) => placed.push((message, order)),
+                Ok(OrderEvent::Transitioned(event)) => moved.push((message, event)),
                 Err(reason) => {
-                    let poison = Poison {
-                        message,
-                        reason: reason.clone(),
-                        order: None,
-                    };
+                    let poison = Poison::unread(message, reason.clone());
                     self.dead_letter_once(&poison, dead).await?
                 }
             }
         }
+        let written = self.write_placements(placed, dead).await?;
+        self.write_transitions(&moved, dead).await?;
+        Ok(written)
+    }
+
+    /// Writes placements in one statement; isolates a batch a constraint refused.
+    async fn write_placements<'a>(
+        &self,
+        good: Vec<(&'a OwnedMessage, &'a OrderPlaced)>,
+        dead: &mut HashSet<(i32, i64)>,
+    ) -> Result<Vec<&'a OrderPlaced>, ProcessError> {
         let orders: Vec<&OrderPlaced> = good.iter().map(|(_, o)| *o).collect();
         match db::write_batch(&self.pool, &orders).await {
             Ok(inserted) => {
@@ -237,11 +240,7 @@ impl Worker {
                                 .as_db_error()
                                 .map(|d| format!("{}: {}", d.code().code(), d.message()))
                                 .unwrap_or_else(|| e.to_string());
-                            let poison = Poison {
-                                message,
-                                reason,
-                                order: Some(order),
-                            };
+                            let poison = Poison::placement(message, reason, order);
                             self.dead_letter_once(&poison, dead).await?;
                         }
                         Err(e @ StoreError::Transient(_)) => return Err(e.into()),
@@ -253,62 +252,25 @@ impl Worker {
         }
     }
 
-    /// [`Self::dead_letter`], unless this batch already did it for this message.
-    async fn dead_letter_once(
+    /// Applies ended reservations; a transition of an order that has no row (its
+    /// placement was dead-lettered) is dead-lettered too.
+    async fn write_transitions(
         &self,
-        p: &Poison<'_>,
+        moved: &[(&OwnedMessage, &OrderTransitioned)],
         dead: &mut HashSet<(i32, i64)>,
     ) -> Result<(), ProcessError> {
-        let id = (p.message.partition(), p.message.offset());
-        if !dead.contains(&id) {
-            self.dead_letter(p).await?;
-            dead.insert(id);
+        let events: Vec<&OrderTransitioned> = moved.iter().map(|(_, e)| *e).collect();
+        let applied = db::write_transitions(&self.pool, &events).await?;
+        for state in applied.moved {
+            self.metrics.transitions(state, 1);
         }
-        Ok(())
-    }
-
-    /// Sends a poison message to the dead-letter topic and records it in
-    /// `rejected_orders`. Both must succeed before its offset may be stored.
-    async fn dead_letter(&self, p: &Poison<'_>) -> Result<(), ProcessError> {
-        let m = p.message;
-        let payload = m.payload().unwrap_or_default();
-        tracing::warn!(
-            topic = m.topic(), partition = m.partition(), offset = m.offset(),
-            reason = %p.reason, "poison message: dead-lettering"
-        );
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "reason",
-                value: Some(p.reason.as_bytes()),
-            })
-            .insert(Header {
-                key: "source",
-                value: Some(format!("{}/{}/{}", m.topic(), m.partition(), m.offset()).as_bytes()),
-            });
-        let mut record = FutureRecord::to(&self.dlq_topic)
-            .payload(payload)
-            .headers(headers);
-        if let Some(key) = m.key() {
-            record = record.key(key);
+        for (message, event) in moved {
+            if applied.unknown.contains(&event.order_id) {
+                let reason = format!("{} of an order with no row", event.state.as_str());
+                let poison = Poison::transition(message, reason, event);
+                self.dead_letter_once(&poison, dead).await?;
+            }
         }
-        self.dlq
-            .send(record, Duration::from_secs(5))
-            .await
-            .map_err(|(e, _)| ProcessError::Transient(format!("dead-letter topic: {e}")))?;
-        db::record_rejection(
-            &self.pool,
-            &Rejection {
-                topic: m.topic(),
-                partition: m.partition(),
-                offset: m.offset(),
-                order_id: p.order.map(|o| o.order_id),
-                product_id: p.order.map(|o| o.product_id.as_str()),
-                payload,
-                reason: &p.reason,
-            },
-        )
-        .await?;
-        self.metrics.dead_lettered();
         Ok(())
     }
 

@@ -5,12 +5,14 @@
 //! `ON CONFLICT (order_id) DO NOTHING`, and `sales.sold` grows by exactly the units of the
 //! rows that were inserted, so a redelivered message changes nothing. `CHECK (sold <=
 //! stock)` is the last safety net against oversell; tripping it marks the batch for
-//! isolation (see [`crate::consumer`]).
+//! isolation (see [`crate::consumer`]). Ended reservations are applied by a second
+//! statement ([`write_transitions`]), as guarded: only a `reserved` row moves, so a
+//! redelivered transition changes nothing either.
 
 use std::time::SystemTime;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use shared::OrderPlaced;
+use shared::{OrderPlaced, OrderTransitioned};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -134,6 +136,70 @@ pub async fn write_batch(pool: &Pool, orders: &[&OrderPlaced]) -> Result<u64, St
         )
         .await?;
     Ok(row.get::<_, i64>(0) as u64)
+}
+
+const WRITE_TRANSITIONS: &str = r#"
+WITH input AS (
+    SELECT DISTINCT ON (order_id) *
+    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[])
+      AS t(order_id, state, state_at, reason)
+), moved AS (
+    UPDATE orders o SET state = i.state, state_at = i.state_at, state_reason = i.reason
+    FROM input i
+    WHERE o.order_id = i.order_id AND o.state = 'reserved'
+    RETURNING o.product_id, o.quantity, o.state
+), returned AS (
+    SELECT product_id, sum(quantity)::int4 AS units
+    FROM moved WHERE state <> 'paid' GROUP BY product_id
+), updated AS (
+    -- Runs although nothing reads it: PostgreSQL executes every data-modifying CTE.
+    UPDATE sales s SET sold = s.sold - r.units
+    FROM returned r WHERE s.product_id = r.product_id
+)
+SELECT (SELECT coalesce(array_agg(state), '{}') FROM moved) AS moved,
+       (SELECT coalesce(array_agg(i.order_id), '{}') FROM input i
+         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = i.order_id)) AS unknown
+"#;
+
+/// What [`write_transitions`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The state each newly moved order reached (redeliveries are not here).
+    pub moved: Vec<shared::ReservationState>,
+    /// Transitions of orders that have no row (their placement was dead-lettered).
+    pub unknown: Vec<Uuid>,
+}
+
+/// Applies ended reservations in one statement: each `reserved` row moves to its state
+/// and `sales.sold` gives back the units of cancelled and expired orders; a row that
+/// already moved is left alone.
+pub async fn write_transitions(
+    pool: &Pool,
+    events: &[&OrderTransitioned],
+) -> Result<Applied, StoreError> {
+    if events.is_empty() {
+        return Ok(Applied::default());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.order_id).collect();
+    let states: Vec<&str> = events.iter().map(|e| e.state.as_str()).collect();
+    let at: Vec<SystemTime> = events
+        .iter()
+        .map(|e| std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at_ms))
+        .collect();
+    let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached(WRITE_TRANSITIONS).await?;
+    let row = client
+        .query_one(&stmt, &[&ids, &states, &at, &reasons])
+        .await?;
+    let moved: Vec<String> = row.get(0);
+    Ok(Applied {
+        moved: moved
+            .iter()
+            .filter_map(|s| shared::ReservationState::parse(s))
+            .collect(),
+        unknown: row.get(1),
+    })
 }
 
 /// One message the worker could not write, for `rejected_orders`.

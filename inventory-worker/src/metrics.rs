@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -15,6 +17,12 @@ pub struct Metrics {
     inner: Arc<Inner>,
 }
 
+/// The `state` label of `worker_transitions_applied`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
 struct Inner {
     registry: Registry,
     batch_size: Histogram,
@@ -23,6 +31,7 @@ struct Inner {
     duplicates: Counter,
     dead_lettered: Counter,
     transient_errors: Counter,
+    transitions: Family<StateLabel, Counter>,
     lag: Gauge,
     assigned: Gauge,
 }
@@ -49,6 +58,7 @@ impl Metrics {
         let duplicates = Counter::default();
         let dead_lettered = Counter::default();
         let transient_errors = Counter::default();
+        let transitions = Family::<StateLabel, Counter>::default();
         let lag = Gauge::default();
         let assigned = Gauge::default();
         registry.register(
@@ -83,6 +93,11 @@ impl Metrics {
             transient_errors.clone(),
         );
         registry.register(
+            "transitions_applied",
+            "Reservations ended in PostgreSQL, by the state reached (redeliveries not counted)",
+            transitions.clone(),
+        );
+        registry.register(
             "consumer_lag_messages",
             "Messages in assigned partitions not yet consumed",
             lag.clone(),
@@ -96,6 +111,7 @@ impl Metrics {
                 duplicates,
                 dead_lettered,
                 transient_errors,
+                transitions,
                 lag,
                 assigned,
             }),
@@ -114,6 +130,16 @@ impl Metrics {
         self.inner
             .duplicates
             .inc_by(attempted.saturating_sub(inserted));
+    }
+
+    /// Reservations newly ended in PostgreSQL, `n` of them reaching `state`.
+    pub fn transitions(&self, state: shared::ReservationState, n: u64) {
+        self.inner
+            .transitions
+            .get_or_create(&StateLabel {
+                state: state.as_str(),
+            })
+            .inc_by(n);
     }
 
     /// One dead-lettered message.

@@ -1,5 +1,6 @@
-//! The `OrderPlaced` event: what the API hands to Kafka and the worker writes to
-//! PostgreSQL.
+//! The events on the order topic: [`OrderPlaced`], what the API hands to Kafka and the
+//! worker writes to PostgreSQL, and [`OrderTransitioned`], the end of its reservation;
+//! [`OrderEvent`] reads either.
 //!
 //! The event is versioned. A consumer that meets a version it does not know treats the
 //! message as poison (dead-letter, never guess), so producers can be upgraded after
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, ProductId, Quantity, UserId};
+pub use crate::reservation::OrderTransitioned;
 
 /// The version this build writes and the only one it reads.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -49,13 +51,16 @@ pub enum DecodeError {
     /// A version this build does not understand.
     #[error("unsupported OrderPlaced schema_version {0} (this build reads {SCHEMA_VERSION})")]
     UnsupportedVersion(u16),
-    /// `accepted_at_ms` outside 2020..2100: not something our API wrote.
-    #[error("implausible accepted_at_ms {0}")]
+    /// A time outside 2020..2100: not something our API or scripts wrote.
+    #[error("implausible time {0} ms")]
     ImplausibleTime(u64),
+    /// A `type` this build does not know.
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
 }
 
-/// 2020-01-01 and 2100-01-01, in ms: the range of plausible acceptance times.
-const PLAUSIBLE_MS: std::ops::Range<u64> = 1_577_836_800_000..4_102_444_800_000;
+/// 2020-01-01 and 2100-01-01, in ms: the range of plausible event times.
+pub(crate) const PLAUSIBLE_MS: std::ops::Range<u64> = 1_577_836_800_000..4_102_444_800_000;
 
 impl OrderPlaced {
     /// Serializes to the JSON written to Kafka and the outbox.
@@ -95,6 +100,47 @@ impl OrderPlaced {
     /// `accepted_at_ms` as a timestamp.
     pub fn accepted_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.accepted_at_ms)
+    }
+}
+
+/// Any event of the order topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEvent {
+    /// An accepted order.
+    Placed(OrderPlaced),
+    /// The end of its reservation.
+    Transitioned(OrderTransitioned),
+}
+
+impl OrderEvent {
+    /// Reads either event. Placements, nearly every message, are tried first and parsed
+    /// once; only what does not read as one is tried as a transition, and a payload
+    /// that is neither reports why it is not a placement (the usual case).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match OrderPlaced::decode(bytes) {
+            Ok(placed) => Ok(Self::Placed(placed)),
+            Err(not_placed) => match OrderTransitioned::decode(bytes) {
+                Ok(moved) => Ok(Self::Transitioned(moved)),
+                Err(DecodeError::Malformed(_)) => Err(not_placed),
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    /// The order the event is about (the Kafka key).
+    pub fn order_id(&self) -> Uuid {
+        match self {
+            Self::Placed(e) => e.order_id,
+            Self::Transitioned(e) => e.order_id,
+        }
+    }
+
+    /// Its product.
+    pub fn product_id(&self) -> &ProductId {
+        match self {
+            Self::Placed(e) => &e.product_id,
+            Self::Transitioned(e) => &e.product_id,
+        }
     }
 }
 

@@ -10,7 +10,10 @@
 //! | `{ns}:{p:P}:sale` | hash | sale state, stock, remaining, per-user cap, window, limits | the product's |
 //! | `{ns}:{p:P}:bought` | hash | units bought per user | the product's |
 //! | `{ns}:{p:P}:idem:<user>:<key>` | hash | stored answer of an accepted order (24 h) | the product's |
-//! | `{ns}:{p:P}:outbox` | stream | accepted orders not yet confirmed by Kafka | the product's |
+//! | `{ns}:{p:P}:outbox` | stream | accepted orders and ended reservations not yet confirmed by Kafka | the product's |
+//! | `{ns}:{p:P}:res:<uuid>` | hash | one order's reservation: user, quantity, state, deadline, placement entry | the product's |
+//! | `{ns}:{p:P}:deadlines` | sorted set | reserved order ids by payment deadline (ms), for the expiry sweeper | the product's |
+//! | `{ns}:{p:P}:sweeper` | string | the API instance sweeping this product's expiries now (1 s lease) | the product's |
 //! | `{ns}:{p:P}:rl:<scope>:<id>` | string | GCRA theoretical arrival time (µs) of one client | the product's |
 //! | `{ns}:{p:P}:blk:<scope>:<id>` | string | a block (with TTL); the value is the reason | the product's |
 //! | `{ns}:{p:P}:viol:<hour>` | hash | violations per type in that hour (kept 25 h) | the product's |
@@ -44,6 +47,8 @@ pub mod sale_field {
     pub const STARTS_AT: &str = "starts_at";
     /// Sale window end, ms since the epoch (0 = no end).
     pub const ENDS_AT: &str = "ends_at";
+    /// How long an accepted order stays reserved unpaid, ms (absent or 0 = no expiry).
+    pub const PAYMENT_WINDOW_MS: &str = "payment_window_ms";
 }
 
 /// A dimension of rate limits and blocks.
@@ -175,6 +180,22 @@ impl SaleKeys {
         format!("{}:outbox", self.tag)
     }
 
+    /// One order's reservation record (hash; see `lua/transition.lua`).
+    pub fn reservation(&self, order_id: &str) -> String {
+        format!("{}:res:{}", self.tag, order_id)
+    }
+
+    /// The expiry sweeper's lease on this product: the instance sweeping now (string,
+    /// short TTL).
+    pub fn sweeper_lease(&self) -> String {
+        format!("{}:sweeper", self.tag)
+    }
+
+    /// Reserved order ids scored by payment deadline, ms (sorted set).
+    pub fn deadlines(&self) -> String {
+        format!("{}:deadlines", self.tag)
+    }
+
     /// The stored answer for one (user, idempotency key) (ids as validated by
     /// [`UserId`] and [`crate::IdempotencyKey`]; the benchmark passes placeholders).
     pub fn idempotency(&self, user: &str, key: &str) -> String {
@@ -221,6 +242,8 @@ mod tests {
             keys.bought(),
             keys.outbox(),
             keys.idempotency(u.as_str(), k.as_str()),
+            keys.reservation("01a22c40-7a28-7397-9553-eba6b73baf14"),
+            keys.deadlines(),
         ] {
             let open = key.find('{').expect("has a tag");
             let close = key[open..].find('}').expect("closed") + open;

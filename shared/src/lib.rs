@@ -1,5 +1,5 @@
 //! Framework-free pieces every flash-sale binary needs: the domain newtypes, the
-//! versioned [`event::OrderPlaced`] handed from the API to the worker, request signing,
+//! versioned events handed from the API to the worker ([`event`], [`reservation`]), request signing,
 //! the Redis key layout, the records and states several processes share ([`status`],
 //! [`sale`]), typed settings, telemetry and the shutdown signal.
 //!
@@ -14,6 +14,7 @@ pub mod event;
 pub mod health;
 pub mod keys;
 pub mod limits;
+pub mod reservation;
 pub mod sale;
 pub mod secret;
 pub mod settings;
@@ -23,5 +24,6 @@ pub mod status;
 pub mod telemetry;
 
 pub use domain::{DomainError, Fingerprint, IdempotencyKey, ProductId, Quantity, UserId};
-pub use event::OrderPlaced;
+pub use event::{OrderEvent, OrderPlaced};
+pub use reservation::{OrderTransitioned, ReservationState};
 pub use secret::Secret;

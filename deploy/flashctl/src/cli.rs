@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use shared::keys::Keyspace;
 
 use crate::commands::{
-    Ctx, audit_log, block, limits, migrate, orders, reconcile, sale, topics, user, violations,
+    Ctx, audit_log, block, limits, migrate, order, orders, reconcile, sale, topics, user,
+    violations,
 };
 
 /// Operate a flash sale: open it, halt it, block abusers, tune limits, find suspicious
@@ -95,6 +96,9 @@ pub enum Command {
     /// Find suspicious orders.
     #[command(subcommand)]
     Orders(orders::OrdersCommand),
+    /// Act on one order: cancel a reservation.
+    #[command(subcommand)]
+    Order(order::OrderCommand),
     /// Compare Redis with PostgreSQL and the pipeline in between; exit 3 on drift.
     Reconcile(reconcile::Reconcile),
     /// Personal data of a user.

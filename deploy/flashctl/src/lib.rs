@@ -14,6 +14,7 @@ pub mod erase;
 pub mod error;
 pub mod guard;
 pub mod insight;
+pub mod order;
 pub mod recover;
 pub mod sale;
 #[cfg(feature = "testkit")]

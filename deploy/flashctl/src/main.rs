@@ -17,6 +17,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use commands::execute;
 use commands::limits::LimitsCommand;
+use commands::order::OrderCommand;
 use commands::orders::OrdersCommand;
 use commands::sale::SaleCommand;
 use commands::topics::TopicsCommand;
@@ -38,6 +39,7 @@ async fn main() {
         Command::Unblock(c) => execute(c, &ctx).await,
         Command::Violations(c) => execute(c, &ctx).await,
         Command::Orders(OrdersCommand::Suspicious(c)) => execute(c, &ctx).await,
+        Command::Order(OrderCommand::Cancel(c)) => execute(c, &ctx).await,
         Command::Reconcile(c) => execute(c, &ctx).await,
         Command::User(UserCommand::Erase(c)) => execute(c, &ctx).await,
         Command::AuditLog(c) => execute(c, &ctx).await,

@@ -43,7 +43,9 @@ pub struct Recovered {
 /// persistence, failover). Refuses unless the pipeline has drained — the sale is absent
 /// from Redis, no outbox entry is pending, and the worker's consumer group has no lag —
 /// because an order still on its way would otherwise be sold twice. Remaining stock is
-/// `stock - sold`; each user's units are restored so the per-user cap still holds.
+/// `stock - sold`; each user's live units (reserved or paid) are restored so the per-user
+/// cap still holds, and so is every live reservation's record, with its deadline, so it
+/// can still be paid, cancelled or expire.
 /// Idempotency answers are not recoverable: an old key retried afterwards is a new request
 /// (the per-user cap still applies to it).
 pub async fn recover(
@@ -81,15 +83,19 @@ pub async fn recover(
     }
     let row = pg
         .query_opt(
-            "SELECT stock, sold, per_user_limit, starts_at, ends_at FROM sales WHERE product_id = $1",
+            "SELECT stock, sold, per_user_limit, starts_at, ends_at, payment_window_ms \
+             FROM sales WHERE product_id = $1",
             &[&product.as_str()],
         )
         .await?
-        .ok_or_else(|| OpsError::NotFound(format!("no sale for product {product} in PostgreSQL")))?;
+        .ok_or_else(|| {
+            OpsError::NotFound(format!("no sale for product {product} in PostgreSQL"))
+        })?;
     let (stock, sold, per_user): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
     let buyers = pg
         .query(
-            "SELECT user_id, sum(quantity)::int8 FROM orders WHERE product_id = $1 GROUP BY user_id",
+            "SELECT user_id, sum(quantity)::int8 FROM orders \
+             WHERE product_id = $1 AND state IN ('reserved', 'paid') GROUP BY user_id",
             &[&product.as_str()],
         )
         .await?;
@@ -102,7 +108,22 @@ pub async fn recover(
         starts_at: row.get(3),
         ends_at: row.get(4),
         limits: limits.clone(),
+        payment_window: u64::try_from(row.get::<_, i64>(5))
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis),
     };
+    // Live reservations, so they can still be paid, cancelled or expire (with the
+    // deadline they were given: acceptance plus the window).
+    let live = pg
+        .query(
+            "SELECT order_id::text, user_id, quantity, state, \
+                    CASE WHEN $2::int8 > 0 AND state = 'reserved' \
+                         THEN (extract(epoch FROM accepted_at) * 1000)::int8 + $2 ELSE 0 END \
+             FROM orders WHERE product_id = $1 AND state IN ('reserved', 'paid')",
+            &[&product.as_str(), &row.get::<_, i64>(5)],
+        )
+        .await?;
     // Buyers first, so the cap holds from the first admitted request.
     let mut pipe = redis::pipe();
     pipe.cmd("DEL").arg(sk.bought()).ignore();
@@ -113,6 +134,26 @@ pub async fn recover(
             .arg(user)
             .arg(units)
             .ignore();
+    }
+    pipe.cmd("DEL").arg(sk.deadlines()).ignore();
+    for r in &live {
+        let (order, user, quantity, state, deadline): (String, String, i32, String, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        let record = sk.reservation(&order);
+        pipe.cmd("DEL").arg(&record).ignore();
+        pipe.cmd("HSET")
+            .arg(&record)
+            .arg(&[
+                ("user", user),
+                ("qty", quantity.to_string()),
+                ("state", state),
+            ])
+            .arg("deadline")
+            .arg(deadline)
+            .ignore();
+        if deadline > 0 {
+            pipe.zadd(sk.deadlines(), &order, deadline).ignore();
+        }
     }
     pipe.exec_async(redis).await?;
     if !open_in_redis(redis, keys, &sale, remaining, state.as_str()).await? {

@@ -30,6 +30,16 @@ pub struct NewSale {
     pub ends_at: Option<SystemTime>,
     /// Rate limits (usually [`Limits::defaults`]).
     pub limits: Limits,
+    /// How long an accepted order stays reserved unpaid before it expires and its units
+    /// go back on sale (None = never).
+    pub payment_window: Option<Duration>,
+}
+
+impl NewSale {
+    /// The payment window in ms, 0 for none.
+    fn payment_window_ms(&self) -> u64 {
+        self.payment_window.map_or(0, |w| w.as_millis() as u64)
+    }
 }
 
 fn ms(t: Option<SystemTime>) -> u64 {
@@ -69,16 +79,20 @@ pub async fn open(
         i32::try_from(sale.stock).map_err(|_| OpsError::Invalid("--stock is too large".into()))?;
     let per_user = i32::try_from(sale.per_user)
         .map_err(|_| OpsError::Invalid("--per-user is too large".into()))?;
+    let window = i64::try_from(sale.payment_window_ms())
+        .map_err(|_| OpsError::Invalid("--payment-window is too long".into()))?;
     let inserted = pg
         .execute(
-            "INSERT INTO sales (product_id, stock, per_user_limit, starts_at, ends_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product_id) DO NOTHING",
+            "INSERT INTO sales (product_id, stock, per_user_limit, starts_at, ends_at, \
+                                payment_window_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (product_id) DO NOTHING",
             &[
                 &sale.product.as_str(),
                 &stock,
                 &per_user,
                 &sale.starts_at,
                 &sale.ends_at,
+                &window,
             ],
         )
         .await?;
@@ -132,6 +146,10 @@ pub async fn open_in_redis(
         .arg(state);
     for (field, value) in sale.limits.fields() {
         open.arg(field).arg(value);
+    }
+    if sale.payment_window_ms() > 0 {
+        open.arg(sale_field::PAYMENT_WINDOW_MS)
+            .arg(sale.payment_window_ms());
     }
     let created: i64 = open.invoke_async(redis).await?;
     register(redis, keys, &sale.product).await?;

@@ -48,6 +48,7 @@ impl SaleStack for TestStack {
             starts_at: None,
             ends_at: None,
             limits,
+            payment_window: None,
         };
         open(&pg, &mut redis, &self.keys, &sale).await?;
         Ok(())

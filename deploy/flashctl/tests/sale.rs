@@ -12,6 +12,7 @@ fn new_sale(product: &str, stock: u32) -> NewSale {
         starts_at: None,
         ends_at: None,
         limits: flashctl::guard::Limits::defaults(),
+        payment_window: None,
     }
 }
 

@@ -198,7 +198,7 @@ pub struct AdmitCall<'a> {
 }
 
 impl AdmitCall<'_> {
-    /// `KEYS` (12) and `ARGV` (8) of this call on the product's keys.
+    /// `KEYS` (14) and `ARGV` (8) of this call on the product's keys.
     pub fn keys_and_args(&self, keys: &SaleKeys) -> (Vec<String>, Vec<String>) {
         let keys = vec![
             keys.sale(),
@@ -213,6 +213,8 @@ impl AdmitCall<'_> {
             keys.block(Scope::Fingerprint, self.fingerprint),
             keys.block(Scope::User, self.user),
             keys.violations(self.hour),
+            keys.reservation(self.order_id),
+            keys.deadlines(),
         ];
         let args = vec![
             self.user.to_owned(),

@@ -26,7 +26,8 @@ pub const MAX_BATCH: usize = 512;
 static DONE: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/handoff_done.lua")));
 
-/// One order to confirm: its outbox entry and idempotency record, and its status record.
+/// One entry to confirm: the outbox entry and the record `handoff_done.lua` marks done
+/// when it still belongs to this entry, and the status record to write, if any.
 #[derive(Debug)]
 pub struct Confirmation {
     /// The product's outbox stream.
@@ -35,9 +36,16 @@ pub struct Confirmation {
     pub idem: String,
     /// Its entry in the outbox.
     pub entry_id: String,
-    /// Its status record.
-    pub status_key: String,
-    /// The status record's fields besides `status`.
+    /// The order's status record (accepted orders only).
+    pub status: Option<StatusRecord>,
+}
+
+/// An order's status record for `GET /order/{id}`.
+#[derive(Debug)]
+pub struct StatusRecord {
+    /// Its key.
+    pub key: String,
+    /// Its fields besides `status`.
     pub fields: [(&'static str, String); 4],
 }
 
@@ -101,15 +109,15 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, mut conn: Conn, ttl: u64) 
 /// script, it is loaded and the write repeated.
 pub async fn write(conn: &mut Conn, batch: &[&Confirmation], ttl: u64) -> redis::RedisResult<()> {
     let mut out = Batch::new(conn);
-    for c in batch {
+    for status in batch.iter().filter_map(|c| c.status.as_ref()) {
         out.group()
             .cmd("HSET")
-            .arg(&c.status_key)
-            .arg(&c.fields)
+            .arg(&status.key)
+            .arg(&status.fields)
             .ignore()
-            .hset_nx(&c.status_key, field::STATUS, OrderState::Accepted.as_str())
+            .hset_nx(&status.key, field::STATUS, OrderState::Accepted.as_str())
             .ignore()
-            .expire(&c.status_key, ttl as i64)
+            .expire(&status.key, ttl as i64)
             .ignore();
     }
     // One script call per product, its orders in batch order.

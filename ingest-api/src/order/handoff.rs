@@ -1,8 +1,8 @@
 //! The hand-off from Redis to Kafka.
 //!
 //! The admission script writes every accepted order to the product's outbox stream in
-//! the same atomic step that takes the stock; the entry starts pending in the stream's
-//! consumer group. The API then publishes the event (idempotent producer, `acks=all`),
+//! the same atomic step that takes the stock (and `lua/transition.lua` every ended
+//! reservation, likewise); the entry starts pending in the stream's consumer group. The API then publishes the event (idempotent producer, `acks=all`),
 //! awaits Kafka's acknowledgement, and confirms the entry (`lua/handoff_done.lua`). If
 //! the API dies in between, or Kafka fails, the entry stays pending; the relay in every
 //! API instance claims entries idle for longer than `RELAY_IDLE_MS` with `XAUTOCLAIM`
@@ -17,11 +17,12 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use redis::Value;
 use shared::keys::{Keyspace, OUTBOX_GROUP};
-use shared::{OrderPlaced, ProductId};
+use shared::{OrderEvent, OrderPlaced, ProductId};
 use stores::redis::Conn;
 use tokio::sync::watch;
+use uuid::Uuid;
 
-use super::confirm::{Confirmation, Confirmer};
+use super::confirm::{Confirmation, Confirmer, StatusRecord};
 use super::replicas::Replicas;
 use crate::metrics::Metrics;
 
@@ -121,19 +122,19 @@ impl Handoff {
         &self.inner.topic
     }
 
-    /// Publishes one accepted order (`payload` is `event` as JSON, as the outbox holds it)
-    /// and, once Kafka acknowledged it, confirms its outbox
-    /// entry. On timeout the delivery keeps running in the background and confirms the
-    /// entry if it succeeds; otherwise the relay republishes it.
-    #[tracing::instrument(name = "publish", skip_all, fields(order_id = %event.order_id))]
+    /// Publishes one outbox entry's event (`payload`, as the outbox holds it, keyed by
+    /// `order_id` so an order's events stay in order) and, once Kafka acknowledged it,
+    /// writes `confirmation`. On timeout the delivery keeps running in the background
+    /// and confirms the entry if it succeeds; otherwise the relay republishes it.
+    #[tracing::instrument(name = "publish", skip_all, fields(%order_id))]
     pub async fn publish(
         &self,
-        event: &OrderPlaced,
+        order_id: Uuid,
         payload: &str,
-        entry_id: &str,
+        confirmation: Confirmation,
     ) -> Result<(), PublishError> {
         let inner = &self.inner;
-        let key = event.order_id.to_string();
+        let key = order_id.to_string();
         let record = FutureRecord::to(&inner.topic).key(&key).payload(payload);
         let started = std::time::Instant::now();
         let mut delivery = inner.producer.send_result(record).map_err(|(e, _)| {
@@ -143,7 +144,7 @@ impl Handoff {
         match tokio::time::timeout(inner.publish_timeout, &mut delivery).await {
             Ok(Ok(Ok(_))) => {
                 inner.metrics.kafka_delivered(started.elapsed());
-                self.confirm(event, entry_id).await;
+                inner.confirmer.confirm(confirmation).await;
                 Ok(())
             }
             Ok(Ok(Err((e, _)))) => {
@@ -156,12 +157,10 @@ impl Handoff {
             }
             Err(_elapsed) => {
                 inner.metrics.kafka_failure();
-                let this = self.clone();
-                let event = event.clone();
-                let entry_id = entry_id.to_owned();
+                let confirmer = inner.confirmer.clone();
                 tokio::spawn(async move {
                     if let Ok(Ok(_)) = delivery.await {
-                        this.confirm(&event, &entry_id).await;
+                        confirmer.confirm(confirmation).await;
                     }
                 });
                 Err(PublishError::Timeout(inner.publish_timeout))
@@ -169,20 +168,40 @@ impl Handoff {
         }
     }
 
-    /// Marks the outbox entry done and records the order's status for `GET /order`,
-    /// batched with the other orders acknowledged meanwhile ([`Confirmer`]). Failures are
+    /// What confirms an accepted order's entry: the entry marked done, the stored answer
+    /// replayable, the status record for `GET /order` written (batched with the other
+    /// orders acknowledged meanwhile by the [`Confirmer`]). A failed confirmation is
     /// logged, not returned: Kafka already has the order, and an entry left pending is
     /// only republished, a no-op for the worker.
-    pub async fn confirm(&self, event: &OrderPlaced, entry_id: &str) {
+    pub fn placed(&self, event: &OrderPlaced, entry_id: &str) -> Confirmation {
         let sale = self.inner.keys.sale(&event.product_id);
-        let confirmation = Confirmation {
+        Confirmation {
             outbox: sale.outbox(),
             idem: sale.idempotency(event.user_id.as_str(), event.idempotency_key.as_str()),
             entry_id: entry_id.to_owned(),
-            status_key: self.inner.keys.order_status(&event.order_id),
-            fields: shared::status::order_fields(event),
-        };
-        self.inner.confirmer.confirm(confirmation).await;
+            status: Some(StatusRecord {
+                key: self.inner.keys.order_status(&event.order_id),
+                fields: shared::status::order_fields(event),
+            }),
+        }
+    }
+
+    /// What confirms an ended reservation's entry: the entry marked done (the
+    /// reservation record stands in for the idempotency record; its placement entry
+    /// never matches, so nothing else changes).
+    pub fn transitioned(
+        &self,
+        product: &ProductId,
+        order_id: Uuid,
+        entry_id: &str,
+    ) -> Confirmation {
+        let sale = self.inner.keys.sale(product);
+        Confirmation {
+            outbox: sale.outbox(),
+            idem: sale.reservation(&order_id.to_string()),
+            entry_id: entry_id.to_owned(),
+            status: None,
+        }
     }
 
     /// Republishes outbox entries that stayed pending longer than `min_idle`, until
@@ -279,14 +298,21 @@ impl Handoff {
             for (entry_id, event) in entries {
                 let decoded = event
                     .as_deref()
-                    .map(|e| (e, OrderPlaced::decode(e.as_bytes())));
+                    .map(|e| (e, OrderEvent::decode(e.as_bytes())));
                 match decoded {
                     Some((payload, Ok(event))) => {
-                        match self.publish(&event, payload, &entry_id).await {
+                        let confirmation = match &event {
+                            OrderEvent::Placed(e) => self.placed(e, &entry_id),
+                            OrderEvent::Transitioned(e) => {
+                                self.transitioned(&e.product_id, e.order_id, &entry_id)
+                            }
+                        };
+                        let order_id = event.order_id();
+                        match self.publish(order_id, payload, confirmation).await {
                             Ok(()) => {
                                 relayed += 1;
                                 self.inner.metrics.relayed();
-                                tracing::info!(order_id = %event.order_id, entry_id, "relayed a stranded order");
+                                tracing::info!(%order_id, entry_id, "relayed a stranded entry");
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, entry_id, "relay could not publish; will retry");

@@ -5,12 +5,14 @@
 //! ([`handoff`], confirmed in batches by [`confirm`]), each acceptance first held by
 //! enough Redis replicas ([`replicas`]), ending in an acceptance or a
 //! [`refusal`]; the protections around them ([`rate`], [`breaker`], [`sold_out`],
-//! [`violations`]); and reading an order's status back ([`lookup`]).
+//! [`violations`]); reservations that expire unpaid ([`expiry`]); and reading an order's
+//! status back ([`lookup`]).
 
 pub mod admission;
 pub mod admit_reply;
 pub mod breaker;
 pub mod confirm;
+pub mod expiry;
 pub mod handoff;
 pub mod identity;
 pub mod lookup;
@@ -25,6 +27,7 @@ pub mod ticket;
 pub mod violations;
 
 pub use admission::{Admission, AdmissionError, Admitted, Decision, RateReport};
+pub use expiry::Sweeper;
 pub use handoff::{Handoff, PublishError};
 pub use identity::{Client, TrustedProxies};
 pub use place::{Placed, Placer};

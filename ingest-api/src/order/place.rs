@@ -203,7 +203,11 @@ impl Placer {
     async fn publish(&self, ticket: &Ticket<'_>, entry_id: &str) -> Result<Accepted, Refusal> {
         match self
             .handoff
-            .publish(&ticket.event, &ticket.event_json, entry_id)
+            .publish(
+                ticket.event.order_id,
+                &ticket.event_json,
+                self.handoff.placed(&ticket.event, entry_id),
+            )
             .await
         {
             Ok(()) => Ok(Accepted::New {

@@ -56,6 +56,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             starts_at: None,
             ends_at: None,
             limits: scenario.limits()?,
+            payment_window: None,
         },
     )
     .await?;

@@ -7,6 +7,7 @@ pub mod audit_log;
 pub mod block;
 pub mod limits;
 pub mod migrate;
+pub mod order;
 pub mod orders;
 pub mod reconcile;
 pub mod sale;

@@ -43,6 +43,10 @@ pub struct Open {
     /// Closing time: RFC 3339 or Unix ms (default: none).
     #[arg(long)]
     pub ends_at: Option<String>,
+    /// How long an accepted order stays reserved unpaid before it expires and its units
+    /// go back on sale, e.g. 15m (absent or 0: never).
+    #[arg(long)]
+    pub payment_window: Option<String>,
     /// Limits other than the defaults.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -54,7 +58,7 @@ impl Run for Open {
             "sale open",
             json!({"product": self.product, "stock": self.stock, "per_user": self.per_user,
                    "starts_at": self.starts_at, "ends_at": self.ends_at,
-                   "limits": self.limits.as_json()}),
+                   "payment_window": self.payment_window, "limits": self.limits.as_json()}),
         ))
     }
 
@@ -70,6 +74,12 @@ impl Run for Open {
                 .transpose()?,
             ends_at: self.ends_at.as_deref().map(sale::parse_time).transpose()?,
             limits: self.limits.over_defaults()?,
+            payment_window: self
+                .payment_window
+                .as_deref()
+                .map(|w| super::duration("--payment-window", w))
+                .transpose()?
+                .filter(|w| !w.is_zero()),
         };
         let pg = ctx.postgres().await?;
         let mut redis = ctx.redis().await?;

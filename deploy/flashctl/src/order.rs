@@ -1,0 +1,115 @@
+//! `flashctl order cancel`: an operator ends a reservation (fraud, a customer's call).
+//! The units go back on sale at once; the worker applies the event.
+
+use redis::aio::ConnectionLike;
+use serde::Serialize;
+use shared::keys::Keyspace;
+use shared::reservation::ENDED_RETENTION_SECS;
+use shared::status::field;
+use shared::{ProductId, ReservationState};
+use stores::redis::Conn;
+use stores::reservations::{self, Transition};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::OpsError;
+
+/// What `cancel` did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Cancelled {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its product.
+    pub product: String,
+    /// `cancelled` now, or already before (`repeated`).
+    pub state: ReservationState,
+    /// Whether it had been cancelled before this call.
+    pub repeated: bool,
+    /// The sale's remaining units afterwards (None on a repeat).
+    pub remaining: Option<i64>,
+}
+
+/// Cancels a reserved order, returning its units to the sale. The product is found in
+/// the order's status record in Redis, or else in PostgreSQL.
+pub async fn cancel(
+    pg: &Client,
+    redis: &mut Conn,
+    keys: &Keyspace,
+    order_id: Uuid,
+    reason: &str,
+) -> Result<Cancelled, OpsError> {
+    let product = product_of(pg, redis, keys, order_id).await?;
+    let id = order_id.to_string();
+    let moved = reservations::transition(
+        redis,
+        &keys.sale(&product),
+        product.as_str(),
+        &id,
+        ReservationState::Cancelled,
+        reason,
+        ENDED_RETENTION_SECS,
+    )
+    .await
+    .map_err(|e| OpsError::Other(e.into()))?;
+    let done = |repeated, remaining| Cancelled {
+        order_id,
+        product: product.to_string(),
+        state: ReservationState::Cancelled,
+        repeated,
+        remaining,
+    };
+    match moved {
+        Transition::Moved {
+            state: ReservationState::Cancelled,
+            remaining,
+            ..
+        } => Ok(done(false, Some(remaining))),
+        Transition::Same(_) => Ok(done(true, None)),
+        Transition::Moved { state, .. } | Transition::NotReserved(state) => {
+            Err(OpsError::Conflict(format!(
+                "order {order_id} is {}; nothing to cancel{}",
+                state.as_str(),
+                if state == ReservationState::Expired {
+                    " (its units are back on sale)"
+                } else {
+                    ""
+                }
+            )))
+        }
+        Transition::InFlight => Err(OpsError::Conflict(format!(
+            "order {order_id} is still being handed to Kafka; retry in a few seconds"
+        ))),
+        Transition::NotFound => Err(OpsError::NotFound(format!(
+            "order {order_id} has no reservation in Redis (unknown order, or a sale recovered without it)"
+        ))),
+        Transition::NotDue { .. } => Err(OpsError::Other(anyhow::anyhow!(
+            "transition.lua answered NOT_DUE to a cancel"
+        ))),
+    }
+}
+
+/// The product of an order: its status record (written once Kafka has it), else its row.
+async fn product_of(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    order_id: Uuid,
+) -> Result<ProductId, OpsError> {
+    let cached: Option<String> = redis::cmd("HGET")
+        .arg(keys.order_status(&order_id))
+        .arg(field::PRODUCT_ID)
+        .query_async(redis)
+        .await?;
+    let product = match cached {
+        Some(p) => p,
+        None => pg
+            .query_opt(
+                "SELECT product_id FROM orders WHERE order_id = $1",
+                &[&order_id],
+            )
+            .await?
+            .map(|r| r.get(0))
+            .ok_or_else(|| OpsError::NotFound(format!("no order {order_id}")))?,
+    };
+    ProductId::parse(product).map_err(|e| OpsError::Other(e.into()))
+}

@@ -1,0 +1,193 @@
+//! The expiry sweeper: reservations not paid within their sale's payment window end as
+//! `expired` and their units go back on sale.
+//!
+//! Every API instance runs one. Each pass, for every product with a sale, one instance
+//! at a time (a short lease in Redis, as the relay's `XAUTOCLAIM` hands each entry to one
+//! claimant) asks `lua/transition.lua` to expire the reservations with the earliest
+//! deadlines, until one is not yet due: the script decides by Redis server time, so no
+//! instance's clock matters. Each expired order's event is handed to Kafka at once, once
+//! the required Redis replicas hold it; if that fails the relay republishes it. A pass
+//! runs every [`PERIOD`], so a reservation expires within about that long after its
+//! deadline.
+
+use std::time::Duration;
+
+use shared::keys::Keyspace;
+use shared::reservation::ENDED_RETENTION_SECS;
+use shared::{ProductId, ReservationState};
+use stores::redis::Conn;
+use stores::reservations::{self, Transition};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::handoff::Handoff;
+use super::replicas::Replicas;
+use crate::metrics::Metrics;
+
+/// Time between passes.
+pub const PERIOD: Duration = Duration::from_millis(500);
+/// Reservations examined per product and pass, earliest deadline first.
+const PAGE: isize = 256;
+
+/// Expires due reservations on every sale.
+#[derive(Clone)]
+pub struct Sweeper {
+    conn: Conn,
+    keys: Keyspace,
+    handoff: Handoff,
+    replicas: Replicas,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Sweeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sweeper").finish_non_exhaustive()
+    }
+}
+
+impl Sweeper {
+    /// A sweeper writing through `conn` and handing events off through `handoff`.
+    pub fn new(
+        conn: Conn,
+        keys: Keyspace,
+        handoff: Handoff,
+        replicas: Replicas,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            conn,
+            keys,
+            handoff,
+            replicas,
+            metrics,
+        }
+    }
+
+    /// Sweeps every [`PERIOD`] until `stop` turns true; `holder` names this instance's
+    /// lease.
+    pub async fn run(self, holder: String, mut stop: watch::Receiver<bool>) {
+        while shared::shutdown::next_round(&mut stop, PERIOD).await {
+            if let Err(e) = self.sweep_once(&holder).await {
+                tracing::warn!(error = %e, "expiry pass failed; retrying");
+            }
+        }
+    }
+
+    /// One pass over every sale; returns how many reservations expired.
+    pub async fn sweep_once(&self, holder: &str) -> redis::RedisResult<usize> {
+        let mut conn = self.conn.clone();
+        let products: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys.sales_registry())
+            .query_async(&mut conn)
+            .await?;
+        let mut expired = 0;
+        for product in products {
+            let Ok(product) = ProductId::parse(product) else {
+                continue;
+            };
+            match self.sweep_product(&mut conn, &product, holder).await {
+                Ok(n) => expired += n,
+                Err(e) => tracing::warn!(error = %e, %product, "expiry failed for one product"),
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn sweep_product(
+        &self,
+        conn: &mut Conn,
+        product: &ProductId,
+        holder: &str,
+    ) -> redis::RedisResult<usize> {
+        let keys = self.keys.sale(product);
+        // The lease outlives a pass a little, so instances take turns rather than race.
+        let leased: Option<String> = redis::cmd("SET")
+            .arg(keys.sweeper_lease())
+            .arg(holder)
+            .arg("NX")
+            .arg("PX")
+            .arg(PERIOD.as_millis() as u64 * 2)
+            .query_async(conn)
+            .await?;
+        let mine = leased.is_some() || {
+            let owner: Option<String> = redis::cmd("GET")
+                .arg(keys.sweeper_lease())
+                .query_async(conn)
+                .await?;
+            owner.as_deref() == Some(holder)
+        };
+        if !mine {
+            return Ok(0);
+        }
+        let earliest: Vec<String> = redis::cmd("ZRANGE")
+            .arg(keys.deadlines())
+            .arg(0)
+            .arg(PAGE - 1)
+            .query_async(conn)
+            .await?;
+        let mut expired = 0;
+        for order in earliest {
+            let moved = reservations::transition(
+                conn,
+                &keys,
+                product.as_str(),
+                &order,
+                ReservationState::Expired,
+                "expiry",
+                ENDED_RETENTION_SECS,
+            )
+            .await;
+            match moved {
+                Ok(Transition::Moved {
+                    entry_id, event, ..
+                }) => {
+                    expired += 1;
+                    self.metrics.transition(ReservationState::Expired);
+                    self.hand_off(conn, product, &order, &entry_id, &event)
+                        .await;
+                }
+                // The earliest not yet due: neither is any later one.
+                Ok(Transition::NotDue { .. }) => break,
+                // Kafka has not acknowledged the placement yet: next pass.
+                Ok(Transition::InFlight) => {}
+                // Ended otherwise meanwhile, or its record is gone: not ours to expire.
+                Ok(Transition::Same(_) | Transition::NotReserved(_) | Transition::NotFound) => {
+                    let _: redis::RedisResult<i64> = redis::cmd("ZREM")
+                        .arg(keys.deadlines())
+                        .arg(&order)
+                        .query_async(conn)
+                        .await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, order, "could not expire a reservation");
+                    break;
+                }
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Publishes an expiry once enough replicas hold it; otherwise the relay will.
+    async fn hand_off(
+        &self,
+        conn: &mut Conn,
+        product: &ProductId,
+        order: &str,
+        entry_id: &str,
+        event: &str,
+    ) {
+        let Ok(order_id) = Uuid::parse_str(order) else {
+            return;
+        };
+        let outbox = self.keys.sale(product).outbox();
+        if let Err(e) = self.replicas.confirm(conn, &outbox).await {
+            self.metrics.replica_shortfall();
+            tracing::warn!(error = %e, order, "expiry not on enough replicas; the relay will publish it");
+            return;
+        }
+        let confirmation = self.handoff.transitioned(product, order_id, entry_id);
+        if let Err(e) = self.handoff.publish(order_id, event, confirmation).await {
+            tracing::warn!(error = %e, order, "expiry not published; the relay will publish it");
+        }
+    }
+}
