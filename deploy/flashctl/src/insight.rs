@@ -95,6 +95,7 @@ pub async fn suspicious(
             &format!(
                 "SELECT o.user_id, sum(o.quantity)::int8 FROM orders o JOIN sales s USING (product_id) \
                  WHERE o.product_id = $1 AND {window} AND s.per_user_limit > 0 \
+                   AND o.state IN ('reserved', 'paid') \
                  GROUP BY o.user_id, s.per_user_limit HAVING sum(o.quantity) > s.per_user_limit \
                  ORDER BY 2 DESC LIMIT 50"
             ),
@@ -156,9 +157,10 @@ pub struct Reconciliation {
     pub redis_taken: Option<i64>,
     /// Units persisted (`sales.sold`).
     pub persisted: i64,
-    /// Units in `orders` rows (must equal `persisted`).
+    /// Units in live (reserved or paid) `orders` rows (must equal `persisted`).
     pub row_units: i64,
-    /// Units of accepted orders still in the outbox.
+    /// Units of accepted orders still in the outbox, less the units of cancelled and
+    /// expired orders still there.
     pub pending_handoff_units: i64,
     /// Messages in Kafka not yet written by the worker group.
     pub worker_lag: i64,
@@ -182,7 +184,8 @@ pub async fn reconcile(
     let status = crate::sale::status(pg, redis, keys, product).await?;
     let row = pg
         .query_one(
-            "SELECT (SELECT coalesce(sum(quantity), 0)::int8 FROM orders WHERE product_id = $1), \
+            "SELECT (SELECT coalesce(sum(quantity), 0)::int8 FROM orders \
+                     WHERE product_id = $1 AND state IN ('reserved', 'paid')), \
                     (SELECT count(*) FROM rejected_orders WHERE product_id = $1)",
             &[&product.as_str()],
         )
@@ -194,11 +197,19 @@ pub async fn reconcile(
         .arg("+")
         .query_async(redis)
         .await?;
+    // Accepted orders in the outbox are taken in Redis and not yet persisted; returns in
+    // the outbox are given back in Redis and not yet taken off `sold`.
     let pending_units: i64 = entries
         .iter()
         .filter_map(|(_, fields)| fields.iter().find(|(f, _)| f == "event"))
-        .filter_map(|(_, e)| shared::OrderPlaced::decode(e.as_bytes()).ok())
-        .map(|e| i64::from(e.quantity.get()))
+        .filter_map(|(_, e)| shared::OrderEvent::decode(e.as_bytes()).ok())
+        .map(|e| match e {
+            shared::OrderEvent::Placed(p) => i64::from(p.quantity.get()),
+            shared::OrderEvent::Transitioned(t) if t.state.returns_units() => {
+                -i64::from(t.quantity.get())
+            }
+            shared::OrderEvent::Transitioned(_) => 0,
+        })
         .sum();
     let settled = lag == 0 && status.pending_handoff == 0;
     let drift = status.taken.map(|t| t - status.persisted - pending_units);

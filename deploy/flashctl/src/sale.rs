@@ -219,7 +219,13 @@ pub struct SaleStatus {
     pub persisted: i64,
     /// Rows in `orders`.
     pub orders: i64,
-    /// Accepted orders not yet confirmed by Kafka (outbox entries).
+    /// Persisted units of orders still reserved (accepted, not yet paid).
+    pub reserved: i64,
+    /// Persisted units of paid orders.
+    pub paid: i64,
+    /// Persisted units of cancelled or expired orders, back on sale (not in `persisted`).
+    pub returned: i64,
+    /// Outbox entries not yet confirmed by Kafka (accepted orders and ended reservations).
     pub pending_handoff: i64,
     /// Taken but not yet persisted: in the outbox, in Kafka, or in the worker's hands.
     pub in_transit: Option<i64>,
@@ -232,7 +238,7 @@ impl SaleStatus {
         format!(
             "product          {}\nstate            {}\nstock            {}\nper-user cap     {}\n\
              redis remaining  {}\ntaken            {}\npersisted        {} ({} orders)\n\
-             pending handoff  {}\nin transit       {}",
+             reserved / paid  {} / {} (returned {})\npending handoff  {}\nin transit       {}",
             self.product,
             self.state,
             self.stock,
@@ -245,6 +251,9 @@ impl SaleStatus {
             opt(self.taken),
             self.persisted,
             self.orders,
+            self.reserved,
+            self.paid,
+            self.returned,
             self.pending_handoff,
             opt(self.in_transit),
         )
@@ -260,9 +269,12 @@ pub async fn status(
 ) -> Result<SaleStatus, OpsError> {
     let row = pg
         .query_opt(
-            "SELECT s.stock, s.sold, s.per_user_limit, \
-                    (SELECT count(*) FROM orders o WHERE o.product_id = s.product_id) \
-             FROM sales s WHERE s.product_id = $1",
+            "SELECT s.stock, s.sold, s.per_user_limit, count(o.order_id), \
+                    coalesce(sum(o.quantity) FILTER (WHERE o.state = 'reserved'), 0)::int8, \
+                    coalesce(sum(o.quantity) FILTER (WHERE o.state = 'paid'), 0)::int8, \
+                    coalesce(sum(o.quantity) FILTER (WHERE o.state IN ('cancelled', 'expired')), 0)::int8 \
+             FROM sales s LEFT JOIN orders o ON o.product_id = s.product_id \
+             WHERE s.product_id = $1 GROUP BY s.product_id",
             &[&product.as_str()],
         )
         .await?
@@ -290,6 +302,9 @@ pub async fn status(
         taken,
         persisted: sold.into(),
         orders,
+        reserved: row.get(4),
+        paid: row.get(5),
+        returned: row.get(6),
         pending_handoff: pending,
         in_transit: taken.map(|t| t - i64::from(sold)),
     })

@@ -1,0 +1,85 @@
+//! `flashctl order cancel` through the whole pipeline: the units are back on sale at
+//! once, the relay hands the event to Kafka, the worker applies it, and `sale status`
+//! and `reconcile` count the returned units (consistent, no drift).
+
+use flashctl::testkit::SaleStack;
+use ingest_api::testkit::{ApiStack, RunningApi};
+use inventory_worker::testkit::{RunningWorker, WorkerStack};
+use std::time::{Duration, Instant};
+
+use flashctl::{OpsError, insight, order, sale};
+use shared::ReservationState;
+use shared::sale::Verdict;
+use testkit::TestStack;
+use testkit::client::OrderClient;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_cancel_reaches_postgresql_and_reconciles() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    stack.open_sale("vase", 3, 1).await?;
+    let mut settings = stack.api_settings();
+    settings.relay_idle_ms = 200;
+    let api = RunningApi::start(settings).await?;
+    let worker = RunningWorker::start(stack.worker_settings()).await?;
+    let mut ids = Vec::new();
+    for user in ["ada", "bea", "cy"] {
+        let a = api
+            .client
+            .place(
+                &OrderClient::body("vase", user, 1),
+                &uuid::Uuid::new_v4().to_string(),
+            )
+            .await?;
+        assert_eq!(a.status, 202, "{}", a.code());
+        ids.push(a.order_id().expect("order id").parse::<uuid::Uuid>()?);
+    }
+    let pg = stack.pg().await?;
+    let mut redis = stack.redis().await?;
+    let product = "vase".parse()?;
+
+    let done = order::cancel(&pg, &mut redis, &stack.keys, ids[0], "fraud").await?;
+    assert_eq!(done.state, ReservationState::Cancelled);
+    assert_eq!(done.remaining, Some(1), "the unit is back on sale at once");
+    assert!(!done.repeated);
+    let again = order::cancel(&pg, &mut redis, &stack.keys, ids[0], "fraud").await?;
+    assert!(again.repeated, "a repeat changes nothing");
+    let unknown = order::cancel(&pg, &mut redis, &stack.keys, uuid::Uuid::now_v7(), "x").await;
+    assert!(matches!(unknown, Err(OpsError::NotFound(_))), "{unknown:?}");
+
+    // The relay publishes the cancel; the worker applies it once.
+    let started = Instant::now();
+    let status = loop {
+        let s = sale::status(&pg, &mut redis, &stack.keys, &product).await?;
+        if (s.returned == 1 && s.pending_handoff == 0)
+            || started.elapsed() > Duration::from_secs(20)
+        {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (status.reserved, status.paid, status.returned),
+        (2, 0, 1),
+        "{status:?}"
+    );
+    assert_eq!(status.persisted, 2, "sold counts live reservations only");
+    assert_eq!(status.redis_remaining, Some(1));
+    let (state, reason): (String, Option<String>) = {
+        let r = pg
+            .query_one(
+                "SELECT state, state_reason FROM orders WHERE order_id = $1",
+                &[&ids[0]],
+            )
+            .await?;
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        (state.as_str(), reason.as_deref()),
+        ("cancelled", Some("fraud"))
+    );
+    let r = insight::reconcile(&pg, &mut redis, &stack.keys, &product, 0).await?;
+    assert_eq!(r.verdict, Verdict::Consistent, "{r:?}");
+    assert_eq!(r.drift, Some(0));
+    worker.stop().await?;
+    api.stop().await
+}
