@@ -11,6 +11,7 @@ use shared::keys::Keyspace;
 use shared::limits::LimitSpec;
 use shared::settings::SettingsError;
 use shared::signing::Keyring;
+use shared::webhook::WebhookSecrets;
 
 use crate::order::TrustedProxies;
 
@@ -111,6 +112,10 @@ pub struct Settings {
     /// Longest wait for a request body.
     #[serde(default = "defaults::request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Secrets of the payment webhook (`whsec_<base64>[,…]`, Standard Webhooks); unset:
+    /// `POST /webhooks/payment` refuses every call.
+    #[serde(default)]
+    pub payment_webhook_secrets: Option<Secret<String>>,
 }
 
 /// `KAFKA_LINGER_MS` when unset: librdkafka's own default, and the Java producer's since
@@ -192,6 +197,8 @@ pub struct Validated {
     pub fallback_ip_limit: LimitSpec,
     /// Keyed hashes for order rows.
     pub pseudonymizer: Pseudonymizer,
+    /// Parsed `PAYMENT_WEBHOOK_SECRETS`.
+    pub webhook_secrets: WebhookSecrets,
 }
 
 impl Settings {
@@ -282,6 +289,13 @@ impl Settings {
             }
             None => Pseudonymizer::new(DEVELOPMENT_IP_HASH_KEY.as_bytes()),
         };
+        let webhook_secrets = match &self.payment_webhook_secrets {
+            Some(raw) => match WebhookSecrets::parse(raw.expose()) {
+                Ok(secrets) => secrets,
+                Err(e) => return invalid(e.to_string()),
+            },
+            None => WebhookSecrets::default(),
+        };
         let keyspace = Keyspace::new(self.redis_namespace.clone());
         Ok(Validated {
             raw: self,
@@ -291,6 +305,7 @@ impl Settings {
             allowed_origins,
             fallback_ip_limit,
             pseudonymizer,
+            webhook_secrets,
         })
     }
 

@@ -18,7 +18,8 @@ use crate::order::breaker::Breaker;
 use crate::order::sold_out::SoldOut;
 use crate::order::violations::Violations;
 use crate::order::{
-    Admission, Handoff, LocalLimiter, OrderSchema, Placer, Replicas, Sweeper, Verifier,
+    Admission, Handoff, LocalLimiter, OrderSchema, Placer, Replicas, Reservations, Sweeper,
+    Verifier,
 };
 use crate::routes;
 use crate::settings::{Environment, Validated};
@@ -137,11 +138,17 @@ impl Application {
             raw.rate_limit_enabled,
             replicas.clone(),
         );
-        let sweeper = Sweeper::new(
+        let reservations = Reservations::new(
             redis.clone(),
             settings.keyspace.clone(),
             handoff.clone(),
             replicas,
+            metrics.clone(),
+        );
+        let sweeper = Sweeper::new(
+            redis.clone(),
+            settings.keyspace.clone(),
+            reservations.clone(),
             metrics.clone(),
         );
         let state = web::Data::new(AppState {
@@ -164,6 +171,8 @@ impl Application {
             redis,
             keys: settings.keyspace.clone(),
             sweeper,
+            reservations,
+            webhook_secrets: settings.webhook_secrets.clone(),
             metrics,
         });
 
@@ -189,6 +198,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::Data::new(placer))
                 .configure(routes::order::config)
+                .configure(routes::reservation::config)
                 .default_service(web::to(routes::order::not_found))
                 .wrap(cors(&origins, environment))
                 .wrap(security_headers())

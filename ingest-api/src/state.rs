@@ -8,7 +8,9 @@ use stores::redis::Conn;
 
 use crate::metrics::Metrics;
 use crate::order::violations::Violations;
-use crate::order::{LocalLimiter, OrderSchema, Placer, Sweeper, TrustedProxies, Verifier};
+use crate::order::{
+    LocalLimiter, OrderSchema, Placer, Reservations, Sweeper, TrustedProxies, Verifier,
+};
 
 /// Built once at start-up; handlers get it through `web::Data`.
 #[derive(Debug)]
@@ -39,6 +41,10 @@ pub struct AppState {
     pub keys: Keyspace,
     /// The expiry sweeper (run beside the relay).
     pub sweeper: Sweeper,
+    /// Cancels and payments.
+    pub reservations: Reservations,
+    /// Secrets of `POST /webhooks/payment`.
+    pub webhook_secrets: shared::webhook::WebhookSecrets,
     /// Metrics.
     pub metrics: Metrics,
 }

@@ -12,6 +12,9 @@ pub trait ApiStack {
     fn api_settings(&self) -> Settings;
 }
 
+/// The payment webhook secret every test API is configured with.
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIz";
+
 impl ApiStack for TestStack {
     fn api_settings(&self) -> Settings {
         Settings {
@@ -40,6 +43,7 @@ impl ApiStack for TestStack {
             fallback_ip_limit: "10/s:20".into(),
             ip_hash_key: None,
             request_timeout_ms: 5_000,
+            payment_webhook_secrets: Some(shared::Secret::new(TEST_WEBHOOK_SECRET.into())),
         }
     }
 }

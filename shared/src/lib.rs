@@ -22,6 +22,7 @@ pub mod shutdown;
 pub mod signing;
 pub mod status;
 pub mod telemetry;
+pub mod webhook;
 
 pub use domain::{DomainError, Fingerprint, IdempotencyKey, ProductId, Quantity, UserId};
 pub use event::{OrderEvent, OrderPlaced};

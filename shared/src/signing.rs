@@ -48,17 +48,29 @@ fn mac(secret: &[u8], canonical: &[u8]) -> HmacSha256 {
     mac
 }
 
-/// The `X-Signature` value (`v1=` + lowercase hex) for a `POST /order`.
-pub fn sign_order(secret: &[u8], request_time: &str, idempotency_key: &str, body: &[u8]) -> String {
-    let canonical = canonical_string("POST", "/order", request_time, idempotency_key, body);
+/// The `X-Signature` value (`v1=` + lowercase hex) for a `POST` to `path`.
+pub fn sign(
+    secret: &[u8],
+    path: &str,
+    request_time: &str,
+    idempotency_key: &str,
+    body: &[u8],
+) -> String {
+    let canonical = canonical_string("POST", path, request_time, idempotency_key, body);
     let tag = mac(secret, &canonical).finalize().into_bytes();
     format!("{SIGNATURE_PREFIX}{}", hex::encode(tag))
 }
 
-/// Checks an `X-Signature` value in constant time. Anything that is not `v1=` followed
-/// by 64 hex digits is simply a wrong signature.
-pub fn verify_order(
+/// The `X-Signature` value for a `POST /order`.
+pub fn sign_order(secret: &[u8], request_time: &str, idempotency_key: &str, body: &[u8]) -> String {
+    sign(secret, "/order", request_time, idempotency_key, body)
+}
+
+/// Checks an `X-Signature` value for a `POST` to `path` in constant time. Anything that
+/// is not `v1=` followed by 64 hex digits is simply a wrong signature.
+pub fn verify(
     secret: &[u8],
+    path: &str,
     request_time: &str,
     idempotency_key: &str,
     body: &[u8],
@@ -71,8 +83,26 @@ pub fn verify_order(
     if hex::decode_to_slice(hex_tag, &mut tag).is_err() {
         return false;
     }
-    let canonical = canonical_string("POST", "/order", request_time, idempotency_key, body);
+    let canonical = canonical_string("POST", path, request_time, idempotency_key, body);
     mac(secret, &canonical).verify_slice(&tag).is_ok()
+}
+
+/// [`verify`] for a `POST /order`.
+pub fn verify_order(
+    secret: &[u8],
+    request_time: &str,
+    idempotency_key: &str,
+    body: &[u8],
+    signature: &str,
+) -> bool {
+    verify(
+        secret,
+        "/order",
+        request_time,
+        idempotency_key,
+        body,
+        signature,
+    )
 }
 
 /// Why a `SIGNING_KEYS` value was refused.

@@ -82,6 +82,10 @@ pub struct OrderStatus {
     pub user_id: UserId,
     /// How many units.
     pub quantity: Quantity,
+    /// Where its reservation stands, from its reservation record (absent when Redis no
+    /// longer holds one: a sale rebuilt by `flashctl sale recover` keeps only live ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::ReservationState>,
 }
 
 impl OrderStatus {
@@ -112,6 +116,7 @@ impl OrderStatus {
             product_id: ProductId::parse(product.clone())?,
             user_id: UserId::parse(user.clone())?,
             quantity: Quantity::new(quantity)?,
+            state: None,
         }))
     }
 }

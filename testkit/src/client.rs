@@ -1,11 +1,12 @@
-//! A client that signs `POST /order` the way a shopper's app must (`ingest-api/API.md`).
+//! A client that signs `POST /order` and `POST /order/{id}/cancel` the way a shopper's
+//! app must, and payment webhooks the way a payment service does (`ingest-api/API.md`).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 use shared::event::now_ms;
-use shared::signing::sign_order;
+use shared::signing::{sign, sign_order};
 
 /// One answer, kept whole for assertions and the audit.
 #[derive(Debug, Clone)]
@@ -178,6 +179,58 @@ impl OrderClient {
     /// `GET /order/{id}`.
     pub async fn get_order(&self, order_id: &str) -> reqwest::Result<Answer> {
         send(self.http.get(format!("{}/order/{order_id}", self.base_url))).await
+    }
+
+    /// A signed `POST /order/{id}/cancel` for `user` (the path enters the signature).
+    pub fn cancel_request(
+        &self,
+        order_id: &str,
+        user: &str,
+        idempotency_key: &str,
+    ) -> reqwest::RequestBuilder {
+        let path = format!("/order/{order_id}/cancel");
+        let body = format!(r#"{{"userId":"{user}"}}"#).into_bytes();
+        let request_time = now_ms().to_string();
+        let signature = sign(&self.secret, &path, &request_time, idempotency_key, &body);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("content-type", "application/json")
+            .header("idempotency-key", idempotency_key)
+            .header("x-request-time", request_time)
+            .header("x-signature", signature)
+            .body(body);
+        if let Some(id) = &self.key_id {
+            req = req.header("x-key-id", id);
+        }
+        req
+    }
+
+    /// Sends [`Self::cancel_request`].
+    pub async fn cancel(&self, order_id: &str, user: &str) -> reqwest::Result<Answer> {
+        let key = format!("cancel-{order_id}");
+        send(self.cancel_request(order_id, user, &key)).await
+    }
+
+    /// A `POST /webhooks/payment` for `order_id` with `status`, signed by `secret`
+    /// (`whsec_…`) as webhook `id`, now.
+    pub fn payment_request(
+        &self,
+        secret: &str,
+        id: &str,
+        order_id: &str,
+        status: &str,
+    ) -> reqwest::RequestBuilder {
+        let body = format!(r#"{{"orderId":"{order_id}","status":"{status}"}}"#).into_bytes();
+        let timestamp = (now_ms() / 1000).to_string();
+        let signature = shared::webhook::sign(secret, id, &timestamp, &body).unwrap_or_default();
+        self.http
+            .post(format!("{}/webhooks/payment", self.base_url))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp)
+            .header("webhook-signature", signature)
+            .body(body)
     }
 }
 

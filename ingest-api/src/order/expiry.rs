@@ -20,8 +20,7 @@ use stores::reservations::{self, Transition};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::handoff::Handoff;
-use super::replicas::Replicas;
+use super::reservations::Reservations;
 use crate::metrics::Metrics;
 
 /// Time between passes.
@@ -34,8 +33,7 @@ const PAGE: isize = 256;
 pub struct Sweeper {
     conn: Conn,
     keys: Keyspace,
-    handoff: Handoff,
-    replicas: Replicas,
+    reservations: Reservations,
     metrics: Metrics,
 }
 
@@ -46,19 +44,12 @@ impl std::fmt::Debug for Sweeper {
 }
 
 impl Sweeper {
-    /// A sweeper writing through `conn` and handing events off through `handoff`.
-    pub fn new(
-        conn: Conn,
-        keys: Keyspace,
-        handoff: Handoff,
-        replicas: Replicas,
-        metrics: Metrics,
-    ) -> Self {
+    /// A sweeper writing through `conn` and handing events off as `reservations` does.
+    pub fn new(conn: Conn, keys: Keyspace, reservations: Reservations, metrics: Metrics) -> Self {
         Self {
             conn,
             keys,
-            handoff,
-            replicas,
+            reservations,
             metrics,
         }
     }
@@ -143,8 +134,13 @@ impl Sweeper {
                 }) => {
                     expired += 1;
                     self.metrics.transition(ReservationState::Expired);
-                    self.hand_off(conn, product, &order, &entry_id, &event)
-                        .await;
+                    if let Ok(order_id) = Uuid::parse_str(&order) {
+                        // Not on enough replicas: the relay publishes it once it is.
+                        let _ = self
+                            .reservations
+                            .hand_off(conn, product, order_id, &entry_id, &event)
+                            .await;
+                    }
                 }
                 // The earliest not yet due: neither is any later one.
                 Ok(Transition::NotDue { .. }) => break,
@@ -165,29 +161,5 @@ impl Sweeper {
             }
         }
         Ok(expired)
-    }
-
-    /// Publishes an expiry once enough replicas hold it; otherwise the relay will.
-    async fn hand_off(
-        &self,
-        conn: &mut Conn,
-        product: &ProductId,
-        order: &str,
-        entry_id: &str,
-        event: &str,
-    ) {
-        let Ok(order_id) = Uuid::parse_str(order) else {
-            return;
-        };
-        let outbox = self.keys.sale(product).outbox();
-        if let Err(e) = self.replicas.confirm(conn, &outbox).await {
-            self.metrics.replica_shortfall();
-            tracing::warn!(error = %e, order, "expiry not on enough replicas; the relay will publish it");
-            return;
-        }
-        let confirmation = self.handoff.transitioned(product, order_id, entry_id);
-        if let Err(e) = self.handoff.publish(order_id, event, confirmation).await {
-            tracing::warn!(error = %e, order, "expiry not published; the relay will publish it");
-        }
     }
 }

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use shared::DomainError;
 use shared::keys::Keyspace;
 use shared::status::OrderStatus;
+use shared::{DomainError, ReservationState};
 use stores::redis::Conn;
 use uuid::Uuid;
 
@@ -20,7 +20,8 @@ pub enum LookupError {
 }
 
 /// The status record of `order_id`, if there is one (it is written once Kafka
-/// acknowledged the order, and kept `ORDER_STATUS_TTL_SECS`).
+/// acknowledged the order, and kept `ORDER_STATUS_TTL_SECS`), with the state of its
+/// reservation (a second read: the record lives in the product's slot).
 pub async fn lookup(
     conn: &Conn,
     keys: &Keyspace,
@@ -31,5 +32,17 @@ pub async fn lookup(
         .arg(keys.order_status(&order_id))
         .query_async(&mut conn)
         .await?;
-    Ok(OrderStatus::from_fields(order_id, &fields)?)
+    let Some(mut status) = OrderStatus::from_fields(order_id, &fields)? else {
+        return Ok(None);
+    };
+    let state: Option<String> = redis::cmd("HGET")
+        .arg(
+            keys.sale(&status.product_id)
+                .reservation(&order_id.to_string()),
+        )
+        .arg("state")
+        .query_async(&mut conn)
+        .await?;
+    status.state = state.as_deref().and_then(ReservationState::parse);
+    Ok(Some(status))
 }

@@ -5,8 +5,9 @@
 //! ([`handoff`], confirmed in batches by [`confirm`]), each acceptance first held by
 //! enough Redis replicas ([`replicas`]), ending in an acceptance or a
 //! [`refusal`]; the protections around them ([`rate`], [`breaker`], [`sold_out`],
-//! [`violations`]); reservations that expire unpaid ([`expiry`]); and reading an order's
-//! status back ([`lookup`]).
+//! [`violations`]); ending reservations: cancelled or paid on request
+//! ([`reservations`]), expired unpaid ([`expiry`]); and reading an order's status back
+//! ([`lookup`]).
 
 pub mod admission;
 pub mod admit_reply;
@@ -20,6 +21,7 @@ pub mod place;
 pub mod rate;
 pub mod refusal;
 pub mod replicas;
+pub mod reservations;
 pub mod schema;
 pub mod signature;
 pub mod sold_out;
@@ -34,6 +36,7 @@ pub use place::{Placed, Placer};
 pub use rate::{LocalLimiter, RateInfo};
 pub use refusal::{Accepted, Dependency, Refusal};
 pub use replicas::{NotReplicated, Replicas};
+pub use reservations::{EndRefusal, Reservations};
 pub use schema::{OrderRequest, OrderSchema};
 pub use signature::{SignatureError, SignedRequest, Verifier};
 pub use ticket::Ticket;

@@ -1,12 +1,14 @@
-//! Signature and freshness of a `POST /order`, checked on the raw bytes before the body
-//! is parsed.
+//! Signature and freshness of a signed request (`POST /order`, `POST
+//! /order/{id}/cancel`), checked on the raw bytes before the body is parsed.
 
 use shared::IdempotencyKey;
-use shared::signing::{Keyring, verify_order};
+use shared::signing::{Keyring, verify};
 
 /// The signed parts of a request, as received.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedRequest<'a> {
+    /// The request path, as signed (`/order`, `/order/{id}/cancel`).
+    pub path: &'a str,
     /// `X-Key-Id`, optional when one key is configured.
     pub key_id: Option<&'a str>,
     /// `X-Request-Time`, Unix milliseconds, verbatim.
@@ -61,8 +63,9 @@ impl Verifier {
             .keyring
             .get(req.key_id)
             .ok_or(SignatureError::UnknownKey)?;
-        if verify_order(
+        if verify(
             secret,
+            req.path,
             time,
             req.idempotency_key.as_str(),
             req.body,
@@ -96,6 +99,7 @@ mod tests {
         let sig = sign_order(b"fedcba9876543210", &now.to_string(), key.as_str(), body);
         let t = now.to_string();
         let req = SignedRequest {
+            path: "/order",
             key_id: Some("k2"),
             request_time: Some(&t),
             signature: Some(&sig),

@@ -50,6 +50,7 @@ impl<'a> Ticket<'a> {
             product_id: event.product_id.clone(),
             user_id: event.user_id.clone(),
             quantity: event.quantity,
+            state: Some(shared::ReservationState::Reserved),
         };
         Self {
             event_json: event.to_json(),

@@ -35,6 +35,9 @@ impl ApiError {
             Self::RouteNotFound,
             Self::MethodNotAllowed,
             Self::OrderNotFound,
+            Self::OrderNotReserved {
+                state: shared::ReservationState::Expired,
+            },
             Self::Unavailable {
                 cause: "redis",
                 outcome_unknown: false,
@@ -63,6 +66,7 @@ impl ApiError {
                 | Self::RouteNotFound
                 | Self::MethodNotAllowed
                 | Self::OrderNotFound
+                | Self::OrderNotReserved { .. }
                 | Self::Unavailable { .. }
                 | Self::Internal(_) => {}
             }

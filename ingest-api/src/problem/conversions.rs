@@ -1,9 +1,10 @@
 //! The business side's errors as [`ApiError`]s: a [`Refusal`] of the order pipeline, a
-//! [`SignatureError`] of the front door, a [`LookupError`] of `GET /order/{id}`.
+//! [`SignatureError`] of the front door, a [`LookupError`] of `GET /order/{id}`, an
+//! [`EndRefusal`] of a cancel or a payment.
 
 use super::ApiError;
 use crate::order::lookup::LookupError;
-use crate::order::{Dependency, Refusal, SignatureError};
+use crate::order::{Dependency, EndRefusal, Refusal, SignatureError};
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
@@ -66,6 +67,25 @@ impl From<LookupError> for ApiError {
                 retry_after_secs: 1,
             },
             LookupError::Corrupt(e) => Self::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<EndRefusal> for ApiError {
+    fn from(e: EndRefusal) -> Self {
+        match e {
+            EndRefusal::NotFound => Self::OrderNotFound,
+            EndRefusal::NotReserved(state) => Self::OrderNotReserved { state },
+            EndRefusal::InFlight => Self::Unavailable {
+                cause: "handoff",
+                outcome_unknown: false,
+                retry_after_secs: 1,
+            },
+            EndRefusal::Unavailable(_) => Self::Unavailable {
+                cause: "redis",
+                outcome_unknown: true,
+                retry_after_secs: 1,
+            },
         }
     }
 }

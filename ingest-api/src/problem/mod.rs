@@ -106,9 +106,15 @@ pub enum ApiError {
     /// The route exists, not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// `GET /order/{id}` for an unknown (or expired) order.
+    /// An unknown (or expired) order, or, for a cancel, one of another user.
     #[error("order not found")]
     OrderNotFound,
+    /// A payment or cancel for an order that already ended otherwise.
+    #[error("order not reserved ({})", state.as_str())]
+    OrderNotReserved {
+        /// How it ended.
+        state: shared::ReservationState,
+    },
     /// Redis or Kafka is unreachable. Either nothing was taken (Redis refused the
     /// connection, or the circuit breaker is open), or the outcome is unknown (Redis
     /// timed out and may still run the admission; Kafka did not confirm an accepted

@@ -137,6 +137,10 @@ impl ApiError {
             .violation(scoped("rate", *scope))
             .extra("scope", scope.as_str()),
             Self::OrderNotFound => Shape::new(S::NOT_FOUND, "ORDER_NOT_FOUND", "Order not found"),
+            Self::OrderNotReserved { state } => {
+                Shape::new(S::CONFLICT, "ORDER_NOT_RESERVED", "Order not reserved")
+                    .extra("state", state.as_str())
+            }
             Self::RouteNotFound => Shape::new(S::NOT_FOUND, "ROUTE_NOT_FOUND", "Not found"),
             Self::MethodNotAllowed => Shape::new(
                 S::METHOD_NOT_ALLOWED,
@@ -178,7 +182,7 @@ impl ApiError {
             Self::RequestExpired => {
                 "X-Request-Time must be the current Unix time in milliseconds".into()
             }
-            Self::Validation(_) => "the body does not match the order schema".into(),
+            Self::Validation(_) => "the body does not match the schema of this request".into(),
             Self::Blocked { scope } => format!("this {} is blocked for this sale", scope.as_str()),
             Self::SaleNotFound => "there is no sale for this product".into(),
             Self::SaleNotOpen { state } => format!("the sale is not open ({})", state.as_str()),
@@ -196,8 +200,15 @@ impl ApiError {
                 format!("too many requests for this {}", scope.as_str())
             }
             Self::OrderNotFound => "no order with this id".into(),
-            Self::RouteNotFound => "no such resource; see POST /order and GET /order/{id}".into(),
-            Self::MethodNotAllowed => "POST /order, GET /order/{id}".into(),
+            Self::OrderNotReserved { state } => {
+                format!("the order is {}: it can no longer be paid or cancelled", state.as_str())
+            }
+            Self::RouteNotFound => {
+                "no such resource; see POST /order, GET /order/{id}, POST /order/{id}/cancel and POST /webhooks/payment".into()
+            }
+            Self::MethodNotAllowed => {
+                "POST /order, GET /order/{id}, POST /order/{id}/cancel, POST /webhooks/payment".into()
+            }
             Self::Unavailable {
                 outcome_unknown: false,
                 ..

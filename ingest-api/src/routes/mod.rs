@@ -3,3 +3,4 @@
 
 pub mod admin;
 pub mod order;
+pub mod reservation;

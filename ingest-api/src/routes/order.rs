@@ -45,7 +45,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn method_not_allowed() -> HttpResponse {
+pub(super) async fn method_not_allowed() -> HttpResponse {
     ApiError::MethodNotAllowed.to_response()
 }
 
@@ -55,32 +55,21 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// The headers `POST /order` needs, parsed before the body is read.
-struct OrderHeaders<'a> {
-    idempotency_key: IdempotencyKey,
+pub(super) struct OrderHeaders<'a> {
+    pub(super) idempotency_key: IdempotencyKey,
     request_time: Option<&'a str>,
     key_id: Option<&'a str>,
     signature: Option<&'a str>,
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 impl<'a> OrderHeaders<'a> {
     /// Media type and declared size first (415/413, nothing read yet), then the key.
     fn parse(headers: &'a HeaderMap) -> Result<Self, ApiError> {
-        let media_ok = header(headers, "content-type")
-            .and_then(|ct| ct.split(';').next())
-            .is_some_and(|mt| mt.trim().eq_ignore_ascii_case("application/json"));
-        if !media_ok {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let declared = header(headers, "content-length").and_then(|l| l.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-            return Err(ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            });
-        }
+        json_within_limit(headers)?;
         let raw_key = header(headers, "idempotency-key")
             .or_else(|| header(headers, "x-idempotency-key"))
             .ok_or(ApiError::MissingIdempotencyKey)?;
@@ -93,6 +82,23 @@ impl<'a> OrderHeaders<'a> {
             signature: header(headers, "x-signature"),
         })
     }
+}
+
+/// A JSON body no larger than the limit, as far as the headers tell (415, 413).
+pub(super) fn json_within_limit(headers: &HeaderMap) -> Result<(), ApiError> {
+    let media_ok = header(headers, "content-type")
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mt| mt.trim().eq_ignore_ascii_case("application/json"));
+    if !media_ok {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let declared = header(headers, "content-length").and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// Reads the body, refusing it as soon as it passes the limit (chunked bodies too).
@@ -127,7 +133,7 @@ async fn create_order(
     let read = async {
         let headers = headers(req.headers())?;
         let body = body(payload, app.request_timeout).await?;
-        signature(&app.verifier, &headers, &body)?;
+        signature(&app.verifier, &headers, "/order", &body)?;
         let order = schema(&app.schema, &body)?;
         Ok::<_, ApiError>((headers.idempotency_key, order))
     };
@@ -144,20 +150,26 @@ async fn create_order(
 }
 
 #[tracing::instrument(name = "headers", skip_all)]
-fn headers(headers: &HeaderMap) -> Result<OrderHeaders<'_>, ApiError> {
+pub(super) fn headers(headers: &HeaderMap) -> Result<OrderHeaders<'_>, ApiError> {
     OrderHeaders::parse(headers)
 }
 
 #[tracing::instrument(name = "body", skip_all)]
-async fn body(payload: web::Payload, timeout: Duration) -> Result<web::Bytes, ApiError> {
+pub(super) async fn body(payload: web::Payload, timeout: Duration) -> Result<web::Bytes, ApiError> {
     tokio::time::timeout(timeout, read_body(payload))
         .await
         .map_err(|_| ApiError::RequestTimeout)?
 }
 
 #[tracing::instrument(name = "signature", skip_all)]
-fn signature(verifier: &Verifier, headers: &OrderHeaders<'_>, body: &[u8]) -> Result<(), ApiError> {
+pub(super) fn signature(
+    verifier: &Verifier,
+    headers: &OrderHeaders<'_>,
+    path: &str,
+    body: &[u8],
+) -> Result<(), ApiError> {
     let request = SignedRequest {
+        path,
         key_id: headers.key_id,
         request_time: headers.request_time,
         signature: headers.signature,
@@ -178,7 +190,7 @@ fn schema(schema: &OrderSchema, body: &[u8]) -> Result<OrderRequest, ApiError> {
 
 /// The client behind a request (peer, or `X-Forwarded-For` via trusted proxies).
 #[tracing::instrument(name = "identity", skip_all)]
-fn identity(req: &HttpRequest, proxies: &TrustedProxies) -> Client {
+pub(super) fn identity(req: &HttpRequest, proxies: &TrustedProxies) -> Client {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
@@ -304,7 +316,7 @@ fn accepted_response(accepted: Accepted) -> HttpResponse {
 }
 
 /// The IETF `RateLimit-Policy`/`RateLimit` pair and the `X-RateLimit-*` trio.
-fn add_rate_headers(headers: &mut HeaderMap, rate: &RateInfo) {
+pub(super) fn add_rate_headers(headers: &mut HeaderMap, rate: &RateInfo) {
     let pairs = [
         ("ratelimit-policy", rate.policy_header()),
         ("ratelimit", rate.state_header()),

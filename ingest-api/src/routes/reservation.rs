@@ -1,0 +1,161 @@
+//! `POST /order/{id}/cancel` (the shopper, signed like `POST /order`) and `POST
+//! /webhooks/payment` (the payment service, Standard Webhooks): the two ways to end a
+//! reservation from outside (`ingest-api/API.md`). Both answer `200 {"orderId",
+//! "state"}`, the same again on a repeat.
+
+use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use shared::ReservationState::{Cancelled, Paid};
+use shared::event::now_ms;
+use shared::keys::Scope;
+use shared::{ReservationState, UserId};
+use uuid::Uuid;
+
+use super::order::{
+    add_rate_headers, body, header, headers, identity, json_within_limit, method_not_allowed,
+    signature,
+};
+use crate::problem::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// Registers both routes; other methods answer 405 in problem+json.
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/order/{order_id}/cancel")
+            .route(web::post().to(cancel_order))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/webhooks/payment")
+            .route(web::post().to(payment_webhook))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+fn ended(order_id: Uuid, state: ReservationState) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"orderId": order_id, "state": state.as_str()}))
+}
+
+fn invalid(pointer: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        pointer: pointer.into(),
+        detail: detail.into(),
+    }])
+}
+
+/// Reads a small JSON object, naming the first problem as the schema check would.
+fn json_body<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(raw).map_err(|e| invalid("", e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CancelBody {
+    user_id: String,
+}
+
+/// `POST /order/{id}/cancel`: headers, body, signature over this very path, the buyer,
+/// then the move. Limited per client network like `GET /order/{id}`.
+async fn cancel_order(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    let client = identity(&req, &app.trusted_proxies);
+    let local = app
+        .limits_enabled
+        .then(|| app.lookup_limiter.check(&client.network));
+    let result = match &local {
+        Some(l) if !l.allowed => Err(ApiError::RateLimited {
+            scope: Scope::Ip,
+            retry_after_secs: l.retry_after_secs,
+        }),
+        _ => cancel(&req, &path, payload, &app).await,
+    };
+    let mut response = result.unwrap_or_else(|e| e.to_response());
+    if let Some(l) = local {
+        add_rate_headers(response.headers_mut(), &l.info);
+    }
+    response
+}
+
+async fn cancel(
+    req: &HttpRequest,
+    raw_id: &str,
+    payload: web::Payload,
+    app: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let headers = headers(req.headers())?;
+    let body = body(payload, app.request_timeout).await?;
+    signature(&app.verifier, &headers, req.path(), &body)?;
+    let CancelBody { user_id } = json_body(&body)?;
+    let user = UserId::parse(user_id).map_err(|e| invalid("/userId", e.to_string()))?;
+    let order_id = Uuid::parse_str(raw_id).map_err(|_| ApiError::OrderNotFound)?;
+    let state = app
+        .reservations
+        .end(order_id, Some(&user), Cancelled, "shopper")
+        .await?;
+    Ok(ended(order_id, state))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentBody {
+    order_id: String,
+    status: String,
+}
+
+/// `POST /webhooks/payment`: a succeeded payment of an order. Answers 401 unless signed
+/// by a configured secret within five minutes; idempotent per `webhook-id` because the
+/// answer is the order's state, final once it left `reserved`.
+async fn payment_webhook(
+    req: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    pay(req.headers(), payload, &app)
+        .await
+        .unwrap_or_else(|e| e.to_response())
+}
+
+async fn pay(
+    headers: &HeaderMap,
+    payload: web::Payload,
+    app: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    json_within_limit(headers)?;
+    let body = body(payload, app.request_timeout).await?;
+    let (Some(id), Some(timestamp), Some(signatures)) = (
+        header(headers, "webhook-id"),
+        header(headers, "webhook-timestamp"),
+        header(headers, "webhook-signature"),
+    ) else {
+        return Err(ApiError::InvalidSignature {
+            reason: "webhook-id, webhook-timestamp and webhook-signature are required",
+        });
+    };
+    if !app
+        .webhook_secrets
+        .verify(id, timestamp, &body, signatures, now_ms() / 1000)
+    {
+        return Err(ApiError::InvalidSignature {
+            reason: "no webhook-signature matches, or webhook-timestamp is more than 5 minutes off",
+        });
+    }
+    let PaymentBody { order_id, status } = json_body(&body)?;
+    if status != "succeeded" {
+        return Err(invalid(
+            "/status",
+            "only \"succeeded\" payments are sent here",
+        ));
+    }
+    let order_id =
+        Uuid::parse_str(&order_id).map_err(|_| invalid("/orderId", "not an order id (uuid)"))?;
+    let state = app
+        .reservations
+        .end(order_id, None, Paid, "payment")
+        .await?;
+    Ok(ended(order_id, state))
+}

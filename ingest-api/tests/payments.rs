@@ -1,0 +1,200 @@
+//! Ending a reservation over HTTP: the shopper's signed `POST /order/{id}/cancel` and
+//! the payment service's `POST /webhooks/payment` (Standard Webhooks), and the state
+//! `GET /order/{id}` shows.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_problem, body, expect, key};
+use flashctl::guard::Limits;
+use flashctl::sale::{NewSale, open};
+use ingest_api::testkit::{ApiStack, RunningApi, TEST_WEBHOOK_SECRET};
+use testkit::TestStack;
+use testkit::client::{OrderClient, replace_header, send};
+
+async fn open_sale(
+    stack: &TestStack,
+    product: &str,
+    stock: u32,
+    window: Option<Duration>,
+) -> anyhow::Result<()> {
+    let sale = NewSale {
+        product: product.parse()?,
+        stock,
+        per_user: 1,
+        starts_at: None,
+        ends_at: None,
+        limits: Limits::off(),
+        payment_window: window,
+    };
+    open(
+        &stack.pg().await?,
+        &mut stack.redis().await?,
+        &stack.keys,
+        &sale,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn place(api: &RunningApi, product: &str, user: &str) -> anyhow::Result<String> {
+    let a = api.client.place(&body(product, user), &key()).await?;
+    expect(&a, 202, "ACCEPTED");
+    assert_eq!(
+        a.json()["state"],
+        "reserved",
+        "the 202 says the order is reserved"
+    );
+    Ok(a.order_id().expect("order id"))
+}
+
+async fn state(api: &RunningApi, order: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(api.client.get_order(order).await?.json()["state"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_cancels_over_http() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    open_sale(&stack, "kite", 1, None).await?;
+    let api = RunningApi::start(stack.api_settings()).await?;
+    let order = place(&api, "kite", "ann").await?;
+    assert_eq!(state(&api, &order).await?, "reserved");
+
+    assert_problem(
+        &api.client.cancel(&order, "bob").await?,
+        404,
+        "ORDER_NOT_FOUND",
+    );
+    let forger = OrderClient::new(api.client.base_url(), Some("test"), b"not-the-secret-0123");
+    assert_problem(
+        &forger.cancel(&order, "ann").await?,
+        401,
+        "INVALID_SIGNATURE",
+    );
+    let unsigned = send(
+        api.client
+            .http()
+            .post(format!("{}/order/{order}/cancel", api.client.base_url()))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key())
+            .body(r#"{"userId":"ann"}"#),
+    )
+    .await?;
+    assert_eq!(unsigned.status / 100, 4, "unsigned: {}", unsigned.code());
+    let bad = send(
+        api.client
+            .cancel_request(&order, "ann", &key())
+            .body(r#"{"user":"ann"}"#),
+    )
+    .await?;
+    assert_problem(&bad, 401, "INVALID_SIGNATURE"); // the body is signed too
+
+    let done = api.client.cancel(&order, "ann").await?;
+    assert_eq!(done.status, 200, "{}", done.code());
+    assert_eq!(done.json()["state"], "cancelled");
+    assert_eq!(done.json()["orderId"], order.as_str());
+    let again = api.client.cancel(&order, "ann").await?;
+    assert_eq!(
+        (again.status, again.json()["state"].clone()),
+        (200, "cancelled".into())
+    );
+    assert_eq!(state(&api, &order).await?, "cancelled");
+
+    let late = send(
+        api.client
+            .payment_request(TEST_WEBHOOK_SECRET, "msg_1", &order, "succeeded"),
+    )
+    .await?;
+    assert_problem(&late, 409, "ORDER_NOT_RESERVED");
+    assert_eq!(
+        late.json()["state"],
+        "cancelled",
+        "so the payment service refunds"
+    );
+    // The unit is back: another shopper gets it.
+    let started = std::time::Instant::now();
+    let next = loop {
+        let a = api.client.place(&body("kite", "cat"), &key()).await?;
+        if a.code() != "SOLD_OUT" || started.elapsed() > Duration::from_secs(3) {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    expect(&next, 202, "ACCEPTED");
+    api.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_arrive_by_signed_webhook() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    open_sale(&stack, "oven", 5, Some(Duration::from_millis(1500))).await?;
+    let api = RunningApi::start(stack.api_settings()).await?;
+    let ann = place(&api, "oven", "ann").await?;
+    let bob = place(&api, "oven", "bob").await?;
+    let pay = |id: &str, order: &str, status: &str| {
+        send(
+            api.client
+                .payment_request(TEST_WEBHOOK_SECRET, id, order, status),
+        )
+    };
+
+    let paid = pay("msg_a", &ann, "succeeded").await?;
+    assert_eq!(
+        (paid.status, paid.json()["state"].clone()),
+        (200, "paid".into()),
+        "{}",
+        paid.code()
+    );
+    let redelivered = pay("msg_a", &ann, "succeeded").await?;
+    assert_eq!(
+        redelivered.body, paid.body,
+        "the same webhook gets the same answer"
+    );
+    assert_eq!(state(&api, &ann).await?, "paid");
+
+    let forged = send(api.client.payment_request(
+        "whsec_b3RoZXItd2ViaG9vay1zZWNyZXQtMDEyMw==",
+        "msg_f",
+        &bob,
+        "succeeded",
+    ))
+    .await?;
+    assert_problem(&forged, 401, "INVALID_SIGNATURE");
+    let unsigned = send(replace_header(
+        api.client
+            .payment_request(TEST_WEBHOOK_SECRET, "msg_u", &bob, "succeeded"),
+        "webhook-signature",
+        "v1,AAAA",
+    ))
+    .await?;
+    assert_problem(&unsigned, 401, "INVALID_SIGNATURE");
+    assert_problem(
+        &pay("msg_x", &bob, "failed").await?,
+        400,
+        "VALIDATION_FAILED",
+    );
+    assert_problem(
+        &pay("msg_y", "not-a-uuid", "succeeded").await?,
+        400,
+        "VALIDATION_FAILED",
+    );
+    assert_problem(
+        &pay("msg_z", "01a22c40-7a28-7397-9553-eba6b73baf14", "succeeded").await?,
+        404,
+        "ORDER_NOT_FOUND",
+    );
+
+    // Bob pays after his deadline: the order expires instead, and says so.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let late = pay("msg_b", &bob, "succeeded").await?;
+    assert_problem(&late, 409, "ORDER_NOT_RESERVED");
+    assert_eq!(late.json()["state"], "expired");
+    assert_eq!(state(&api, &bob).await?, "expired");
+    assert_eq!(
+        state(&api, &ann).await?,
+        "paid",
+        "a paid order never expires"
+    );
+    api.stop().await
+}
