@@ -4,9 +4,12 @@ transition.lua: ends one reservation, in one atomic step.
 An accepted order is `reserved` (admit.lua wrote its record). This script moves it to
 exactly one of `paid`, `cancelled` or `expired`, only from `reserved`, so of a payment
 and an expiry that race, or a cancel and a payment, exactly one wins and the other
-learns the state it lost to. A cancel or an expiry gives the units back in the same
-step: `remaining` grows and the buyer's count for the per-user cap shrinks, once, because
-the record has left `reserved`. Whatever is asked, an order past its payment deadline
+learns the state it lost to. A cancel or an expiry gives the units back, once, because
+the record has left `reserved`: the buyer's count for the per-user cap shrinks now, and
+the units move to the sale's `returning` count, to reach `remaining` only once the worker
+has taken them off `sales.sold` in PostgreSQL (lua/release.lua). Resold earlier, a unit's
+new order could reach PostgreSQL before its return (they travel on different partitions)
+and trip `CHECK (sold <= stock)`. Whatever is asked, an order past its payment deadline
 (by Redis server time, `TIME`) can only expire: a payment that comes late expires it and
 is told so. The event is written to the product's outbox like an acceptance, so the API,
 or its relay, hands it to Kafka keyed by the order id; it must not overtake the order's
@@ -15,7 +18,7 @@ yet acknowledged by Kafka) does not move yet (IN_FLIGHT: retry shortly).
 All keys carry the product's hash tag, so the script is valid on Redis Cluster.
 
 KEYS
-  1  sale       hash        the sale (see admit.lua); `remaining` grows by returned units
+  1  sale       hash        the sale (see admit.lua); `returning` grows by returned units
   2  bought     hash        units bought per user id
   3  res        hash        the order's reservation: user, qty, state (reserved | paid |
                             cancelled | expired), deadline (ms, 0 = none), entry (the
@@ -32,9 +35,11 @@ ARGV
   5  retention of the ended record, seconds
 
 REPLIES
-  {"MOVED", state, remaining, entry, event}  moved now to state (`expired` when the
+  {"MOVED", state, returning, entry, event}  moved now to state (`expired` when the
                                              deadline had passed, whatever was asked);
-                                             the event is in the outbox under entry
+                                             the event is in the outbox under entry;
+                                             returning: units of the sale on their way
+                                             back
   {"SAME", state}                            already in the requested state (a repeat)
   {"NOT_RESERVED", state}                    already ended otherwise
   {"IN_FLIGHT"}                              the placement is not yet acknowledged by
@@ -72,9 +77,9 @@ local to = want
 if due then
   to = 'expired'
 end
-local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining')) or 0
+local returning = tonumber(redis.call('HGET', KEYS[1], 'returning')) or 0
 if to ~= 'paid' then
-  remaining = redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+  returning = redis.call('HINCRBY', KEYS[1], 'returning', qty)
   if redis.call('HINCRBY', KEYS[2], user, -qty) <= 0 then
     redis.call('HDEL', KEYS[2], user)
   end
@@ -89,4 +94,4 @@ local event = '{"schema_version":1,"type":"OrderTransitioned","order_id":' .. cj
   .. string.format('%.0f', now_ms) .. ',"reason":' .. cjson.encode(ARGV[4]) .. '}'
 local entry = redis.call('XADD', KEYS[4], '*', 'order_id', ARGV[1], 'event', event)
 redis.call('XCLAIM', KEYS[4], 'relay', 'inflight', 0, entry, 'FORCE', 'JUSTID')
-return {'MOVED', to, remaining, entry, event}
+return {'MOVED', to, returning, entry, event}

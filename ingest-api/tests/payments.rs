@@ -10,6 +10,7 @@ use common::{assert_problem, body, expect, key};
 use flashctl::guard::Limits;
 use flashctl::sale::{NewSale, open};
 use ingest_api::testkit::{ApiStack, RunningApi, TEST_WEBHOOK_SECRET};
+use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use testkit::TestStack;
 use testkit::client::{OrderClient, replace_header, send};
 
@@ -58,6 +59,7 @@ async fn a_shopper_cancels_over_http() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
     open_sale(&stack, "kite", 1, None).await?;
     let api = RunningApi::start(stack.api_settings()).await?;
+    let worker = RunningWorker::start(stack.worker_settings()).await?;
     let order = place(&api, "kite", "ann").await?;
     assert_eq!(state(&api, &order).await?, "reserved");
 
@@ -112,16 +114,17 @@ async fn a_shopper_cancels_over_http() -> anyhow::Result<()> {
         "cancelled",
         "so the payment service refunds"
     );
-    // The unit is back: another shopper gets it.
+    // Once the worker has the cancel, the unit is back: another shopper gets it.
     let started = std::time::Instant::now();
     let next = loop {
         let a = api.client.place(&body("kite", "cat"), &key()).await?;
-        if a.code() != "SOLD_OUT" || started.elapsed() > Duration::from_secs(3) {
+        if a.code() != "SOLD_OUT" || started.elapsed() > Duration::from_secs(15) {
             break a;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     expect(&next, 202, "ACCEPTED");
+    worker.stop().await?;
     api.stop().await
 }
 

@@ -1,17 +1,19 @@
 //! Reservations that end, in Redis (`lua/transition.lua`): a cancel returns the units
-//! once and reopens the sale, payment and expiry racing end each order exactly once, an
-//! order still on its way to Kafka does not move, and the sweeper expires unpaid orders
-//! within 2 s of their deadline. Run on one Redis server and on the cluster.
+//! once and, after the worker applied it, reopens the sale; payment and expiry racing
+//! end each order exactly once; an order still on its way to Kafka does not move; and the
+//! sweeper expires unpaid orders within 2 s of their deadline. Run on one Redis server
+//! and on the cluster.
 
 mod common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{body, expect, key, remaining};
+use common::{body, eventually, expect, key, remaining, returning};
 use flashctl::guard::Limits;
 use flashctl::sale::{NewSale, open};
 use ingest_api::testkit::{ApiStack, RunningApi};
+use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use shared::ReservationState::{self, Cancelled, Expired, Paid};
 use stores::redis::Conn;
 use stores::reservations::{Transition, transition};
@@ -74,7 +76,10 @@ async fn place(api: &RunningApi, product: &str, user: &str) -> anyhow::Result<St
 async fn a_cancel_returns_the_units_once_and_reopens_the_sale() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
     open_sale(&stack, "kite", 2, 1, None).await?;
-    let api = RunningApi::start(stack.api_settings()).await?;
+    let mut settings = stack.api_settings();
+    settings.relay_idle_ms = 200; // the relay hands the cancel to Kafka
+    let api = RunningApi::start(settings).await?;
+    let worker = RunningWorker::start(stack.worker_settings()).await?;
     let ann = place(&api, "kite", "ann").await?;
     place(&api, "kite", "bob").await?;
     expect(
@@ -95,7 +100,7 @@ async fn a_cancel_returns_the_units_once_and_reopens_the_sale() -> anyhow::Resul
             first,
             Transition::Moved {
                 state: Cancelled,
-                remaining: 1,
+                returning: 1,
                 ..
             }
         ),
@@ -110,9 +115,14 @@ async fn a_cancel_returns_the_units_once_and_reopens_the_sale() -> anyhow::Resul
         move_to(&stack, &mut conn, "kite", &ann, Paid).await?,
         Transition::NotReserved(Cancelled)
     );
-    assert_eq!(remaining(&stack, "kite").await?, 1);
     let rec = record(&stack, &mut conn, "kite", &ann).await?;
     assert_eq!(rec["state"], "cancelled");
+    // Back on sale once PostgreSQL has the cancel (the worker releases it), not before.
+    let released = eventually(Duration::from_secs(15), || async {
+        Ok(remaining(&stack, "kite").await? == 1 && returning(&stack, "kite").await? == 0)
+    })
+    .await?;
+    assert!(released, "the worker released the returned unit");
 
     // Ann's cap counts only live reservations now; the sold-out answer reopens.
     let started = Instant::now();
@@ -144,6 +154,7 @@ async fn a_cancel_returns_the_units_once_and_reopens_the_sale() -> anyhow::Resul
         .await?,
         Transition::NotFound
     );
+    worker.stop().await?;
     api.stop().await
 }
 
@@ -214,7 +225,12 @@ async fn payment_and_expiry_racing_end_each_order_exactly_once() -> anyhow::Resu
     }
     let returned =
         ended.get(&Expired).copied().unwrap_or(0) + ended.get(&Cancelled).copied().unwrap_or(0);
-    assert_eq!(remaining(&stack, "race").await?, returned, "{ended:?}");
+    assert_eq!(returning(&stack, "race").await?, returned, "{ended:?}");
+    assert_eq!(
+        remaining(&stack, "race").await?,
+        0,
+        "nothing back on sale without the worker"
+    );
     let bought: HashMap<String, i64> = redis::cmd("HGETALL")
         .arg(stack.keys.sale(&"race".parse()?).bought())
         .query_async(&mut conn)
@@ -289,7 +305,7 @@ async fn an_order_still_on_its_way_to_kafka_does_not_move() -> anyhow::Result<()
             outcome,
             Transition::Moved {
                 state: Cancelled,
-                remaining: 5,
+                returning: 1,
                 ..
             }
         ),
@@ -339,7 +355,11 @@ async fn the_sweeper_expires_unpaid_orders_within_two_seconds() -> anyhow::Resul
             "expired {late} ms after its deadline"
         );
     }
-    assert_eq!(remaining(&stack, "pump").await?, 2);
+    assert_eq!(
+        returning(&stack, "pump").await?,
+        2,
+        "no worker here to release them"
+    );
     assert_eq!(
         record(&stack, &mut conn, "pump", &orders[0]).await?["state"],
         "paid",

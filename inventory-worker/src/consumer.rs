@@ -60,7 +60,7 @@ pub struct Worker {
     pub dlq_topic: String,
     /// PostgreSQL.
     pub pool: Pool,
-    /// Optional Redis for order status.
+    /// Redis, for order status marks and to put returned units back on sale.
     pub redis: Option<Conn>,
     /// Key layout (for order status).
     pub keys: Keyspace,
@@ -270,6 +270,40 @@ impl Worker {
                 let poison = Poison::transition(message, reason, event);
                 self.dead_letter_once(&poison, dead).await?;
             }
+        }
+        self.release(&events, &applied.unknown).await
+    }
+
+    /// Puts the units of the returns just applied back on sale in Redis
+    /// (`lua/release.lua`, once per order: a redelivered return releases nothing). Only
+    /// now, with `sales.sold` already lower, may the units be sold again: a resale
+    /// reaching PostgreSQL before its return would trip `CHECK (sold <= stock)`. A
+    /// failure fails the batch (no offset stored), so the release is retried.
+    async fn release(
+        &self,
+        events: &[&OrderTransitioned],
+        unknown: &[uuid::Uuid],
+    ) -> Result<(), ProcessError> {
+        let returns = events
+            .iter()
+            .filter(|e| e.state.returns_units() && !unknown.contains(&e.order_id));
+        let Some(conn) = &self.redis else {
+            if returns.count() > 0 {
+                tracing::error!(
+                    "returned units cannot go back on sale: this worker has no Redis (REDIS_URL or REDIS_CLUSTER_NODES)"
+                );
+            }
+            return Ok(());
+        };
+        let mut conn = conn.clone();
+        for e in returns {
+            stores::reservations::release(
+                &mut conn,
+                &self.keys.sale(&e.product_id),
+                &e.order_id.to_string(),
+            )
+            .await
+            .map_err(|e| ProcessError::Transient(format!("releasing returned units: {e}")))?;
         }
         Ok(())
     }

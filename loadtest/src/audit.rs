@@ -3,7 +3,11 @@
 //! Counting rows is not enough: the audit checks that every order id answered `202` has
 //! exactly one row, that no row exists without an acceptance, that units persisted never
 //! exceed stock, that no user holds more than the per-user cap, and that Redis remaining plus persisted units equals the stock (nothing
-//! leaked) once the pipeline has drained.
+//! leaked) once the pipeline has drained. On a sale with a payment window, `sales.sold`
+//! counts live orders (reserved or paid) only: every accepted unit is then live or
+//! returned (cancelled, expired), remaining + live = stock (a unit returned twice shows
+//! as leaked), the cap counts live orders, and every order a shopper was told is `paid`,
+//! `cancelled` or `expired` is in that state in PostgreSQL.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -17,8 +21,9 @@ use shared::ProductId;
 use shared::keys::Keyspace;
 use tokio_postgres::Client;
 
-/// Waits until everything Redis took is persisted: no outbox entry pending and
-/// `stock - remaining == sold`. Returns the last status seen.
+/// Waits until everything Redis took is persisted and every return is back on sale: no
+/// outbox entry pending, `stock - remaining - returning == sold`, nothing returning.
+/// Returns the last status seen.
 pub async fn wait_drained(
     pg: &Client,
     redis: &mut impl ConnectionLike,
@@ -29,7 +34,7 @@ pub async fn wait_drained(
     let deadline = Instant::now() + timeout;
     loop {
         let status = flashctl::sale::status(pg, redis, keys, product).await?;
-        if status.pending_handoff == 0 && status.in_transit == Some(0) {
+        if status.pending_handoff == 0 && status.in_transit == Some(0) && status.returning == 0 {
             return Ok(status);
         }
         if Instant::now() >= deadline {
@@ -49,6 +54,8 @@ pub struct Expectation {
     pub unresolved: HashSet<(String, String)>,
     /// Final answers with a server error other than 503 (a 500 is a bug, never an outage).
     pub server_errors: usize,
+    /// Order id → the state its shopper was told on paying or cancelling.
+    pub told: HashMap<String, String>,
 }
 
 impl Expectation {
@@ -65,6 +72,11 @@ impl Expectation {
             }
             if o.status >= 500 && o.status != 503 {
                 e.server_errors += 1;
+            }
+            if let (Some(id), Some(state)) = (&o.order_id, &o.settled)
+                && shared::ReservationState::parse(state).is_some()
+            {
+                e.told.insert(id.clone(), state.clone());
             }
         }
         e
@@ -104,8 +116,14 @@ pub struct Report {
     pub persisted_orders: usize,
     /// `sales.sold`.
     pub persisted_units: i64,
-    /// Sum of `quantity` over the rows (must equal `sales.sold`).
+    /// Sum of `quantity` over the live rows, reserved or paid (must equal `sales.sold`).
     pub row_units: i64,
+    /// Units of paid orders.
+    pub paid_units: i64,
+    /// Units of cancelled and expired orders: back on sale, not in `sales.sold`.
+    pub returned_units: i64,
+    /// Orders whose row is not in the state their shopper was told.
+    pub contradicted: usize,
     /// Redis remaining after drain.
     pub redis_remaining: Option<i64>,
     /// Outbox entries still pending.
@@ -180,10 +198,16 @@ impl Report {
                 self.persisted_units, self.row_units
             ));
         }
-        if self.accepted_units != self.persisted_units {
+        if self.accepted_units != self.persisted_units + self.returned_units {
             f.push(format!(
-                "{} unit(s) accepted but {} persisted",
-                self.accepted_units, self.persisted_units
+                "{} unit(s) accepted but {} persisted and {} returned",
+                self.accepted_units, self.persisted_units, self.returned_units
+            ));
+        }
+        if self.contradicted > 0 {
+            f.push(format!(
+                "{} order(s) not in the state their shopper was told",
+                self.contradicted
             ));
         }
         if self.leaked != Some(0) {
@@ -224,7 +248,8 @@ pub async fn audit(
     let status = flashctl::sale::status(pg, redis, keys, product).await?;
     let rows = pg
         .query(
-            "SELECT order_id::text, quantity, user_id, idempotency_key FROM orders WHERE product_id = $1",
+            "SELECT order_id::text, quantity, user_id, idempotency_key, state FROM orders \
+             WHERE product_id = $1",
             &[&product.as_str()],
         )
         .await?;
@@ -232,12 +257,25 @@ pub async fn audit(
     let mut per_key: HashMap<(String, String), usize> = HashMap::new();
     let mut per_user: HashMap<String, i64> = HashMap::new();
     let mut row_units = 0i64;
+    let (mut paid_units, mut returned_units, mut contradicted) = (0i64, 0i64, 0usize);
     let (mut resolved_late, mut resolved_late_units, mut unexplained_rows) = (0, 0i64, 0);
     for r in &rows {
         let id: String = r.get(0);
         let q: i32 = r.get(1);
         let who: (String, String) = (r.get(2), r.get(3));
-        row_units += i64::from(q);
+        let state: String = r.get(4);
+        let live = state == "reserved" || state == "paid";
+        if live {
+            row_units += i64::from(q);
+        } else {
+            returned_units += i64::from(q);
+        }
+        if state == "paid" {
+            paid_units += i64::from(q);
+        }
+        if expect.told.get(&id).is_some_and(|told| *told != state) {
+            contradicted += 1;
+        }
         if !accepted.contains_key(&id) {
             if expect.unresolved.contains(&who) {
                 resolved_late += 1;
@@ -247,7 +285,9 @@ pub async fn audit(
             }
         }
         persisted.insert(id, q.into());
-        *per_user.entry(who.0.clone()).or_insert(0) += i64::from(q);
+        if live {
+            *per_user.entry(who.0.clone()).or_insert(0) += i64::from(q);
+        }
         *per_key.entry(who).or_insert(0) += 1;
     }
     let lost = accepted
@@ -270,6 +310,9 @@ pub async fn audit(
         resolved_late_units,
         persisted_units: status.persisted,
         row_units,
+        paid_units,
+        returned_units,
+        contradicted,
         redis_remaining: status.redis_remaining,
         pending_handoff: status.pending_handoff,
         lost,

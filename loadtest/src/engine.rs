@@ -63,6 +63,7 @@ fn outcome_from(actor: Actor, user: String, key: String, scheduled: Duration) ->
         first_us: 0,
         final_us: 0,
         lag_us: 0,
+        settled: None,
     }
 }
 
@@ -345,11 +346,15 @@ pub async fn run(
         };
         let ctx = ctx.clone();
         tasks.spawn(async move {
-            let o = match a.actor {
-                Actor::Shopper => shopper_order(ctx, a).await,
-                Actor::Bot(..) => bot_request(ctx, a).await,
+            let seq = a.seq;
+            let mut o = match a.actor {
+                Actor::Shopper => shopper_order(ctx.clone(), a).await,
+                Actor::Bot(..) => bot_request(ctx.clone(), a).await,
             };
             drop(permit);
+            if let (Some(settle), "shopper") = (&ctx.plan.settle, o.actor.as_str()) {
+                settle.act(ctx.clients(0), seq, &mut o).await;
+            }
             o
         });
     }

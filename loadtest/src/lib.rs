@@ -1,6 +1,6 @@
 //! The load-test harness as a library: crowds and bots under an open-model schedule
 //! ([`traffic`], [`scenario`], [`engine`], [`burst`]), what each order got
-//! ([`outcome`]), their measurement and reports ([`measure`],
+//! ([`outcome`]) and what shoppers do with a reservation ([`settle`]), their measurement and reports ([`measure`],
 //! [`report`], [`charts`]), the benchmark's building blocks ([`bench`], [`wire`]), and the
 //! audit that joins every answer with PostgreSQL and Redis ([`audit`]).
 //!
@@ -17,5 +17,6 @@ pub mod measure;
 pub mod outcome;
 pub mod report;
 pub mod scenario;
+pub mod settle;
 pub mod traffic;
 pub mod wire;

@@ -179,6 +179,7 @@ mod tests {
             first_us,
             final_us: first_us,
             lag_us: 0,
+            settled: None,
         }
     }
 

@@ -36,6 +36,11 @@ pub struct Outcome {
     /// large values mean the generator, not the server, was the bottleneck).
     #[serde(default)]
     pub lag_us: u64,
+    /// For an accepted order on a sale with a payment window: the state the shopper was
+    /// told on paying or cancelling (`paid`, `cancelled`, `expired`, or the final code);
+    /// `None` when the shopper did neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<String>,
 }
 
 fn shopper() -> String {
@@ -100,6 +105,7 @@ mod tests {
             first_us: 1,
             final_us: 1,
             lag_us: 0,
+            settled: None,
         };
         assert!(o.unresolved());
         o.code = "HTTP_408".into();

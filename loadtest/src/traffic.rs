@@ -162,6 +162,8 @@ pub struct Plan {
     pub max_in_flight: usize,
     /// Bots and their constant rates.
     pub bots: Vec<(BotKind, f64)>,
+    /// What shoppers do after a 202 (sales with a payment window); `None`: nothing.
+    pub settle: Option<crate::settle::Settle>,
 }
 
 impl Plan {
@@ -184,6 +186,7 @@ impl Plan {
             attempt_timeout: Duration::from_secs(5),
             max_in_flight: 10_000,
             bots: Vec::new(),
+            settle: None,
         }
     }
 }

@@ -41,6 +41,9 @@ pub mod sale_field {
     pub const STOCK: &str = "stock";
     /// Units not yet taken; the admission script decrements it.
     pub const REMAINING: &str = "remaining";
+    /// Units of cancelled or expired orders not yet back in `remaining` (the worker
+    /// releases them once PostgreSQL has the return).
+    pub const RETURNING: &str = "returning";
     /// Most units one user may buy (0 = no cap).
     pub const PER_USER: &str = "per_user";
     /// Sale window start, ms since the epoch (0 = open now).

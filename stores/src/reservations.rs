@@ -1,5 +1,7 @@
 //! Ending a reservation: one call of `lua/transition.lua`, for every process that moves
-//! orders (the API's endpoints and expiry sweeper, `flashctl order cancel`).
+//! orders (the API's endpoints and expiry sweeper, `flashctl order cancel`), and, once
+//! PostgreSQL has applied a return, one call of `lua/release.lua` by the worker to put
+//! the units back on sale.
 //!
 //! The script decides and writes everything in one step, including the
 //! `OrderTransitioned` event in the product's outbox; whoever calls it may publish the
@@ -14,6 +16,8 @@ use crate::redis::Conn;
 
 static TRANSITION: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/transition.lua")));
+static RELEASE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/release.lua")));
 
 /// What the script did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +26,8 @@ pub enum Transition {
     Moved {
         /// The state reached.
         state: ReservationState,
-        /// The sale's remaining units after the move.
-        remaining: i64,
+        /// The sale's units on their way back after the move (returned, not yet on sale).
+        returning: i64,
         /// The event's entry in the outbox.
         entry_id: String,
         /// The `OrderTransitioned` event, as JSON.
@@ -82,6 +86,18 @@ pub async fn transition(
     parse(&reply)
 }
 
+/// Puts the units of `order_id`, cancelled or expired and applied in PostgreSQL, back
+/// on sale; `true` if this call did (a repeat, or an order that returned nothing, is a
+/// no-op).
+pub async fn release(conn: &mut Conn, keys: &SaleKeys, order_id: &str) -> redis::RedisResult<bool> {
+    let released: i64 = RELEASE
+        .key(keys.sale())
+        .key(keys.reservation(order_id))
+        .invoke_async(conn)
+        .await?;
+    Ok(released == 1)
+}
+
 fn text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
@@ -103,7 +119,7 @@ fn parse(reply: &[Value]) -> Result<Transition, TransitionError> {
     Ok(match at(0).ok_or_else(bad)?.as_str() {
         "MOVED" => Transition::Moved {
             state: state(1)?,
-            remaining: int(2)?,
+            returning: int(2)?,
             entry_id: at(3).ok_or_else(bad)?,
             event: at(4).ok_or_else(bad)?,
         },
@@ -140,7 +156,7 @@ mod tests {
             moved,
             Transition::Moved {
                 state: ReservationState::Expired,
-                remaining: 3,
+                returning: 3,
                 ..
             }
         ));

@@ -1,5 +1,6 @@
 //! `flashctl order cancel`: an operator ends a reservation (fraud, a customer's call).
-//! The units go back on sale at once; the worker applies the event.
+//! The buyer's cap is freed at once; the units go back on sale once the worker has
+//! applied the cancel to PostgreSQL.
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
@@ -25,8 +26,6 @@ pub struct Cancelled {
     pub state: ReservationState,
     /// Whether it had been cancelled before this call.
     pub repeated: bool,
-    /// The sale's remaining units afterwards (None on a repeat).
-    pub remaining: Option<i64>,
 }
 
 /// Cancels a reserved order, returning its units to the sale. The product is found in
@@ -51,26 +50,24 @@ pub async fn cancel(
     )
     .await
     .map_err(|e| OpsError::Other(e.into()))?;
-    let done = |repeated, remaining| Cancelled {
+    let done = |repeated| Cancelled {
         order_id,
         product: product.to_string(),
         state: ReservationState::Cancelled,
         repeated,
-        remaining,
     };
     match moved {
         Transition::Moved {
             state: ReservationState::Cancelled,
-            remaining,
             ..
-        } => Ok(done(false, Some(remaining))),
-        Transition::Same(_) => Ok(done(true, None)),
+        } => Ok(done(false)),
+        Transition::Same(_) => Ok(done(true)),
         Transition::Moved { state, .. } | Transition::NotReserved(state) => {
             Err(OpsError::Conflict(format!(
                 "order {order_id} is {}; nothing to cancel{}",
                 state.as_str(),
                 if state == ReservationState::Expired {
-                    " (its units are back on sale)"
+                    " (its units are on their way back on sale)"
                 } else {
                     ""
                 }

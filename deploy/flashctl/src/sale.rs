@@ -213,7 +213,10 @@ pub struct SaleStatus {
     pub per_user: i64,
     /// Units not yet taken, per Redis.
     pub redis_remaining: Option<i64>,
-    /// Units taken in Redis (`stock - remaining`).
+    /// Units of cancelled or expired orders on their way back on sale (returned in
+    /// Redis, released once PostgreSQL has the return).
+    pub returning: i64,
+    /// Units held by live orders in Redis (`stock - remaining - returning`).
     pub taken: Option<i64>,
     /// Units persisted (`sales.sold`).
     pub persisted: i64,
@@ -238,7 +241,8 @@ impl SaleStatus {
         format!(
             "product          {}\nstate            {}\nstock            {}\nper-user cap     {}\n\
              redis remaining  {}\ntaken            {}\npersisted        {} ({} orders)\n\
-             reserved / paid  {} / {} (returned {})\npending handoff  {}\nin transit       {}",
+             reserved / paid  {} / {} (returned {}, {} on their way back)\n\
+             pending handoff  {}\nin transit       {}",
             self.product,
             self.state,
             self.stock,
@@ -254,6 +258,7 @@ impl SaleStatus {
             self.reserved,
             self.paid,
             self.returned,
+            self.returning,
             self.pending_handoff,
             opt(self.in_transit),
         )
@@ -282,23 +287,27 @@ pub async fn status(
     let (stock, sold, per_user, orders): (i32, i32, i32, i64) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     let sk = keys.sale(product);
-    let (state, remaining): (Option<String>, Option<i64>) = redis::cmd("HMGET")
-        .arg(sk.sale())
-        .arg(sale_field::STATE)
-        .arg(sale_field::REMAINING)
-        .query_async(redis)
-        .await?;
+    let (state, remaining, returning): (Option<String>, Option<i64>, Option<i64>) =
+        redis::cmd("HMGET")
+            .arg(sk.sale())
+            .arg(sale_field::STATE)
+            .arg(sale_field::REMAINING)
+            .arg(sale_field::RETURNING)
+            .query_async(redis)
+            .await?;
+    let returning = returning.unwrap_or(0);
     let pending: i64 = redis::cmd("XLEN")
         .arg(sk.outbox())
         .query_async(redis)
         .await?;
-    let taken = remaining.map(|r| i64::from(stock) - r);
+    let taken = remaining.map(|r| i64::from(stock) - r - returning);
     Ok(SaleStatus {
         product: product.to_string(),
         state: state.unwrap_or_else(|| "missing".into()),
         stock: stock.into(),
         per_user: per_user.into(),
         redis_remaining: remaining,
+        returning,
         taken,
         persisted: sold.into(),
         orders,

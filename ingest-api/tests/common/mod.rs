@@ -87,3 +87,31 @@ pub async fn remaining(stack: &TestStack, product: &str) -> anyhow::Result<i64> 
         .query_async(&mut redis)
         .await?)
 }
+
+/// Units of `product` returned (cancelled, expired) and not yet back on sale.
+pub async fn returning(stack: &TestStack, product: &str) -> anyhow::Result<i64> {
+    let mut redis = stack.redis().await?;
+    let n: Option<i64> = redis::cmd("HGET")
+        .arg(stack.keys.sale(&product.parse()?).sale())
+        .arg("returning")
+        .query_async(&mut redis)
+        .await?;
+    Ok(n.unwrap_or(0))
+}
+
+/// Polls `check` every 50 ms until it holds or `timeout` passes; whether it held.
+pub async fn eventually<F: std::future::Future<Output = anyhow::Result<bool>>>(
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> F,
+) -> anyhow::Result<bool> {
+    let started = std::time::Instant::now();
+    loop {
+        if check().await? {
+            return Ok(true);
+        }
+        if started.elapsed() > timeout {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -101,7 +101,7 @@ pub async fn audit_and_print(
         checks::drained_audit(&pg, &mut redis, &keys, product, expect, drain_timeout).await?;
     println!(
         "{label:<10} 202s {:>5} ({} units) | 503→accepted {:>3} | persisted {:>5} | redis remaining {:>5} | \
-         pending handoff {} | duplicates {} | oversold {} | over cap {} | lost {} | leaked {} | 5xx {} | {}",
+         pending handoff {} | duplicates {} | oversold {} | over cap {} | lost {} | leaked {} | 5xx {} | {}{}",
         report.accepted_orders,
         report.accepted_units - report.resolved_late_units,
         report.resolved_late_units,
@@ -114,6 +114,14 @@ pub async fn audit_and_print(
         report.lost,
         report.leaked.map_or("?".into(), |l| l.to_string()),
         report.server_errors,
+        if report.paid_units + report.returned_units > 0 {
+            format!(
+                "paid {} | returned {} | ",
+                report.paid_units, report.returned_units
+            )
+        } else {
+            String::new()
+        },
         report.verdict(),
     );
     Ok((report.passed(), report))

@@ -78,6 +78,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         attempt_timeout: scenario.crowd.attempt_timeout,
         max_in_flight: scenario.crowd.max_in_flight,
         bots: scenario.bots.iter().map(|b| (b.kind, b.rate)).collect(),
+        settle: None,
     };
     let (outcomes, saturated) = engine::run(&targets, plan, |p| {
         eprintln!(

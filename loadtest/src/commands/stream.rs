@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use loadtest::engine;
+use loadtest::settle::Settle;
 use loadtest::traffic::Plan;
 use shared::ProductId;
 
@@ -37,6 +38,26 @@ pub struct StreamArgs {
     /// Where to write the outcomes (JSON lines).
     #[arg(long)]
     pub answers: std::path::PathBuf,
+    /// For a sale with a payment window: the payment webhook's secret (`whsec_…`, one of
+    /// the API's PAYMENT_WEBHOOK_SECRETS). With it, shoppers act on their 202 as the
+    /// shares below say; the rest never pay.
+    #[arg(long, env = "PAYMENT_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
+    /// Share of shoppers who pay `--pay-after` after their 202.
+    #[arg(long, default_value_t = 0.6)]
+    pub pay: f64,
+    /// Share who cancel `--pay-after` after their 202.
+    #[arg(long, default_value_t = 0.05)]
+    pub cancel: f64,
+    /// Share who pay `--late-after` after their 202 (set it past the window).
+    #[arg(long, default_value_t = 0.05)]
+    pub pay_late: f64,
+    /// When the punctual shoppers pay or cancel.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub pay_after: Duration,
+    /// When the late ones pay.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub late_after: Duration,
 }
 
 /// Streams, writes the outcomes and prints a summary.
@@ -50,12 +71,21 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
         args.source_ips,
     );
     plan.max_attempts = args.max_attempts;
+    plan.settle = args.webhook_secret.clone().map(|secret| Settle {
+        secret,
+        pay: args.pay,
+        cancel: args.cancel,
+        pay_late: args.pay_late,
+        pay_after: args.pay_after,
+        late_after: args.late_after,
+    });
     eprintln!(
         "streaming {} orders/s for {:?} to {} instance(s)…",
         args.rate,
         args.duration,
         targets.len()
     );
+    let plan_settles = plan.settle.is_some();
     let (outcomes, saturated) = engine::run(&targets, plan, |p| {
         eprintln!(
             "  {:>5.1}s scheduled {:>6} finished {:>6} in flight {:>5}",
@@ -79,5 +109,12 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
         "{} orders ({retried} retried with their key after an unknown outcome; in-flight cap hit {saturated} times): {counts:?}",
         outcomes.len()
     );
+    if plan_settles {
+        let mut told = std::collections::BTreeMap::<&str, usize>::new();
+        for s in outcomes.iter().filter_map(|o| o.settled.as_deref()) {
+            *told.entry(s).or_default() += 1;
+        }
+        eprintln!("after their 202, shoppers were told: {told:?} (the rest never paid)");
+    }
     Ok(true)
 }

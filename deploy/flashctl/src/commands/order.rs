@@ -11,7 +11,8 @@ use super::{Ctx, Output, Run};
 #[derive(Subcommand)]
 pub enum OrderCommand {
     /// Cancel a reserved order (fraud, a customer's request): its units go back on sale
-    /// at once. Refused when the order is paid, expired, or not yet handed to Kafka.
+    /// once the worker has recorded it. Refused when the order is paid, expired, or not
+    /// yet handed to Kafka.
     Cancel(Cancel),
 }
 
@@ -38,12 +39,13 @@ impl Run for Cancel {
         let pg = ctx.postgres().await?;
         let mut redis = ctx.redis().await?;
         let done = order::cancel(&pg, &mut redis, &ctx.keys, self.order, &self.reason).await?;
-        let human = match done.remaining {
-            Some(remaining) => format!(
-                "order {} of {} cancelled; its units are back on sale ({remaining} remaining)",
+        let human = if done.repeated {
+            format!("order {} was already cancelled", done.order_id)
+        } else {
+            format!(
+                "order {} of {} cancelled; its units go back on sale once the worker has recorded it",
                 done.order_id, done.product
-            ),
-            None => format!("order {} was already cancelled", done.order_id),
+            )
         };
         Ok(Output::new(&done, human))
     }

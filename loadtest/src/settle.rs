@@ -1,0 +1,127 @@
+//! After a `202`: what each shopper does with the reservation, for sales with a payment
+//! window. A share pays by the payment service's signed webhook a little later, a share
+//! cancels, a share pays only after the window (and must be told `expired`), and the rest
+//! never pays, so their units expire and go back on sale to later shoppers. Which shopper
+//! does what follows from the arrival's number, so a run is repeatable.
+
+use std::time::Duration;
+
+use testkit::client::{Answer, OrderClient, send};
+
+use crate::outcome::Outcome;
+
+/// The shares (each 0..1, together at most 1; the rest never pays) and timings.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    /// The payment service's webhook secret (`whsec_…`).
+    pub secret: String,
+    /// Share of shoppers who pay `pay_after` after their 202.
+    pub pay: f64,
+    /// Share who cancel `pay_after` after their 202.
+    pub cancel: f64,
+    /// Share who pay `late_after` after their 202 (past the window: told `expired`).
+    pub pay_late: f64,
+    /// When the punctual ones act.
+    pub pay_after: Duration,
+    /// When the late payers pay.
+    pub late_after: Duration,
+}
+
+/// What one shopper will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// Pay in time.
+    Pay,
+    /// Cancel.
+    Cancel,
+    /// Pay after the window.
+    PayLate,
+    /// Never pay.
+    Never,
+}
+
+impl Settle {
+    /// The intent of arrival `seq` (a fixed spread of the arrival numbers over 0..1).
+    pub fn intent(&self, seq: usize) -> Intent {
+        let x = ((seq as u64).wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0;
+        if x < self.pay {
+            Intent::Pay
+        } else if x < self.pay + self.cancel {
+            Intent::Cancel
+        } else if x < self.pay + self.cancel + self.pay_late {
+            Intent::PayLate
+        } else {
+            Intent::Never
+        }
+    }
+
+    /// Acts on an accepted order and records the state the shopper was told
+    /// (`Outcome::settled`). A 503 or a dropped connection is retried on the next of
+    /// `clients` (one per API instance), with the same webhook id or cancel key.
+    pub async fn act(&self, clients: &[OrderClient], seq: usize, outcome: &mut Outcome) {
+        let Some(order) = outcome.order_id.clone().filter(|_| outcome.status == 202) else {
+            return;
+        };
+        let intent = self.intent(seq);
+        let wait = match intent {
+            Intent::Never => return,
+            Intent::PayLate => self.late_after,
+            Intent::Pay | Intent::Cancel => self.pay_after,
+        };
+        tokio::time::sleep(wait).await;
+        let webhook_id = format!("msg_{order}");
+        let cancel_key = format!("cancel-{order}");
+        for attempt in 0..20 {
+            let client = &clients[(seq + attempt) % clients.len().max(1)];
+            let req = match intent {
+                Intent::Cancel => client.cancel_request(&order, &outcome.user, &cancel_key),
+                _ => client.payment_request(&self.secret, &webhook_id, &order, "succeeded"),
+            };
+            match send(req).await {
+                Ok(a) if a.status == 503 => {}
+                Ok(a) => {
+                    outcome.settled = Some(told(&a));
+                    return;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        outcome.settled = Some("UNKNOWN".into());
+    }
+}
+
+/// The state an answer tells (`paid`, `cancelled`, `expired`), else its code.
+fn told(a: &Answer) -> String {
+    match a.json()["state"].as_str() {
+        Some(state) if a.status == 200 || a.code() == "ORDER_NOT_RESERVED" => state.to_owned(),
+        _ => a.code(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_follow_the_shares() {
+        let s = Settle {
+            secret: String::new(),
+            pay: 0.5,
+            cancel: 0.1,
+            pay_late: 0.1,
+            pay_after: Duration::ZERO,
+            late_after: Duration::ZERO,
+        };
+        let mut n = [0usize; 4];
+        for seq in 0..10_000 {
+            n[s.intent(seq) as usize] += 1;
+        }
+        let share = |i: usize| n[i] as f64 / 10_000.0;
+        assert!((share(0) - 0.5).abs() < 0.03, "{n:?}");
+        assert!((share(1) - 0.1).abs() < 0.02, "{n:?}");
+        assert!((share(2) - 0.1).abs() < 0.02, "{n:?}");
+        assert!((share(3) - 0.3).abs() < 0.03, "{n:?}");
+        assert_eq!(s.intent(7), s.intent(7));
+    }
+}
