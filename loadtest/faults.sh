@@ -32,8 +32,13 @@
 #                  the audit MUST fail (oversold, lost or leaked units); the line
 #                  passes when it does
 #
+# The sales of api, redis-failover and redis-failover-lagging (WINDOW_FAULTS) have a
+# payment window (WINDOW, 3 s): shoppers pay, cancel, pay late or never, and expired
+# units are resold.
+#
 # Prints one line per fault (202s, 503s that resolved to accepted, persisted, Redis
-# remaining, pending hand-off, duplicates, oversold, over cap, lost, leaked, 5xx) and exits non-zero if
+# remaining, pending hand-off, duplicates, oversold, over cap, lost, leaked, 5xx, and
+# paid and returned units where there is a window) and exits non-zero if
 # any audit fails.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
@@ -72,6 +77,12 @@ export REDIS_NAMESPACE=$RUN KAFKA_TOPIC=$RUN-orders KAFKA_DLQ_TOPIC=$RUN-orders.
 export KAFKA_GROUP=$RUN-worker
 export SIGNING_KEYS="faults:faults-secret-0123456789" SIGNING_KEY="faults:faults-secret-0123456789"
 export RUST_LOG=${RUST_LOG:-warn} LOG_FORMAT=text
+export PAYMENT_WEBHOOK_SECRETS=whsec_ZmF1bHRzLXdlYmhvb2stc2VjcmV0LTAxMjM=
+# Faults whose sale has a payment window: shoppers pay (60 %), cancel (5 %), pay late
+# (5 %) or never (30 %), and the expired units are resold (loadtest stream --pay …).
+WINDOW=${WINDOW:-3s}
+WINDOW_FAULTS=${WINDOW_FAULTS:-api redis-failover redis-failover-lagging}
+with_window() { [[ " $WINDOW_FAULTS " == *" $1 "* ]]; }
 
 API_ENV=() # extra settings of the API instances (per fault group)
 start_api() { # n
@@ -209,17 +220,25 @@ run_faults() {
     product=$RUN-$fault
     product=${product:0:50}
     say "[$fault] sale $product: $STOCK units, $RATE orders/s for ${DURATION}s, fault at ${FAULT_AT}s for ${DOWN_FOR}s"
-    "$bin/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 >/dev/null
+    local window=() settle=()
+    if with_window "$fault"; then
+      window=(--payment-window "$WINDOW")
+      settle=(--webhook-secret "$PAYMENT_WEBHOOK_SECRETS" --late-after 5s)
+      say "[$fault] payment window $WINDOW: 60 % pay, 5 % cancel, 5 % pay late, 30 % never"
+    fi
+    "$bin/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 "${window[@]}" >/dev/null
     before "$fault"
     "$bin/loadtest" stream --url http://127.0.0.1:18081 --url http://127.0.0.1:18082 \
       --product "$product" --rate "$RATE" --duration "${DURATION}s" --users 100000 \
-      --answers "$OUT/$fault.jsonl" 2>"$OUT/$fault.stream.log" &
+      "${settle[@]}" --answers "$OUT/$fault.jsonl" 2>"$OUT/$fault.stream.log" &
     stream=$!
     sleep "$FAULT_AT"
     inject "$fault"
     wait "$stream" || die "[$fault] the stream failed; see $OUT/$fault.stream.log"
     after "$fault"
-    tail -n 1 "$OUT/$fault.stream.log" >&2
+    grep -E '^[0-9]+ orders|^after their 202' "$OUT/$fault.stream.log" >&2 || true
+    # Unpaid reservations expire WINDOW after their 202: let the last ones go.
+    ! with_window "$fault" || sleep 4
     if [ "$fault" = redis-failover-unguarded ]; then
       # The defence is off: the audit must fail, and it cannot drain (Redis lost units).
       if line=$("$bin/loadtest" audit --url http://127.0.0.1:18081 --product "$product" \

@@ -57,6 +57,10 @@ if not user or not qty or not state then
 end
 local want = ARGV[3]
 if state ~= 'reserved' then
+  -- A write even here: the caller answers with this state only once the replicas have
+  -- acknowledged this write, and so every earlier one, the move itself included (it may
+  -- have been made, and answered 503, by a call whose WAIT fell short).
+  redis.call('HINCRBY', KEYS[3], 'asked', 1)
   if state == want then
     return {'SAME', state}
   end

@@ -2,8 +2,9 @@
 # Runs every check and test against real services: brings the local stack up (installing
 # what is missing), then formatting, clippy, the whole workspace's tests (on one Redis
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
-# runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh) and the
-# CI-sized load scenario with its audit (loadtest/ci.sh).
+# runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
+# reservations that end under load (loadtest/reservations.sh) and the CI-sized load
+# scenario with its audit (loadtest/ci.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh"
@@ -26,6 +27,8 @@ say "runbook: every command of deploy/ops/RUNBOOK.md, as written (one Redis serv
 REDIS_CLUSTER_NODES=$(redis_cluster_nodes) "$REPO_ROOT/deploy/ops/test-runbook.sh"
 say "many products, many masters: six sales at once on the Redis Cluster, audited"
 "$REPO_ROOT/loadtest/many-sales.sh"
+say "reservations under load: a payment window, shoppers who pay, cancel, pay late or never; expired units resold; audited"
+"$REPO_ROOT/loadtest/reservations.sh"
 say "CI load scenario (open model, crowd and bots, audited)"
 "$REPO_ROOT/loadtest/ci.sh"
 say "all tests passed"

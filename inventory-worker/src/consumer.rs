@@ -265,13 +265,26 @@ impl Worker {
             self.metrics.transitions(state, 1);
         }
         for (message, event) in moved {
-            if applied.unknown.contains(&event.order_id) {
-                let reason = format!("{} of an order with no row", event.state.as_str());
-                let poison = Poison::transition(message, reason, event);
-                self.dead_letter_once(&poison, dead).await?;
-            }
+            let reason = if applied.unknown.contains(&event.order_id) {
+                format!("{} of an order with no row", event.state.as_str())
+            } else if applied.contradicted.contains(&event.order_id) {
+                format!(
+                    "{} of an order that already ended otherwise",
+                    event.state.as_str()
+                )
+            } else {
+                continue;
+            };
+            let poison = Poison::transition(message, reason, event);
+            self.dead_letter_once(&poison, dead).await?;
         }
-        self.release(&events, &applied.unknown).await
+        let refused: Vec<uuid::Uuid> = applied
+            .unknown
+            .iter()
+            .chain(&applied.contradicted)
+            .copied()
+            .collect();
+        self.release(&events, &refused).await
     }
 
     /// Puts the units of the returns just applied back on sale in Redis
@@ -282,11 +295,11 @@ impl Worker {
     async fn release(
         &self,
         events: &[&OrderTransitioned],
-        unknown: &[uuid::Uuid],
+        refused: &[uuid::Uuid],
     ) -> Result<(), ProcessError> {
         let returns = events
             .iter()
-            .filter(|e| e.state.returns_units() && !unknown.contains(&e.order_id));
+            .filter(|e| e.state.returns_units() && !refused.contains(&e.order_id));
         let Some(conn) = &self.redis else {
             if returns.count() > 0 {
                 tracing::error!(

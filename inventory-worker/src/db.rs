@@ -158,7 +158,12 @@ WITH input AS (
 )
 SELECT (SELECT coalesce(array_agg(state), '{}') FROM moved) AS moved,
        (SELECT coalesce(array_agg(i.order_id), '{}') FROM input i
-         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = i.order_id)) AS unknown
+         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = i.order_id)) AS unknown,
+       -- Rows that had already left `reserved` for another state (read before this
+       -- statement's update, so a row moved now is not among them).
+       (SELECT coalesce(array_agg(i.order_id), '{}') FROM input i
+          JOIN orders o ON o.order_id = i.order_id
+         WHERE o.state <> 'reserved' AND o.state <> i.state) AS contradicted
 "#;
 
 /// What [`write_transitions`] did.
@@ -168,6 +173,9 @@ pub struct Applied {
     pub moved: Vec<shared::ReservationState>,
     /// Transitions of orders that have no row (their placement was dead-lettered).
     pub unknown: Vec<Uuid>,
+    /// Transitions of orders PostgreSQL already holds in another ended state (Redis
+    /// decided twice: a failover lost the first decision). Nothing is moved or released.
+    pub contradicted: Vec<Uuid>,
 }
 
 /// Applies ended reservations in one statement: each `reserved` row moves to its state
@@ -199,6 +207,7 @@ pub async fn write_transitions(
             .filter_map(|s| shared::ReservationState::parse(s))
             .collect(),
         unknown: row.get(1),
+        contradicted: row.get(2),
     })
 }
 

@@ -14,8 +14,9 @@ use shared::keys::SaleKeys;
 
 use crate::redis::Conn;
 
+const TRANSITION_LUA: &str = include_str!("../../lua/transition.lua");
 static TRANSITION: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/transition.lua")));
+    std::sync::LazyLock::new(|| redis::Script::new(TRANSITION_LUA));
 static RELEASE: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/release.lua")));
 
@@ -70,7 +71,7 @@ pub async fn transition(
     reason: &str,
     retention_secs: u64,
 ) -> Result<Transition, TransitionError> {
-    let reply: Vec<Value> = TRANSITION
+    let reply: Value = TRANSITION
         .key(keys.sale())
         .key(keys.bought())
         .key(keys.reservation(order_id))
@@ -83,7 +84,46 @@ pub async fn transition(
         .arg(retention_secs)
         .invoke_async(conn)
         .await?;
-    parse(&reply)
+    read_reply(&reply)
+}
+
+/// The same call as one command, to send in a pipeline (with a `WAIT`, say): `EVALSHA`,
+/// or with `source` the script's text (`EVAL`, after `NOSCRIPT`; it also caches the
+/// script on the product's master).
+pub fn transition_cmd(
+    source: bool,
+    keys: &SaleKeys,
+    product: &str,
+    order_id: &str,
+    to: ReservationState,
+    reason: &str,
+    retention_secs: u64,
+) -> redis::Cmd {
+    let mut cmd = if source {
+        redis::cmd("EVAL").arg(TRANSITION_LUA).to_owned()
+    } else {
+        redis::cmd("EVALSHA").arg(TRANSITION.get_hash()).to_owned()
+    };
+    cmd.arg(5)
+        .arg(keys.sale())
+        .arg(keys.bought())
+        .arg(keys.reservation(order_id))
+        .arg(keys.outbox())
+        .arg(keys.deadlines())
+        .arg(order_id)
+        .arg(product)
+        .arg(to.as_str())
+        .arg(reason)
+        .arg(retention_secs);
+    cmd
+}
+
+/// Reads a reply of the script.
+pub fn read_reply(reply: &Value) -> Result<Transition, TransitionError> {
+    match reply {
+        Value::Array(items) => parse(items),
+        other => Err(TransitionError::BadReply(format!("{other:?}"))),
+    }
 }
 
 /// Puts the units of `order_id`, cancelled or expired and applied in PostgreSQL, back

@@ -6,7 +6,6 @@
 //! [`Decision`], and no other code interprets the script's raw integers.
 
 use redis::Value;
-use shared::ProductId;
 use shared::keys::{Keyspace, SaleKeys, Scope};
 use stores::redis::Conn;
 
@@ -16,8 +15,9 @@ use super::refusal::Refusal;
 use super::replicas::{NotReplicated, Replicas};
 use super::ticket::Ticket;
 
+const ADMIT_LUA: &str = include_str!("../../../lua/admit.lua");
 static ADMIT: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/admit.lua")));
+    std::sync::LazyLock::new(|| redis::Script::new(ADMIT_LUA));
 
 /// What the admission script decided.
 #[derive(Debug)]
@@ -53,13 +53,16 @@ pub enum RateReport {
     Limited(RateInfo),
 }
 
-/// A decision and what the limits said.
+/// A decision, what the limits said, and whether the replicas hold it.
 #[derive(Debug)]
 pub struct Admitted {
     /// The decision.
     pub decision: Decision,
     /// For the rate-limit headers.
     pub rate: RateReport,
+    /// Whether `REDIS_MIN_REPLICAS` replicas acknowledged the script's writes (`WAIT` in
+    /// the same pipeline); an acceptance is promised only if they did.
+    pub replicated: Result<(), NotReplicated>,
 }
 
 /// Why no decision could be made. Either way nothing was accepted.
@@ -120,7 +123,8 @@ impl Admission {
         }
     }
 
-    /// Decides one order in one Redis round trip.
+    /// Decides one order in one Redis round trip: the script and a `WAIT` for the
+    /// replicas, pipelined on one connection.
     #[tracing::instrument(name = "admit", skip_all, fields(product = %ticket.event.product_id))]
     pub async fn admit(&self, ticket: &Ticket<'_>) -> Result<Admitted, AdmissionError> {
         let order = &ticket.event;
@@ -139,30 +143,29 @@ impl Admission {
             limits_enabled: self.limits_enabled,
         };
         let (keys, args) = call.keys_and_args(&self.keys.sale(&order.product_id));
-        let mut invocation = ADMIT.prepare_invoke();
-        for k in &keys {
-            invocation.key(k);
-        }
-        for a in &args {
-            invocation.arg(a);
-        }
+        // EVALSHA; after NOSCRIPT (Redis lost its scripts: a restart, a failover) EVAL,
+        // which also caches the script on the product's master.
+        let call = |script: &str, body: &str| {
+            let mut cmd = redis::cmd(script);
+            cmd.arg(body).arg(keys.len()).arg(&keys).arg(&args);
+            cmd
+        };
         let mut conn = self.conn.clone();
-        let reply: Vec<Value> = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(AdmissionError::Unavailable)?;
-        parse_reply(&reply)
-    }
-
-    /// After a [`Decision::Take`] for `product`: returns once the admission's writes are
-    /// on the required replicas of the product's master (`WAIT` on the connection that
-    /// ran the script).
-    #[tracing::instrument(name = "replicas", skip_all, fields(product = %product))]
-    pub async fn replicated(&self, product: &ProductId) -> Result<(), NotReplicated> {
-        let mut conn = self.conn.clone();
-        self.replicas
-            .confirm(&mut conn, &self.keys.sale(product).sale())
-            .await
+        let evalsha = call("EVALSHA", ADMIT.get_hash());
+        let (reply, replicated) = match self.replicas.write_then_wait(&mut conn, &evalsha).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let eval = call("EVAL", ADMIT_LUA);
+                self.replicas.write_then_wait(&mut conn, &eval).await
+            }
+            other => other,
+        }
+        .map_err(AdmissionError::Unavailable)?;
+        let Value::Array(reply) = reply else {
+            return Err(AdmissionError::BadReply(format!("{reply:?}")));
+        };
+        let mut admitted = parse_reply(&reply)?;
+        admitted.replicated = replicated;
+        Ok(admitted)
     }
 }
 

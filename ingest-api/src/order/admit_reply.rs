@@ -93,6 +93,7 @@ pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
     Ok(Admitted {
         decision,
         rate: rate_report(at(1)).ok_or_else(bad)?,
+        replicated: Ok(()),
     })
 }
 

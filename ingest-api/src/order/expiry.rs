@@ -5,18 +5,18 @@
 //! at a time (a short lease in Redis, as the relay's `XAUTOCLAIM` hands each entry to one
 //! claimant) asks `lua/transition.lua` to expire the reservations with the earliest
 //! deadlines, until one is not yet due: the script decides by Redis server time, so no
-//! instance's clock matters. Each expired order's event is handed to Kafka at once, once
-//! the required Redis replicas hold it; if that fails the relay republishes it. A pass
+//! instance's clock matters. Each expired order's event is handed to Kafka at once if the
+//! required Redis replicas hold it (a `WAIT` pipelined with the script); otherwise, or
+//! if the publish fails, the relay republishes it. A pass
 //! runs every [`PERIOD`], so a reservation expires within about that long after its
 //! deadline.
 
 use std::time::Duration;
 
 use shared::keys::Keyspace;
-use shared::reservation::ENDED_RETENTION_SECS;
 use shared::{ProductId, ReservationState};
 use stores::redis::Conn;
-use stores::reservations::{self, Transition};
+use stores::reservations::Transition;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -118,36 +118,38 @@ impl Sweeper {
             .await?;
         let mut expired = 0;
         for order in earliest {
-            let moved = reservations::transition(
-                conn,
-                &keys,
-                product.as_str(),
-                &order,
-                ReservationState::Expired,
-                "expiry",
-                ENDED_RETENTION_SECS,
-            )
-            .await;
-            match moved {
-                Ok(Transition::Moved {
-                    entry_id, event, ..
-                }) => {
+            let Ok(order_id) = Uuid::parse_str(&order) else {
+                continue;
+            };
+            let decided = self
+                .reservations
+                .decide(conn, product, order_id, ReservationState::Expired, "expiry")
+                .await;
+            match decided {
+                Ok((
+                    Transition::Moved {
+                        entry_id, event, ..
+                    },
+                    replicated,
+                )) => {
                     expired += 1;
                     self.metrics.transition(ReservationState::Expired);
-                    if let Ok(order_id) = Uuid::parse_str(&order) {
-                        // Not on enough replicas: the relay publishes it once it is.
-                        let _ = self
-                            .reservations
-                            .hand_off(conn, product, order_id, &entry_id, &event)
+                    // Short of replicas, the relay publishes it once they have it.
+                    if replicated.is_ok() {
+                        self.reservations
+                            .publish(product, order_id, &entry_id, &event)
                             .await;
                     }
                 }
                 // The earliest not yet due: neither is any later one.
-                Ok(Transition::NotDue { .. }) => break,
+                Ok((Transition::NotDue { .. }, _)) => break,
                 // Kafka has not acknowledged the placement yet: next pass.
-                Ok(Transition::InFlight) => {}
+                Ok((Transition::InFlight, _)) => {}
                 // Ended otherwise meanwhile, or its record is gone: not ours to expire.
-                Ok(Transition::Same(_) | Transition::NotReserved(_) | Transition::NotFound) => {
+                Ok((
+                    Transition::Same(_) | Transition::NotReserved(_) | Transition::NotFound,
+                    _,
+                )) => {
                     let _: redis::RedisResult<i64> = redis::cmd("ZREM")
                         .arg(keys.deadlines())
                         .arg(&order)

@@ -7,7 +7,8 @@
 //! the API dies in between, or Kafka fails, the entry stays pending; the relay in every
 //! API instance claims entries idle for longer than `RELAY_IDLE_MS` with `XAUTOCLAIM`
 //! (one claimant at a time, so no double work) and, once the claimed entries are on the
-//! required Redis replicas ([`Replicas`]), republishes them. A duplicate publish is
+//! required Redis replicas (a `WAIT` pipelined with the claim, [`Replicas`]), republishes
+//! them. A duplicate publish is
 //! harmless: the worker's write is keyed by the order id.
 
 use std::sync::Arc;
@@ -269,7 +270,7 @@ impl Handoff {
         let mut cursor = "0-0".to_owned();
         let mut relayed = 0;
         for _ in 0..PAGES {
-            let reply: Value = match redis::cmd("XAUTOCLAIM")
+            let claim = redis::cmd("XAUTOCLAIM")
                 .arg(&outbox)
                 .arg(OUTBOX_GROUP)
                 .arg(consumer)
@@ -277,8 +278,10 @@ impl Handoff {
                 .arg(&cursor)
                 .arg("COUNT")
                 .arg(256)
-                .query_async(conn)
-                .await
+                .to_owned();
+            // The claim is a write after the admissions that wrote these entries: the
+            // WAIT pipelined with it covers them.
+            let (reply, replicated) = match self.inner.replicas.write_then_wait(conn, &claim).await
             {
                 Ok(v) => v,
                 // No outbox yet (nothing accepted): nothing to relay.
@@ -286,14 +289,12 @@ impl Handoff {
                 Err(e) => return Err(e),
             };
             let (next, entries) = claimed_entries(&reply);
-            if !entries.is_empty() {
-                // The claim was a write on this connection, after the admissions that
-                // wrote these entries: its WAIT covers them.
-                if let Err(e) = self.inner.replicas.confirm(conn, &outbox).await {
-                    self.inner.metrics.replica_shortfall();
-                    tracing::warn!(error = %e, outbox, "claimed entries not on enough replicas; will retry");
-                    return Ok(relayed);
-                }
+            if !entries.is_empty()
+                && let Err(e) = replicated
+            {
+                self.inner.metrics.replica_shortfall();
+                tracing::warn!(error = %e, outbox, "claimed entries not on enough replicas; will retry");
+                return Ok(relayed);
             }
             for (entry_id, event) in entries {
                 let decoded = event

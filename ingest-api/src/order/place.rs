@@ -18,6 +18,7 @@ use super::breaker::Breaker;
 use super::handoff::Handoff;
 use super::identity::Client;
 use super::refusal::{Accepted, Dependency, Refusal};
+use super::replicas::NotReplicated;
 use super::schema::OrderRequest;
 use super::sold_out::SoldOut;
 use super::ticket::Ticket;
@@ -102,7 +103,11 @@ impl Placer {
         }
         let pseudonyms = client.pseudonyms(&self.pseudonymizer);
         let ticket = Ticket::new(order, idempotency_key, client, pseudonyms);
-        let Admitted { decision, rate } = match self.admit(&ticket).await {
+        let Admitted {
+            decision,
+            rate,
+            replicated,
+        } = match self.admit(&ticket).await {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 return Placed {
@@ -119,7 +124,7 @@ impl Placer {
                 if remaining == 0 {
                     self.sold_out.mark(&ticket.event.product_id);
                 }
-                match self.replicated(&ticket).await {
+                match self.replicated(&ticket, replicated) {
                     Ok(()) => self.publish(&ticket, &entry_id).await,
                     Err(refusal) => Err(refusal),
                 }
@@ -183,12 +188,16 @@ impl Placer {
         }
     }
 
-    /// Holds an accepted order back until the required replicas have it; otherwise the
-    /// entry stays in the outbox for the relay and the answer is 503 with the outcome
-    /// unknown (the same key tells it later).
-    async fn replicated(&self, ticket: &Ticket<'_>) -> Result<(), Refusal> {
+    /// Holds an accepted order back unless the required replicas have it: then the entry
+    /// stays in the outbox for the relay and the answer is 503 with the outcome unknown
+    /// (the same key tells it later).
+    fn replicated(
+        &self,
+        ticket: &Ticket<'_>,
+        replicated: Result<(), NotReplicated>,
+    ) -> Result<(), Refusal> {
         let product = &ticket.event.product_id;
-        self.admission.replicated(product).await.map_err(|e| {
+        replicated.map_err(|e| {
             self.metrics.replica_shortfall();
             tracing::error!(error = %e, %product, "admission not on enough replicas; the relay will hand the order off");
             Refusal::Unavailable {

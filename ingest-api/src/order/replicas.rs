@@ -2,16 +2,17 @@
 //!
 //! Redis replicates asynchronously: a master that ran `lua/admit.lua` and died before
 //! its replica received the write would hand the promoted replica the old stock, the old
-//! per-user count and no idempotency record. So after an accepted admission, and before
-//! the relay republishes an outbox entry, [`Replicas::confirm`] sends `WAIT` to the
-//! product's master on the connection that wrote, and nothing is published (nor `202`
-//! sent) until `REDIS_MIN_REPLICAS` replicas acknowledged every earlier write of that
-//! connection.
+//! per-user count and no idempotency record. So the admission, the relay's claim of
+//! outbox entries and every transition of a reservation go to Redis together with a
+//! `WAIT` in one pipeline ([`Replicas::write_then_wait`]), and nothing is published (nor
+//! `202` or a payment's `200` sent) until `REDIS_MIN_REPLICAS` replicas acknowledged the
+//! write.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::Value;
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Value};
 use stores::redis::Conn;
 use tokio::sync::OnceCell;
 
@@ -32,7 +33,7 @@ pub enum NotReplicated {
     #[error("unexpected WAIT reply: {0}")]
     Unreadable(String),
     /// `WAIT` (or the look at the cluster's shape) failed.
-    #[error("redis failed while waiting for replicas")]
+    #[error("redis failed while waiting for replicas: {0}")]
     Redis(#[from] redis::RedisError),
 }
 
@@ -61,33 +62,63 @@ impl Replicas {
         }
     }
 
-    /// Returns once every write `conn` made so far on the master of `key`'s slot is on
-    /// the required number of replicas. `conn` must be the connection that wrote: `WAIT`
-    /// counts the writes of the connection it arrives on.
-    pub async fn confirm(&self, conn: &mut Conn, key: &str) -> Result<(), NotReplicated> {
-        let required = self.required(conn).await?;
+    /// Runs `write` (commands on one slot) and, in the same pipeline, `WAIT`s for the
+    /// required replicas; returns `write`'s reply and whether they acknowledged it. Both
+    /// travel together on one connection: `WAIT` counts the writes of the connection it
+    /// arrives on, so a `WAIT` sent on its own could land on a connection the client had
+    /// just replaced (after a timeout, say) and pass without covering anything. A refused
+    /// write (a script that decided "no") makes the `WAIT` cover earlier writes of the
+    /// connection only, which costs nothing when the replicas keep up.
+    pub async fn write_then_wait(
+        &self,
+        conn: &mut Conn,
+        write: &Cmd,
+    ) -> redis::RedisResult<(Value, Result<(), NotReplicated>)> {
+        // A command's own error comes back as a value: make it the error it is.
+        let checked = |v: Value| match v {
+            Value::ServerError(e) => Err(redis::RedisError::from(e)),
+            v => Ok(v),
+        };
+        let required = match self.required(conn).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok((
+                    checked(conn.req_packed_command(write).await?)?,
+                    Err(e.into()),
+                ));
+            }
+        };
         if required == 0 {
-            return Ok(());
+            return Ok((checked(conn.req_packed_command(write).await?)?, Ok(())));
         }
         let timeout = self.inner.timeout;
-        let wait = redis::cmd("WAIT")
+        let mut pipe = redis::pipe();
+        pipe.add_command(write.clone())
+            .cmd("WAIT")
             .arg(required)
-            .arg(timeout.as_millis() as u64)
-            .to_owned();
-        let acked = match conn.route_to_slot_of(key, &wait).await? {
-            Value::Int(n) => n,
+            .arg(timeout.as_millis() as u64);
+        let mut replies = conn.req_packed_commands(&pipe, 0, 2).await?.into_iter();
+        let reply = match replies.next() {
+            Some(v) => checked(v)?,
+            None => return Err((redis::ErrorKind::Parse, "empty pipeline reply").into()),
+        };
+        let acked = match replies.next() {
+            Some(Value::Int(n)) => n,
             other => {
-                return Err(NotReplicated::Unreadable(format!("{other:?}")));
+                return Ok((reply, Err(NotReplicated::Unreadable(format!("{other:?}")))));
             }
         };
         if acked < i64::from(required) {
-            return Err(NotReplicated::TooFew {
-                acked,
-                required,
-                timeout,
-            });
+            return Ok((
+                reply,
+                Err(NotReplicated::TooFew {
+                    acked,
+                    required,
+                    timeout,
+                }),
+            ));
         }
-        Ok(())
+        Ok((reply, Ok(())))
     }
 
     /// `REDIS_MIN_REPLICAS`, or its default for the topology behind `conn`, decided once.

@@ -2,11 +2,11 @@
 //! webhook (the expiry sweeper, [`super::expiry`], is the third way).
 //!
 //! The order's status record (written once Kafka has the order) names its product and
-//! buyer; `lua/transition.lua` decides, atomically, on the product's keys. A move is
-//! answered only once the required Redis replicas hold it ([`Replicas`], as an
-//! acceptance is), so a failover cannot undo a payment the payment service was told
-//! about; its event is then handed to Kafka, and if that fails the relay republishes it
-//! from the outbox. Every answer is a state, so a repeat — the same cancel, a redelivered
+//! buyer; `lua/transition.lua` decides, atomically, on the product's keys, with a `WAIT`
+//! for the required Redis replicas pipelined on the same connection ([`Replicas`], as
+//! for an acceptance). An answer is given only once the replicas hold it, so a failover
+//! cannot undo a payment the payment service was told about; a move's event is then
+//! handed to Kafka, and if that fails the relay republishes it from the outbox. Every answer is a state, so a repeat — the same cancel, a redelivered
 //! webhook — gets the same answer.
 
 use shared::keys::Keyspace;
@@ -15,6 +15,8 @@ use shared::status::field;
 use shared::{ProductId, ReservationState, UserId};
 use stores::redis::Conn;
 use stores::reservations::{self, Transition};
+
+use super::replicas::NotReplicated;
 use uuid::Uuid;
 
 use super::handoff::Handoff;
@@ -84,32 +86,32 @@ impl Reservations {
         reason: &str,
     ) -> Result<ReservationState, EndRefusal> {
         let mut conn = self.conn.clone();
-        let unavailable = |e: &dyn std::fmt::Display| EndRefusal::Unavailable(e.to_string());
         let (product, user): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(self.keys.order_status(&order_id))
             .arg(field::PRODUCT_ID)
             .arg(field::USER_ID)
             .query_async(&mut conn)
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| EndRefusal::Unavailable(e.to_string()))?;
         let product = product
             .and_then(|p| ProductId::parse(p).ok())
             .ok_or(EndRefusal::NotFound)?;
         if buyer.is_some_and(|b| user.as_deref() != Some(b.as_str())) {
             return Err(EndRefusal::NotFound);
         }
-        let order = order_id.to_string();
-        let moved = reservations::transition(
-            &mut conn,
-            &self.keys.sale(&product),
-            product.as_str(),
-            &order,
-            to,
-            reason,
-            ENDED_RETENTION_SECS,
-        )
-        .await
-        .map_err(|e| unavailable(&e))?;
+        let (moved, replicated) = self
+            .decide(&mut conn, &product, order_id, to, reason)
+            .await?;
+        tracing::debug!(%order_id, ?moved, "transition.lua answered");
+        // Every answer below is a state a failover must not undo: the move itself, or a
+        // repeat of one that may have been answered 503 (its WAIT fell short).
+        if !matches!(moved, Transition::InFlight | Transition::NotFound) {
+            replicated.map_err(|e| {
+                self.metrics.replica_shortfall();
+                tracing::warn!(error = %e, %order_id, "move not on enough replicas; the relay will publish it");
+                EndRefusal::Unavailable(e.to_string())
+            })?;
+        }
         match moved {
             Transition::Moved {
                 state,
@@ -118,9 +120,7 @@ impl Reservations {
                 ..
             } => {
                 self.metrics.transition(state);
-                self.hand_off(&mut conn, &product, order_id, &entry_id, &event)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
+                self.publish(&product, order_id, &entry_id, &event).await;
                 if state == to {
                     Ok(state)
                 } else {
@@ -137,27 +137,47 @@ impl Reservations {
         }
     }
 
-    /// Hands a move just written through `conn` to Kafka: first waits until the
-    /// required replicas hold it (an error: the outcome is unknown, and the relay will
-    /// publish it once they do); a failed publish is left to the relay.
-    pub async fn hand_off(
+    /// One call of `lua/transition.lua` and, pipelined with it on the same connection, a
+    /// `WAIT` for the required replicas: what the script decided, and whether the
+    /// replicas hold it.
+    pub async fn decide(
         &self,
         conn: &mut Conn,
         product: &ProductId,
         order_id: Uuid,
-        entry_id: &str,
-        event: &str,
-    ) -> Result<(), super::replicas::NotReplicated> {
-        let outbox = self.keys.sale(product).outbox();
-        if let Err(e) = self.replicas.confirm(conn, &outbox).await {
-            self.metrics.replica_shortfall();
-            tracing::warn!(error = %e, %order_id, "move not on enough replicas; the relay will publish it");
-            return Err(e);
+        to: ReservationState,
+        reason: &str,
+    ) -> Result<(Transition, Result<(), NotReplicated>), EndRefusal> {
+        let unavailable = |e: &dyn std::fmt::Display| EndRefusal::Unavailable(e.to_string());
+        let call = |source| {
+            reservations::transition_cmd(
+                source,
+                &self.keys.sale(product),
+                product.as_str(),
+                &order_id.to_string(),
+                to,
+                reason,
+                ENDED_RETENTION_SECS,
+            )
+        };
+        let (reply, replicated) = match self.replicas.write_then_wait(conn, &call(false)).await {
+            // Redis lost its scripts (a restart, a failover): send the script itself.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.replicas.write_then_wait(conn, &call(true)).await
+            }
+            other => other,
         }
+        .map_err(|e| unavailable(&e))?;
+        let moved = reservations::read_reply(&reply).map_err(|e| unavailable(&e))?;
+        Ok((moved, replicated))
+    }
+
+    /// Hands a move the replicas hold to Kafka; a failed publish is left to the relay,
+    /// which republishes the entry from the outbox.
+    pub async fn publish(&self, product: &ProductId, order_id: Uuid, entry_id: &str, event: &str) {
         let confirmation = self.handoff.transitioned(product, order_id, entry_id);
         if let Err(e) = self.handoff.publish(order_id, event, confirmation).await {
             tracing::warn!(error = %e, %order_id, "move not published; the relay will publish it");
         }
-        Ok(())
     }
 }
