@@ -259,12 +259,41 @@ impl Worker {
         moved: &[(&OwnedMessage, &OrderTransitioned)],
         dead: &mut HashSet<(i32, i64)>,
     ) -> Result<(), ProcessError> {
-        let events: Vec<&OrderTransitioned> = moved.iter().map(|(_, e)| *e).collect();
+        // An order's first transition in the batch is the one Redis decided first (one
+        // partition, offset order); a later one is a redelivery if it names the same
+        // state and a contradiction otherwise.
+        let mut first: HashMap<uuid::Uuid, shared::ReservationState> = HashMap::new();
+        let mut events: Vec<&OrderTransitioned> = Vec::with_capacity(moved.len());
+        let mut contradicting = Vec::new();
+        for (message, event) in moved {
+            match first.get(&event.order_id) {
+                None => {
+                    first.insert(event.order_id, event.state);
+                    events.push(event);
+                }
+                Some(state) if *state == event.state => {}
+                Some(_) => contradicting.push((*message, *event)),
+            }
+        }
         let applied = db::write_transitions(&self.pool, &events).await?;
         for state in applied.moved {
             self.metrics.transitions(state, 1);
         }
+        for (message, event) in &contradicting {
+            let reason = format!(
+                "{} of an order that already ended otherwise",
+                event.state.as_str()
+            );
+            self.dead_letter_once(&Poison::transition(message, reason, event), dead)
+                .await?;
+        }
         for (message, event) in moved {
+            if contradicting
+                .iter()
+                .any(|(m, _)| std::ptr::eq(*m, *message))
+            {
+                continue;
+            }
             let reason = if applied.unknown.contains(&event.order_id) {
                 format!("{} of an order with no row", event.state.as_str())
             } else if applied.contradicted.contains(&event.order_id) {

@@ -298,6 +298,16 @@ async fn postgres_grants_are_least_privilege() -> anyhow::Result<()> {
         "worker rewriting orders",
     );
     reset().await?;
+    ok(
+        as_role(
+            "flashsale_worker",
+            "UPDATE orders SET state = 'expired', state_at = now(), state_reason = 'expiry' \
+             WHERE state = 'reserved'",
+        )
+        .await,
+        "worker ending a reservation",
+    );
+    reset().await?;
     denied(
         as_role("flashsale_worker", "SELECT * FROM ops_audit").await,
         "worker reading the audit trail",
