@@ -8,7 +8,9 @@ Called again for the same order (a redelivered event) it changes nothing: the
 reservation record remembers the release.
 
 KEYS
-  1  sale  hash  the sale (see admit.lua): returning, remaining
+  1  sale  hash  the sale (see admit.lua): returning, remaining, and released (units put
+                 back on sale so far: the sold-out fast path reloads its buyers when it
+                 changes, since they may have been resold)
   2  res   hash  the order's reservation record (see transition.lua)
 
 REPLIES
@@ -24,4 +26,5 @@ end
 redis.call('HSET', KEYS[2], 'released', 1)
 redis.call('HINCRBY', KEYS[1], 'returning', -qty)
 redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+redis.call('HINCRBY', KEYS[1], 'released', qty)
 return 1

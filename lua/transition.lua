@@ -84,9 +84,9 @@ end
 local returning = tonumber(redis.call('HGET', KEYS[1], 'returning')) or 0
 if to ~= 'paid' then
   returning = redis.call('HINCRBY', KEYS[1], 'returning', qty)
-  if redis.call('HINCRBY', KEYS[2], user, -qty) <= 0 then
-    redis.call('HDEL', KEYS[2], user)
-  end
+  -- The field stays (at 0): the sold-out fast path never answers for a user listed
+  -- here, whose request may be the retry of this very order.
+  redis.call('HINCRBY', KEYS[2], user, -qty)
 end
 redis.call('HSET', KEYS[3], 'state', to, 'at', now_ms, 'reason', ARGV[4])
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[5]))

@@ -162,3 +162,44 @@ async fn sold_out_is_answered_from_memory_but_never_for_a_buyer() -> anyhow::Res
     }
     api.stop().await
 }
+
+/// Units put back on sale and resold between two refreshes: the fast path must learn the
+/// new buyer (whose retry may be of the very order it bought) before answering for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resale_between_refreshes_reloads_the_buyers() -> anyhow::Result<()> {
+    use ingest_api::order::sold_out::SoldOut;
+    let stack = TestStack::new().await?;
+    stack.open_sale_with("lens", 1, 1, Limits::off()).await?;
+    let product = "lens".parse()?;
+    let keys = stack.keys.sale(&product);
+    let mut redis = stack.redis().await?;
+    // Ann holds the only unit; the product is sold out and the buyers are loaded.
+    redis::pipe()
+        .hset(keys.sale(), "remaining", 0)
+        .hset(keys.bought(), "ann", 1)
+        .exec_async(&mut redis)
+        .await?;
+    let sold_out = SoldOut::default();
+    sold_out.mark(&product);
+    sold_out.refresh(&mut redis, &stack.keys).await?;
+    let bob = "bob".parse()?;
+    assert!(sold_out.answers_for(&product, &bob));
+    assert!(!sold_out.answers_for(&product, &"ann".parse()?));
+    // Before the next refresh: Ann's unit comes back (released) and Bob buys it.
+    redis::pipe()
+        .hset(keys.bought(), "ann", 0)
+        .hincr(keys.sale(), "released", 1)
+        .hset(keys.bought(), "bob", 1)
+        .exec_async(&mut redis)
+        .await?;
+    sold_out.refresh(&mut redis, &stack.keys).await?;
+    assert!(
+        !sold_out.answers_for(&product, &bob),
+        "Bob's retry must reach Redis and replay his 202"
+    );
+    assert!(
+        !sold_out.answers_for(&product, &"ann".parse()?),
+        "nor Ann's: her ended order's retry replays too"
+    );
+    Ok(())
+}

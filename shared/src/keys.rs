@@ -44,6 +44,8 @@ pub mod sale_field {
     /// Units of cancelled or expired orders not yet back in `remaining` (the worker
     /// releases them once PostgreSQL has the return).
     pub const RETURNING: &str = "returning";
+    /// Units put back on sale so far (by `lua/release.lua`).
+    pub const RELEASED: &str = "released";
     /// Most units one user may buy (0 = no cap).
     pub const PER_USER: &str = "per_user";
     /// Sale window start, ms since the epoch (0 = open now).

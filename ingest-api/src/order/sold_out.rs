@@ -4,10 +4,12 @@
 //! `SOLD_OUT` for it from memory, without Redis: the sold-out stampede is the largest
 //! part of a flash sale's traffic. Two things keep it honest:
 //!
-//! - It never answers for a user who bought the product. Their request may be a retry of
-//!   an accepted order, which must replay the `202`, so it goes to Redis. The buyers are
-//!   read once (`HKEYS bought`) when the product sells out; until then nothing is
-//!   answered from memory.
+//! - It never answers for a user who bought the product (even one whose reservation ended
+//!   since: the field stays). Their request may be a retry of an accepted order, which
+//!   must replay the `202`, so it goes to Redis. The buyers are read (`HKEYS bought`) when
+//!   the product sells out, and read again whenever units were put back on sale since
+//!   (the sale's `released` count moved: they may have been resold to new buyers); until
+//!   they are loaded nothing is answered from memory.
 //! - A refresher reads the sale every 250 ms and forgets the mark as soon as stock is
 //!   back or the sale changed state, so re-added stock is seen within a second.
 
@@ -28,6 +30,8 @@ pub const REFRESH: Duration = Duration::from_millis(250);
 struct Mark {
     /// `None` until the buyers are loaded.
     buyers: Option<Arc<HashSet<String>>>,
+    /// The sale's `released` count when they were.
+    released: i64,
 }
 
 /// Products this instance knows are sold out.
@@ -52,11 +56,13 @@ impl SoldOut {
         marks.entry(product.clone()).or_default();
     }
 
-    fn marked(&self) -> Vec<(ProductId, bool)> {
+    /// Marked products, with the `released` count of their loaded buyers (`None`: not
+    /// loaded yet).
+    fn marked(&self) -> Vec<(ProductId, Option<i64>)> {
         let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
         marks
             .iter()
-            .map(|(p, m)| (p.clone(), m.buyers.is_some()))
+            .map(|(p, m)| (p.clone(), m.buyers.as_ref().map(|_| m.released)))
             .collect()
     }
 
@@ -65,10 +71,11 @@ impl SoldOut {
         marks.remove(product);
     }
 
-    fn set_buyers(&self, product: &ProductId, buyers: HashSet<String>) {
+    fn set_buyers(&self, product: &ProductId, buyers: HashSet<String>, released: i64) {
         let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = marks.get_mut(product) {
             m.buyers = Some(Arc::new(buyers));
+            m.released = released;
         }
     }
 
@@ -77,23 +84,26 @@ impl SoldOut {
     pub async fn refresh(&self, conn: &mut Conn, keys: &Keyspace) -> redis::RedisResult<()> {
         for (product, loaded) in self.marked() {
             let sale = keys.sale(&product);
-            let (state, remaining): (Option<String>, Option<i64>) = redis::cmd("HMGET")
-                .arg(sale.sale())
-                .arg(sale_field::STATE)
-                .arg(sale_field::REMAINING)
-                .query_async(conn)
-                .await?;
+            let (state, remaining, released): (Option<String>, Option<i64>, Option<i64>) =
+                redis::cmd("HMGET")
+                    .arg(sale.sale())
+                    .arg(sale_field::STATE)
+                    .arg(sale_field::REMAINING)
+                    .arg(sale_field::RELEASED)
+                    .query_async(conn)
+                    .await?;
+            let released = released.unwrap_or(0);
             if state.as_deref() != Some(SaleState::Open.as_str()) || remaining.is_none_or(|r| r > 0)
             {
                 self.forget(&product);
                 continue;
             }
-            if !loaded {
+            if loaded != Some(released) {
                 let buyers: Vec<String> = redis::cmd("HKEYS")
                     .arg(sale.bought())
                     .query_async(conn)
                     .await?;
-                self.set_buyers(&product, buyers.into_iter().collect());
+                self.set_buyers(&product, buyers.into_iter().collect(), released);
             }
         }
         Ok(())
