@@ -7,37 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_problem, body, expect, key};
-use flashctl::guard::Limits;
-use flashctl::sale::{NewSale, open};
+use flashctl::testkit::SaleStack;
 use ingest_api::testkit::{ApiStack, RunningApi, TEST_WEBHOOK_SECRET};
 use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use testkit::TestStack;
 use testkit::client::{OrderClient, replace_header, send};
-
-async fn open_sale(
-    stack: &TestStack,
-    product: &str,
-    stock: u32,
-    window: Option<Duration>,
-) -> anyhow::Result<()> {
-    let sale = NewSale {
-        product: product.parse()?,
-        stock,
-        per_user: 1,
-        starts_at: None,
-        ends_at: None,
-        limits: Limits::off(),
-        payment_window: window,
-    };
-    open(
-        &stack.pg().await?,
-        &mut stack.redis().await?,
-        &stack.keys,
-        &sale,
-    )
-    .await?;
-    Ok(())
-}
 
 async fn place(api: &RunningApi, product: &str, user: &str) -> anyhow::Result<String> {
     let a = api.client.place(&body(product, user), &key()).await?;
@@ -57,7 +31,7 @@ async fn state(api: &RunningApi, order: &str) -> anyhow::Result<serde_json::Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_cancels_over_http() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
-    open_sale(&stack, "kite", 1, None).await?;
+    stack.open_reserving_sale("kite", 1, 1, None).await?;
     let api = RunningApi::start(stack.api_settings()).await?;
     let worker = RunningWorker::start(stack.worker_settings()).await?;
     let order = place(&api, "kite", "ann").await?;
@@ -131,7 +105,9 @@ async fn a_shopper_cancels_over_http() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_arrive_by_signed_webhook() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
-    open_sale(&stack, "oven", 5, Some(Duration::from_millis(1500))).await?;
+    stack
+        .open_reserving_sale("oven", 5, 1, Some(Duration::from_millis(1500)))
+        .await?;
     let api = RunningApi::start(stack.api_settings()).await?;
     let ann = place(&api, "oven", "ann").await?;
     let bob = place(&api, "oven", "bob").await?;

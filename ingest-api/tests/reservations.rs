@@ -10,40 +10,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{body, eventually, expect, key, remaining, returning};
-use flashctl::guard::Limits;
-use flashctl::sale::{NewSale, open};
+use flashctl::testkit::SaleStack;
 use ingest_api::testkit::{ApiStack, RunningApi};
 use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use shared::ReservationState::{self, Cancelled, Expired, Paid};
 use stores::redis::Conn;
 use stores::reservations::{Transition, transition};
 use testkit::TestStack;
-
-async fn open_sale(
-    stack: &TestStack,
-    product: &str,
-    stock: u32,
-    per_user: u32,
-    window: Option<Duration>,
-) -> anyhow::Result<()> {
-    let sale = NewSale {
-        product: product.parse()?,
-        stock,
-        per_user,
-        starts_at: None,
-        ends_at: None,
-        limits: Limits::off(),
-        payment_window: window,
-    };
-    open(
-        &stack.pg().await?,
-        &mut stack.redis().await?,
-        &stack.keys,
-        &sale,
-    )
-    .await?;
-    Ok(())
-}
 
 async fn move_to(
     stack: &TestStack,
@@ -66,6 +39,19 @@ async fn record(
     Ok(redis::cmd("HGETALL").arg(key).query_async(conn).await?)
 }
 
+/// Every entry of an outbox stream: (id, fields).
+async fn outbox_entries(
+    conn: &mut Conn,
+    outbox: impl redis::ToRedisArgs,
+) -> anyhow::Result<Vec<(String, HashMap<String, String>)>> {
+    Ok(redis::cmd("XRANGE")
+        .arg(outbox)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await?)
+}
+
 async fn place(api: &RunningApi, product: &str, user: &str) -> anyhow::Result<String> {
     let a = api.client.place(&body(product, user), &key()).await?;
     expect(&a, 202, "ACCEPTED");
@@ -75,7 +61,7 @@ async fn place(api: &RunningApi, product: &str, user: &str) -> anyhow::Result<St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_returns_the_units_once_and_reopens_the_sale() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
-    open_sale(&stack, "kite", 2, 1, None).await?;
+    stack.open_reserving_sale("kite", 2, 1, None).await?;
     let mut settings = stack.api_settings();
     settings.relay_idle_ms = 200; // the relay hands the cancel to Kafka
     let api = RunningApi::start(settings).await?;
@@ -163,7 +149,9 @@ async fn payment_and_expiry_racing_end_each_order_exactly_once() -> anyhow::Resu
     const ORDERS: usize = 30;
     let stack = TestStack::new().await?;
     let window = Duration::from_millis(800);
-    open_sale(&stack, "race", ORDERS as u32, 0, Some(window)).await?;
+    stack
+        .open_reserving_sale("race", ORDERS as u32, 0, Some(window))
+        .await?;
     let api = RunningApi::start(stack.api_settings()).await?;
     let mut orders = Vec::new();
     for i in 0..ORDERS {
@@ -241,12 +229,7 @@ async fn payment_and_expiry_racing_end_each_order_exactly_once() -> anyhow::Resu
         "only paid units still count for the cap"
     );
     // One event per order in the outbox (nobody published them: the API is stopped).
-    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(stack.keys.sale(&"race".parse()?).outbox())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await?;
+    let entries = outbox_entries(&mut conn, stack.keys.sale(&"race".parse()?).outbox()).await?;
     let events = entries
         .iter()
         .filter(|(_, f)| f["event"].contains("OrderTransitioned"))
@@ -263,7 +246,7 @@ async fn payment_and_expiry_racing_end_each_order_exactly_once() -> anyhow::Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_still_on_its_way_to_kafka_does_not_move() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
-    open_sale(&stack, "drum", 5, 0, None).await?;
+    stack.open_reserving_sale("drum", 5, 0, None).await?;
     let mut broken = stack.api_settings();
     broken.kafka_brokers = "127.0.0.1:1".into();
     broken.kafka_publish_timeout_ms = 300;
@@ -274,12 +257,7 @@ async fn an_order_still_on_its_way_to_kafka_does_not_move() -> anyhow::Result<()
     api.stop().await?;
     let outbox = stack.keys.sale(&"drum".parse()?).outbox();
     let mut conn = stack.redis().await?;
-    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(&outbox)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await?;
+    let entries = outbox_entries(&mut conn, &outbox).await?;
     let order = entries[0].1["order_id"].clone();
     assert_eq!(
         move_to(&stack, &mut conn, "drum", &order, Cancelled).await?,
@@ -329,7 +307,9 @@ async fn an_order_still_on_its_way_to_kafka_does_not_move() -> anyhow::Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_expires_unpaid_orders_within_two_seconds() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
-    open_sale(&stack, "pump", 3, 1, Some(Duration::from_secs(1))).await?;
+    stack
+        .open_reserving_sale("pump", 3, 1, Some(Duration::from_secs(1)))
+        .await?;
     let api = RunningApi::start(stack.api_settings()).await?;
     let mut orders = Vec::new();
     for user in ["x", "y", "z"] {
@@ -369,12 +349,7 @@ async fn the_sweeper_expires_unpaid_orders_within_two_seconds() -> anyhow::Resul
     let outbox = stack.keys.sale(&"pump".parse()?).outbox();
     let started = Instant::now();
     let left = loop {
-        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&outbox)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await?;
+        let entries = outbox_entries(&mut conn, &outbox).await?;
         let expiries = entries
             .iter()
             .filter(|(_, f)| f["event"].contains(r#""state":"expired""#))

@@ -71,19 +71,14 @@ pub async fn transition(
     reason: &str,
     retention_secs: u64,
 ) -> Result<Transition, TransitionError> {
-    let reply: Value = TRANSITION
-        .key(keys.sale())
-        .key(keys.bought())
-        .key(keys.reservation(order_id))
-        .key(keys.outbox())
-        .key(keys.deadlines())
-        .arg(order_id)
-        .arg(product)
-        .arg(to.as_str())
-        .arg(reason)
-        .arg(retention_secs)
-        .invoke_async(conn)
-        .await?;
+    let call = |source| transition_cmd(source, keys, product, order_id, to, reason, retention_secs);
+    let reply: Value = match call(false).query_async(conn).await {
+        // Redis lost its scripts (a restart, a failover): send the script itself.
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            call(true).query_async(conn).await?
+        }
+        other => other?,
+    };
     read_reply(&reply)
 }
 

@@ -24,6 +24,16 @@ pub trait SaleStack {
         per_user: u32,
         limits: Limits,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Opens a sale without rate limits whose orders expire unpaid after `window`
+    /// (`None`: never).
+    fn open_reserving_sale(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+        window: Option<std::time::Duration>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 impl SaleStack for TestStack {
@@ -39,18 +49,39 @@ impl SaleStack for TestStack {
         per_user: u32,
         limits: Limits,
     ) -> anyhow::Result<()> {
-        let pg = self.pg().await?;
-        let mut redis = self.redis().await?;
-        let sale = NewSale {
-            product: product.parse()?,
-            stock,
-            per_user,
-            starts_at: None,
-            ends_at: None,
-            limits,
-            payment_window: None,
-        };
-        open(&pg, &mut redis, &self.keys, &sale).await?;
-        Ok(())
+        open_new(self, product, stock, per_user, limits, None).await
     }
+
+    async fn open_reserving_sale(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+        window: Option<std::time::Duration>,
+    ) -> anyhow::Result<()> {
+        open_new(self, product, stock, per_user, Limits::off(), window).await
+    }
+}
+
+async fn open_new(
+    stack: &TestStack,
+    product: &str,
+    stock: u32,
+    per_user: u32,
+    limits: Limits,
+    payment_window: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let pg = stack.pg().await?;
+    let mut redis = stack.redis().await?;
+    let sale = NewSale {
+        product: product.parse()?,
+        stock,
+        per_user,
+        starts_at: None,
+        ends_at: None,
+        limits,
+        payment_window,
+    };
+    open(&pg, &mut redis, &stack.keys, &sale).await?;
+    Ok(())
 }

@@ -152,10 +152,10 @@ impl Admission {
         };
         let mut conn = self.conn.clone();
         let evalsha = call("EVALSHA", ADMIT.get_hash());
-        let (reply, replicated) = match self.replicas.write_then_wait(&mut conn, &evalsha).await {
+        let (reply, replicated) = match self.replicas.write_then_wait(&mut conn, evalsha).await {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 let eval = call("EVAL", ADMIT_LUA);
-                self.replicas.write_then_wait(&mut conn, &eval).await
+                self.replicas.write_then_wait(&mut conn, eval).await
             }
             other => other,
         }

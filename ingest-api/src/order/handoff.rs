@@ -281,8 +281,7 @@ impl Handoff {
                 .to_owned();
             // The claim is a write after the admissions that wrote these entries: the
             // WAIT pipelined with it covers them.
-            let (reply, replicated) = match self.inner.replicas.write_then_wait(conn, &claim).await
-            {
+            let (reply, replicated) = match self.inner.replicas.write_then_wait(conn, claim).await {
                 Ok(v) => v,
                 // No outbox yet (nothing accepted): nothing to relay.
                 Err(e) if e.code() == Some("NOGROUP") => return Ok(relayed),

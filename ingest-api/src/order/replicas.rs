@@ -72,7 +72,7 @@ impl Replicas {
     pub async fn write_then_wait(
         &self,
         conn: &mut Conn,
-        write: &Cmd,
+        write: Cmd,
     ) -> redis::RedisResult<(Value, Result<(), NotReplicated>)> {
         // A command's own error comes back as a value: make it the error it is.
         let checked = |v: Value| match v {
@@ -83,17 +83,17 @@ impl Replicas {
             Ok(r) => r,
             Err(e) => {
                 return Ok((
-                    checked(conn.req_packed_command(write).await?)?,
+                    checked(conn.req_packed_command(&write).await?)?,
                     Err(e.into()),
                 ));
             }
         };
         if required == 0 {
-            return Ok((checked(conn.req_packed_command(write).await?)?, Ok(())));
+            return Ok((checked(conn.req_packed_command(&write).await?)?, Ok(())));
         }
         let timeout = self.inner.timeout;
         let mut pipe = redis::pipe();
-        pipe.add_command(write.clone())
+        pipe.add_command(write)
             .cmd("WAIT")
             .arg(required)
             .arg(timeout.as_millis() as u64);

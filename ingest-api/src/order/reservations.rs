@@ -160,10 +160,10 @@ impl Reservations {
                 ENDED_RETENTION_SECS,
             )
         };
-        let (reply, replicated) = match self.replicas.write_then_wait(conn, &call(false)).await {
+        let (reply, replicated) = match self.replicas.write_then_wait(conn, call(false)).await {
             // Redis lost its scripts (a restart, a failover): send the script itself.
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                self.replicas.write_then_wait(conn, &call(true)).await
+                self.replicas.write_then_wait(conn, call(true)).await
             }
             other => other,
         }
