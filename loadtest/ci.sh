@@ -2,7 +2,8 @@
 # The CI-sized load scenario (loadtest/scenarios/ci.toml, about 25 s): one API and one
 # worker on the local stack, a spike of shoppers and one bot of each kind; then the audit.
 # Exits non-zero if the audit or any bot's allowance fails. The report lands in
-# loadtest/results/.
+# loadtest/results/ (or $RESULTS). A scenario whose shoppers pay needs the API's webhook
+# secret in PAYMENT_WEBHOOK_SECRETS and PAYMENT_WEBHOOK_SECRET (loadtest/reservations.sh).
 #
 #   loadtest/ci.sh [scenario.toml]
 set -euo pipefail
@@ -26,4 +27,4 @@ spawn worker "$logs/worker.log" env ADMIN_ADDR=127.0.0.1:19190 "$bin/inventory-w
 wait_ready http://127.0.0.1:19180/readyz http://127.0.0.1:19190/readyz
 say "load scenario $(basename "$SCENARIO") (logs: $logs)"
 "$bin/loadtest" run --scenario "$SCENARIO" --url http://127.0.0.1:18180 \
-  --results "$REPO_ROOT/loadtest/results" 2> >(grep -v ' scheduled ' >&2)
+  --results "${RESULTS:-$REPO_ROOT/loadtest/results}" 2> >(grep -v ' scheduled ' >&2)

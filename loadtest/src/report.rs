@@ -112,6 +112,18 @@ impl RunReport {
             a.leaked.map_or("?".into(), |l| l.to_string()),
             a.verdict()
         );
+        if a.paid_units + a.returned_units > 0 {
+            let _ = writeln!(
+                md,
+                "\nReservations: {} units accepted for {} on sale; {} paid, {} returned to stock (cancelled or expired) and sold again, {} live units in PostgreSQL; {} shoppers told a state PostgreSQL contradicts.",
+                a.accepted_units,
+                a.stock,
+                a.paid_units,
+                a.returned_units,
+                a.row_units,
+                a.contradicted
+            );
+        }
         if !self.bots.is_empty() {
             let _ = writeln!(md, "\n## Bots against their allowance\n");
             let _ = writeln!(md, "| bot | units bought | allowed | verdict |");

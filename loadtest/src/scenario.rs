@@ -19,6 +19,13 @@
 //! [[bots]]
 //! kind = "device_burst"   # one device and one address, many user ids
 //! rate = 40
+//!
+//! [payments]              # with sale.payment_window = "2s": what shoppers do after a 202
+//! pay = 0.6               # pay by the payment webhook pay_after later
+//! cancel = 0.05           # cancel pay_after later
+//! pay_late = 0.05         # pay late_after later, past the window (told `expired`)
+//! pay_after = "500ms"     # the rest never pay: their units go back on sale
+//! late_after = "4s"
 //! ```
 //!
 //! Bot kinds: `device_burst`, `key_rotator` (one user, a fresh key each time),
@@ -50,6 +57,10 @@ pub struct Scenario {
     /// The bots, each a separate arrival stream at a constant rate.
     #[serde(default)]
     pub bots: Vec<Bot>,
+    /// What shoppers do after their 202 (needs `sale.payment_window`); absent: nothing,
+    /// every reservation stays.
+    #[serde(default)]
+    pub payments: Option<crate::settle::Behaviour>,
 }
 
 /// The sale under load.
@@ -65,6 +76,10 @@ pub struct Sale {
     /// `off`; unlisted scopes get the defaults.
     #[serde(default)]
     pub limits: BTreeMap<String, String>,
+    /// Time an accepted order has to be paid before its units go back on sale
+    /// (`flashctl sale open --payment-window`); absent: reservations never expire.
+    #[serde(default, with = "humantime_serde::option")]
+    pub payment_window: Option<Duration>,
 }
 
 /// The shoppers.
@@ -115,7 +130,7 @@ mod defaults {
 }
 
 /// `humantime` strings (`20s`, `2m`) for durations in TOML.
-mod humantime_serde {
+pub(crate) mod humantime_serde {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -127,6 +142,24 @@ mod humantime_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let raw = String::deserialize(d)?;
         humantime::parse_duration(&raw).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional duration.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
     }
 }
 
@@ -156,6 +189,11 @@ impl Scenario {
             );
             flashctl::guard::parse_limit(limit)
                 .map_err(|e| anyhow::anyhow!("sale.limits.{scope}: {e}"))?;
+        }
+        match (&self.payments, self.sale.payment_window) {
+            (Some(p), Some(window)) if !window.is_zero() => p.check(window)?,
+            (Some(_), _) => anyhow::bail!("[payments] needs a sale.payment_window"),
+            (None, _) => {}
         }
         for b in &self.bots {
             anyhow::ensure!(

@@ -6,25 +6,65 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use testkit::client::{Answer, OrderClient, send};
 
 use crate::outcome::Outcome;
 
-/// The shares (each 0..1, together at most 1; the rest never pays) and timings.
+/// What shoppers do after their 202: the shares (each 0..1, together at most 1; the rest
+/// never pays) and timings. A scenario's `[payments]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Behaviour {
+    /// Share of shoppers who pay `pay_after` after their 202.
+    pub pay: f64,
+    /// Share who cancel `pay_after` after their 202.
+    #[serde(default)]
+    pub cancel: f64,
+    /// Share who pay `late_after` after their 202 (past the window: told `expired`).
+    #[serde(default)]
+    pub pay_late: f64,
+    /// When the punctual ones act.
+    #[serde(with = "crate::scenario::humantime_serde")]
+    pub pay_after: Duration,
+    /// When the late payers pay.
+    #[serde(with = "crate::scenario::humantime_serde")]
+    pub late_after: Duration,
+}
+
+impl Behaviour {
+    /// Rejects shares outside 0..1 or adding up to more than 1, and late payments that
+    /// would arrive within the window.
+    pub fn check(&self, window: Duration) -> anyhow::Result<()> {
+        for (name, share) in [
+            ("pay", self.pay),
+            ("cancel", self.cancel),
+            ("pay_late", self.pay_late),
+        ] {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&share),
+                "payments.{name} must be within 0..1"
+            );
+        }
+        anyhow::ensure!(
+            self.pay + self.cancel + self.pay_late <= 1.0,
+            "payments: pay + cancel + pay_late must be at most 1"
+        );
+        anyhow::ensure!(
+            self.pay_late == 0.0 || self.late_after > window,
+            "payments.late_after must be past the payment window"
+        );
+        Ok(())
+    }
+}
+
+/// The behaviour, with the secret that signs the payment webhook.
 #[derive(Debug, Clone)]
 pub struct Settle {
     /// The payment service's webhook secret (`whsec_…`).
     pub secret: String,
-    /// Share of shoppers who pay `pay_after` after their 202.
-    pub pay: f64,
-    /// Share who cancel `pay_after` after their 202.
-    pub cancel: f64,
-    /// Share who pay `late_after` after their 202 (past the window: told `expired`).
-    pub pay_late: f64,
-    /// When the punctual ones act.
-    pub pay_after: Duration,
-    /// When the late payers pay.
-    pub late_after: Duration,
+    /// What shoppers do.
+    pub behaviour: Behaviour,
 }
 
 /// What one shopper will do.
@@ -43,12 +83,13 @@ pub enum Intent {
 impl Settle {
     /// The intent of arrival `seq` (a fixed spread of the arrival numbers over 0..1).
     pub fn intent(&self, seq: usize) -> Intent {
+        let b = &self.behaviour;
         let x = ((seq as u64).wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0;
-        if x < self.pay {
+        if x < b.pay {
             Intent::Pay
-        } else if x < self.pay + self.cancel {
+        } else if x < b.pay + b.cancel {
             Intent::Cancel
-        } else if x < self.pay + self.cancel + self.pay_late {
+        } else if x < b.pay + b.cancel + b.pay_late {
             Intent::PayLate
         } else {
             Intent::Never
@@ -65,8 +106,8 @@ impl Settle {
         let intent = self.intent(seq);
         let wait = match intent {
             Intent::Never => return,
-            Intent::PayLate => self.late_after,
-            Intent::Pay | Intent::Cancel => self.pay_after,
+            Intent::PayLate => self.behaviour.late_after,
+            Intent::Pay | Intent::Cancel => self.behaviour.pay_after,
         };
         tokio::time::sleep(wait).await;
         let webhook_id = format!("msg_{order}");
@@ -107,11 +148,13 @@ mod tests {
     fn intents_follow_the_shares() {
         let s = Settle {
             secret: String::new(),
-            pay: 0.5,
-            cancel: 0.1,
-            pay_late: 0.1,
-            pay_after: Duration::ZERO,
-            late_after: Duration::ZERO,
+            behaviour: Behaviour {
+                pay: 0.5,
+                cancel: 0.1,
+                pay_late: 0.1,
+                pay_after: Duration::ZERO,
+                late_after: Duration::ZERO,
+            },
         };
         let mut n = [0usize; 4];
         for seq in 0..10_000 {
@@ -123,5 +166,32 @@ mod tests {
         assert!((share(2) - 0.1).abs() < 0.02, "{n:?}");
         assert!((share(3) - 0.3).abs() < 0.03, "{n:?}");
         assert_eq!(s.intent(7), s.intent(7));
+    }
+
+    #[test]
+    fn impossible_behaviours_are_refused() {
+        let mut b = Behaviour {
+            pay: 0.7,
+            cancel: 0.2,
+            pay_late: 0.2,
+            pay_after: Duration::ZERO,
+            late_after: Duration::from_secs(1),
+        };
+        let window = Duration::from_secs(2);
+        assert!(
+            b.check(window)
+                .unwrap_err()
+                .to_string()
+                .contains("at most 1")
+        );
+        b.pay_late = 0.1;
+        assert!(
+            b.check(window)
+                .unwrap_err()
+                .to_string()
+                .contains("late_after")
+        );
+        b.late_after = Duration::from_secs(3);
+        assert!(b.check(window).is_ok());
     }
 }

@@ -26,12 +26,26 @@ pub struct RunArgs {
     /// How long to wait for the pipeline to drain before auditing.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+    /// The payment webhook's secret (`whsec_…`, one of the API's PAYMENT_WEBHOOK_SECRETS),
+    /// for scenarios with a `[payments]` table.
+    #[arg(long, env = "PAYMENT_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
 }
 
 /// Runs the scenario; `Ok(true)` when the audit and every bot pass.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     use loadtest::scenario::Scenario;
     let scenario = Scenario::load(&args.scenario)?;
+    let settle = match (&scenario.payments, &args.webhook_secret) {
+        (Some(behaviour), Some(secret)) => Some(loadtest::settle::Settle {
+            secret: secret.clone(),
+            behaviour: behaviour.clone(),
+        }),
+        (Some(_), None) => anyhow::bail!(
+            "the scenario's shoppers pay: give --webhook-secret or PAYMENT_WEBHOOK_SECRET"
+        ),
+        (None, _) => None,
+    };
     let targets = args.target.clients()?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let stamp = std::time::SystemTime::now()
@@ -56,7 +70,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             starts_at: None,
             ends_at: None,
             limits: scenario.limits()?,
-            payment_window: None,
+            payment_window: scenario.sale.payment_window,
         },
     )
     .await?;
@@ -78,7 +92,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         attempt_timeout: scenario.crowd.attempt_timeout,
         max_in_flight: scenario.crowd.max_in_flight,
         bots: scenario.bots.iter().map(|b| (b.kind, b.rate)).collect(),
-        settle: None,
+        settle,
     };
     let (outcomes, saturated) = engine::run(&targets, plan, |p| {
         eprintln!(
@@ -90,6 +104,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let summary =
         loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
 
+    if let Some(window) = scenario.sale.payment_window.filter(|w| !w.is_zero()) {
+        // The last reservations' deadlines, plus the sweeper's 2 s: every unpaid unit is
+        // back on sale before the audit looks.
+        eprintln!("waiting {window:?} and 2.5 s for unpaid reservations to expire…");
+        tokio::time::sleep(window + Duration::from_millis(2_500)).await;
+    }
     eprintln!("waiting for the pipeline to drain…");
     let audit = audit::drained_audit(
         &pg,
@@ -148,6 +168,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         a.lost,
         a.leaked
     );
+    if a.paid_units + a.returned_units > 0 {
+        let told = outcomes.iter().filter(|o| o.settled.is_some()).count();
+        println!(
+            "  reservations: {} units accepted for {} on sale | paid {} | returned {} | {told} shoppers paid or cancelled, {} told a state PostgreSQL contradicts",
+            a.accepted_units, a.stock, a.paid_units, a.returned_units, a.contradicted
+        );
+    }
     for b in &report.bots {
         println!(
             "  {:<18} bought {} (allowed {})",

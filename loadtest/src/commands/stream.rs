@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use loadtest::engine;
-use loadtest::settle::Settle;
+use loadtest::settle::{Behaviour, Settle};
 use loadtest::traffic::Plan;
 use shared::ProductId;
 
@@ -73,11 +73,13 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
     plan.max_attempts = args.max_attempts;
     plan.settle = args.webhook_secret.clone().map(|secret| Settle {
         secret,
-        pay: args.pay,
-        cancel: args.cancel,
-        pay_late: args.pay_late,
-        pay_after: args.pay_after,
-        late_after: args.late_after,
+        behaviour: Behaviour {
+            pay: args.pay,
+            cancel: args.cancel,
+            pay_late: args.pay_late,
+            pay_after: args.pay_after,
+            late_after: args.late_after,
+        },
     });
     eprintln!(
         "streaming {} orders/s for {:?} to {} instance(s)…",
