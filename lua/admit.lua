@@ -19,7 +19,7 @@ KEYS
                        limit) and <s>_b (burst), for s in ip, fp, user, global
   2  bought    hash    units bought per user id
   3  idem      hash    stored answer for (user, idempotency key): fp, status, body,
-                       state (pending | done), order_id, entry
+                       state (pending | done), order_id, entry, deadline
   4  outbox    stream  accepted orders not yet confirmed by Kafka; consumer group "relay"
   5  rl:ip     string  GCRA TAT (µs) of the client network
   6  rl:fp     string  GCRA TAT of the device fingerprint (or the "unknown" bucket)
@@ -46,10 +46,15 @@ REPLIES: {code, rl, ...} where rl describes the limit closest to exhaustion,
 {scope, limit, remaining, reset_ms, window_s}; {"off"} when limits were evaluated and
 none is configured for this sale; or {} when the script returned before the limits
 (the API then applies and reports its in-process limiter).
-  {"ACCEPTED", rl, remaining, entry_id}         stock taken, outbox entry written, the
-                                                order reserved (until its deadline, if
-                                                the sale has a payment window)
-  {"REPLAY", {}, status, body, order_id}        same key and request, already handed off
+  {"ACCEPTED", rl, remaining, entry_id, deadline}
+                                                stock taken, outbox entry written, the
+                                                order reserved until its payment deadline
+                                                (Unix ms by Redis time; 0: the sale has no
+                                                payment window)
+  {"REPLAY", {}, status, body, order_id, deadline}
+                                                same key and request, already handed off
+                                                (deadline as accepted; absent in records
+                                                written before it was kept)
   {"IN_FLIGHT", {}}                             same key and request, hand-off unconfirmed
   {"KEY_REUSED", rl}                            same key, different request (violation)
   {"SALE_NOT_FOUND", {}}                        no sale hash (never "in stock")
@@ -86,12 +91,12 @@ end
 local user, qty, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
 -- 1. A replay: the same (user, key, order) gets the same answer, never a second order.
-local rec = redis.call('HMGET', KEYS[3], 'fp', 'state', 'status', 'body', 'order_id')
+local rec = redis.call('HMGET', KEYS[3], 'fp', 'state', 'status', 'body', 'order_id', 'deadline')
 if rec[1] and rec[1] == fp then
   if rec[2] ~= 'done' then
     return {'IN_FLIGHT', {}}
   end
-  return {'REPLAY', {}, rec[3], rec[4], rec[5]}
+  return {'REPLAY', {}, rec[3], rec[4], rec[5], rec[6] or '0'}
 end
 
 -- 2. Sale state. A missing or incomplete sale is "not found", never "in stock".
@@ -211,7 +216,7 @@ end
 redis.call('HSET', KEYS[13], 'user', user, 'qty', qty, 'state', 'reserved', 'deadline', deadline,
   'entry', entry)
 redis.call('HSET', KEYS[3], 'fp', fp, 'state', 'pending', 'status', 202, 'body', ARGV[5],
-  'order_id', ARGV[4], 'entry', entry)
+  'order_id', ARGV[4], 'entry', entry, 'deadline', deadline)
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
 
-return {'ACCEPTED', rl, remaining, entry}
+return {'ACCEPTED', rl, remaining, entry, deadline}

@@ -86,6 +86,34 @@ pub struct OrderStatus {
     /// longer holds one: a sale rebuilt by `flashctl sale recover` keeps only live ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<crate::ReservationState>,
+    /// While `reserved` on a sale with a payment window: when the reservation expires
+    /// unless paid, by Redis server time (RFC 3339, UTC, milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_deadline: Option<String>,
+}
+
+/// `deadline_ms` (Unix milliseconds) as the answers show it; `None` for 0 (no deadline).
+pub fn deadline_text(deadline_ms: u64) -> Option<String> {
+    (deadline_ms > 0).then(|| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+        humantime::format_rfc3339_millis(at).to_string()
+    })
+}
+
+/// `body`, the JSON of an order's `202`, with the payment deadline the admission script
+/// set (`deadline_ms`; 0: none, `body` unchanged). The same inputs always give the same
+/// bytes, so a replay repeats the first answer exactly.
+pub fn with_payment_deadline(body: String, deadline_ms: u64) -> String {
+    let Some(deadline) = deadline_text(deadline_ms) else {
+        return body;
+    };
+    match serde_json::from_str::<OrderStatus>(&body) {
+        Ok(mut status) => {
+            status.payment_deadline = Some(deadline);
+            serde_json::to_string(&status).unwrap_or(body)
+        }
+        Err(_) => body,
+    }
 }
 
 impl OrderStatus {
@@ -117,6 +145,7 @@ impl OrderStatus {
             user_id: UserId::parse(user.clone())?,
             quantity: Quantity::new(quantity)?,
             state: None,
+            payment_deadline: None,
         }))
     }
 }
@@ -150,6 +179,27 @@ mod tests {
         assert_eq!(record.quantity.get(), 2);
         fields.insert(field::STATUS.into(), "lost".into());
         assert!(OrderStatus::from_fields(id, &fields).is_err());
+    }
+
+    #[test]
+    fn a_deadline_joins_the_body_the_same_way_every_time() {
+        let status = OrderStatus {
+            order_id: Uuid::now_v7(),
+            status: OrderState::Accepted,
+            product_id: ProductId::parse("p-1".to_owned()).expect("valid"),
+            user_id: UserId::parse("u-1".to_owned()).expect("valid"),
+            quantity: Quantity::new(1).expect("valid"),
+            state: Some(crate::ReservationState::Reserved),
+            payment_deadline: None,
+        };
+        let body = serde_json::to_string(&status).expect("serializes");
+        assert_eq!(with_payment_deadline(body.clone(), 0), body);
+        let with = with_payment_deadline(body.clone(), 1_796_048_397_123);
+        assert_eq!(with, with_payment_deadline(body.clone(), 1_796_048_397_123));
+        let json: serde_json::Value = serde_json::from_str(&with).expect("json");
+        assert_eq!(json["paymentDeadline"], "2026-11-30T14:19:57.123Z");
+        assert_eq!(json["state"], "reserved");
+        assert_eq!(with_payment_deadline("not json".into(), 5), "not json");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum Decision {
         remaining: i64,
         /// The outbox entry to confirm after publishing.
         entry_id: String,
+        /// The reservation's payment deadline (Unix ms, Redis time; 0: none).
+        deadline_ms: u64,
     },
     /// Same key and request as an earlier, confirmed acceptance.
     Replay {
@@ -37,6 +39,8 @@ pub enum Decision {
         body: String,
         /// The order it answered.
         order_id: String,
+        /// The payment deadline it was accepted with (0: none).
+        deadline_ms: u64,
     },
     /// Refused; nothing was taken.
     Refuse(Refusal),

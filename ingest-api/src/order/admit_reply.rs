@@ -60,6 +60,7 @@ pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
         "ACCEPTED" => Decision::Take {
             remaining: int(at(2)).ok_or_else(bad)?,
             entry_id: text(at(3)).ok_or_else(bad)?,
+            deadline_ms: unsigned(4).ok_or_else(bad)?,
         },
         "REPLAY" => Decision::Replay {
             status: int(at(2))
@@ -67,6 +68,7 @@ pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
                 .ok_or_else(bad)?,
             body: text(at(3)).ok_or_else(bad)?,
             order_id: text(at(4)).ok_or_else(bad)?,
+            deadline_ms: unsigned(5).ok_or_else(bad)?,
         },
         "IN_FLIGHT" => Decision::Refuse(Refusal::InFlight),
         "KEY_REUSED" => Decision::Refuse(Refusal::KeyReused),
@@ -122,10 +124,17 @@ mod tests {
             Value::Int(1500),
             Value::Int(2),
         ]);
-        let a = parse_reply(&[bulk("ACCEPTED"), rl, Value::Int(7), bulk("1-0")]).expect("ok");
+        let a = parse_reply(&[
+            bulk("ACCEPTED"),
+            rl,
+            Value::Int(7),
+            bulk("1-0"),
+            Value::Int(9),
+        ])
+        .expect("ok");
         assert!(matches!(
             a.decision,
-            Decision::Take { remaining: 7, ref entry_id } if entry_id == "1-0"
+            Decision::Take { remaining: 7, ref entry_id, deadline_ms: 9 } if entry_id == "1-0"
         ));
         let RateReport::Limited(rate) = a.rate else {
             panic!("rate info expected")
@@ -141,8 +150,15 @@ mod tests {
             (Scope::Fingerprint, 10, 3, 1500, 2)
         );
         assert_eq!(
-            decision(&[bulk("REPLAY"), none(), bulk("202"), bulk("{}"), bulk("id")]),
-            r#"Replay { status: 202, body: "{}", order_id: "id" }"#
+            decision(&[
+                bulk("REPLAY"),
+                none(),
+                bulk("202"),
+                bulk("{}"),
+                bulk("id"),
+                bulk("0")
+            ]),
+            r#"Replay { status: 202, body: "{}", order_id: "id", deadline_ms: 0 }"#
         );
         assert_eq!(
             decision(&[bulk("SOLD_OUT"), none(), Value::Int(0)]),
@@ -188,6 +204,7 @@ mod tests {
         assert!(parse_reply(&[]).is_err());
         assert!(parse_reply(&[bulk("MAYBE"), none()]).is_err());
         assert!(parse_reply(&[bulk("ACCEPTED"), none()]).is_err());
+        assert!(parse_reply(&[bulk("ACCEPTED"), none(), Value::Int(1), bulk("1-0")]).is_err());
         assert!(parse_reply(&[bulk("REPLAY"), none(), bulk("x"), bulk("{}"), bulk("id")]).is_err());
         assert!(parse_reply(&[bulk("BLOCKED"), none(), bulk("planet")]).is_err());
     }

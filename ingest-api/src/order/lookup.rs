@@ -35,14 +35,18 @@ pub async fn lookup(
     let Some(mut status) = OrderStatus::from_fields(order_id, &fields)? else {
         return Ok(None);
     };
-    let state: Option<String> = redis::cmd("HGET")
+    let (state, deadline): (Option<String>, Option<u64>) = redis::cmd("HMGET")
         .arg(
             keys.sale(&status.product_id)
                 .reservation(&order_id.to_string()),
         )
         .arg("state")
+        .arg("deadline")
         .query_async(&mut conn)
         .await?;
     status.state = state.as_deref().and_then(ReservationState::parse);
+    if status.state == Some(ReservationState::Reserved) {
+        status.payment_deadline = deadline.and_then(shared::status::deadline_text);
+    }
     Ok(Some(status))
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use shared::IdempotencyKey;
 use shared::client::Pseudonymizer;
+use shared::status::with_payment_deadline;
 use stores::redis::Conn;
 use uuid::Uuid;
 
@@ -120,12 +121,13 @@ impl Placer {
             Decision::Take {
                 remaining,
                 entry_id,
+                deadline_ms,
             } => {
                 if remaining == 0 {
                     self.sold_out.mark(&ticket.event.product_id);
                 }
                 match self.replicated(&ticket, replicated) {
-                    Ok(()) => self.publish(&ticket, &entry_id).await,
+                    Ok(()) => self.publish(&ticket, &entry_id, deadline_ms).await,
                     Err(refusal) => Err(refusal),
                 }
             }
@@ -133,11 +135,12 @@ impl Placer {
                 status,
                 body,
                 order_id,
+                deadline_ms,
             } => Uuid::parse_str(&order_id)
                 .map(|order_id| Accepted::Replayed {
                     status,
                     order_id,
-                    body,
+                    body: with_payment_deadline(body, deadline_ms),
                 })
                 .map_err(|e| Refusal::Internal(anyhow::anyhow!("stored order id: {e}"))),
             Decision::Refuse(refusal) => {
@@ -208,8 +211,13 @@ impl Placer {
     }
 
     /// Hands an accepted order to Kafka and waits for the acknowledgement (the `publish`
-    /// span is [`Handoff::publish`]'s).
-    async fn publish(&self, ticket: &Ticket<'_>, entry_id: &str) -> Result<Accepted, Refusal> {
+    /// span is [`Handoff::publish`]'s); the answer carries the payment deadline.
+    async fn publish(
+        &self,
+        ticket: &Ticket<'_>,
+        entry_id: &str,
+        deadline_ms: u64,
+    ) -> Result<Accepted, Refusal> {
         match self
             .handoff
             .publish(
@@ -221,7 +229,7 @@ impl Placer {
         {
             Ok(()) => Ok(Accepted::New {
                 order_id: ticket.event.order_id,
-                body: ticket.accepted_body.clone(),
+                body: with_payment_deadline(ticket.accepted_body.clone(), deadline_ms),
             }),
             Err(e) => {
                 tracing::error!(error = %e, "publish failed; the relay will hand the order off");

@@ -51,6 +51,8 @@ impl<'a> Ticket<'a> {
             user_id: event.user_id.clone(),
             quantity: event.quantity,
             state: Some(shared::ReservationState::Reserved),
+            // Decided by the admission script (Redis time); joined to the answer after.
+            payment_deadline: None,
         };
         Self {
             event_json: event.to_json(),
