@@ -11,7 +11,8 @@
 //!   (the sale's `released` count moved: they may have been resold to new buyers); until
 //!   they are loaded nothing is answered from memory.
 //! - A refresher reads the sale every 250 ms and forgets the mark as soon as stock is
-//!   back or the sale changed state, so re-added stock is seen within a second.
+//!   back or the sale changed state, so re-added stock and returned units (a cancel or
+//!   an expiry, once released) are seen within a second.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
