@@ -1,5 +1,6 @@
 //! `flashctl sale recover` after Redis lost a sale: refused while anything is still on
-//! its way, then the exact remaining stock and every buyer's units are restored.
+//! its way, then the exact remaining stock and every buyer's units are restored, and on a
+//! sale with a payment window every reservation's record, reserved or recently ended.
 
 use flashctl::testkit::SaleStack;
 use ingest_api::testkit::ApiStack;
@@ -201,6 +202,153 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
     }
     assert_eq!(accepted, 5, "exactly the remaining stock is sold");
     wait_sold(&pg, "ps6", 10).await?;
+    worker.stop().await?;
+    api.stop().await
+}
+
+/// A sale with a payment window loses Redis after one order was paid and one cancelled:
+/// the recovery restores the reserved order with its deadline (it can still end) and the
+/// ended ones for the rest of their retention (a late payment is still told the state it
+/// lost to), and each buyer's live units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recover_restores_reserved_and_ended_reservations() -> anyhow::Result<()> {
+    use shared::ReservationState::{Cancelled, Paid};
+    use stores::reservations::{Transition, transition};
+    let redis_server = PrivateRedis::start().await?;
+    let mut stack = TestStack::new().await?;
+    stack.use_redis(redis_server.url());
+    let mut settings = stack.api_settings();
+    settings.relay_idle_ms = 200; // the relay hands the transitions to Kafka
+    let api = RunningApi::start(settings).await?;
+    let worker = RunningWorker::start(stack.worker_settings()).await?;
+    stack
+        .open_reserving_sale("ps7", 4, 1, Some(Duration::from_secs(600)))
+        .await?;
+    let product: shared::ProductId = "ps7".parse()?;
+    let sk = stack.keys.sale(&product);
+    let mut orders = Vec::new();
+    for user in ["ann", "bob", "cat"] {
+        let a = api
+            .client
+            .place(&OrderClient::body("ps7", user, 1), &key())
+            .await?;
+        assert_eq!(a.status, 202);
+        orders.push(a.order_id().expect("order id"));
+    }
+    let mut redis = stack.redis().await?;
+    let end = |redis: &mut stores::redis::Conn, order: &str, to| {
+        let (mut redis, sk, order) = (redis.clone(), sk.clone(), order.to_owned());
+        async move { transition(&mut redis, &sk, "ps7", &order, to, "test", 3600).await }
+    };
+    assert!(matches!(
+        end(&mut redis, &orders[0], Paid).await?,
+        Transition::Moved { .. }
+    ));
+    assert!(matches!(
+        end(&mut redis, &orders[1], Cancelled).await?,
+        Transition::Moved { .. }
+    ));
+    let pg = stack.pg().await?;
+    // PostgreSQL has both ends (sold counts the live units: ann's and cat's).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ended: i64 = pg
+            .query_one(
+                "SELECT count(*) FROM orders WHERE product_id = 'ps7' AND state <> 'reserved'",
+                &[],
+            )
+            .await?
+            .get(0);
+        if ended == 2 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the ends never reached PostgreSQL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_sold(&pg, "ps7", 2).await?;
+    let accepted_at_ms: i64 = pg
+        .query_one(
+            "SELECT (extract(epoch FROM accepted_at) * 1000)::int8 FROM orders \
+             WHERE order_id = $1::text::uuid",
+            &[&orders[2]],
+        )
+        .await?
+        .get(0);
+
+    redis::cmd("FLUSHALL").exec_async(&mut redis).await?;
+    let pipeline = Pipeline {
+        brokers: stack.env.kafka_brokers.clone(),
+        topic: stack.topics.orders.clone(),
+        group: stack.worker_settings().kafka_group,
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let restored = loop {
+        let r = flashctl::recover::recover(
+            &pg,
+            &mut redis,
+            &stack.keys,
+            &product,
+            &pipeline,
+            &Limits::off(),
+            SaleState::Open,
+        )
+        .await;
+        match r {
+            Err(OpsError::Conflict(m))
+                if m.contains("not yet persisted") && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => break other?,
+        }
+    };
+    assert_eq!((restored.sold, restored.remaining), (2, 2));
+    let bought: std::collections::HashMap<String, i64> = redis::cmd("HGETALL")
+        .arg(sk.bought())
+        .query_async(&mut redis)
+        .await?;
+    assert_eq!(
+        bought,
+        [("ann".into(), 1), ("bob".into(), 0), ("cat".into(), 1)].into()
+    );
+    for (order, state) in [(&orders[0], "paid"), (&orders[1], "cancelled")] {
+        let (got, at, ttl): (String, i64, i64) = redis::pipe()
+            .hget(sk.reservation(order), "state")
+            .hget(sk.reservation(order), "at")
+            .ttl(sk.reservation(order))
+            .query_async(&mut redis)
+            .await?;
+        assert_eq!(got, state);
+        assert!(at > 0, "{state}: when it ended");
+        let retention = shared::reservation::ENDED_RETENTION_SECS as i64;
+        assert!(
+            (retention - 120..=retention).contains(&ttl),
+            "{state}: retention left {ttl} s"
+        );
+    }
+    let (state, recorded, scheduled): (String, i64, Option<i64>) = redis::pipe()
+        .hget(sk.reservation(&orders[2]), "state")
+        .hget(sk.reservation(&orders[2]), "deadline")
+        .zscore(sk.deadlines(), &orders[2])
+        .query_async(&mut redis)
+        .await?;
+    assert_eq!(state, "reserved");
+    assert_eq!(recorded, accepted_at_ms + 600_000);
+    assert_eq!(scheduled, Some(recorded), "the sweeper will find it");
+
+    // After the recovery: a late payment for Bob's order learns it was cancelled; Cat's
+    // can still end.
+    assert_eq!(
+        end(&mut redis, &orders[1], Paid).await?,
+        Transition::NotReserved(Cancelled)
+    );
+    assert!(matches!(
+        end(&mut redis, &orders[2], Cancelled).await?,
+        Transition::Moved { .. }
+    ));
     worker.stop().await?;
     api.stop().await
 }

@@ -43,9 +43,12 @@ pub struct Recovered {
 /// persistence, failover). Refuses unless the pipeline has drained — the sale is absent
 /// from Redis, no outbox entry is pending, and the worker's consumer group has no lag —
 /// because an order still on its way would otherwise be sold twice. Remaining stock is
-/// `stock - sold`; each user's live units (reserved or paid) are restored so the per-user
-/// cap still holds, and so is every live reservation's record, with its deadline, so it
-/// can still be paid, cancelled or expire.
+/// `stock - sold`; each buyer's live units (reserved or paid; 0 for one whose orders all
+/// ended) are restored so the per-user cap still holds, and so is every reservation's
+/// record: a reserved one with its deadline, so it can still be paid, cancelled or
+/// expire; an ended one (paid, cancelled, expired within the last
+/// `ENDED_RETENTION_SECS`) for what is left of its retention, so a late payment is still
+/// told the state it lost to.
 /// Idempotency answers are not recoverable: an old key retried afterwards is a new request
 /// (the per-user cap still applies to it).
 pub async fn recover(
@@ -94,8 +97,9 @@ pub async fn recover(
     let (stock, sold, per_user): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
     let buyers = pg
         .query(
-            "SELECT user_id, sum(quantity)::int8 FROM orders \
-             WHERE product_id = $1 AND state IN ('reserved', 'paid') GROUP BY user_id",
+            "SELECT user_id, \
+                    coalesce(sum(quantity) FILTER (WHERE state IN ('reserved', 'paid')), 0)::int8 \
+             FROM orders WHERE product_id = $1 GROUP BY user_id",
             &[&product.as_str()],
         )
         .await?;
@@ -113,15 +117,23 @@ pub async fn recover(
             .filter(|ms| *ms > 0)
             .map(std::time::Duration::from_millis),
     };
-    // Live reservations, so they can still be paid, cancelled or expire (with the
-    // deadline they were given: acceptance plus the window).
-    let live = pg
+    // Reserved orders, so they can still be paid, cancelled or expire (with the deadline
+    // they were given: acceptance plus the window), and the ends still retained, with
+    // the seconds of retention they have left.
+    let retention = i64::try_from(shared::reservation::ENDED_RETENTION_SECS).unwrap_or(i64::MAX);
+    let records = pg
         .query(
             "SELECT order_id::text, user_id, quantity, state, \
                     CASE WHEN $2::int8 > 0 AND state = 'reserved' \
-                         THEN (extract(epoch FROM accepted_at) * 1000)::int8 + $2 ELSE 0 END \
-             FROM orders WHERE product_id = $1 AND state IN ('reserved', 'paid')",
-            &[&product.as_str(), &row.get::<_, i64>(5)],
+                         THEN (extract(epoch FROM accepted_at) * 1000)::int8 + $2 ELSE 0 END, \
+                    coalesce((extract(epoch FROM state_at) * 1000)::int8, 0), \
+                    coalesce(state_reason, ''), \
+                    CASE WHEN state = 'reserved' THEN 0 \
+                         ELSE $3::int8 - extract(epoch FROM now() - state_at)::int8 END \
+             FROM orders WHERE product_id = $1 \
+               AND (state = 'reserved' \
+                    OR state_at > now() - make_interval(secs => $3::int8::float8))",
+            &[&product.as_str(), &row.get::<_, i64>(5), &retention],
         )
         .await?;
     // Buyers first, so the cap holds from the first admitted request.
@@ -136,10 +148,12 @@ pub async fn recover(
             .ignore();
     }
     pipe.cmd("DEL").arg(sk.deadlines()).ignore();
-    for r in &live {
+    for r in &records {
         let (order, user, quantity, state, deadline): (String, String, i32, String, i64) =
             (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        let (at, reason, ttl): (i64, String, i64) = (r.get(5), r.get(6), r.get(7));
         let record = sk.reservation(&order);
+        let ended = state != "reserved";
         pipe.cmd("DEL").arg(&record).ignore();
         pipe.cmd("HSET")
             .arg(&record)
@@ -151,6 +165,16 @@ pub async fn recover(
             .arg("deadline")
             .arg(deadline)
             .ignore();
+        if ended {
+            pipe.cmd("HSET")
+                .arg(&record)
+                .arg("at")
+                .arg(at)
+                .arg("reason")
+                .arg(reason)
+                .ignore();
+            pipe.cmd("EXPIRE").arg(&record).arg(ttl.max(1)).ignore();
+        }
         if deadline > 0 {
             pipe.zadd(sk.deadlines(), &order, deadline).ignore();
         }
