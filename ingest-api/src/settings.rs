@@ -109,9 +109,14 @@ pub struct Settings {
     /// outside development.
     #[serde(default)]
     pub ip_hash_key: Option<Secret<String>>,
-    /// Longest wait for a request body.
+    /// Longest wait for a request's head, and again for its body; a connection that
+    /// misses either is answered 408 and closed.
     #[serde(default = "defaults::request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Most open connections on the public port, all workers together; past it new
+    /// connections wait in the listen queue until one closes.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
     /// Secrets of the payment webhook (`whsec_<base64>[,…]`, Standard Webhooks); unset:
     /// `POST /webhooks/payment` refuses every call.
     #[serde(default)]
@@ -174,6 +179,9 @@ mod defaults {
     }
     pub fn request_timeout_ms() -> u64 {
         5_000
+    }
+    pub fn max_connections() -> usize {
+        10_000
     }
 }
 
@@ -244,6 +252,12 @@ impl Settings {
         }
         if self.kafka_linger_ms > 1_000 {
             return invalid("KAFKA_LINGER_MS must be 0..=1000".into());
+        }
+        if !(100..=60_000).contains(&self.request_timeout_ms) {
+            return invalid("REQUEST_TIMEOUT_MS must be 100..=60000".into());
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("MAX_CONNECTIONS must be 1..=1000000".into());
         }
         if !(60..=30 * 24 * 3600).contains(&self.order_status_ttl_secs) {
             return invalid("ORDER_STATUS_TTL_SECS must be 60..=2592000".into());

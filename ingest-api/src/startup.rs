@@ -4,8 +4,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_cors::Cors;
-use actix_web::dev::{Server, ServerHandle};
+use actix_cors::{Cors, CorsError};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, Service, ServiceRequest, ServiceResponse};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
@@ -21,6 +22,7 @@ use crate::order::{
     Admission, Handoff, LocalLimiter, OrderSchema, Placer, Replicas, Reservations, Sweeper,
     Verifier,
 };
+use crate::problem::ApiError;
 use crate::routes;
 use crate::settings::{Environment, Validated};
 use crate::state::AppState;
@@ -76,6 +78,36 @@ fn cors(origins: &[String], environment: Environment) -> Cors {
         cors = cors.allowed_origin(origin);
     }
     cors
+}
+
+/// A preflight the CORS policy refuses (origin, method or headers) answers problem+json
+/// `400 CORS_REJECTED`, like every other refusal, instead of the middleware's bare 400.
+fn cors_refusals_as_problems<S, B>(
+    req: ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    let answer = service.call(req);
+    async move {
+        let response = answer.await?;
+        let refusal = response
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<CorsError>())
+            .map(|e| ApiError::CorsRejected {
+                reason: e.to_string(),
+            });
+        Ok(match refusal {
+            Some(refused) => {
+                tracing::debug!(error = %refused, "CORS preflight refused");
+                response.into_response(refused.to_response())
+            }
+            None => response.map_into_boxed_body(),
+        })
+    }
 }
 
 /// A built, not yet running, API: both listeners are bound, so the ports are known.
@@ -201,17 +233,23 @@ impl Application {
                 .configure(routes::reservation::config)
                 .default_service(web::to(routes::order::not_found))
                 .wrap(cors(&origins, environment))
+                .wrap_fn(cors_refusals_as_problems)
                 .wrap(security_headers())
         })
         .disable_signals()
         .shutdown_timeout(10)
-        .client_request_timeout(Duration::from_secs(5))
+        // A head not complete in time is answered 408 and its connection closed (a body
+        // is timed by the handlers, whose 408 closes too).
+        .client_request_timeout(raw.request_timeout())
         .client_disconnect_timeout(Duration::from_secs(1))
         .backlog(4096)
         .max_connection_rate(1024);
-        if let Some(workers) = raw.http_workers {
-            server = server.workers(workers);
-        }
+        let workers = raw.http_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        server = server
+            .workers(workers)
+            .max_connections(raw.max_connections.div_ceil(workers).max(1));
         let server = server.listen(listener)?.run();
 
         let data = state.clone();

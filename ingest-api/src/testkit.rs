@@ -43,6 +43,7 @@ impl ApiStack for TestStack {
             fallback_ip_limit: "10/s:20".into(),
             ip_hash_key: None,
             request_timeout_ms: 5_000,
+            max_connections: 10_000,
             payment_webhook_secrets: Some(shared::Secret::new(TEST_WEBHOOK_SECRET.into())),
         }
     }

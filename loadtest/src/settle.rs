@@ -180,14 +180,14 @@ mod tests {
         let window = Duration::from_secs(2);
         assert!(
             b.check(window)
-                .unwrap_err()
+                .expect_err("refused")
                 .to_string()
                 .contains("at most 1")
         );
         b.pay_late = 0.1;
         assert!(
             b.check(window)
-                .unwrap_err()
+                .expect_err("refused")
                 .to_string()
                 .contains("late_after")
         );

@@ -6,8 +6,9 @@ use shared::sale::NotOpen;
 use super::ApiError;
 
 impl ApiError {
-    /// One error of every kind, for the test that every code is documented in
-    /// `ingest-api/API.md` under its status (`ingest-api/tests/codes.rs`). The exhaustive
+    /// One error of every kind, for the tests that every code is documented in
+    /// `ingest-api/API.md` and `ingest-api/openapi.yaml` under its status
+    /// (`ingest-api/tests/codes.rs`, `ingest-api/tests/openapi.rs`). The exhaustive
     /// `match` makes a new variant a compile error here until it is listed.
     pub fn one_of_each() -> Vec<ApiError> {
         let all = vec![
@@ -33,7 +34,10 @@ impl ApiError {
                 retry_after_secs: 1,
             },
             Self::RouteNotFound,
-            Self::MethodNotAllowed,
+            Self::MethodNotAllowed { allow: "POST" },
+            Self::CorsRejected {
+                reason: "test".into(),
+            },
             Self::OrderNotFound,
             Self::OrderNotReserved {
                 state: shared::ReservationState::Expired,
@@ -64,7 +68,8 @@ impl ApiError {
                 | Self::IdempotencyKeyReused
                 | Self::RateLimited { .. }
                 | Self::RouteNotFound
-                | Self::MethodNotAllowed
+                | Self::MethodNotAllowed { .. }
+                | Self::CorsRejected { .. }
                 | Self::OrderNotFound
                 | Self::OrderNotReserved { .. }
                 | Self::Unavailable { .. }

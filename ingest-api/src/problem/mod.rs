@@ -105,7 +105,16 @@ pub enum ApiError {
     RouteNotFound,
     /// The route exists, not with this method.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The methods it takes, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// A CORS preflight the policy refuses (origin, method or headers not allowed).
+    #[error("CORS preflight rejected: {reason}")]
+    CorsRejected {
+        /// For the log.
+        reason: String,
+    },
     /// An unknown (or expired) order, or, for a cancel, one of another user.
     #[error("order not found")]
     OrderNotFound,
@@ -170,6 +179,13 @@ impl ApiError {
         ));
         if let Some(secs) = shape.retry_after {
             builder.insert_header((header::RETRY_AFTER, secs));
+        }
+        if let Some(methods) = shape.allow {
+            builder.insert_header((header::ALLOW, methods));
+        }
+        if shape.close {
+            // The body may be unread: the connection cannot carry another request.
+            builder.force_close();
         }
         builder.body(body.to_string())
     }

@@ -1,5 +1,6 @@
 //! Each error's answer, in two exhaustive matches: its shape (status, code, title,
-//! `Retry-After`, violation kind, extra member) and its detail.
+//! `Retry-After`, `Allow`, whether the connection closes, violation kind, extra member)
+//! and its detail.
 
 use actix_web::http::StatusCode;
 use shared::keys::Scope;
@@ -13,6 +14,10 @@ pub(super) struct Shape {
     pub(super) title: &'static str,
     /// Seconds for `Retry-After`, where the answer calls for one.
     pub(super) retry_after: Option<u64>,
+    /// The `Allow` header of a 405.
+    pub(super) allow: Option<&'static str>,
+    /// Close the connection after answering (the request's body was not read to its end).
+    pub(super) close: bool,
     /// The violation type this refusal counts as, if it is one.
     pub(super) violation: Option<&'static str>,
     /// A member of the problem body beyond the standard ones.
@@ -26,6 +31,8 @@ impl Shape {
             code,
             title,
             retry_after: None,
+            allow: None,
+            close: false,
             violation: None,
             extra: None,
         }
@@ -33,6 +40,11 @@ impl Shape {
 
     fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
+        self
+    }
+
+    fn closes(mut self) -> Self {
+        self.close = true;
         self
     }
 
@@ -62,8 +74,8 @@ fn scoped(prefix: &'static str, scope: Scope) -> &'static str {
 }
 
 impl ApiError {
-    /// Status, code, title, `Retry-After`, violation and extra member, in one exhaustive
-    /// match.
+    /// Status, code, title, `Retry-After`, `Allow`, closing, violation and extra member,
+    /// in one exhaustive match.
     pub(super) fn shape(&self) -> Shape {
         use StatusCode as S;
         match self {
@@ -76,9 +88,10 @@ impl ApiError {
                 S::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 "Payload too large",
-            ),
+            )
+            .closes(),
             Self::RequestTimeout => {
-                Shape::new(S::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "Request timeout")
+                Shape::new(S::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "Request timeout").closes()
             }
             Self::MissingIdempotencyKey => Shape::new(
                 S::BAD_REQUEST,
@@ -142,11 +155,17 @@ impl ApiError {
                     .extra("state", state.as_str())
             }
             Self::RouteNotFound => Shape::new(S::NOT_FOUND, "ROUTE_NOT_FOUND", "Not found"),
-            Self::MethodNotAllowed => Shape::new(
-                S::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "Method not allowed",
-            ),
+            Self::MethodNotAllowed { allow } => Shape {
+                allow: Some(allow),
+                ..Shape::new(
+                    S::METHOD_NOT_ALLOWED,
+                    "METHOD_NOT_ALLOWED",
+                    "Method not allowed",
+                )
+            },
+            Self::CorsRejected { .. } => {
+                Shape::new(S::BAD_REQUEST, "CORS_REJECTED", "CORS request rejected")
+            }
             Self::Unavailable {
                 outcome_unknown,
                 retry_after_secs,
@@ -206,8 +225,11 @@ impl ApiError {
             Self::RouteNotFound => {
                 "no such resource; see POST /order, GET /order/{id}, POST /order/{id}/cancel and POST /webhooks/payment".into()
             }
-            Self::MethodNotAllowed => {
-                "POST /order, GET /order/{id}, POST /order/{id}/cancel, POST /webhooks/payment".into()
+            Self::MethodNotAllowed { allow } => format!(
+                "this resource takes {allow} (POST /order, GET /order/{{id}}, POST /order/{{id}}/cancel, POST /webhooks/payment)"
+            ),
+            Self::CorsRejected { .. } => {
+                "this cross-origin request is outside the CORS policy (origin, method or headers)".into()
             }
             Self::Unavailable {
                 outcome_unknown: false,

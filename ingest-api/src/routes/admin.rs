@@ -1,4 +1,4 @@
-//! The admin port: `/healthz`, `/readyz`, `/metrics`.
+//! The admin port: `/healthz`, `/readyz`, `/metrics`, `/openapi.yaml`.
 
 use std::time::Duration;
 
@@ -11,7 +11,17 @@ use crate::state::AppState;
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/openapi.yaml", web::get().to(openapi));
+}
+
+/// The API's OpenAPI 3.1 document (`ingest-api/openapi.yaml`), as built into this binary.
+pub const OPENAPI: &str = include_str!("../../openapi.yaml");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(OPENAPI)
 }
 
 /// The process is alive.

@@ -9,6 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -36,17 +37,24 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/order")
             .route(web::post().to(create_order))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(post_only)),
     )
     .service(
         web::resource("/order/{order_id}")
             .route(web::get().to(get_order))
-            .default_service(web::to(method_not_allowed)),
+            .route(web::head().to(get_order))
+            .default_service(web::to(get_only)),
     );
 }
 
-pub(super) async fn method_not_allowed() -> HttpResponse {
-    ApiError::MethodNotAllowed.to_response()
+/// 405 in problem+json for a resource that takes only `POST`.
+pub(super) async fn post_only() -> HttpResponse {
+    ApiError::MethodNotAllowed { allow: "POST" }.to_response()
+}
+
+/// 405 in problem+json for a resource that takes only `GET` (and so `HEAD`).
+async fn get_only() -> HttpResponse {
+    ApiError::MethodNotAllowed { allow: "GET, HEAD" }.to_response()
 }
 
 /// Any other path: 404 in problem+json.
@@ -102,7 +110,7 @@ pub(super) fn json_within_limit(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Reads the body, refusing it as soon as it passes the limit (chunked bodies too).
-async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+async fn read_body(payload: &mut web::Payload) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
@@ -125,14 +133,16 @@ async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
 /// one span per step.
 async fn create_order(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     app: web::Data<AppState>,
     placer: web::Data<Placer>,
 ) -> HttpResponse {
     let started = Instant::now();
+    let mut read_to_end = false;
     let read = async {
         let headers = headers(req.headers())?;
-        let body = body(payload, app.request_timeout).await?;
+        let body = body(&mut payload, app.request_timeout).await?;
+        read_to_end = true;
         signature(&app.verifier, &headers, "/order", &body)?;
         let order = schema(&app.schema, &body)?;
         Ok::<_, ApiError>((headers.idempotency_key, order))
@@ -146,7 +156,48 @@ async fn create_order(
             Outcome::Placed(who, placer.place(order, idempotency_key, &client).await)
         }
     };
-    answer(&req, &app, &client, outcome, started)
+    let response = answer(&req, &app, &client, outcome, started);
+    if read_to_end {
+        response
+    } else {
+        with_unread_body(response, payload)
+    }
+}
+
+/// The request's body stays attached to the answer until the answer is written. A body
+/// not read to its end (a timeout, too large, refused before reading) then closes the
+/// connection after the answer: dropped any earlier, the server would go on reading and
+/// discarding a chunked body for as long as the client trickles it. A body read to its
+/// end changes nothing.
+pub(super) fn with_unread_body(response: HttpResponse, payload: web::Payload) -> HttpResponse {
+    response
+        .map_body(|_, body| HoldingBody {
+            body,
+            _held: payload,
+        })
+        .map_into_boxed_body()
+}
+
+/// An answer's body that holds the request's body until it is written
+/// ([`with_unread_body`]).
+struct HoldingBody {
+    body: BoxBody,
+    _held: web::Payload,
+}
+
+impl MessageBody for HoldingBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }
 
 #[tracing::instrument(name = "headers", skip_all)]
@@ -155,7 +206,10 @@ pub(super) fn headers(headers: &HeaderMap) -> Result<OrderHeaders<'_>, ApiError>
 }
 
 #[tracing::instrument(name = "body", skip_all)]
-pub(super) async fn body(payload: web::Payload, timeout: Duration) -> Result<web::Bytes, ApiError> {
+pub(super) async fn body(
+    payload: &mut web::Payload,
+    timeout: Duration,
+) -> Result<web::Bytes, ApiError> {
     tokio::time::timeout(timeout, read_body(payload))
         .await
         .map_err(|_| ApiError::RequestTimeout)?

@@ -13,8 +13,8 @@ use shared::{ReservationState, UserId};
 use uuid::Uuid;
 
 use super::order::{
-    add_rate_headers, body, header, headers, identity, json_within_limit, method_not_allowed,
-    signature,
+    add_rate_headers, body, header, headers, identity, json_within_limit, post_only, signature,
+    with_unread_body,
 };
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
@@ -24,12 +24,12 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/order/{order_id}/cancel")
             .route(web::post().to(cancel_order))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(post_only)),
     )
     .service(
         web::resource("/webhooks/payment")
             .route(web::post().to(payment_webhook))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(post_only)),
     );
 }
 
@@ -60,7 +60,7 @@ struct CancelBody {
 async fn cancel_order(
     req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
+    mut payload: web::Payload,
     app: web::Data<AppState>,
 ) -> HttpResponse {
     let client = identity(&req, &app.trusted_proxies);
@@ -72,19 +72,19 @@ async fn cancel_order(
             scope: Scope::Ip,
             retry_after_secs: l.retry_after_secs,
         }),
-        _ => cancel(&req, &path, payload, &app).await,
+        _ => cancel(&req, &path, &mut payload, &app).await,
     };
     let mut response = result.unwrap_or_else(|e| e.to_response());
     if let Some(l) = local {
         add_rate_headers(response.headers_mut(), &l.info);
     }
-    response
+    with_unread_body(response, payload)
 }
 
 async fn cancel(
     req: &HttpRequest,
     raw_id: &str,
-    payload: web::Payload,
+    payload: &mut web::Payload,
     app: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let headers = headers(req.headers())?;
@@ -112,17 +112,18 @@ struct PaymentBody {
 /// answer is the order's state, final once it left `reserved`.
 async fn payment_webhook(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     app: web::Data<AppState>,
 ) -> HttpResponse {
-    pay(req.headers(), payload, &app)
+    let response = pay(req.headers(), &mut payload, &app)
         .await
-        .unwrap_or_else(|e| e.to_response())
+        .unwrap_or_else(|e| e.to_response());
+    with_unread_body(response, payload)
 }
 
 async fn pay(
     headers: &HeaderMap,
-    payload: web::Payload,
+    payload: &mut web::Payload,
     app: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     json_within_limit(headers)?;

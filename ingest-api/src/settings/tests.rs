@@ -78,8 +78,16 @@ fn durations_are_bounded() {
     assert!(e.contains("RELAY_IDLE_MS"), "{e}");
     s.relay_idle_ms = 5_000;
     s.kafka_linger_ms = 1_001;
-    let e = s.validate().expect_err("linger").to_string();
+    let e = s.clone().validate().expect_err("linger").to_string();
     assert!(e.contains("KAFKA_LINGER_MS"), "{e}");
+    s.kafka_linger_ms = 5;
+    s.request_timeout_ms = 0;
+    let e = s.clone().validate().expect_err("timeout").to_string();
+    assert!(e.contains("REQUEST_TIMEOUT_MS"), "{e}");
+    s.request_timeout_ms = 5_000;
+    s.max_connections = 0;
+    let e = s.validate().expect_err("connections").to_string();
+    assert!(e.contains("MAX_CONNECTIONS"), "{e}");
 }
 
 #[test]
