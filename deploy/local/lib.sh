@@ -421,3 +421,33 @@ wait_ready() {
     curl -sf "$url" >/dev/null || die "$url is not ready"
   done
 }
+
+# Keeps the shared build cache from filling the disk: every rebuild of a test leaves its
+# previous executable behind (hundreds of MB each with debug info), and incremental state
+# grows without bound. Removes, in $CARGO_TARGET_DIR/debug, each executable that a newer
+# one of the same name replaced, and the incremental state (CI builds without it).
+prune_build_cache() {
+  local deps=$CARGO_TARGET_DIR/debug/deps
+  [ -d "$deps" ] || return 0
+  rm -rf "$CARGO_TARGET_DIR/debug/incremental"
+  python3 - "$deps" <<'PY'
+import collections, os, re, sys
+deps = sys.argv[1]
+groups = collections.defaultdict(list)
+for f in os.listdir(deps):
+    path = os.path.join(deps, f)
+    m = re.fullmatch(r"(.+)-([0-9a-f]{16})", f)
+    if m and os.path.isfile(path) and os.access(path, os.X_OK):
+        groups[m.group(1)].append(path)
+freed = 0
+for paths in groups.values():
+    paths.sort(key=os.path.getmtime, reverse=True)
+    for old in paths[1:]:
+        freed += os.path.getsize(old)
+        for p in (old, old + ".d"):
+            if os.path.exists(p):
+                os.remove(p)
+if freed:
+    print(f"build cache: removed {freed / 1e9:.1f} GB of replaced test executables", file=sys.stderr)
+PY
+}

@@ -4,17 +4,21 @@
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
 # runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
 # reservations that end under load (loadtest/reservations.sh) and the CI-sized load
-# scenario with its audit (loadtest/ci.sh).
+# scenario with its audit (loadtest/ci.sh); the fuzz targets briefly (fuzz/run.sh) and
+# schemathesis against the OpenAPI document, signed and unsigned (loadtest/contract.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh"
 . "$STATE_DIR/env"
 cd "$REPO_ROOT"
+prune_build_cache
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy (warnings are errors)"
 cargo clippy -q --workspace --all-targets -- -D warnings
+say "fuzz targets, ${FUZZ_SECONDS:-10} s each (fuzz/README.md)"
+"$REPO_ROOT/fuzz/run.sh"
 say "cargo test --workspace (Redis: one server)"
 cargo test -q --workspace
 say "cargo test --workspace again, on a Redis Cluster of 3 masters and 3 replicas"

@@ -61,16 +61,24 @@ impl TrustedProxies {
     }
 }
 
-/// `203.0.113.7`, `2001:db8::1`, `[2001:db8::1]:443` or `203.0.113.7:443`.
+/// `203.0.113.7`, `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443` or
+/// `203.0.113.7:443`; anything else (an unclosed bracket, junk after it) is no address.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
     if let Ok(ip) = hop.parse() {
         return Some(ip);
     }
     if let Some(rest) = hop.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
+        let (ip, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return if port_ok { ip.parse().ok() } else { None };
     }
-    hop.rsplit_once(':')?.0.parse().ok()
+    let (ip, port) = hop.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    ip.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
 /// The client as the admission script and the logs see it.
@@ -126,6 +134,26 @@ mod tests {
             none.client_ip(ip("10.0.0.1"), ["1.2.3.4"].into_iter()),
             ip("10.0.0.1")
         );
+    }
+
+    #[test]
+    fn hops_are_read_strictly() {
+        for (hop, want) in [
+            ("203.0.113.7", Some("203.0.113.7")),
+            ("203.0.113.7:443", Some("203.0.113.7")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("[2001:db8::1]", Some("2001:db8::1")),
+            ("[2001:db8::1]:443", Some("2001:db8::1")),
+            // Found by the fuzzer (fuzz/fuzz_targets/forwarded_for.rs): an unclosed
+            // bracket was read as an address.
+            ("[B::", None),
+            ("[2001:db8::1]junk", None),
+            ("[2001:db8::1]:http", None),
+            ("203.0.113.7:http", None),
+            ("unknown", None),
+        ] {
+            assert_eq!(parse_hop(hop), want.map(ip), "{hop}");
+        }
     }
 
     #[test]

@@ -63,8 +63,9 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// The headers `POST /order` needs, parsed before the body is read.
-pub(super) struct OrderHeaders<'a> {
-    pub(super) idempotency_key: IdempotencyKey,
+pub struct OrderHeaders<'a> {
+    /// The key, parsed (signed with the request).
+    pub idempotency_key: IdempotencyKey,
     request_time: Option<&'a str>,
     key_id: Option<&'a str>,
     signature: Option<&'a str>,
@@ -200,8 +201,10 @@ impl MessageBody for HoldingBody {
     }
 }
 
+/// Media type, declared size and idempotency key of a signed request (415, 413, 400),
+/// before its body is read.
 #[tracing::instrument(name = "headers", skip_all)]
-pub(super) fn headers(headers: &HeaderMap) -> Result<OrderHeaders<'_>, ApiError> {
+pub fn headers(headers: &HeaderMap) -> Result<OrderHeaders<'_>, ApiError> {
     OrderHeaders::parse(headers)
 }
 
