@@ -33,6 +33,8 @@ say "many products, many masters: six sales at once on the Redis Cluster, audite
 "$REPO_ROOT/loadtest/many-sales.sh"
 say "reservations under load: a payment window, shoppers who pay, cancel, pay late or never; expired units resold; audited"
 "$REPO_ROOT/loadtest/reservations.sh"
+say "HTTP contract: schemathesis against ingest-api/openapi.yaml (signed, unsigned, admin)"
+"$REPO_ROOT/loadtest/contract.sh"
 say "CI load scenario (open model, crowd and bots, audited)"
 "$REPO_ROOT/loadtest/ci.sh"
 say "all tests passed"

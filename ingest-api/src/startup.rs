@@ -257,6 +257,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .configure(routes::admin::config)
+                .default_service(web::to(routes::order::not_found))
                 .wrap(security_headers())
         })
         .disable_signals()

@@ -119,5 +119,19 @@ async fn the_admin_port_serves_the_document() -> anyhow::Result<()> {
         "application/yaml"
     );
     assert_eq!(answer.text().await?, OPENAPI);
+    // The admin port answers its refusals in problem+json too (found by schemathesis).
+    let admin = format!("http://127.0.0.1:{}", api.admin_port);
+    let http = reqwest::Client::new();
+    let post = testkit::client::send(http.post(format!("{admin}/healthz"))).await?;
+    assert_eq!(
+        (post.status, post.code()),
+        (405, "METHOD_NOT_ALLOWED".into())
+    );
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    let missing = testkit::client::send(http.get(format!("{admin}/nowhere"))).await?;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "ROUTE_NOT_FOUND".into())
+    );
     api.stop().await
 }

@@ -9,10 +9,20 @@ use crate::state::AppState;
 
 /// Registers the admin routes.
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route("/openapi.yaml", web::get().to(openapi));
+    let get = |path: &str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .default_service(web::to(get_only))
+    };
+    cfg.service(get("/healthz", web::get().to(healthz)))
+        .service(get("/readyz", web::get().to(readyz)))
+        .service(get("/metrics", web::get().to(metrics)))
+        .service(get("/openapi.yaml", web::get().to(openapi)));
+}
+
+/// 405 in problem+json: the admin paths take only `GET` (and so `HEAD`).
+async fn get_only() -> HttpResponse {
+    crate::problem::ApiError::MethodNotAllowed { allow: "GET, HEAD" }.to_response()
 }
 
 /// The API's OpenAPI 3.1 document (`ingest-api/openapi.yaml`), as built into this binary.

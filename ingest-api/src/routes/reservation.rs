@@ -129,7 +129,7 @@ async fn pay(
     json_within_limit(headers)?;
     let body = body(payload, app.request_timeout).await?;
     let (Some(id), Some(timestamp), Some(signatures)) = (
-        header(headers, "webhook-id"),
+        header(headers, "webhook-id").filter(|id| !id.is_empty()),
         header(headers, "webhook-timestamp"),
         header(headers, "webhook-signature"),
     ) else {
