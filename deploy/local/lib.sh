@@ -424,8 +424,10 @@ wait_ready() {
 
 # Keeps the shared build cache from filling the disk: every rebuild of a test leaves its
 # previous executable behind (hundreds of MB each with debug info), and incremental state
-# grows without bound. Removes, in $CARGO_TARGET_DIR/debug, each executable that a newer
-# one of the same name replaced, and the incremental state (CI builds without it).
+# grows without bound. Removes, in $CARGO_TARGET_DIR/debug, the incremental state and each
+# executable built more than an hour before the newest of its name (one build writes all
+# of a name's current ones — a crate's binary, its lib tests and its bin tests — together;
+# older ones were replaced by a later build).
 prune_build_cache() {
   local deps=$CARGO_TARGET_DIR/debug/deps
   [ -d "$deps" ] || return 0
@@ -441,8 +443,8 @@ for f in os.listdir(deps):
         groups[m.group(1)].append(path)
 freed = 0
 for paths in groups.values():
-    paths.sort(key=os.path.getmtime, reverse=True)
-    for old in paths[1:]:
+    newest = max(os.path.getmtime(p) for p in paths)
+    for old in [p for p in paths if os.path.getmtime(p) < newest - 3600]:
         freed += os.path.getsize(old)
         for p in (old, old + ".d"):
             if os.path.exists(p):

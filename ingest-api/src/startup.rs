@@ -241,7 +241,9 @@ impl Application {
         // A head not complete in time is answered 408 and its connection closed (a body
         // is timed by the handlers, whose 408 closes too).
         .client_request_timeout(raw.request_timeout())
-        .client_disconnect_timeout(Duration::from_secs(1))
+        // After an answer whose request body was not read to its end, the client gets this
+        // long to read it before the connection is closed.
+        .client_disconnect_timeout(Duration::from_millis(500))
         .backlog(4096)
         .max_connection_rate(1024);
         let workers = raw.http_workers.unwrap_or_else(|| {

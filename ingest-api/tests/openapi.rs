@@ -81,7 +81,7 @@ fn the_request_schema_is_the_one_the_api_compiles() {
 }
 
 #[test]
-fn every_operation_answers_only_with_documented_responses() {
+fn every_operation_refers_to_responses_of_its_status() {
     let doc = document();
     let responses = doc["components"]["responses"]
         .as_object()

@@ -92,12 +92,17 @@ pub struct OrderStatus {
     pub payment_deadline: Option<String>,
 }
 
-/// `deadline_ms` (Unix milliseconds) as the answers show it; `None` for 0 (no deadline).
+/// `deadline_ms` (Unix milliseconds) as the answers show it; `None` for 0 (no deadline)
+/// and for a time RFC 3339 cannot write (past the year 9999).
 pub fn deadline_text(deadline_ms: u64) -> Option<String> {
-    (deadline_ms > 0).then(|| {
-        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
-        humantime::format_rfc3339_millis(at).to_string()
-    })
+    use std::fmt::Write as _;
+    if deadline_ms == 0 {
+        return None;
+    }
+    let at = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(deadline_ms))?;
+    let mut text = String::new();
+    write!(text, "{}", humantime::format_rfc3339_millis(at)).ok()?;
+    Some(text)
 }
 
 /// `body`, the JSON of an order's `202`, with the payment deadline the admission script
@@ -200,6 +205,9 @@ mod tests {
         assert_eq!(json["paymentDeadline"], "2026-11-30T14:19:57.123Z");
         assert_eq!(json["state"], "reserved");
         assert_eq!(with_payment_deadline("not json".into(), 5), "not json");
+        // Past what RFC 3339 can write: no deadline shown, and no panic.
+        assert_eq!(deadline_text(u64::MAX), None);
+        assert_eq!(with_payment_deadline(body.clone(), u64::MAX), body);
     }
 
     #[test]

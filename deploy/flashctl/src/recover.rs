@@ -117,9 +117,10 @@ pub async fn recover(
             .filter(|ms| *ms > 0)
             .map(std::time::Duration::from_millis),
     };
-    // Reserved orders, so they can still be paid, cancelled or expire (with the deadline
-    // they were given: acceptance plus the window), and the ends still retained, with
-    // the seconds of retention they have left.
+    // Reserved orders, so they can still be paid, cancelled or expire (acceptance plus
+    // the window: the API's clock at acceptance, read just before Redis set the deadline
+    // the shopper was told, so earlier by that call's latency and the clocks' skew), and
+    // the ends still retained, with the seconds of retention they have left.
     let retention = i64::try_from(shared::reservation::ENDED_RETENTION_SECS).unwrap_or(i64::MAX);
     let records = pg
         .query(

@@ -15,6 +15,9 @@ use crate::guard::Limits;
 static SALE_OPEN: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/sale_open.lua")));
 
+/// The longest payment window a sale may have: 30 days.
+pub const MAX_PAYMENT_WINDOW_MS: u64 = 30 * 24 * 3600 * 1000;
+
 /// The parameters of a new sale.
 #[derive(Debug, Clone)]
 pub struct NewSale {
@@ -36,7 +39,7 @@ pub struct NewSale {
 }
 
 impl NewSale {
-    /// The payment window in ms, 0 for none.
+    /// The payment window in ms, 0 for none (at most [`MAX_PAYMENT_WINDOW_MS`]).
     fn payment_window_ms(&self) -> u64 {
         self.payment_window.map_or(0, |w| w.as_millis() as u64)
     }
@@ -79,6 +82,11 @@ pub async fn open(
         i32::try_from(sale.stock).map_err(|_| OpsError::Invalid("--stock is too large".into()))?;
     let per_user = i32::try_from(sale.per_user)
         .map_err(|_| OpsError::Invalid("--per-user is too large".into()))?;
+    if sale.payment_window_ms() > MAX_PAYMENT_WINDOW_MS {
+        return Err(OpsError::Invalid(
+            "--payment-window is too long (at most 30 days)".into(),
+        ));
+    }
     let window = i64::try_from(sale.payment_window_ms())
         .map_err(|_| OpsError::Invalid("--payment-window is too long".into()))?;
     let inserted = pg

@@ -89,3 +89,21 @@ async fn open_refuses_to_paper_over_lost_redis_state() -> anyhow::Result<()> {
     assert_eq!(st.state, "missing");
     Ok(())
 }
+
+#[tokio::test]
+async fn open_refuses_a_payment_window_past_30_days() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let pg = stack.pg().await?;
+    let mut redis = stack.redis().await?;
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let mut s = new_sale("sofa", 10);
+    s.payment_window = Some(day * 31);
+    let refused = sale::open(&pg, &mut redis, &stack.keys, &s).await;
+    assert!(
+        matches!(&refused, Err(OpsError::Invalid(m)) if m.contains("30 days")),
+        "{refused:?}"
+    );
+    s.payment_window = Some(day * 30);
+    sale::open(&pg, &mut redis, &stack.keys, &s).await?;
+    Ok(())
+}

@@ -9,15 +9,32 @@ use crate::state::AppState;
 
 /// Registers the admin routes.
 pub fn config(cfg: &mut web::ServiceConfig) {
-    let get = |path: &str, route: actix_web::Route| {
+    let get = |path: &str, get: actix_web::Route, head: actix_web::Route| {
         web::resource(path)
-            .route(route)
+            .route(get)
+            .route(head)
             .default_service(web::to(get_only))
     };
-    cfg.service(get("/healthz", web::get().to(healthz)))
-        .service(get("/readyz", web::get().to(readyz)))
-        .service(get("/metrics", web::get().to(metrics)))
-        .service(get("/openapi.yaml", web::get().to(openapi)));
+    cfg.service(get(
+        "/healthz",
+        web::get().to(healthz),
+        web::head().to(healthz),
+    ))
+    .service(get(
+        "/readyz",
+        web::get().to(readyz),
+        web::head().to(readyz),
+    ))
+    .service(get(
+        "/metrics",
+        web::get().to(metrics),
+        web::head().to(metrics),
+    ))
+    .service(get(
+        "/openapi.yaml",
+        web::get().to(openapi),
+        web::head().to(openapi),
+    ));
 }
 
 /// 405 in problem+json: the admin paths take only `GET` (and so `HEAD`).
