@@ -1,15 +1,17 @@
 //! Ending a reservation over HTTP: the shopper's signed `POST /order/{id}/cancel` and
 //! the payment service's `POST /webhooks/payment` (Standard Webhooks), and the state
-//! `GET /order/{id}` shows.
+//! `GET /order/{id}` shows; the 202, its replay and `GET /order` carry the payment
+//! deadline Redis set.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{assert_problem, body, expect, key};
+use common::{assert_problem, body, expect, key, move_to, record};
 use flashctl::testkit::SaleStack;
 use ingest_api::testkit::{ApiStack, RunningApi, TEST_WEBHOOK_SECRET};
 use inventory_worker::testkit::{RunningWorker, WorkerStack};
+use shared::ReservationState::Paid;
 use testkit::TestStack;
 use testkit::client::{OrderClient, replace_header, send};
 
@@ -175,5 +177,57 @@ async fn payments_arrive_by_signed_webhook() -> anyhow::Result<()> {
         "paid",
         "a paid order never expires"
     );
+    api.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answers_carry_the_payment_deadline_redis_set() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    stack
+        .open_reserving_sale("vane", 2, 1, Some(Duration::from_secs(600)))
+        .await?;
+    stack.open_sale("bolt", 1, 1).await?;
+    let api = RunningApi::start(stack.api_settings()).await?;
+    let k = key();
+    let first = api.client.place(&body("vane", "ann"), &k).await?;
+    expect(&first, 202, "ACCEPTED");
+    let order = first.order_id().expect("order id");
+    let mut conn = stack.redis().await?;
+    let deadline_ms: u64 = record(&stack, &mut conn, "vane", &order).await?["deadline"].parse()?;
+    let told = first.json()["paymentDeadline"]
+        .as_str()
+        .expect("a paymentDeadline")
+        .to_owned();
+    assert_eq!(
+        Some(&told),
+        shared::status::deadline_text(deadline_ms).as_ref()
+    );
+    let at = humantime::parse_rfc3339(&told)?
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let ahead = at - shared::event::now_ms() as i64;
+    assert!(
+        (595_000..=600_000).contains(&ahead),
+        "deadline {ahead} ms ahead, window 600 s"
+    );
+    // A retry with the key repeats the answer byte for byte, deadline included.
+    let again = api.client.place(&body("vane", "ann"), &k).await?;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.body, first.body);
+    let status = api.client.get_order(&order).await?;
+    assert_eq!(status.json()["state"], "reserved");
+    assert_eq!(
+        status.json()["paymentDeadline"].as_str(),
+        Some(told.as_str())
+    );
+    // Once paid, the deadline no longer applies and is not shown.
+    move_to(&stack, &mut conn, "vane", &order, Paid).await?;
+    let paid = api.client.get_order(&order).await?.json();
+    assert_eq!(paid["state"], "paid");
+    assert!(paid.get("paymentDeadline").is_none(), "{paid}");
+    // A sale without a payment window: no deadline at all.
+    let plain = api.client.place(&body("bolt", "bob"), &key()).await?;
+    expect(&plain, 202, "ACCEPTED");
+    assert!(plain.json().get("paymentDeadline").is_none());
     api.stop().await
 }

@@ -2,15 +2,16 @@
 //! once and, after the worker applied it, reopens the sale (the sold-out answer from
 //! memory within 1 s of the return); payment and expiry racing end each order exactly
 //! once; an order still on its way to Kafka does not move; the sweeper expires unpaid
-//! orders within 2 s of their deadline; and the answers carry the deadline. Run on one
-//! Redis server and on the cluster.
+//! orders within 2 s of their deadline. Run on one Redis server and on the cluster.
 
 mod common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{body, eventually, expect, key, metrics, remaining, returning, sample};
+use common::{
+    body, eventually, expect, key, metrics, move_to, record, remaining, returning, sample,
+};
 use flashctl::testkit::SaleStack;
 use ingest_api::testkit::{ApiStack, RunningApi};
 use inventory_worker::testkit::{RunningWorker, WorkerStack};
@@ -18,27 +19,6 @@ use shared::ReservationState::{self, Cancelled, Expired, Paid};
 use stores::redis::Conn;
 use stores::reservations::{Transition, transition};
 use testkit::TestStack;
-
-async fn move_to(
-    stack: &TestStack,
-    conn: &mut Conn,
-    product: &str,
-    order: &str,
-    to: ReservationState,
-) -> anyhow::Result<Transition> {
-    let keys = stack.keys.sale(&product.parse()?);
-    Ok(transition(conn, &keys, product, order, to, "test", 3600).await?)
-}
-
-async fn record(
-    stack: &TestStack,
-    conn: &mut Conn,
-    product: &str,
-    order: &str,
-) -> anyhow::Result<HashMap<String, String>> {
-    let key = stack.keys.sale(&product.parse()?).reservation(order);
-    Ok(redis::cmd("HGETALL").arg(key).query_async(conn).await?)
-}
 
 /// Every entry of an outbox stream: (id, fields).
 async fn outbox_entries(
@@ -377,57 +357,5 @@ async fn the_sweeper_expires_unpaid_orders_within_two_seconds() -> anyhow::Resul
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(left, 0, "the sweeper handed both expiries off");
-    api.stop().await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_answers_carry_the_payment_deadline_redis_set() -> anyhow::Result<()> {
-    let stack = TestStack::new().await?;
-    stack
-        .open_reserving_sale("vane", 2, 1, Some(Duration::from_secs(600)))
-        .await?;
-    stack.open_sale("bolt", 1, 1).await?;
-    let api = RunningApi::start(stack.api_settings()).await?;
-    let k = key();
-    let first = api.client.place(&body("vane", "ann"), &k).await?;
-    expect(&first, 202, "ACCEPTED");
-    let order = first.order_id().expect("order id");
-    let mut conn = stack.redis().await?;
-    let deadline_ms: u64 = record(&stack, &mut conn, "vane", &order).await?["deadline"].parse()?;
-    let told = first.json()["paymentDeadline"]
-        .as_str()
-        .expect("a paymentDeadline")
-        .to_owned();
-    assert_eq!(
-        Some(&told),
-        shared::status::deadline_text(deadline_ms).as_ref()
-    );
-    let at = humantime::parse_rfc3339(&told)?
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
-    let ahead = at - shared::event::now_ms() as i64;
-    assert!(
-        (595_000..=600_000).contains(&ahead),
-        "deadline {ahead} ms ahead, window 600 s"
-    );
-    // A retry with the key repeats the answer byte for byte, deadline included.
-    let again = api.client.place(&body("vane", "ann"), &k).await?;
-    assert_eq!(again.status, 202);
-    assert_eq!(again.body, first.body);
-    let status = api.client.get_order(&order).await?;
-    assert_eq!(status.json()["state"], "reserved");
-    assert_eq!(
-        status.json()["paymentDeadline"].as_str(),
-        Some(told.as_str())
-    );
-    // Once paid, the deadline no longer applies and is not shown.
-    move_to(&stack, &mut conn, "vane", &order, Paid).await?;
-    let paid = api.client.get_order(&order).await?.json();
-    assert_eq!(paid["state"], "paid");
-    assert!(paid.get("paymentDeadline").is_none(), "{paid}");
-    // A sale without a payment window: no deadline at all.
-    let plain = api.client.place(&body("bolt", "bob"), &key()).await?;
-    expect(&plain, 202, "ACCEPTED");
-    assert!(plain.json().get("paymentDeadline").is_none());
     api.stop().await
 }

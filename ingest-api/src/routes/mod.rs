@@ -3,4 +3,5 @@
 
 pub mod admin;
 pub mod order;
+pub mod request;
 pub mod reservation;

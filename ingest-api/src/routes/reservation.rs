@@ -12,10 +12,8 @@ use shared::keys::Scope;
 use shared::{ReservationState, UserId};
 use uuid::Uuid;
 
-use super::order::{
-    add_rate_headers, body, header, headers, identity, json_within_limit, post_only, signature,
-    with_unread_body,
-};
+use super::order::{add_rate_headers, headers, identity, post_only, signature};
+use super::request::{body, header, json_within_limit, with_unread_body};
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
 

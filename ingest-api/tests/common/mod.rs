@@ -4,7 +4,11 @@
 
 use flashctl::guard::{Limits, parse_limit};
 use ingest_api::testkit::RunningApi;
+use shared::ReservationState;
 use shared::keys::Scope;
+use std::collections::HashMap;
+use stores::redis::Conn;
+use stores::reservations::{Transition, transition};
 use testkit::TestStack;
 use testkit::client::{Answer, OrderClient, send};
 
@@ -114,4 +118,27 @@ pub async fn eventually<F: std::future::Future<Output = anyhow::Result<bool>>>(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Asks `lua/transition.lua` directly to move `order` of `product` to `to`.
+pub async fn move_to(
+    stack: &TestStack,
+    conn: &mut Conn,
+    product: &str,
+    order: &str,
+    to: ReservationState,
+) -> anyhow::Result<Transition> {
+    let keys = stack.keys.sale(&product.parse()?);
+    Ok(transition(conn, &keys, product, order, to, "test", 3600).await?)
+}
+
+/// The reservation record of `order` (empty when there is none).
+pub async fn record(
+    stack: &TestStack,
+    conn: &mut Conn,
+    product: &str,
+    order: &str,
+) -> anyhow::Result<HashMap<String, String>> {
+    let key = stack.keys.sale(&product.parse()?).reservation(order);
+    Ok(redis::cmd("HGETALL").arg(key).query_async(conn).await?)
 }
