@@ -105,19 +105,21 @@ pub fn deadline_text(deadline_ms: u64) -> Option<String> {
     Some(text)
 }
 
-/// `body`, the JSON of an order's `202`, with the payment deadline the admission script
-/// set (`deadline_ms`; 0: none, `body` unchanged). The same inputs always give the same
-/// bytes, so a replay repeats the first answer exactly.
+/// `body`, the JSON of an order's `202` (an [`OrderStatus`] without a deadline), with the
+/// payment deadline the admission script set (`deadline_ms`; 0: none, `body` unchanged).
+/// `paymentDeadline` is the record's last member, so it is joined at the end of the text
+/// as serializing the whole record would write it, without parsing the body on the accept
+/// path. The same inputs always give the same bytes, so a replay repeats the first answer
+/// exactly.
 pub fn with_payment_deadline(body: String, deadline_ms: u64) -> String {
     let Some(deadline) = deadline_text(deadline_ms) else {
         return body;
     };
-    match serde_json::from_str::<OrderStatus>(&body) {
-        Ok(mut status) => {
-            status.payment_deadline = Some(deadline);
-            serde_json::to_string(&status).unwrap_or(body)
+    match body.strip_suffix('}') {
+        Some(head) if head.starts_with('{') && head.len() > 1 => {
+            format!("{head},\"paymentDeadline\":\"{deadline}\"}}")
         }
-        Err(_) => body,
+        _ => body,
     }
 }
 
@@ -205,6 +207,12 @@ mod tests {
         assert_eq!(json["paymentDeadline"], "2026-11-30T14:19:57.123Z");
         assert_eq!(json["state"], "reserved");
         assert_eq!(with_payment_deadline("not json".into(), 5), "not json");
+        // Exactly what serializing the record with its deadline writes.
+        let whole = OrderStatus {
+            payment_deadline: deadline_text(1_796_048_397_123),
+            ..status.clone()
+        };
+        assert_eq!(with, serde_json::to_string(&whole).expect("serializes"));
         // Past what RFC 3339 can write: no deadline shown, and no panic.
         assert_eq!(deadline_text(u64::MAX), None);
         assert_eq!(with_payment_deadline(body.clone(), u64::MAX), body);
