@@ -2,7 +2,7 @@
 //! changed, truncated or corrupted script reply) is a decision or an error, never a panic.
 #![no_main]
 
-use ingest_api::order::admit_reply::parse_reply;
+use ingest_api::order::admission::reply::parse_reply;
 use libfuzzer_sys::fuzz_target;
 use redis::Value;
 

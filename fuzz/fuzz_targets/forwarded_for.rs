@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use ingest_api::order::TrustedProxies;
+use ingest_api::order::front_door::TrustedProxies;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (bool, &str, &str)| {

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use ingest_api::order::OrderSchema;
+use ingest_api::order::front_door::OrderSchema;
 use libfuzzer_sys::fuzz_target;
 
 fn schema() -> &'static OrderSchema {

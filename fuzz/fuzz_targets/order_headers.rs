@@ -5,8 +5,8 @@
 #![no_main]
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use ingest_api::order::Client;
-use ingest_api::routes::order::headers;
+use ingest_api::order::front_door::Client;
+use ingest_api::routes::request::signed_headers as headers;
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 8] = [

@@ -4,10 +4,11 @@
 //! signer produces always does.
 #![no_main]
 
-use ingest_api::order::{SignedRequest, Verifier};
+use ingest_api::order::front_door::{SignedRequest, Verifier};
 use libfuzzer_sys::fuzz_target;
 use shared::IdempotencyKey;
-use shared::signing::{Keyring, sign};
+use flashsale_client::signing::sign;
+use shared::signing::Keyring;
 use shared::webhook::WebhookSecrets;
 
 const NOW_MS: u64 = 1_700_000_000_000;

@@ -5,17 +5,31 @@
 //! whether the order is admitted. An admitted order is published to Kafka and confirmed
 //! before the client gets `202`. See [`routes::order`] for the pipeline and
 //! [`order::handoff`] for what happens when the process dies halfway.
+//!
+//! The modules are layers; each imports only the layers below it
+//! (`ingest-api/tests/layers.rs` checks it):
+//!
+//! ```text
+//! app          building and running: parts, servers, background tasks
+//! settings     what the process reads at start-up
+//! routes       HTTP: handlers, the handlers' state, reading a request, the answer
+//! problem      every refusal as problem+json
+//! order        the business side, stage by stage (no HTTP types):
+//!   place, lookup      placing one order; reading its status back
+//!   reservations       ending reservations
+//!   handoff            to Kafka, and the relay
+//!   admission          the one Redis decision
+//!   front_door         who asks, authentic, well-formed; limits and violations
+//! metrics      what every layer counts
+//! ```
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod metrics;
 pub mod order;
 pub mod problem;
 pub mod routes;
 pub mod settings;
-pub mod startup;
-pub mod state;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
+pub use app::Application;
 pub use settings::Settings;
-pub use startup::Application;

@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use shared::ViolationKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
@@ -62,6 +63,78 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
 }
 
+impl Inner {
+    /// The answers, their latency and what refused them.
+    fn register_admission(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "order_decisions",
+            "POST /order answers by outcome and stable code",
+            self.decisions.clone(),
+        );
+        r.register(
+            "order_request_duration_seconds",
+            "Time to answer POST /order",
+            self.request_seconds.clone(),
+        );
+        r.register(
+            "violations",
+            "Limit, block, signature and replay refusals by type",
+            self.violations.clone(),
+        );
+        r.register(
+            "redis_admission_duration_seconds",
+            "Round trip of the admission script",
+            self.redis_seconds.clone(),
+        );
+        r.register(
+            "redis_admission_failures",
+            "Admission calls that failed or were refused by the open circuit breaker",
+            self.redis_failures.clone(),
+        );
+        r.register(
+            "redis_replica_shortfalls",
+            "Accepted admissions (or relay passes) held back because too few replicas acknowledged them in time",
+            self.replica_shortfalls.clone(),
+        );
+        r.register(
+            "sold_out_fast_path",
+            "SOLD_OUT answers given from memory without Redis",
+            self.sold_out_fast_path.clone(),
+        );
+    }
+
+    /// The way to Kafka and the ends of reservations.
+    fn register_handoff(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "kafka_delivery_duration_seconds",
+            "Time from publish to Kafka acknowledgement",
+            self.kafka_delivery_seconds.clone(),
+        );
+        r.register(
+            "kafka_delivery_failures",
+            "Publishes that failed or timed out",
+            self.kafka_failures.clone(),
+        );
+        r.register(
+            "handoff_relayed",
+            "Outbox entries republished by the relay",
+            self.relayed.clone(),
+        );
+        r.register(
+            "handoff_backlog",
+            "Accepted orders not yet confirmed by Kafka (outbox entries, all products)",
+            self.handoff_backlog.clone(),
+        );
+        r.register(
+            "reservations_ended",
+            "Reservations this instance ended in Redis, by the state reached",
+            self.reservations_ended.clone(),
+        );
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -71,95 +144,25 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric under the `ingest` prefix.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("ingest");
-        let decisions = Family::<DecisionLabels, Counter>::default();
-        let request_seconds = latency();
-        let redis_seconds = latency();
-        let kafka_delivery_seconds = latency();
-        let kafka_failures = Counter::default();
-        let relayed = Counter::default();
-        let reservations_ended = Family::<StateLabels, Counter>::default();
-        let sold_out_fast_path = Counter::default();
-        let violations = Family::<KindLabels, Counter>::default();
-        let redis_failures = Counter::default();
-        let replica_shortfalls = Counter::default();
-        let handoff_backlog = Gauge::default();
-        registry.register(
-            "handoff_backlog",
-            "Accepted orders not yet confirmed by Kafka (outbox entries, all products)",
-            handoff_backlog.clone(),
-        );
-        registry.register(
-            "violations",
-            "Limit, block, signature and replay refusals by type",
-            violations.clone(),
-        );
-        registry.register(
-            "redis_admission_failures",
-            "Admission calls that failed or were refused by the open circuit breaker",
-            redis_failures.clone(),
-        );
-        registry.register(
-            "redis_replica_shortfalls",
-            "Accepted admissions (or relay passes) held back because too few replicas acknowledged them in time",
-            replica_shortfalls.clone(),
-        );
-        registry.register(
-            "order_decisions",
-            "POST /order answers by outcome and stable code",
-            decisions.clone(),
-        );
-        registry.register(
-            "order_request_duration_seconds",
-            "Time to answer POST /order",
-            request_seconds.clone(),
-        );
-        registry.register(
-            "redis_admission_duration_seconds",
-            "Round trip of the admission script",
-            redis_seconds.clone(),
-        );
-        registry.register(
-            "kafka_delivery_duration_seconds",
-            "Time from publish to Kafka acknowledgement",
-            kafka_delivery_seconds.clone(),
-        );
-        registry.register(
-            "kafka_delivery_failures",
-            "Publishes that failed or timed out",
-            kafka_failures.clone(),
-        );
-        registry.register(
-            "handoff_relayed",
-            "Outbox entries republished by the relay",
-            relayed.clone(),
-        );
-        registry.register(
-            "reservations_ended",
-            "Reservations this instance ended in Redis, by the state reached",
-            reservations_ended.clone(),
-        );
-        registry.register(
-            "sold_out_fast_path",
-            "SOLD_OUT answers given from memory without Redis",
-            sold_out_fast_path.clone(),
-        );
+        let mut inner = Inner {
+            registry: Registry::with_prefix("ingest"),
+            decisions: Family::default(),
+            request_seconds: latency(),
+            redis_seconds: latency(),
+            kafka_delivery_seconds: latency(),
+            kafka_failures: Counter::default(),
+            relayed: Counter::default(),
+            reservations_ended: Family::default(),
+            sold_out_fast_path: Counter::default(),
+            violations: Family::default(),
+            redis_failures: Counter::default(),
+            replica_shortfalls: Counter::default(),
+            handoff_backlog: Gauge::default(),
+        };
+        inner.register_admission();
+        inner.register_handoff();
         Self {
-            inner: Arc::new(Inner {
-                registry,
-                decisions,
-                request_seconds,
-                redis_seconds,
-                kafka_delivery_seconds,
-                kafka_failures,
-                relayed,
-                reservations_ended,
-                sold_out_fast_path,
-                violations,
-                redis_failures,
-                replica_shortfalls,
-                handoff_backlog,
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -215,10 +218,12 @@ impl Metrics {
     }
 
     /// One violation.
-    pub fn violation(&self, kind: &'static str) {
+    pub fn violation(&self, kind: ViolationKind) {
         self.inner
             .violations
-            .get_or_create(&KindLabels { kind })
+            .get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            })
             .inc();
     }
 

@@ -13,7 +13,7 @@ use shared::settings::SettingsError;
 use shared::signing::Keyring;
 use shared::webhook::WebhookSecrets;
 
-use crate::order::TrustedProxies;
+use crate::order::front_door::TrustedProxies;
 
 /// Where the process runs; stricter checks apply outside development.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

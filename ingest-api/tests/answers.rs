@@ -3,16 +3,16 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
 
 use common::{body, expect, key, limits, metrics, sample};
 use flashctl::guard::{self, Target};
-use ingest_api::testkit::RunningApi;
 use shared::keys::Scope;
-use testkit::client::{Answer, OrderClient, replace_header as with, send};
+use testkit::api::RunningApi;
+use testkit::client::{Answer, Client, replace_header as with, send};
 use testkit::{TEST_KEY_ID, TEST_SECRET, TestStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,13 +153,12 @@ async fn violations_are_logged_counted_per_hour_and_exported() -> anyhow::Result
         "RATE_LIMIT_EXCEEDED",
     );
     expect(
-        &c.place(&OrderClient::body("camera", "wes", 2), &key())
-            .await?,
+        &c.place(&Client::body("camera", "wes", 2), &key()).await?,
         202,
         "ACCEPTED",
     );
     expect(
-        &c.place(&OrderClient::body("camera", "vic", 3), &k).await?,
+        &c.place(&Client::body("camera", "vic", 3), &k).await?,
         429,
         "RATE_LIMIT_EXCEEDED",
     );
@@ -177,7 +176,7 @@ async fn violations_are_logged_counted_per_hour_and_exported() -> anyhow::Result
     )
     .await?;
     expect(
-        &c.place(&OrderClient::body("camera", "xia", 2), &reuse_key)
+        &c.place(&Client::body("camera", "xia", 2), &reuse_key)
             .await?,
         422,
         "IDEMPOTENCY_KEY_REUSED",
@@ -207,7 +206,7 @@ async fn violations_are_logged_counted_per_hour_and_exported() -> anyhow::Result
         401,
         "INVALID_SIGNATURE",
     );
-    let stale = OrderClient::new(c.base_url(), Some(TEST_KEY_ID), TEST_SECRET);
+    let stale = Client::new(c.base_url(), Some(TEST_KEY_ID), TEST_SECRET);
     let k2 = key();
     let signed = stale.sign(
         &body("camera", "zed"),

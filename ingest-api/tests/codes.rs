@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ingest_api::order::admission::Decision;
-use ingest_api::order::admit_reply::parse_reply;
+use ingest_api::order::admission::reply::parse_reply;
 use ingest_api::problem::ApiError;
 use redis::Value;
 

@@ -2,13 +2,13 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
 use std::time::{Duration, Instant};
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
 
 use common::{body, expect, key, metrics, sample};
 use flashctl::guard::Limits;
-use ingest_api::testkit::RunningApi;
+use testkit::api::RunningApi;
 use testkit::client::loopback_ip;
 use testkit::{PrivateRedis, TestStack};
 
@@ -167,7 +167,7 @@ async fn sold_out_is_answered_from_memory_but_never_for_a_buyer() -> anyhow::Res
 /// new buyer (whose retry may be of the very order it bought) before answering for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resale_between_refreshes_reloads_the_buyers() -> anyhow::Result<()> {
-    use ingest_api::order::sold_out::SoldOut;
+    use ingest_api::order::admission::SoldOut;
     let stack = TestStack::new().await?;
     stack.open_sale_with("lens", 1, 1, Limits::off()).await?;
     let product = "lens".parse()?;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::{assert_problem, body, key};
 use flashctl::guard::Limits;
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::{ApiStack, RunningApi};
 use testkit::TestStack;
+use testkit::api::{ApiStack, RunningApi};
+use testkit::sales::SaleStack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -4,16 +4,16 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
 use std::time::{Duration, Instant};
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
 
 use common::{body, expect, key, limits, remaining};
 use flashctl::guard::{self, Limits, Target};
-use ingest_api::testkit::RunningApi;
 use shared::keys::Scope;
 use testkit::TestStack;
-use testkit::client::{OrderClient, loopback_ip, replace_header as with, send};
+use testkit::api::RunningApi;
+use testkit::client::{Client, loopback_ip, replace_header as with, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_by_one_limit_consumes_none_of_the_others() -> anyhow::Result<()> {
@@ -78,7 +78,7 @@ async fn forwarded_for_counts_only_from_trusted_proxies() -> anyhow::Result<()> 
     stack
         .open_sale_with("drone", 100, 0, limits(&[(Scope::Ip, "1/m:2")]))
         .await?;
-    let spoof = |c: &OrderClient, xff: &str| {
+    let spoof = |c: &Client, xff: &str| {
         let req = c.order_request(&body("drone", "bo"), &key());
         send(with(req, "x-forwarded-for", xff))
     };

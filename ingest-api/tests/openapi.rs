@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 
 use ingest_api::problem::ApiError;
 use ingest_api::routes::admin::OPENAPI;
-use ingest_api::testkit::{ApiStack, RunningApi};
 use serde_json::Value;
 use testkit::TestStack;
+use testkit::api::{ApiStack, RunningApi};
 
 fn document() -> Value {
     yaml_serde::from_str(OPENAPI).expect("openapi.yaml is YAML")
@@ -66,9 +66,10 @@ fn every_error_is_documented_under_its_status_and_nothing_else() {
 
 #[test]
 fn the_request_schema_is_the_one_the_api_compiles() {
-    let mut compiled: Value =
-        serde_json::from_str(include_str!("../src/order/order-request.schema.json"))
-            .expect("schema JSON");
+    let mut compiled: Value = serde_json::from_str(include_str!(
+        "../src/order/front_door/order-request.schema.json"
+    ))
+    .expect("schema JSON");
     let object = compiled.as_object_mut().expect("an object");
     for annotation in ["$schema", "$id", "title"] {
         object.remove(annotation);
@@ -76,7 +77,7 @@ fn the_request_schema_is_the_one_the_api_compiles() {
     assert_eq!(
         document()["components"]["schemas"]["OrderRequest"],
         compiled,
-        "openapi.yaml's OrderRequest differs from src/order/order-request.schema.json"
+        "openapi.yaml's OrderRequest differs from src/order/front_door/order-request.schema.json"
     );
 }
 

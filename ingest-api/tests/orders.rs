@@ -1,15 +1,15 @@
 //! `POST /order` and `GET /order/{id}` over real HTTP against real Redis and Kafka.
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
 use std::time::Duration;
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
 
 mod common;
 
 use common::{assert_problem, key, remaining};
-use ingest_api::testkit::RunningApi;
 use testkit::TestStack;
-use testkit::client::{OrderClient, replace_header as with, send};
+use testkit::api::RunningApi;
+use testkit::client::{Client, replace_header as with, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_replay_reuse_and_lookup() -> anyhow::Result<()> {
@@ -19,7 +19,7 @@ async fn accept_replay_reuse_and_lookup() -> anyhow::Result<()> {
     let c = &api.client;
 
     let k = key();
-    let body = OrderClient::body("phone", "alice", 1);
+    let body = Client::body("phone", "alice", 1);
     let first = c.place(&body, &k).await?;
     assert_eq!(
         first.status,
@@ -71,7 +71,7 @@ async fn accept_replay_reuse_and_lookup() -> anyhow::Result<()> {
     assert_eq!(aliased.header("idempotent-replayed"), Some("true"));
 
     // Same key, different order.
-    let other = c.place(&OrderClient::body("phone", "alice", 2), &k).await?;
+    let other = c.place(&Client::body("phone", "alice", 2), &k).await?;
     assert_problem(&other, 422, "IDEMPOTENCY_KEY_REUSED");
 
     // Lookup.
@@ -97,38 +97,35 @@ async fn business_refusals() -> anyhow::Result<()> {
     let c = &api.client;
 
     assert_problem(
-        &c.place(&OrderClient::body("no-such-sale", "bob", 1), &key())
+        &c.place(&Client::body("no-such-sale", "bob", 1), &key())
             .await?,
         404,
         "SALE_NOT_FOUND",
     );
     assert_eq!(
-        c.place(&OrderClient::body("tv", "bob", 2), &key())
-            .await?
-            .status,
+        c.place(&Client::body("tv", "bob", 2), &key()).await?.status,
         202
     );
     assert_problem(
-        &c.place(&OrderClient::body("tv", "bob", 1), &key()).await?,
+        &c.place(&Client::body("tv", "bob", 1), &key()).await?,
         409,
         "PURCHASE_LIMIT_REACHED",
     );
     // One unit left: asking for two is SOLD_OUT, and takes nothing.
     assert_problem(
-        &c.place(&OrderClient::body("tv", "carol", 2), &key())
-            .await?,
+        &c.place(&Client::body("tv", "carol", 2), &key()).await?,
         409,
         "SOLD_OUT",
     );
     assert_eq!(remaining(&stack, "tv").await?, 1);
     assert_eq!(
-        c.place(&OrderClient::body("tv", "carol", 1), &key())
+        c.place(&Client::body("tv", "carol", 1), &key())
             .await?
             .status,
         202
     );
     assert_problem(
-        &c.place(&OrderClient::body("tv", "dave", 1), &key()).await?,
+        &c.place(&Client::body("tv", "dave", 1), &key()).await?,
         409,
         "SOLD_OUT",
     );
@@ -141,7 +138,7 @@ async fn business_refusals() -> anyhow::Result<()> {
         .arg("halted")
         .exec_async(&mut redis)
         .await?;
-    let halted = c.place(&OrderClient::body("tv", "erin", 1), &key()).await?;
+    let halted = c.place(&Client::body("tv", "erin", 1), &key()).await?;
     assert_problem(&halted, 409, "SALE_NOT_OPEN");
     api.stop().await
 }
@@ -152,7 +149,7 @@ async fn malformed_requests_are_explained() -> anyhow::Result<()> {
     let api = RunningApi::start(stack.api_settings()).await?;
     stack.open_sale("cam", 5, 0).await?;
     let c = &api.client;
-    let body = OrderClient::body("cam", "frank", 1);
+    let body = Client::body("cam", "frank", 1);
 
     // 415 before anything else.
     let a = send(with(
@@ -241,7 +238,7 @@ async fn fifty_concurrent_retries_admit_once() -> anyhow::Result<()> {
         .open_sale_with("console", 100, 0, flashctl::guard::Limits::off())
         .await?;
     let k = key();
-    let body = OrderClient::body("console", "gina", 1);
+    let body = Client::body("console", "gina", 1);
     let answers =
         futures_util::future::join_all((0..50).map(|_| api.client.place(&body, &k))).await;
     let mut ids = std::collections::HashSet::new();
@@ -279,7 +276,7 @@ async fn redis_down_fails_closed_fast() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let a = api
         .client
-        .place(&OrderClient::body("any", "hank", 1), &key())
+        .place(&Client::body("any", "hank", 1), &key())
         .await?;
     assert_problem(&a, 503, "UNAVAILABLE");
     assert!(a.header("retry-after").is_some());

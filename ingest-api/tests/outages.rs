@@ -3,15 +3,15 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
 
 use common::{body, expect, key, metrics, remaining, sample};
 use flashctl::guard::{self, Limits, Target};
-use ingest_api::testkit::RunningApi;
 use shared::keys::Scope;
+use testkit::api::RunningApi;
 use testkit::client::loopback_ip;
 use testkit::{PrivateRedis, TestStack};
 

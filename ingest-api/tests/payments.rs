@@ -8,12 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_problem, body, expect, key, move_to, record};
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::{ApiStack, RunningApi, TEST_WEBHOOK_SECRET};
-use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use shared::ReservationState::Paid;
 use testkit::TestStack;
-use testkit::client::{OrderClient, replace_header, send};
+use testkit::api::{ApiStack, RunningApi, TEST_WEBHOOK_SECRET};
+use testkit::client::{Client, payment_request, replace_header, send};
+use testkit::sales::SaleStack;
+use testkit::worker::{RunningWorker, WorkerStack};
 
 async fn place(api: &RunningApi, product: &str, user: &str) -> anyhow::Result<String> {
     let a = api.client.place(&body(product, user), &key()).await?;
@@ -44,7 +44,7 @@ async fn a_shopper_cancels_over_http() -> anyhow::Result<()> {
         404,
         "ORDER_NOT_FOUND",
     );
-    let forger = OrderClient::new(api.client.base_url(), Some("test"), b"not-the-secret-0123");
+    let forger = Client::new(api.client.base_url(), Some("test"), b"not-the-secret-0123");
     assert_problem(
         &forger.cancel(&order, "ann").await?,
         401,
@@ -79,10 +79,13 @@ async fn a_shopper_cancels_over_http() -> anyhow::Result<()> {
     );
     assert_eq!(state(&api, &order).await?, "cancelled");
 
-    let late = send(
-        api.client
-            .payment_request(TEST_WEBHOOK_SECRET, "msg_1", &order, "succeeded"),
-    )
+    let late = send(payment_request(
+        &api.client,
+        TEST_WEBHOOK_SECRET,
+        "msg_1",
+        &order,
+        "succeeded",
+    ))
     .await?;
     assert_problem(&late, 409, "ORDER_NOT_RESERVED");
     assert_eq!(
@@ -114,10 +117,13 @@ async fn payments_arrive_by_signed_webhook() -> anyhow::Result<()> {
     let ann = place(&api, "oven", "ann").await?;
     let bob = place(&api, "oven", "bob").await?;
     let pay = |id: &str, order: &str, status: &str| {
-        send(
-            api.client
-                .payment_request(TEST_WEBHOOK_SECRET, id, order, status),
-        )
+        send(payment_request(
+            &api.client,
+            TEST_WEBHOOK_SECRET,
+            id,
+            order,
+            status,
+        ))
     };
 
     let paid = pay("msg_a", &ann, "succeeded").await?;
@@ -134,7 +140,8 @@ async fn payments_arrive_by_signed_webhook() -> anyhow::Result<()> {
     );
     assert_eq!(state(&api, &ann).await?, "paid");
 
-    let forged = send(api.client.payment_request(
+    let forged = send(payment_request(
+        &api.client,
         "whsec_b3RoZXItd2ViaG9vay1zZWNyZXQtMDEyMw==",
         "msg_f",
         &bob,
@@ -143,8 +150,7 @@ async fn payments_arrive_by_signed_webhook() -> anyhow::Result<()> {
     .await?;
     assert_problem(&forged, 401, "INVALID_SIGNATURE");
     let unsigned = send(replace_header(
-        api.client
-            .payment_request(TEST_WEBHOOK_SECRET, "msg_u", &bob, "succeeded"),
+        payment_request(&api.client, TEST_WEBHOOK_SECRET, "msg_u", &bob, "succeeded"),
         "webhook-signature",
         "v1,AAAA",
     ))

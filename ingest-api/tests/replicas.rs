@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use common::{body, expect, key, metrics, remaining, sample};
 use flashctl::guard::Limits;
-use flashctl::testkit::SaleStack;
-use ingest_api::order::Replicas;
-use ingest_api::testkit::{ApiStack, RunningApi};
 use redis::Value;
 use shared::keys::OUTBOX_GROUP;
+use stores::Replicas;
 use stores::redis::Conn;
 use testkit::TestStack;
-use testkit::client::{Answer, OrderClient};
+use testkit::api::{ApiStack, RunningApi};
+use testkit::client::{Answer, Client};
+use testkit::sales::SaleStack;
 
 const SHORTFALLS: &str = "ingest_redis_replica_shortfalls_total";
 
@@ -111,7 +111,7 @@ async fn on_a_cluster_a_202_waits_for_the_replica_of_the_products_master() -> an
 }
 
 /// Retries `body` with key `k` while the answer is `409 IDEMPOTENCY_IN_FLIGHT` (10 s).
-async fn retry_while_in_flight(client: &OrderClient, b: &[u8], k: &str) -> anyhow::Result<Answer> {
+async fn retry_while_in_flight(client: &Client, b: &[u8], k: &str) -> anyhow::Result<Answer> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let a = client.place(b, k).await?;

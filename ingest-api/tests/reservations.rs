@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use common::{
     body, eventually, expect, key, metrics, move_to, record, remaining, returning, sample,
 };
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::{ApiStack, RunningApi};
-use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use shared::ReservationState::{self, Cancelled, Expired, Paid};
 use stores::redis::Conn;
-use stores::reservations::{Transition, transition};
+use stores::reservations::{Move, Transition, transition};
 use testkit::TestStack;
+use testkit::api::{ApiStack, RunningApi};
+use testkit::sales::SaleStack;
+use testkit::worker::{RunningWorker, WorkerStack};
 
 /// Every entry of an outbox stream: (id, fields).
 async fn outbox_entries(
@@ -177,7 +177,15 @@ async fn payment_and_expiry_racing_end_each_order_exactly_once() -> anyhow::Resu
             calls.push(tokio::spawn(async move {
                 tokio::time::sleep_until(at.into()).await;
                 let keys = stack_keys.sale(&"race".parse().expect("valid"));
-                let reply = transition(&mut conn, &keys, "race", &order, to, "race", 3600).await;
+                let wanted = Move {
+                    keys: &keys,
+                    product: "race",
+                    order_id: &order,
+                    to,
+                    reason: "race",
+                    retention_secs: 3600,
+                };
+                let reply = transition(&mut conn, &wanted).await;
                 (order, to, reply.expect("transition.lua answers"))
             }));
         }

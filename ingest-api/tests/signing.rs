@@ -5,10 +5,10 @@ mod common;
 
 use common::{body, expect, key, remaining};
 use flashctl::guard::Limits;
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
-use ingest_api::testkit::RunningApi;
-use testkit::client::{OrderClient, send};
+use testkit::api::ApiStack;
+use testkit::api::RunningApi;
+use testkit::client::{Client, send};
+use testkit::sales::SaleStack;
 use testkit::{TEST_KEY_ID, TestStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,8 +55,8 @@ async fn old_key_id_works_until_it_is_removed() -> anyhow::Result<()> {
         shared::Secret::new("old:old-secret-0123456789,new:new-secret-0123456789".into());
     let api = RunningApi::start(settings.clone()).await?;
     let base = api.client.base_url().to_owned();
-    let old = OrderClient::new(&base, Some("old"), b"old-secret-0123456789");
-    let new = OrderClient::new(&base, Some("new"), b"new-secret-0123456789");
+    let old = Client::new(&base, Some("old"), b"old-secret-0123456789");
+    let new = Client::new(&base, Some("new"), b"new-secret-0123456789");
     expect(
         &old.place(&body("tablet", "hal"), &key()).await?,
         202,
@@ -73,8 +73,8 @@ async fn old_key_id_works_until_it_is_removed() -> anyhow::Result<()> {
     settings.signing_keys = shared::Secret::new("new:new-secret-0123456789".into());
     let api = RunningApi::start(settings).await?;
     let base = api.client.base_url().to_owned();
-    let old = OrderClient::new(&base, Some("old"), b"old-secret-0123456789");
-    let new = OrderClient::new(&base, Some("new"), b"new-secret-0123456789");
+    let old = Client::new(&base, Some("old"), b"old-secret-0123456789");
+    let new = Client::new(&base, Some("new"), b"new-secret-0123456789");
     expect(
         &old.place(&body("tablet", "hal"), &key()).await?,
         401,
@@ -86,7 +86,7 @@ async fn old_key_id_works_until_it_is_removed() -> anyhow::Result<()> {
         "ACCEPTED",
     );
     // With a single key, X-Key-Id may be omitted.
-    let anonymous = OrderClient::new(&base, None, b"new-secret-0123456789");
+    let anonymous = Client::new(&base, None, b"new-secret-0123456789");
     expect(
         &anonymous.place(&body("tablet", "hal"), &key()).await?,
         202,

@@ -21,8 +21,9 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use shared::keys::Keyspace;
-use shared::status::{self, OrderState};
+use shared::status::OrderState;
 use shared::{OrderEvent, OrderPlaced, OrderTransitioned};
+use stores::records::OrderStatusRecord;
 use stores::redis::{Batch, Conn};
 use tokio::sync::watch;
 
@@ -259,22 +260,7 @@ impl Worker {
         moved: &[(&OwnedMessage, &OrderTransitioned)],
         dead: &mut HashSet<(i32, i64)>,
     ) -> Result<(), ProcessError> {
-        // An order's first transition in the batch is the one Redis decided first (one
-        // partition, offset order); a later one is a redelivery if it names the same
-        // state and a contradiction otherwise.
-        let mut first: HashMap<uuid::Uuid, shared::ReservationState> = HashMap::new();
-        let mut events: Vec<&OrderTransitioned> = Vec::with_capacity(moved.len());
-        let mut contradicting = Vec::new();
-        for (message, event) in moved {
-            match first.get(&event.order_id) {
-                None => {
-                    first.insert(event.order_id, event.state);
-                    events.push(event);
-                }
-                Some(state) if *state == event.state => {}
-                Some(_) => contradicting.push((*message, *event)),
-            }
-        }
+        let (events, contradicting) = first_of_each(moved);
         let applied = db::write_transitions(&self.pool, &events).await?;
         for state in applied.moved {
             self.metrics.transitions(state, 1);
@@ -378,19 +364,40 @@ impl Worker {
         let mut marks = Batch::new(conn);
         for o in orders {
             let key = self.keys.order_status(&o.order_id);
-            marks
-                .group()
-                .cmd("HSET")
-                .arg(&key)
-                .arg(&status::order_fields(o))
-                .arg(status::field::STATUS)
-                .arg(OrderState::Persisted.as_str())
-                .ignore()
-                .expire(&key, self.status_ttl_secs as i64)
-                .ignore();
+            OrderStatusRecord::of(o, OrderState::Persisted).write(
+                marks.group(),
+                &key,
+                self.status_ttl_secs,
+            );
         }
         if let Err(e) = marks.exec(conn).await {
             tracing::debug!(error = %e, "could not mark orders persisted in Redis");
         }
     }
+}
+
+/// An order's first transition in the batch is the one Redis decided first (one
+/// partition, offset order); a later one is a redelivery if it names the same state and
+/// a contradiction otherwise. Returns the first ones and the contradicting ones.
+#[allow(clippy::type_complexity)]
+fn first_of_each<'a>(
+    moved: &[(&'a OwnedMessage, &'a OrderTransitioned)],
+) -> (
+    Vec<&'a OrderTransitioned>,
+    Vec<(&'a OwnedMessage, &'a OrderTransitioned)>,
+) {
+    let mut first: HashMap<uuid::Uuid, shared::ReservationState> = HashMap::new();
+    let mut events = Vec::with_capacity(moved.len());
+    let mut contradicting = Vec::new();
+    for (message, event) in moved {
+        match first.get(&event.order_id) {
+            None => {
+                first.insert(event.order_id, event.state);
+                events.push(*event);
+            }
+            Some(state) if *state == event.state => {}
+            Some(_) => contradicting.push((*message, *event)),
+        }
+    }
+    (events, contradicting)
 }

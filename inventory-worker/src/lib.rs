@@ -14,8 +14,6 @@ pub mod lag;
 pub mod metrics;
 pub mod settings;
 pub mod startup;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -42,6 +42,53 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+impl Inner {
+    fn register(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "assigned_partitions",
+            "Partitions of the order topic this worker owns now",
+            self.assigned.clone(),
+        );
+        r.register("batch_size", "Messages per batch", self.batch_size.clone());
+        r.register(
+            "batch_duration_seconds",
+            "Time to write and commit one batch",
+            self.batch_seconds.clone(),
+        );
+        r.register(
+            "rows_inserted",
+            "Orders newly written to PostgreSQL (rate() gives rows/s)",
+            self.rows_inserted.clone(),
+        );
+        r.register(
+            "duplicates_skipped",
+            "Redelivered orders that were already persisted",
+            self.duplicates.clone(),
+        );
+        r.register(
+            "dead_lettered",
+            "Poison messages sent to the dead-letter topic",
+            self.dead_lettered.clone(),
+        );
+        r.register(
+            "transient_errors",
+            "Batch attempts that failed and were retried",
+            self.transient_errors.clone(),
+        );
+        r.register(
+            "transitions_applied",
+            "Reservations ended in PostgreSQL, by the state reached (redeliveries not counted)",
+            self.transitions.clone(),
+        );
+        r.register(
+            "consumer_lag_messages",
+            "Messages in assigned partitions not yet consumed",
+            self.lag.clone(),
+        );
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -51,70 +98,21 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric under the `worker` prefix.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("worker");
-        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 14));
-        let batch_seconds = Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
-        let rows_inserted = Counter::default();
-        let duplicates = Counter::default();
-        let dead_lettered = Counter::default();
-        let transient_errors = Counter::default();
-        let transitions = Family::<StateLabel, Counter>::default();
-        let lag = Gauge::default();
-        let assigned = Gauge::default();
-        registry.register(
-            "assigned_partitions",
-            "Partitions of the order topic this worker owns now",
-            assigned.clone(),
-        );
-        registry.register("batch_size", "Messages per batch", batch_size.clone());
-        registry.register(
-            "batch_duration_seconds",
-            "Time to write and commit one batch",
-            batch_seconds.clone(),
-        );
-        registry.register(
-            "rows_inserted",
-            "Orders newly written to PostgreSQL (rate() gives rows/s)",
-            rows_inserted.clone(),
-        );
-        registry.register(
-            "duplicates_skipped",
-            "Redelivered orders that were already persisted",
-            duplicates.clone(),
-        );
-        registry.register(
-            "dead_lettered",
-            "Poison messages sent to the dead-letter topic",
-            dead_lettered.clone(),
-        );
-        registry.register(
-            "transient_errors",
-            "Batch attempts that failed and were retried",
-            transient_errors.clone(),
-        );
-        registry.register(
-            "transitions_applied",
-            "Reservations ended in PostgreSQL, by the state reached (redeliveries not counted)",
-            transitions.clone(),
-        );
-        registry.register(
-            "consumer_lag_messages",
-            "Messages in assigned partitions not yet consumed",
-            lag.clone(),
-        );
+        let mut inner = Inner {
+            registry: Registry::with_prefix("worker"),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            batch_seconds: Histogram::new(exponential_buckets(0.000_5, 2.0, 16)),
+            rows_inserted: Counter::default(),
+            duplicates: Counter::default(),
+            dead_lettered: Counter::default(),
+            transient_errors: Counter::default(),
+            transitions: Family::default(),
+            lag: Gauge::default(),
+            assigned: Gauge::default(),
+        };
+        inner.register();
         Self {
-            inner: Arc::new(Inner {
-                registry,
-                batch_size,
-                batch_seconds,
-                rows_inserted,
-                duplicates,
-                dead_lettered,
-                transient_errors,
-                transitions,
-                lag,
-                assigned,
-            }),
+            inner: Arc::new(inner),
         }
     }
 

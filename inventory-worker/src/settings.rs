@@ -66,22 +66,22 @@ mod defaults {
         SocketAddr::from(([127, 0, 0, 1], 9091))
     }
     pub fn database_url() -> Secret<String> {
-        Secret::new("postgres://postgres@127.0.0.1:5432/flashsale".into())
+        Secret::new(shared::defaults::DATABASE_URL.into())
     }
     pub fn kafka_brokers() -> String {
-        "127.0.0.1:9092".into()
+        shared::defaults::KAFKA_BROKERS.into()
     }
     pub fn kafka_topic() -> String {
-        "orders".into()
+        shared::defaults::KAFKA_TOPIC.into()
     }
     pub fn kafka_group() -> String {
-        "inventory-worker".into()
+        shared::defaults::KAFKA_GROUP.into()
     }
     pub fn kafka_dlq_topic() -> String {
-        "orders.dlq".into()
+        shared::defaults::KAFKA_DLQ_TOPIC.into()
     }
     pub fn redis_namespace() -> String {
-        "fs".into()
+        shared::defaults::REDIS_NAMESPACE.into()
     }
     pub fn order_status_ttl_secs() -> u64 {
         shared::status::DEFAULT_TTL_SECS

@@ -57,6 +57,49 @@ pub fn kafka_consumer(settings: &Settings, metrics: &Metrics) -> anyhow::Result<
     Ok(consumer)
 }
 
+/// The consumer, subscribed to the order topic. A missing topic is logged, not fatal:
+/// the worker keeps running (readiness reports it), so a topic created later is picked
+/// up.
+async fn subscribed(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Arc<OrderConsumer>> {
+    let consumer = Arc::new(kafka_consumer(settings, metrics)?);
+    let (c, topic) = (consumer.clone(), settings.kafka_topic.clone());
+    let exists = tokio::task::spawn_blocking(move || admin::topic_exists(&c, &topic)).await?;
+    if let Err(e) = exists {
+        tracing::error!(topic = %settings.kafka_topic, error = %e, "order topic missing");
+    }
+    consumer
+        .subscribe(&[&settings.kafka_topic])
+        .context("cannot subscribe to the order topic")?;
+    Ok(consumer)
+}
+
+/// The Redis connection of the `persisted` marks, if `REDIS_URL` or
+/// `REDIS_CLUSTER_NODES` is set (on a cluster the URL only lends credentials).
+fn status_marks(settings: &Settings) -> anyhow::Result<Option<stores::redis::Conn>> {
+    let url = settings.redis_url.as_ref().map(|u| u.expose().as_str());
+    if url.is_none() && settings.redis_cluster_nodes.is_empty() {
+        return Ok(None);
+    }
+    let url = url.unwrap_or(shared::defaults::REDIS_URL);
+    let target = stores::redis::Target::new(url, &settings.redis_cluster_nodes);
+    let conn = stores::redis::manager(&target, Duration::from_millis(500))
+        .context("REDIS_URL or REDIS_CLUSTER_NODES is not a valid Redis address")?;
+    Ok(Some(conn))
+}
+
+/// The admin server: health, readiness, metrics.
+fn admin_server(listener: TcpListener, state: AdminState) -> anyhow::Result<Server> {
+    let state = web::Data::new(state);
+    Ok(
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(admin::config))
+            .disable_signals()
+            .workers(1)
+            .shutdown_timeout(1)
+            .listen(listener)?
+            .run(),
+    )
+}
+
 impl Application {
     /// Migrates, connects and subscribes.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -69,56 +112,23 @@ impl Application {
         }
         let pool = crate::db::pool(url, settings.db_pool_size)?;
         let metrics = Metrics::new();
-
-        let consumer = Arc::new(kafka_consumer(&settings, &metrics)?);
-        {
-            let c = consumer.clone();
-            let topic = settings.kafka_topic.clone();
-            let exists =
-                tokio::task::spawn_blocking(move || admin::topic_exists(&c, &topic)).await?;
-            if let Err(e) = exists {
-                // Keep running (readiness reports it) so a topic created later is picked up.
-                tracing::error!(topic = %settings.kafka_topic, error = %e, "order topic missing");
-            }
-        }
-        consumer
-            .subscribe(&[&settings.kafka_topic])
-            .context("cannot subscribe to the order topic")?;
+        let consumer = subscribed(&settings, &metrics).await?;
         let dlq: FutureProducer = stores::idempotent_producer(&settings.kafka_brokers)
             .set("client.id", "inventory-worker-dlq")
             .create()
             .context("cannot create the dead-letter producer")?;
-        // Either setting enables the marks; on a cluster the URL only lends credentials.
-        let url = settings.redis_url.as_ref().map(|u| u.expose().as_str());
-        let redis = match (url, settings.redis_cluster_nodes.is_empty()) {
-            (None, true) => None,
-            (url, _) => {
-                let url = url.unwrap_or("redis://127.0.0.1:6379");
-                let target = stores::redis::Target::new(url, &settings.redis_cluster_nodes);
-                Some(
-                    stores::redis::manager(&target, Duration::from_millis(500))
-                        .context("REDIS_URL or REDIS_CLUSTER_NODES is not a valid Redis address")?,
-                )
-            }
-        };
-
         let listener = TcpListener::bind(settings.admin_addr)
             .with_context(|| format!("cannot listen on ADMIN_ADDR {}", settings.admin_addr))?;
         let admin_port = listener.local_addr()?.port();
-        let state = web::Data::new(AdminState {
-            pool: pool.clone(),
-            consumer: consumer.clone(),
-            topic: settings.kafka_topic.clone(),
-            metrics: metrics.clone(),
-        });
-        let admin =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(admin::config))
-                .disable_signals()
-                .workers(1)
-                .shutdown_timeout(1)
-                .listen(listener)?
-                .run();
-
+        let admin = admin_server(
+            listener,
+            AdminState {
+                pool: pool.clone(),
+                consumer: consumer.clone(),
+                topic: settings.kafka_topic.clone(),
+                metrics: metrics.clone(),
+            },
+        )?;
         tracing::info!(
             topic = %settings.kafka_topic, group = %settings.kafka_group,
             dlq = %settings.kafka_dlq_topic, admin_port, "inventory-worker built"
@@ -132,7 +142,7 @@ impl Application {
                 dlq,
                 dlq_topic: settings.kafka_dlq_topic.clone(),
                 pool,
-                redis,
+                redis: status_marks(&settings)?,
                 keys: Keyspace::new(settings.redis_namespace.clone()),
                 status_ttl_secs: settings.order_status_ttl_secs,
                 batch_max: settings.batch_max,

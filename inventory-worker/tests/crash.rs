@@ -3,8 +3,8 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
 use std::time::Duration;
+use testkit::sales::SaleStack;
 
 use common::{WorkerProcess, counts, event, publish, wait_for_rows};
 use testkit::TestStack;

@@ -4,15 +4,15 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
-use inventory_worker::testkit::WorkerStack;
 use std::time::{Duration, Instant};
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
 use common::{counts, event, producer, publish, publish_raw, wait_for_rows};
-use inventory_worker::testkit::RunningWorker;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
+use testkit::worker::RunningWorker;
 use testkit::{FaultProxy, TestStack, host_port, via_port};
 
 /// Reads `n` messages (or until the timeout) from the start of `topic`.

@@ -10,12 +10,12 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
-use inventory_worker::testkit::WorkerStack;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
 use common::{WorkerProcess, counts, event, producer, wait_for_rows};
 use rdkafka::producer::FutureRecord;

@@ -6,9 +6,9 @@
 
 mod common;
 
-use flashctl::testkit::SaleStack;
-use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use std::time::{Duration, Instant};
+use testkit::sales::SaleStack;
+use testkit::worker::{RunningWorker, WorkerStack};
 
 use common::{counts, event, producer, publish, publish_raw};
 use shared::event::now_ms;

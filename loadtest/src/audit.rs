@@ -361,20 +361,3 @@ pub trait AuditStack {
         expect: &Expectation,
     ) -> impl Future<Output = anyhow::Result<Report>> + Send;
 }
-
-impl AuditStack for testkit::TestStack {
-    async fn drained_audit(&self, product: &str, expect: &Expectation) -> anyhow::Result<Report> {
-        let pg = self.pg().await?;
-        let mut redis = self.redis().await?;
-        let product: ProductId = product.parse()?;
-        drained_audit(
-            &pg,
-            &mut redis,
-            &self.keys,
-            &product,
-            expect,
-            Duration::from_secs(60),
-        )
-        .await
-    }
-}

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::measure::Latency;
 use crate::wire::Wire;
-use testkit::client::OrderClient;
+use flashsale_client::Client;
 
 /// What a closed-loop run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +48,7 @@ pub enum Users {
 /// Sends back to back on `concurrency` connections for `duration`; connection `c` orders
 /// `products[c % products.len()]`.
 pub async fn saturate(
-    client: &OrderClient,
+    client: &Client,
     products: &[String],
     users: Users,
     concurrency: usize,
@@ -72,7 +72,7 @@ pub async fn saturate(
                 };
                 i += 1;
                 let key = uuid::Uuid::new_v4().simple().to_string();
-                let body = OrderClient::body(&product, &user, 1);
+                let body = Client::body(&product, &user, 1);
                 let t = Instant::now();
                 if wire.is_none() {
                     wire = Wire::connect(client.base_url()).await.ok();
@@ -174,7 +174,7 @@ enum Until {
 }
 
 /// Publishes order events for `product` to `topic` with the API's own producer
-/// (`ingest_api::startup::kafka_producer`: idempotent, `acks=all`, the default linger),
+/// (`ingest_api::app::parts::kafka_producer`: idempotent, `acks=all`, the default linger),
 /// keyed by order id like the API, keeping up to `in_flight` awaiting their
 /// acknowledgement, until `until`. Returns the ceiling it reached: acknowledgements
 /// counted until sending stopped, over that time (the stragglers are awaited after).
@@ -188,7 +188,7 @@ async fn publish_orders(
     use futures_util::StreamExt;
     use rdkafka::producer::FutureRecord;
     let linger = ingest_api::settings::DEFAULT_KAFKA_LINGER_MS;
-    let producer = ingest_api::startup::kafka_producer(brokers, linger)?;
+    let producer = ingest_api::app::parts::kafka_producer(brokers, linger)?;
     let product: shared::ProductId = product.parse()?;
     let mut pending = futures_util::stream::FuturesUnordered::new();
     let started = Instant::now();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use testkit::client::{Answer, OrderClient};
+use flashsale_client::{Answer, Client};
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -72,10 +72,10 @@ impl BurstResult {
 
 /// Sends the burst and collects every answer. Each user has its own device
 /// fingerprint (`dev-<user>`) and, with `source_ips`, its own source address.
-pub async fn run(client: &OrderClient, burst: &Burst) -> BurstResult {
+pub async fn run(client: &Client, burst: &Burst) -> BurstResult {
     let started = Instant::now();
-    let clients: Vec<OrderClient> = (0..burst.source_ips)
-        .map(|i| client.bound_to(testkit::client::loopback_ip(i)))
+    let clients: Vec<Client> = (0..burst.source_ips)
+        .map(|i| client.bound_to(crate::clients::loopback_ip(i)))
         .collect();
     let clients = &clients;
     let sent = futures_util::stream::iter(0..burst.orders)
@@ -83,7 +83,7 @@ pub async fn run(client: &OrderClient, burst: &Burst) -> BurstResult {
             let u = i % burst.users.max(1);
             let user = format!("u-{u}");
             let key = uuid::Uuid::new_v4().to_string();
-            let body = OrderClient::body(&burst.product, &user, 1);
+            let body = Client::body(&burst.product, &user, 1);
             let client = if clients.is_empty() {
                 client
             } else {

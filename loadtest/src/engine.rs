@@ -15,7 +15,9 @@ use tokio::sync::Semaphore;
 
 use crate::outcome::{Outcome, Progress, is_unknown};
 use crate::traffic::{Actor, BotKind, Plan, Schedule};
-use testkit::client::{OrderClient, loopback_ip, replace_header, send};
+use flashsale_client::{Client, send};
+
+use crate::clients::{loopback_ip, replace_header};
 
 /// The address a client stands for in `X-Forwarded-For` mode: 10.x.y.z.
 fn forwarded_ip(i: usize) -> String {
@@ -34,7 +36,7 @@ struct Arrival {
 struct Ctx {
     plan: Plan,
     /// Per source address, one client per target: the crowd's first, then one per bot.
-    per_ip: Vec<Vec<OrderClient>>,
+    per_ip: Vec<Vec<Client>>,
     /// Index in `per_ip` of bot 0's address.
     bot_base: usize,
     started: Instant,
@@ -43,7 +45,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn clients(&self, ip_index: usize) -> &[OrderClient] {
+    fn clients(&self, ip_index: usize) -> &[Client] {
         &self.per_ip[ip_index % self.per_ip.len()]
     }
 }
@@ -73,7 +75,7 @@ async fn shopper_order(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
     let u = a.seq % plan.users.max(1);
     let user = format!("u-{u}");
     let key = uuid::Uuid::new_v4().to_string();
-    let body = OrderClient::body(&plan.product, &user, 1);
+    let body = Client::body(&plan.product, &user, 1);
     let device = format!("dev-{user}");
     let at = ctx.started + a.scheduled;
     let mut outcome = outcome_from(a.actor, user, key, a.scheduled);
@@ -145,13 +147,13 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
         BotKind::DeviceBurst => {
             let user = format!("bot-{b}-{}", a.seq);
             let key = uuid::Uuid::new_v4().to_string();
-            let req = client.order_request(&OrderClient::body(&plan.product, &user, 1), &key);
+            let req = client.order_request(&Client::body(&plan.product, &user, 1), &key);
             (user, key, req)
         }
         BotKind::KeyRotator => {
             let user = format!("bot-{b}");
             let key = uuid::Uuid::new_v4().to_string();
-            let req = client.order_request(&OrderClient::body(&plan.product, &user, 1), &key);
+            let req = client.order_request(&Client::body(&plan.product, &user, 1), &key);
             (user, key, req)
         }
         BotKind::Replayer => {
@@ -175,7 +177,7 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
                 hex::encode(uuid::Uuid::new_v4().as_bytes()).repeat(2)
             );
             let req = replace_header(
-                client.order_request(&OrderClient::body(&plan.product, &user, 1), &key),
+                client.order_request(&Client::body(&plan.product, &user, 1), &key),
                 "x-signature",
                 &forged,
             );
@@ -184,7 +186,7 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
         BotKind::Stale => {
             let user = format!("bot-{b}-{}", a.seq);
             let key = uuid::Uuid::new_v4().to_string();
-            let body = OrderClient::body(&plan.product, &user, 1);
+            let body = Client::body(&plan.product, &user, 1);
             let old = client.sign(&body, &key, shared::event::now_ms() - 600_000);
             let req = replace_header(
                 replace_header(
@@ -239,19 +241,18 @@ async fn bot_request(ctx: Arc<Ctx>, a: Arrival) -> Outcome {
 /// Runs the plan against `targets` (one client per API instance); returns every
 /// arrival's outcome and how often the in-flight cap was hit.
 pub async fn run(
-    targets: &[OrderClient],
+    targets: &[Client],
     plan: Plan,
     mut progress: impl FnMut(Progress),
 ) -> (Vec<Outcome>, usize) {
-    let bound = |i: usize| -> Vec<OrderClient> {
-        targets.iter().map(|t| t.bound_to(loopback_ip(i))).collect()
-    };
+    let bound =
+        |i: usize| -> Vec<Client> { targets.iter().map(|t| t.bound_to(loopback_ip(i))).collect() };
     let crowd_ips = if plan.forwarded_for {
         0
     } else {
         plan.source_ips
     };
-    let mut per_ip: Vec<Vec<OrderClient>> = if crowd_ips == 0 {
+    let mut per_ip: Vec<Vec<Client>> = if crowd_ips == 0 {
         vec![targets.to_vec()]
     } else {
         (0..crowd_ips).map(bound).collect()
@@ -268,7 +269,7 @@ pub async fn run(
         .map(|(b, _)| {
             let client = &targets[0];
             let key = uuid::Uuid::new_v4().to_string();
-            let body = OrderClient::body(&plan.product, &format!("bot-{b}"), 1);
+            let body = Client::body(&plan.product, &format!("bot-{b}"), 1);
             let signed = client.sign(&body, &key, shared::event::now_ms());
             (key, signed.request_time, signed.signature, body)
         })

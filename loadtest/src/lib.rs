@@ -4,14 +4,16 @@
 //! [`report`], [`charts`]), the benchmark's building blocks ([`bench`], [`wire`]), and the
 //! audit that joins every answer with PostgreSQL and Redis ([`audit`]).
 //!
-//! It sends with the test kit's signing client (`testkit::client`), the one the services'
-//! integration tests use, so tests and load runs exercise one code path.
+//! It sends with the shoppers' signing client (`flashsale_client`), the one the services'
+//! integration tests use, so tests and load runs exercise one code path; [`clients`]
+//! adds what the crowd and the bots need beyond it.
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod bench;
 pub mod burst;
 pub mod charts;
+pub mod clients;
 pub mod engine;
 pub mod measure;
 pub mod outcome;

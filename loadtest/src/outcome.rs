@@ -1,8 +1,8 @@
 //! What each order finally got, as the client knows it: the record the audit joins with
 //! the database.
 
+use flashsale_client::Answer;
 use serde::{Deserialize, Serialize};
-use testkit::client::Answer;
 
 /// The final state of one order, as the client knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use flashsale_client::{Answer, Client, send};
 use serde::{Deserialize, Serialize};
-use testkit::client::{Answer, OrderClient, send};
+
+use crate::clients::payment_request;
 
 use crate::outcome::Outcome;
 
@@ -99,7 +101,7 @@ impl Settle {
     /// Acts on an accepted order and records the state the shopper was told
     /// (`Outcome::settled`). A 503 or a dropped connection is retried on the next of
     /// `clients` (one per API instance), with the same webhook id or cancel key.
-    pub async fn act(&self, clients: &[OrderClient], seq: usize, outcome: &mut Outcome) {
+    pub async fn act(&self, clients: &[Client], seq: usize, outcome: &mut Outcome) {
         let Some(order) = outcome.order_id.clone().filter(|_| outcome.status == 202) else {
             return;
         };
@@ -116,7 +118,7 @@ impl Settle {
             let client = &clients[(seq + attempt) % clients.len().max(1)];
             let req = match intent {
                 Intent::Cancel => client.cancel_request(&order, &outcome.user, &cancel_key),
-                _ => client.payment_request(&self.secret, &webhook_id, &order, "succeeded"),
+                _ => payment_request(client, &self.secret, &webhook_id, &order, "succeeded"),
             };
             match send(req).await {
                 Ok(a) if a.status == 503 => {}

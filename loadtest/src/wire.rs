@@ -4,7 +4,7 @@
 //! spends is taken from the server. This client keeps one connection open, writes each
 //! signed `POST /order` as bytes, and reads the answer with `httparse`, keeping only the
 //! status and the problem code: about a third of the CPU per request of the full
-//! `reqwest` client the tests and the scenarios use ([`testkit::client::OrderClient`]),
+//! `reqwest` client the tests and the scenarios use ([`testkit::client::Client`]),
 //! which signs the same way.
 
 use std::io;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use testkit::client::OrderClient;
+use flashsale_client::Client;
 
 /// One keep-alive connection to an API instance.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ impl Wire {
     /// (`ACCEPTED` for a 202, the problem's `code` otherwise).
     pub async fn place(
         &mut self,
-        client: &OrderClient,
+        client: &Client,
         body: &[u8],
         idempotency_key: &str,
     ) -> io::Result<(u16, String)> {

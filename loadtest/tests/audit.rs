@@ -2,18 +2,18 @@
 //! a persisted order deleted, an order duplicated (a user past the per-user cap), a row
 //! nobody was told about, a 500.
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
-use inventory_worker::testkit::WorkerStack;
 use loadtest::audit::AuditStack;
 use std::time::Duration;
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
-use ingest_api::testkit::RunningApi;
-use inventory_worker::testkit::RunningWorker;
 use loadtest::audit::{self, Expectation};
 use loadtest::engine;
 use loadtest::traffic::Plan;
 use testkit::TestStack;
+use testkit::api::RunningApi;
+use testkit::worker::RunningWorker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_audit_catches_a_deleted_row_a_duplicate_and_a_phantom() -> anyhow::Result<()> {

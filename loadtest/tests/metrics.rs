@@ -1,15 +1,15 @@
 //! Both services' `/metrics` parse with a real OpenMetrics parser, the counters move as
 //! traffic flows, and no label carries a user, an order or an address.
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
-use inventory_worker::testkit::WorkerStack;
 use std::time::{Duration, Instant};
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
-use ingest_api::testkit::RunningApi;
-use inventory_worker::testkit::RunningWorker;
 use testkit::TestStack;
-use testkit::client::{OrderClient, replace_header, send};
+use testkit::api::RunningApi;
+use testkit::client::{Client, replace_header, send};
+use testkit::worker::RunningWorker;
 
 async fn scrape(port: u16) -> anyhow::Result<String> {
     Ok(reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
@@ -52,7 +52,7 @@ async fn metrics_parse_and_move() -> anyhow::Result<()> {
         let a = api
             .client
             .place(
-                &OrderClient::body("meter", u, 1),
+                &Client::body("meter", u, 1),
                 &uuid::Uuid::new_v4().to_string(),
             )
             .await?;
@@ -60,7 +60,7 @@ async fn metrics_parse_and_move() -> anyhow::Result<()> {
     }
     let forged = replace_header(
         api.client.order_request(
-            &OrderClient::body("meter", "eda", 1),
+            &Client::body("meter", "eda", 1),
             &uuid::Uuid::new_v4().to_string(),
         ),
         "x-signature",

@@ -1,18 +1,18 @@
 //! The whole pipeline on real services: HTTP → one Lua call → Kafka → worker →
 //! PostgreSQL, under a crowd much larger than the stock.
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
-use inventory_worker::testkit::WorkerStack;
 use loadtest::audit::AuditStack;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
-use ingest_api::testkit::RunningApi;
-use inventory_worker::testkit::RunningWorker;
 use loadtest::audit;
 use loadtest::burst::{self, Burst};
 use testkit::TestStack;
+use testkit::api::RunningApi;
+use testkit::worker::RunningWorker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_shoppers_one_hundred_units() -> anyhow::Result<()> {

@@ -2,23 +2,23 @@
 //! its way, then the exact remaining stock and every buyer's units are restored, and on a
 //! sale with a payment window every reservation's record, reserved or recently ended.
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
-use inventory_worker::testkit::WorkerStack;
 use std::time::{Duration, Instant};
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
 use flashctl::OpsError;
 use flashctl::guard::Limits;
 use flashctl::recover::Pipeline;
 use flashctl::sale;
-use ingest_api::testkit::RunningApi;
-use inventory_worker::testkit::RunningWorker;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shared::event::{SCHEMA_VERSION, now_ms};
 use shared::sale::SaleState;
 use shared::{IdempotencyKey, OrderPlaced, Quantity};
-use testkit::client::OrderClient;
+use testkit::api::RunningApi;
+use testkit::client::Client;
+use testkit::worker::RunningWorker;
 use testkit::{PrivateRedis, TestStack};
 
 fn key() -> String {
@@ -55,7 +55,7 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
     for u in 0..4 {
         let a = api
             .client
-            .place(&OrderClient::body("ps6", &format!("b{u}"), 1), &key())
+            .place(&Client::body("ps6", &format!("b{u}"), 1), &key())
             .await?;
         assert_eq!(a.status, 202);
     }
@@ -95,7 +95,7 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
     redis::cmd("FLUSHALL").exec_async(&mut redis).await?;
     let lost = api
         .client
-        .place(&OrderClient::body("ps6", "b9", 1), &key())
+        .place(&Client::body("ps6", "b9", 1), &key())
         .await?;
     assert_eq!(lost.code(), "SALE_NOT_FOUND");
 
@@ -181,7 +181,7 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
 
     let again = api
         .client
-        .place(&OrderClient::body("ps6", "b2", 1), &key())
+        .place(&Client::body("ps6", "b2", 1), &key())
         .await?;
     assert_eq!(
         again.code(),
@@ -192,7 +192,7 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
     for u in 0..8 {
         let a = api
             .client
-            .place(&OrderClient::body("ps6", &format!("n{u}"), 1), &key())
+            .place(&Client::body("ps6", &format!("n{u}"), 1), &key())
             .await?;
         if a.status == 202 {
             accepted += 1;
@@ -213,7 +213,7 @@ async fn recover_refuses_until_drained_then_restores_exactly() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recover_restores_reserved_and_ended_reservations() -> anyhow::Result<()> {
     use shared::ReservationState::{Cancelled, Paid};
-    use stores::reservations::{Transition, transition};
+    use stores::reservations::{Move, Transition, transition};
     let redis_server = PrivateRedis::start().await?;
     let mut stack = TestStack::new().await?;
     stack.use_redis(redis_server.url());
@@ -230,7 +230,7 @@ async fn recover_restores_reserved_and_ended_reservations() -> anyhow::Result<()
     for user in ["ann", "bob", "cat"] {
         let a = api
             .client
-            .place(&OrderClient::body("ps7", user, 1), &key())
+            .place(&Client::body("ps7", user, 1), &key())
             .await?;
         assert_eq!(a.status, 202);
         orders.push(a.order_id().expect("order id"));
@@ -238,7 +238,17 @@ async fn recover_restores_reserved_and_ended_reservations() -> anyhow::Result<()
     let mut redis = stack.redis().await?;
     let end = |redis: &mut stores::redis::Conn, order: &str, to| {
         let (mut redis, sk, order) = (redis.clone(), sk.clone(), order.to_owned());
-        async move { transition(&mut redis, &sk, "ps7", &order, to, "test", 3600).await }
+        async move {
+            let wanted = Move {
+                keys: &sk,
+                product: "ps7",
+                order_id: &order,
+                to,
+                reason: "test",
+                retention_secs: 3600,
+            };
+            transition(&mut redis, &wanted).await
+        }
     };
     assert!(matches!(
         end(&mut redis, &orders[0], Paid).await?,

@@ -1,17 +1,17 @@
 //! Two API instances and two workers on one machine, one product: the same guarantees.
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
-use inventory_worker::testkit::WorkerStack;
 use loadtest::audit::AuditStack;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
-use ingest_api::testkit::RunningApi;
-use inventory_worker::testkit::RunningWorker;
 use loadtest::audit;
 use loadtest::burst::{self, Burst};
 use testkit::TestStack;
+use testkit::api::RunningApi;
+use testkit::worker::RunningWorker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_apis_two_workers_one_product() -> anyhow::Result<()> {

@@ -5,6 +5,8 @@
 //! prefixed with a namespace (`REDIS_NAMESPACE`, default `fs`) so several deployments, or
 //! parallel test runs, can share a server without seeing each other.
 //!
+//! Each record's fields are defined by its type in `stores::records`.
+//!
 //! | key | type | holds | slot on a Redis Cluster |
 //! |---|---|---|---|
 //! | `{ns}:{p:P}:sale` | hash | sale state, stock, remaining, per-user cap, window, limits | the product's |
@@ -32,29 +34,6 @@
 use uuid::Uuid;
 
 use crate::domain::{ProductId, UserId};
-
-/// Field names of the sale hash, shared by the admission script, the API and `flashctl`.
-pub mod sale_field {
-    /// `open`, `halted` or `closed`.
-    pub const STATE: &str = "state";
-    /// Units the sale started with.
-    pub const STOCK: &str = "stock";
-    /// Units not yet taken; the admission script decrements it.
-    pub const REMAINING: &str = "remaining";
-    /// Units of cancelled or expired orders not yet back in `remaining` (the worker
-    /// releases them once PostgreSQL has the return).
-    pub const RETURNING: &str = "returning";
-    /// Units put back on sale so far (by `lua/release.lua`).
-    pub const RELEASED: &str = "released";
-    /// Most units one user may buy (0 = no cap).
-    pub const PER_USER: &str = "per_user";
-    /// Sale window start, ms since the epoch (0 = open now).
-    pub const STARTS_AT: &str = "starts_at";
-    /// Sale window end, ms since the epoch (0 = no end).
-    pub const ENDS_AT: &str = "ends_at";
-    /// How long an accepted order stays reserved unpaid, ms (absent or 0 = no expiry).
-    pub const PAYMENT_WINDOW_MS: &str = "payment_window_ms";
-}
 
 /// A dimension of rate limits and blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,7 +149,7 @@ pub struct SaleKeys {
 }
 
 impl SaleKeys {
-    /// Sale settings and remaining stock (hash, see [`sale_field`]).
+    /// Sale settings and remaining stock (hash, `stores::records::SaleRecord`).
     pub fn sale(&self) -> String {
         format!("{}:sale", self.tag)
     }

@@ -4,106 +4,15 @@
 //! v1:{METHOD}:{path}:{X-Request-Time}:{Idempotency-Key without quotes}:{raw body}
 //! ```
 //!
-//! The body enters verbatim, so the server verifies the bytes it received before parsing
-//! them, and the idempotency key is signed, so a captured request cannot be replayed
-//! under a fresh key. One implementation serves the API, the tests, the demo client and
-//! the load generator.
+//! The rules themselves are the client crate's (`flashsale_client::signing`), so the
+//! API verifies exactly what clients sign; this module adds the API's side: the
+//! configured keys ([`Keyring`]).
 
 use std::collections::BTreeMap;
 
-use hmac::{KeyInit, Mac};
-use sha2::Sha256;
+pub use flashsale_client::signing::{SIGNATURE_PREFIX, canonical_string, sign, unquoted, verify};
 
 use crate::secret::Secret;
-
-type HmacSha256 = hmac::Hmac<Sha256>;
-
-/// Prefix of the `X-Signature` header value; names the canonical-string version.
-pub const SIGNATURE_PREFIX: &str = "v1=";
-
-/// The bytes that are signed.
-pub fn canonical_string(
-    method: &str,
-    path: &str,
-    request_time: &str,
-    idempotency_key: &str,
-    body: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        12 + method.len() + path.len() + request_time.len() + idempotency_key.len() + body.len(),
-    );
-    for part in ["v1", method, path, request_time, idempotency_key] {
-        out.extend_from_slice(part.as_bytes());
-        out.push(b':');
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-fn mac(secret: &[u8], canonical: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(canonical);
-    mac
-}
-
-/// The `X-Signature` value (`v1=` + lowercase hex) for a `POST` to `path`.
-pub fn sign(
-    secret: &[u8],
-    path: &str,
-    request_time: &str,
-    idempotency_key: &str,
-    body: &[u8],
-) -> String {
-    let canonical = canonical_string("POST", path, request_time, idempotency_key, body);
-    let tag = mac(secret, &canonical).finalize().into_bytes();
-    format!("{SIGNATURE_PREFIX}{}", hex::encode(tag))
-}
-
-/// The `X-Signature` value for a `POST /order`.
-pub fn sign_order(secret: &[u8], request_time: &str, idempotency_key: &str, body: &[u8]) -> String {
-    sign(secret, "/order", request_time, idempotency_key, body)
-}
-
-/// Checks an `X-Signature` value for a `POST` to `path` in constant time. Anything that
-/// is not `v1=` followed by 64 hex digits is simply a wrong signature.
-pub fn verify(
-    secret: &[u8],
-    path: &str,
-    request_time: &str,
-    idempotency_key: &str,
-    body: &[u8],
-    signature: &str,
-) -> bool {
-    let Some(hex_tag) = signature.trim().strip_prefix(SIGNATURE_PREFIX) else {
-        return false;
-    };
-    let mut tag = [0u8; 32];
-    if hex::decode_to_slice(hex_tag, &mut tag).is_err() {
-        return false;
-    }
-    let canonical = canonical_string("POST", path, request_time, idempotency_key, body);
-    mac(secret, &canonical).verify_slice(&tag).is_ok()
-}
-
-/// [`verify`] for a `POST /order`.
-pub fn verify_order(
-    secret: &[u8],
-    request_time: &str,
-    idempotency_key: &str,
-    body: &[u8],
-    signature: &str,
-) -> bool {
-    verify(
-        secret,
-        "/order",
-        request_time,
-        idempotency_key,
-        body,
-        signature,
-    )
-}
 
 /// Why a `SIGNING_KEYS` value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,6 +87,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn sign_order(secret: &[u8], time: &str, key: &str, body: &[u8]) -> String {
+        sign(secret, "/order", time, key, body)
+    }
+
+    fn verify_order(secret: &[u8], time: &str, key: &str, body: &[u8], sig: &str) -> bool {
+        verify(secret, "/order", time, key, body, sig)
+    }
+
     /// The worked example of `ingest-api/API.md`.
     #[test]
     fn matches_the_contract_test_vector() {
@@ -191,14 +108,6 @@ mod tests {
         assert_eq!(
             sig,
             "v1=5fdeb47c4b8aa33cd166d5e38016522fbfb88816e4830353c7f694d01298350c"
-        );
-    }
-
-    #[test]
-    fn canonical_string_layout() {
-        assert_eq!(
-            canonical_string("POST", "/order", "1", "k", b"{}"),
-            b"v1:POST:/order:1:k:{}".to_vec()
         );
     }
 

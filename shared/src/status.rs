@@ -1,33 +1,14 @@
-//! The order-status record: what `GET /order/{id}` answers.
-//!
-//! A Redis hash under [`crate::keys::Keyspace::order_status`], written by the API once
-//! Kafka acknowledged the order (`accepted`, never overwriting a later state) and by the
-//! worker once PostgreSQL has it (`persisted`), each time with the same time to live. The
-//! field names, the states and the default retention are defined here once for both.
-
-use std::collections::HashMap;
+//! An order as `GET /order/{id}` and the `202` show it ([`OrderStatus`]), and where it
+//! stands on its way to PostgreSQL ([`OrderState`]). The Redis record behind it is
+//! `stores::records::OrderStatusRecord`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{DomainError, OrderPlaced, ProductId, Quantity, UserId};
+use crate::{ProductId, Quantity, UserId};
 
 /// How long a record is kept when `ORDER_STATUS_TTL_SECS` is not set: a day.
 pub const DEFAULT_TTL_SECS: u64 = 24 * 3600;
-
-/// The hash's fields.
-pub mod field {
-    /// The order id.
-    pub const ORDER_ID: &str = "order_id";
-    /// The product.
-    pub const PRODUCT_ID: &str = "product_id";
-    /// The buyer.
-    pub const USER_ID: &str = "user_id";
-    /// Units.
-    pub const QUANTITY: &str = "quantity";
-    /// An [`super::OrderState`].
-    pub const STATUS: &str = "status";
-}
 
 /// Where an order stands, as `GET /order/{id}` tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,17 +39,7 @@ impl OrderState {
     }
 }
 
-/// The fields of `event`'s record besides [`field::STATUS`].
-pub fn order_fields(event: &OrderPlaced) -> [(&'static str, String); 4] {
-    [
-        (field::ORDER_ID, event.order_id.to_string()),
-        (field::PRODUCT_ID, event.product_id.to_string()),
-        (field::USER_ID, event.user_id.to_string()),
-        (field::QUANTITY, event.quantity.to_string()),
-    ]
-}
-
-/// One record as read back.
+/// An order as the API answers it: the `202` body and `GET /order/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderStatus {
@@ -105,55 +76,21 @@ pub fn deadline_text(deadline_ms: u64) -> Option<String> {
     Some(text)
 }
 
-/// `body`, the JSON of an order's `202` (an [`OrderStatus`] without a deadline), with the
-/// payment deadline the admission script set (`deadline_ms`; 0: none, `body` unchanged).
-/// `paymentDeadline` is the record's last member, so it is joined at the end of the text
-/// as serializing the whole record would write it, without parsing the body on the accept
-/// path. The same inputs always give the same bytes, so a replay repeats the first answer
-/// exactly.
-pub fn with_payment_deadline(body: String, deadline_ms: u64) -> String {
-    let Some(deadline) = deadline_text(deadline_ms) else {
-        return body;
-    };
-    match body.strip_suffix('}') {
-        Some(head) if head.starts_with('{') && head.len() > 1 => {
-            format!("{head},\"paymentDeadline\":\"{deadline}\"}}")
-        }
-        _ => body,
-    }
-}
-
 impl OrderStatus {
-    /// The record of `order_id` from its hash's fields; `Ok(None)` when there is none (or
-    /// it is incomplete: the worker's and the API's writes each carry every field, so a
-    /// partial hash is one that expired between them).
-    pub fn from_fields(
-        order_id: Uuid,
-        fields: &HashMap<String, String>,
-    ) -> Result<Option<Self>, DomainError> {
-        let get = |name: &str| fields.get(name);
-        let (Some(status), Some(product), Some(user), Some(quantity)) = (
-            get(field::STATUS),
-            get(field::PRODUCT_ID),
-            get(field::USER_ID),
-            get(field::QUANTITY),
-        ) else {
-            return Ok(None);
-        };
-        let status =
-            OrderState::parse(status).ok_or(DomainError::UnknownState { what: "order" })?;
-        let quantity = quantity
-            .parse::<u32>()
-            .map_err(|_| DomainError::InvalidQuantity { max: Quantity::MAX })?;
-        Ok(Some(Self {
-            order_id,
-            status,
-            product_id: ProductId::parse(product.clone())?,
-            user_id: UserId::parse(user.clone())?,
-            quantity: Quantity::new(quantity)?,
-            state: None,
-            payment_deadline: None,
-        }))
+    /// The same order with the payment deadline the admission script set (`deadline_ms`,
+    /// Unix ms; 0: none, nothing shown).
+    pub fn with_deadline(self, deadline_ms: u64) -> Self {
+        Self {
+            payment_deadline: deadline_text(deadline_ms),
+            ..self
+        }
+    }
+
+    /// As JSON: the `202` body, the same bytes for the same order every time (so a replay
+    /// repeats the first answer exactly).
+    pub fn to_json(&self) -> String {
+        // A struct of strings and integers always serializes.
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -162,34 +99,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_reads_back_as_written() {
-        let id = Uuid::now_v7();
-        let mut fields: HashMap<String, String> = [
-            (field::ORDER_ID, id.to_string()),
-            (field::PRODUCT_ID, "p-1".to_owned()),
-            (field::USER_ID, "u-1".to_owned()),
-            (field::QUANTITY, "2".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        assert_eq!(
-            OrderStatus::from_fields(id, &fields),
-            Ok(None),
-            "no status yet"
-        );
-        fields.insert(field::STATUS.into(), OrderState::Persisted.as_str().into());
-        let record = OrderStatus::from_fields(id, &fields)
-            .expect("valid")
-            .expect("complete");
-        assert_eq!(record.status, OrderState::Persisted);
-        assert_eq!(record.quantity.get(), 2);
-        fields.insert(field::STATUS.into(), "lost".into());
-        assert!(OrderStatus::from_fields(id, &fields).is_err());
-    }
-
-    #[test]
-    fn a_deadline_joins_the_body_the_same_way_every_time() {
+    fn a_deadline_is_shown_in_rfc_3339_or_not_at_all() {
         let status = OrderStatus {
             order_id: Uuid::now_v7(),
             status: OrderState::Accepted,
@@ -199,23 +109,20 @@ mod tests {
             state: Some(crate::ReservationState::Reserved),
             payment_deadline: None,
         };
-        let body = serde_json::to_string(&status).expect("serializes");
-        assert_eq!(with_payment_deadline(body.clone(), 0), body);
-        let with = with_payment_deadline(body.clone(), 1_796_048_397_123);
-        assert_eq!(with, with_payment_deadline(body.clone(), 1_796_048_397_123));
-        let json: serde_json::Value = serde_json::from_str(&with).expect("json");
+        assert_eq!(status.clone().with_deadline(0), status);
+        let with = status.clone().with_deadline(1_796_048_397_123);
+        let json: serde_json::Value = serde_json::from_str(&with.to_json()).expect("json");
         assert_eq!(json["paymentDeadline"], "2026-11-30T14:19:57.123Z");
         assert_eq!(json["state"], "reserved");
-        assert_eq!(with_payment_deadline("not json".into(), 5), "not json");
-        // Exactly what serializing the record with its deadline writes.
-        let whole = OrderStatus {
-            payment_deadline: deadline_text(1_796_048_397_123),
-            ..status.clone()
-        };
-        assert_eq!(with, serde_json::to_string(&whole).expect("serializes"));
+        assert_eq!(
+            with.to_json(),
+            status.clone().with_deadline(1_796_048_397_123).to_json()
+        );
         // Past what RFC 3339 can write: no deadline shown, and no panic.
         assert_eq!(deadline_text(u64::MAX), None);
-        assert_eq!(with_payment_deadline(body.clone(), u64::MAX), body);
+        assert_eq!(status.clone().with_deadline(u64::MAX), status);
+        let read: OrderStatus = serde_json::from_str(&status.to_json()).expect("reads back");
+        assert_eq!(read, status);
     }
 
     #[test]

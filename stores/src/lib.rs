@@ -1,6 +1,8 @@
 //! The stores as every process sets them up and reaches them, in one place: PostgreSQL
 //! migrations and connections ([`postgres`]), Kafka topics and the idempotent producer
-//! ([`kafka`]), Redis connections ([`redis`]), and ending a reservation
+//! ([`kafka`]), Redis connections ([`redis`]), every record kept in Redis
+//! ([`records`]), calling a Lua script ([`script`]) and reading its reply ([`reply`]),
+//! holding a write until enough replicas have it ([`replicas`]), and ending a reservation
 //! ([`reservations`], a script every process that moves orders runs).
 //!
 //! The worker migrates at start-up, `flashctl migrate` and `flashctl topics create` do it
@@ -10,10 +12,16 @@
 
 pub mod kafka;
 pub mod postgres;
+pub mod records;
 pub mod redis;
+pub mod replicas;
+pub mod reply;
 pub mod reservations;
+pub mod script;
 
 pub use kafka::{
     TopicError, TopicOutcome, create_topics, delete_topics, idempotent_producer, list_topics,
 };
 pub use postgres::migrate;
+pub use replicas::{NotReplicated, Replicas};
+pub use script::Script;

@@ -13,12 +13,13 @@ use shared::ReservationState;
 use shared::keys::SaleKeys;
 
 use crate::redis::Conn;
+use crate::reply::text;
+use crate::script::{Script, ScriptCall};
 
-const TRANSITION_LUA: &str = include_str!("../../lua/transition.lua");
-static TRANSITION: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(TRANSITION_LUA));
-static RELEASE: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/release.lua")));
+static TRANSITION: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("../../lua/transition.lua")));
+static RELEASE: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("../../lua/release.lua")));
 
 /// What the script did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,57 +61,53 @@ pub enum TransitionError {
     BadReply(String),
 }
 
-/// Asks for `order_id` (of `product`, whose keys are `keys`) to move to `to`; `reason`
-/// travels with the event, and an ended record is kept `retention_secs`.
-pub async fn transition(
-    conn: &mut Conn,
-    keys: &SaleKeys,
-    product: &str,
-    order_id: &str,
-    to: ReservationState,
-    reason: &str,
-    retention_secs: u64,
-) -> Result<Transition, TransitionError> {
-    let call = |source| transition_cmd(source, keys, product, order_id, to, reason, retention_secs);
-    let reply: Value = match call(false).query_async(conn).await {
-        // Redis lost its scripts (a restart, a failover): send the script itself.
-        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            call(true).query_async(conn).await?
-        }
-        other => other?,
-    };
-    read_reply(&reply)
+/// One move of a reservation: which order (of which product, whose keys are `keys`), to
+/// which state, why (`reason` travels with the event), and how long an ended record is
+/// kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Move<'a> {
+    /// The product's keys.
+    pub keys: &'a SaleKeys,
+    /// The product id, as the event names it.
+    pub product: &'a str,
+    /// The order.
+    pub order_id: &'a str,
+    /// The state asked for.
+    pub to: ReservationState,
+    /// Who or what asks.
+    pub reason: &'a str,
+    /// Retention of the ended record, seconds.
+    pub retention_secs: u64,
 }
 
-/// The same call as one command, to send in a pipeline (with a `WAIT`, say): `EVALSHA`,
-/// or with `source` the script's text (`EVAL`, after `NOSCRIPT`; it also caches the
-/// script on the product's master).
-pub fn transition_cmd(
-    source: bool,
-    keys: &SaleKeys,
-    product: &str,
-    order_id: &str,
-    to: ReservationState,
-    reason: &str,
-    retention_secs: u64,
-) -> redis::Cmd {
-    let mut cmd = if source {
-        redis::cmd("EVAL").arg(TRANSITION_LUA).to_owned()
-    } else {
-        redis::cmd("EVALSHA").arg(TRANSITION.get_hash()).to_owned()
-    };
-    cmd.arg(5)
-        .arg(keys.sale())
-        .arg(keys.bought())
-        .arg(keys.reservation(order_id))
-        .arg(keys.outbox())
-        .arg(keys.deadlines())
-        .arg(order_id)
-        .arg(product)
-        .arg(to.as_str())
-        .arg(reason)
-        .arg(retention_secs);
-    cmd
+impl Move<'_> {
+    /// The call of `lua/transition.lua` for this move, to send alone ([`transition`]) or
+    /// pipelined with a `WAIT` ([`crate::Replicas::write_then_wait`]).
+    pub fn call(&self) -> ScriptCall<'static> {
+        let k = self.keys;
+        TRANSITION.call(
+            &[
+                k.sale(),
+                k.bought(),
+                k.reservation(self.order_id),
+                k.outbox(),
+                k.deadlines(),
+            ],
+            &[
+                self.order_id.to_owned(),
+                self.product.to_owned(),
+                self.to.as_str().to_owned(),
+                self.reason.to_owned(),
+                self.retention_secs.to_string(),
+            ],
+        )
+    }
+}
+
+/// Makes `m` now, without waiting for replicas.
+pub async fn transition(conn: &mut Conn, m: &Move<'_>) -> Result<Transition, TransitionError> {
+    let reply: Value = m.call().query(conn).await?;
+    read_reply(&reply)
 }
 
 /// Reads a reply of the script.
@@ -126,20 +123,10 @@ pub fn read_reply(reply: &Value) -> Result<Transition, TransitionError> {
 /// no-op).
 pub async fn release(conn: &mut Conn, keys: &SaleKeys, order_id: &str) -> redis::RedisResult<bool> {
     let released: i64 = RELEASE
-        .key(keys.sale())
-        .key(keys.reservation(order_id))
-        .invoke_async(conn)
+        .call(&[keys.sale(), keys.reservation(order_id)], &[] as &[&str])
+        .query(conn)
         .await?;
     Ok(released == 1)
-}
-
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => None,
-    }
 }
 
 fn parse(reply: &[Value]) -> Result<Transition, TransitionError> {

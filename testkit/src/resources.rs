@@ -20,17 +20,15 @@ pub struct StackEnv {
 }
 
 impl StackEnv {
-    /// From the environment, with the local stack's defaults.
+    /// From the environment, with the local stack's defaults (`shared::defaults`).
     pub fn from_env() -> Self {
+        use shared::defaults;
         let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
         Self {
-            redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_url: var("REDIS_URL", defaults::REDIS_URL),
             redis_cluster_nodes: var("REDIS_CLUSTER_NODES", ""),
-            database_url: var(
-                "DATABASE_URL",
-                "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",
-            ),
-            kafka_brokers: var("KAFKA_BROKERS", "127.0.0.1:9092"),
+            database_url: var("DATABASE_URL", defaults::DATABASE_URL),
+            kafka_brokers: var("KAFKA_BROKERS", defaults::KAFKA_BROKERS),
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 use shared::UserId;
-use shared::keys::{Keyspace, Scope};
+use shared::keys::{Keyspace, SaleKeys, Scope};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -39,6 +39,27 @@ pub async fn erase_user(
     user: &UserId,
 ) -> Result<Erased, OpsError> {
     let pseudonym = format!("erased-{}", &Uuid::new_v4().simple().to_string()[..16]);
+    let (order_ids, mut erased) = erase_in_postgres(pg, user, &pseudonym).await?;
+    for product in crate::guard::products(redis, keys, None).await? {
+        erased.redis_keys += erase_in_sale(redis, &keys.sale(&product), user, &pseudonym).await?;
+    }
+    for id in &order_ids {
+        let n: u64 = redis::cmd("DEL")
+            .arg(keys.order_status(id))
+            .query_async(redis)
+            .await?;
+        erased.redis_keys += n;
+    }
+    Ok(erased)
+}
+
+/// Rewrites the user's orders, dead letters and audit entries in one transaction;
+/// returns the orders' ids (their status records are deleted from Redis after).
+async fn erase_in_postgres(
+    pg: &mut Client,
+    user: &UserId,
+    pseudonym: &str,
+) -> Result<(Vec<Uuid>, Erased), OpsError> {
     let u = user.as_str();
     let tx = pg.transaction().await?;
     let order_ids: Vec<Uuid> = tx
@@ -71,66 +92,74 @@ pub async fn erase_user(
         )
         .await?;
     tx.commit().await?;
-
-    let mut redis_keys = 0u64;
-    for product in crate::guard::products(redis, keys, None).await? {
-        let sk = keys.sale(&product);
-        let held: Option<i64> = redis::cmd("HGET")
-            .arg(sk.bought())
-            .arg(u)
-            .query_async(redis)
-            .await?;
-        if let Some(units) = held {
-            redis::pipe()
-                .atomic()
-                .cmd("HDEL")
-                .arg(sk.bought())
-                .arg(u)
-                .ignore()
-                .cmd("HINCRBY")
-                .arg(sk.bought())
-                .arg(&pseudonym)
-                .arg(units)
-                .ignore()
-                .exec_async(redis)
-                .await?;
-        }
-        let mut doomed = vec![sk.rate(Scope::User, u), sk.block(Scope::User, u)];
-        // User ids are [a-z0-9-], so the pattern has no glob characters of its own.
-        let pattern = format!("{}*", sk.idempotency_prefix(user));
-        let mut cursor = 0u64;
-        loop {
-            // On a cluster, on the master that holds this product's keys.
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let reply = redis.route_to_slot_of(&sk.sale(), &scan).await?;
-            let (next, found): (u64, Vec<String>) =
-                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-            doomed.extend(found);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        let n: u64 = redis::cmd("DEL").arg(&doomed).query_async(redis).await?;
-        redis_keys += n;
-    }
-    for id in &order_ids {
-        let n: u64 = redis::cmd("DEL")
-            .arg(keys.order_status(id))
-            .query_async(redis)
-            .await?;
-        redis_keys += n;
-    }
-    Ok(Erased {
-        pseudonym,
+    let erased = Erased {
+        pseudonym: pseudonym.to_owned(),
         orders,
         dead_letters,
         audit_entries,
-        redis_keys,
-    })
+        redis_keys: 0,
+    };
+    Ok((order_ids, erased))
+}
+
+/// In one sale: moves the user's purchase count to the pseudonym and deletes the user's
+/// limit, block and stored-answer keys; returns how many keys were deleted.
+async fn erase_in_sale(
+    redis: &mut stores::redis::Conn,
+    sk: &SaleKeys,
+    user: &UserId,
+    pseudonym: &str,
+) -> Result<u64, OpsError> {
+    let u = user.as_str();
+    let held: Option<i64> = redis::cmd("HGET")
+        .arg(sk.bought())
+        .arg(u)
+        .query_async(redis)
+        .await?;
+    if let Some(units) = held {
+        redis::pipe()
+            .atomic()
+            .cmd("HDEL")
+            .arg(sk.bought())
+            .arg(u)
+            .ignore()
+            .cmd("HINCRBY")
+            .arg(sk.bought())
+            .arg(pseudonym)
+            .arg(units)
+            .ignore()
+            .exec_async(redis)
+            .await?;
+    }
+    let mut doomed = vec![sk.rate(Scope::User, u), sk.block(Scope::User, u)];
+    doomed.extend(stored_answers(redis, sk, user).await?);
+    Ok(redis::cmd("DEL").arg(&doomed).query_async(redis).await?)
+}
+
+/// The keys of the user's stored answers in one sale (a `SCAN` on the master that holds
+/// the sale's keys).
+async fn stored_answers(
+    redis: &mut stores::redis::Conn,
+    sk: &SaleKeys,
+    user: &UserId,
+) -> Result<Vec<String>, OpsError> {
+    // User ids are [a-z0-9-], so the pattern has no glob characters of its own.
+    let pattern = format!("{}*", sk.idempotency_prefix(user));
+    let (mut cursor, mut found) = (0u64, Vec::new());
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let reply = redis.route_to_slot_of(&sk.sale(), &scan).await?;
+        let (next, keys): (u64, Vec<String>) =
+            redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        found.extend(keys);
+        if next == 0 {
+            return Ok(found);
+        }
+        cursor = next;
+    }
 }

@@ -96,7 +96,7 @@ pub async fn limits_get(
 ) -> Result<Limits, OpsError> {
     let mut cmd = redis::cmd("HMGET");
     cmd.arg(keys.sale(product).sale())
-        .arg(shared::keys::sale_field::STATE);
+        .arg(stores::records::sale::field::STATE);
     for s in Scope::ALL {
         cmd.arg(s.interval_field()).arg(s.burst_field());
     }

@@ -8,10 +8,10 @@ use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::ProductId;
 use shared::keys::Keyspace;
-use shared::sale::Verdict;
+use stores::records::OutboxEntry;
 use tokio_postgres::Client;
 
-use crate::OpsError;
+use crate::{OpsError, Verdict};
 
 /// Violation counts of one hour, by type.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -89,12 +89,11 @@ pub async fn suspicious(
 ) -> Result<Suspicious, OpsError> {
     let p = product.as_str();
     let since_s = since.as_secs_f64();
-    let window = "accepted_at >= now() - make_interval(secs => $2)";
     let over_cap = pg
         .query(
             &format!(
                 "SELECT o.user_id, sum(o.quantity)::int8 FROM orders o JOIN sales s USING (product_id) \
-                 WHERE o.product_id = $1 AND {window} AND s.per_user_limit > 0 \
+                 WHERE o.product_id = $1 AND {WINDOW} AND s.per_user_limit > 0 \
                    AND o.state IN ('reserved', 'paid') \
                  GROUP BY o.user_id, s.per_user_limit HAVING sum(o.quantity) > s.per_user_limit \
                  ORDER BY 2 DESC LIMIT 50"
@@ -105,45 +104,58 @@ pub async fn suspicious(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let shared = |column: &str| {
-        format!(
-            "SELECT {column}, count(DISTINCT user_id)::int8, count(*)::int8 FROM orders \
-             WHERE product_id = $1 AND {window} AND {column} IS NOT NULL \
-             GROUP BY {column} HAVING count(DISTINCT user_id) >= $3 ORDER BY 2 DESC LIMIT 50"
-        )
-    };
-    let shared_devices = pg
-        .query(&shared("device_hash"), &[&p, &since_s, &min_users])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    let shared_networks = pg
-        .query(&shared("ip_hash"), &[&p, &since_s, &min_users])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    let device_bursts = pg
-        .query(
-            &format!(
-                "SELECT device_hash, to_char(date_trunc('minute', accepted_at) AT TIME ZONE 'UTC', \
-                        'YYYY-MM-DD\"T\"HH24:MI\"Z\"'), count(*)::int8 \
-                 FROM orders WHERE product_id = $1 AND {window} AND device_hash IS NOT NULL \
-                 GROUP BY 1, 2 HAVING count(*) >= $3 ORDER BY 3 DESC LIMIT 50"
-            ),
-            &[&p, &since_s, &burst],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
     Ok(Suspicious {
         over_cap,
-        shared_devices,
-        shared_networks,
-        device_bursts,
+        shared_devices: shared_by_users(pg, "device_hash", p, since_s, min_users).await?,
+        shared_networks: shared_by_users(pg, "ip_hash", p, since_s, min_users).await?,
+        device_bursts: device_bursts(pg, p, since_s, burst).await?,
     })
+}
+
+/// Orders of the last `$2` seconds.
+const WINDOW: &str = "accepted_at >= now() - make_interval(secs => $2)";
+
+/// Values of a pseudonym `column` (`device_hash`, `ip_hash`, never input) shared by at
+/// least `min_users` users: (value, users, orders).
+async fn shared_by_users(
+    pg: &Client,
+    column: &'static str,
+    product: &str,
+    since_s: f64,
+    min_users: i64,
+) -> Result<Vec<(String, i64, i64)>, OpsError> {
+    let sql = format!(
+        "SELECT {column}, count(DISTINCT user_id)::int8, count(*)::int8 FROM orders \
+         WHERE product_id = $1 AND {WINDOW} AND {column} IS NOT NULL \
+         GROUP BY {column} HAVING count(DISTINCT user_id) >= $3 ORDER BY 2 DESC LIMIT 50"
+    );
+    Ok(pg
+        .query(&sql, &[&product, &since_s, &min_users])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// Devices with at least `burst` orders within one minute: (device, minute, orders).
+async fn device_bursts(
+    pg: &Client,
+    product: &str,
+    since_s: f64,
+    burst: i64,
+) -> Result<Vec<(String, String, i64)>, OpsError> {
+    let sql = format!(
+        "SELECT device_hash, to_char(date_trunc('minute', accepted_at) AT TIME ZONE 'UTC', \
+                'YYYY-MM-DD\"T\"HH24:MI\"Z\"'), count(*)::int8 \
+         FROM orders WHERE product_id = $1 AND {WINDOW} AND device_hash IS NOT NULL \
+         GROUP BY 1, 2 HAVING count(*) >= $3 ORDER BY 3 DESC LIMIT 50"
+    );
+    Ok(pg
+        .query(&sql, &[&product, &since_s, &burst])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// Redis and PostgreSQL side by side.
@@ -191,18 +203,13 @@ pub async fn reconcile(
         )
         .await?;
     let (row_units, dead_lettered): (i64, i64) = (row.get(0), row.get(1));
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg(keys.sale(product).outbox())
-        .arg("-")
-        .arg("+")
-        .query_async(redis)
-        .await?;
+    let entries = OutboxEntry::read_all(redis, &keys.sale(product).outbox()).await?;
     // Accepted orders in the outbox are taken in Redis and not yet persisted; returns in
     // the outbox are given back in Redis and not yet taken off `sold`.
     let pending_units: i64 = entries
         .iter()
-        .filter_map(|(_, fields)| fields.iter().find(|(f, _)| f == "event"))
-        .filter_map(|(_, e)| shared::OrderEvent::decode(e.as_bytes()).ok())
+        .filter_map(|entry| entry.event.as_deref())
+        .filter_map(|e| shared::OrderEvent::decode(e.as_bytes()).ok())
         .map(|e| match e {
             shared::OrderEvent::Placed(p) => i64::from(p.quantity.get()),
             shared::OrderEvent::Transitioned(t) if t.state.returns_units() => {

@@ -17,9 +17,9 @@ pub mod insight;
 pub mod order;
 pub mod recover;
 pub mod sale;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 pub mod topics;
 pub mod trail;
+pub mod verdict;
 
 pub use error::OpsError;
+pub use verdict::Verdict;

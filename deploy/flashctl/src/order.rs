@@ -6,10 +6,10 @@ use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::keys::Keyspace;
 use shared::reservation::ENDED_RETENTION_SECS;
-use shared::status::field;
 use shared::{ProductId, ReservationState};
+use stores::records::order_status::field;
 use stores::redis::Conn;
-use stores::reservations::{self, Transition};
+use stores::reservations::{self, Move, Transition};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -39,17 +39,17 @@ pub async fn cancel(
 ) -> Result<Cancelled, OpsError> {
     let product = product_of(pg, redis, keys, order_id).await?;
     let id = order_id.to_string();
-    let moved = reservations::transition(
-        redis,
-        &keys.sale(&product),
-        product.as_str(),
-        &id,
-        ReservationState::Cancelled,
+    let wanted = Move {
+        keys: &keys.sale(&product),
+        product: product.as_str(),
+        order_id: &id,
+        to: ReservationState::Cancelled,
         reason,
-        ENDED_RETENTION_SECS,
-    )
-    .await
-    .map_err(|e| OpsError::Other(e.into()))?;
+        retention_secs: ENDED_RETENTION_SECS,
+    };
+    let moved = reservations::transition(redis, &wanted)
+        .await
+        .map_err(|e| OpsError::Other(e.into()))?;
     let done = |repeated| Cancelled {
         order_id,
         product: product.to_string(),

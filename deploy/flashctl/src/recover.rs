@@ -2,9 +2,10 @@
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
-use shared::ProductId;
-use shared::keys::Keyspace;
+use shared::keys::{Keyspace, SaleKeys};
 use shared::sale::SaleState;
+use shared::{ProductId, ReservationState};
+use stores::records::ReservationRecord;
 use tokio_postgres::Client;
 
 use crate::OpsError;
@@ -60,14 +61,48 @@ pub async fn recover(
     limits: &Limits,
     state: SaleState,
 ) -> Result<Recovered, OpsError> {
-    let sk = keys.sale(product);
+    drained(redis, keys, product, pipeline).await?;
+    let (sale, sold) = sale_of(pg, product, limits).await?;
+    let remaining = sale.stock.checked_sub(sold).ok_or_else(|| {
+        OpsError::Conflict(format!(
+            "{product}: sold {sold} exceeds stock {}",
+            sale.stock
+        ))
+    })?;
+    let buyers = buyers(pg, product).await?;
+    let records = reservations(pg, product, &sale).await?;
+    // Buyers first, so the cap holds from the first admitted request.
+    restore(redis, &keys.sale(product), &buyers, &records).await?;
+    if !open_in_redis(redis, keys, &sale, remaining, state.as_str()).await? {
+        return Err(OpsError::Conflict(format!(
+            "{product} reappeared in Redis while recovering; check `flashctl sale status`"
+        )));
+    }
+    Ok(Recovered {
+        product: product.to_string(),
+        stock: sale.stock.into(),
+        sold: sold.into(),
+        remaining: remaining.into(),
+        buyers: buyers.len(),
+        state,
+    })
+}
+
+/// Refuses while anything is on its way: the sale live in Redis, an outbox entry pending,
+/// or the worker behind on the topic.
+async fn drained(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+    pipeline: &Pipeline,
+) -> Result<(), OpsError> {
     if exists_in_redis(redis, keys, product).await? {
         return Err(OpsError::Conflict(format!(
             "{product} is live in Redis; nothing to recover (see `flashctl sale status`)"
         )));
     }
     let pending: i64 = redis::cmd("XLEN")
-        .arg(sk.outbox())
+        .arg(keys.sale(product).outbox())
         .query_async(redis)
         .await?;
     if pending > 0 {
@@ -84,6 +119,15 @@ pub async fn recover(
             pipeline.topic
         )));
     }
+    Ok(())
+}
+
+/// The sale as PostgreSQL records it (with today's `limits`), and its units sold.
+async fn sale_of(
+    pg: &Client,
+    product: &ProductId,
+    limits: &Limits,
+) -> Result<(NewSale, u32), OpsError> {
     let row = pg
         .query_opt(
             "SELECT stock, sold, per_user_limit, starts_at, ends_at, payment_window_ms \
@@ -94,21 +138,11 @@ pub async fn recover(
         .ok_or_else(|| {
             OpsError::NotFound(format!("no sale for product {product} in PostgreSQL"))
         })?;
-    let (stock, sold, per_user): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
-    let buyers = pg
-        .query(
-            "SELECT user_id, \
-                    coalesce(sum(quantity) FILTER (WHERE state IN ('reserved', 'paid')), 0)::int8 \
-             FROM orders WHERE product_id = $1 GROUP BY user_id",
-            &[&product.as_str()],
-        )
-        .await?;
-    let remaining = u32::try_from(stock - sold)
-        .map_err(|_| OpsError::Conflict(format!("{product}: sold {sold} exceeds stock {stock}")))?;
+    let units = |i: usize| u32::try_from(row.get::<_, i32>(i)).unwrap_or(0);
     let sale = NewSale {
         product: product.clone(),
-        stock: u32::try_from(stock).unwrap_or(0),
-        per_user: u32::try_from(per_user).unwrap_or(0),
+        stock: units(0),
+        per_user: units(2),
         starts_at: row.get(3),
         ends_at: row.get(4),
         limits: limits.clone(),
@@ -117,12 +151,38 @@ pub async fn recover(
             .filter(|ms| *ms > 0)
             .map(std::time::Duration::from_millis),
     };
-    // Reserved orders, so they can still be paid, cancelled or expire (acceptance plus
-    // the window: the API's clock at acceptance, read just before Redis set the deadline
-    // the shopper was told, so earlier by that call's latency and the clocks' skew), and
-    // the ends still retained, with the seconds of retention they have left.
+    Ok((sale, units(1)))
+}
+
+/// Every buyer's live units (reserved or paid; 0 for one whose orders all ended).
+async fn buyers(pg: &Client, product: &ProductId) -> Result<Vec<(String, i64)>, OpsError> {
+    let rows = pg
+        .query(
+            "SELECT user_id, \
+                    coalesce(sum(quantity) FILTER (WHERE state IN ('reserved', 'paid')), 0)::int8 \
+             FROM orders WHERE product_id = $1 GROUP BY user_id",
+            &[&product.as_str()],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// A reservation to rebuild: its order id, its record, and the seconds of retention it
+/// has left once ended.
+type Rebuilt = (String, ReservationRecord, Option<i64>);
+
+/// Reserved orders, so they can still be paid, cancelled or expire (acceptance plus the
+/// window: the API's clock at acceptance, read just before Redis set the deadline the
+/// shopper was told, so earlier by that call's latency and the clocks' skew), and the
+/// ends still retained, with the retention they have left.
+async fn reservations(
+    pg: &Client,
+    product: &ProductId,
+    sale: &NewSale,
+) -> Result<Vec<Rebuilt>, OpsError> {
     let retention = i64::try_from(shared::reservation::ENDED_RETENTION_SECS).unwrap_or(i64::MAX);
-    let records = pg
+    let window = i64::try_from(sale.payment_window.map_or(0, |w| w.as_millis())).unwrap_or(0);
+    let rows = pg
         .query(
             "SELECT order_id::text, user_id, quantity, state, \
                     CASE WHEN $2::int8 > 0 AND state = 'reserved' \
@@ -134,64 +194,54 @@ pub async fn recover(
              FROM orders WHERE product_id = $1 \
                AND (state = 'reserved' \
                     OR state_at > now() - make_interval(secs => $3::int8::float8))",
-            &[&product.as_str(), &row.get::<_, i64>(5), &retention],
+            &[&product.as_str(), &window, &retention],
         )
         .await?;
-    // Buyers first, so the cap holds from the first admitted request.
+    rows.iter()
+        .map(|r| {
+            let state = ReservationState::parse(&r.get::<_, String>(3))
+                .ok_or_else(|| OpsError::Other(anyhow::anyhow!("unknown order state")))?;
+            let ended = state != ReservationState::Reserved;
+            let record = ReservationRecord {
+                user: r.get(1),
+                quantity: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+                state,
+                deadline_ms: u64::try_from(r.get::<_, i64>(4)).unwrap_or(0),
+                entry: None,
+                ended: ended.then(|| (u64::try_from(r.get::<_, i64>(5)).unwrap_or(0), r.get(6))),
+                released: false,
+            };
+            Ok((r.get(0), record, ended.then(|| r.get::<_, i64>(7))))
+        })
+        .collect()
+}
+
+/// Writes the buyers' counts and the reservations' records (the types the scripts read:
+/// [`ReservationRecord`]) in one pipeline.
+async fn restore(
+    redis: &mut impl ConnectionLike,
+    sk: &SaleKeys,
+    buyers: &[(String, i64)],
+    records: &[Rebuilt],
+) -> Result<(), OpsError> {
     let mut pipe = redis::pipe();
     pipe.cmd("DEL").arg(sk.bought()).ignore();
-    for r in &buyers {
-        let (user, units): (String, i64) = (r.get(0), r.get(1));
-        pipe.cmd("HSET")
-            .arg(sk.bought())
-            .arg(user)
-            .arg(units)
-            .ignore();
+    for (user, units) in buyers {
+        pipe.hset(sk.bought(), user, units).ignore();
     }
     pipe.cmd("DEL").arg(sk.deadlines()).ignore();
-    for r in &records {
-        let (order, user, quantity, state, deadline): (String, String, i32, String, i64) =
-            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-        let (at, reason, ttl): (i64, String, i64) = (r.get(5), r.get(6), r.get(7));
-        let record = sk.reservation(&order);
-        let ended = state != "reserved";
-        pipe.cmd("DEL").arg(&record).ignore();
-        pipe.cmd("HSET")
-            .arg(&record)
-            .arg(&[
-                ("user", user),
-                ("qty", quantity.to_string()),
-                ("state", state),
-            ])
-            .arg("deadline")
-            .arg(deadline)
-            .ignore();
-        if ended {
-            pipe.cmd("HSET")
-                .arg(&record)
-                .arg("at")
-                .arg(at)
-                .arg("reason")
-                .arg(reason)
-                .ignore();
-            pipe.cmd("EXPIRE").arg(&record).arg(ttl.max(1)).ignore();
+    for (order, record, retention) in records {
+        let key = sk.reservation(order);
+        pipe.cmd("DEL").arg(&key).ignore();
+        pipe.cmd("HSET").arg(&key).arg(record.fields()).ignore();
+        if let Some(ttl) = retention {
+            pipe.cmd("EXPIRE").arg(&key).arg((*ttl).max(1)).ignore();
         }
-        if deadline > 0 {
-            pipe.zadd(sk.deadlines(), &order, deadline).ignore();
+        if record.deadline_ms > 0 {
+            pipe.zadd(sk.deadlines(), order, record.deadline_ms)
+                .ignore();
         }
     }
     pipe.exec_async(redis).await?;
-    if !open_in_redis(redis, keys, &sale, remaining, state.as_str()).await? {
-        return Err(OpsError::Conflict(format!(
-            "{product} reappeared in Redis while recovering; check `flashctl sale status`"
-        )));
-    }
-    Ok(Recovered {
-        product: product.to_string(),
-        stock: stock.into(),
-        sold: sold.into(),
-        remaining: remaining.into(),
-        buyers: buyers.len(),
-        state,
-    })
+    Ok(())
 }

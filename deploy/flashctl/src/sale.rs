@@ -5,8 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::ProductId;
-use shared::keys::{Keyspace, sale_field};
+use shared::keys::Keyspace;
 use shared::sale::SaleState;
+use stores::records::SaleRecord;
+use stores::records::sale::field as sale_field;
 use tokio_postgres::Client;
 
 use crate::OpsError;
@@ -71,24 +73,7 @@ pub async fn open(
     keys: &Keyspace,
     sale: &NewSale,
 ) -> Result<OpenOutcome, OpsError> {
-    if let (Some(s), Some(e)) = (sale.starts_at, sale.ends_at)
-        && e <= s
-    {
-        return Err(OpsError::Invalid(
-            "--ends-at must be after --starts-at".into(),
-        ));
-    }
-    let stock =
-        i32::try_from(sale.stock).map_err(|_| OpsError::Invalid("--stock is too large".into()))?;
-    let per_user = i32::try_from(sale.per_user)
-        .map_err(|_| OpsError::Invalid("--per-user is too large".into()))?;
-    if sale.payment_window_ms() > MAX_PAYMENT_WINDOW_MS {
-        return Err(OpsError::Invalid(
-            "--payment-window is too long (at most 30 days)".into(),
-        ));
-    }
-    let window = i64::try_from(sale.payment_window_ms())
-        .map_err(|_| OpsError::Invalid("--payment-window is too long".into()))?;
+    let row = SaleRow::checked(sale)?;
     let inserted = pg
         .execute(
             "INSERT INTO sales (product_id, stock, per_user_limit, starts_at, ends_at, \
@@ -96,34 +81,16 @@ pub async fn open(
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (product_id) DO NOTHING",
             &[
                 &sale.product.as_str(),
-                &stock,
-                &per_user,
+                &row.stock,
+                &row.per_user,
                 &sale.starts_at,
                 &sale.ends_at,
-                &window,
+                &row.payment_window_ms,
             ],
         )
         .await?;
     if inserted == 0 {
-        let row = pg
-            .query_one(
-                "SELECT stock, sold FROM sales WHERE product_id = $1",
-                &[&sale.product.as_str()],
-            )
-            .await?;
-        let (old_stock, sold): (i32, i32) = (row.get(0), row.get(1));
-        if old_stock != stock {
-            return Err(OpsError::Conflict(format!(
-                "a sale for {} already exists with stock {old_stock}; see `flashctl sale status`",
-                sale.product
-            )));
-        }
-        if sold > 0 && !exists_in_redis(redis, keys, &sale.product).await? {
-            return Err(OpsError::Conflict(format!(
-                "{} has {sold} units persisted but no Redis state: use `flashctl sale recover`",
-                sale.product
-            )));
-        }
+        same_sale(pg, redis, keys, sale, row.stock).await?;
     }
     let created = open_in_redis(redis, keys, sale, sale.stock, SaleState::Open.as_str()).await?;
     Ok(if inserted == 1 || created {
@@ -131,6 +98,69 @@ pub async fn open(
     } else {
         OpenOutcome::AlreadyOpen
     })
+}
+
+/// A new sale's columns, checked.
+struct SaleRow {
+    stock: i32,
+    per_user: i32,
+    payment_window_ms: i64,
+}
+
+impl SaleRow {
+    fn checked(sale: &NewSale) -> Result<Self, OpsError> {
+        if let (Some(s), Some(e)) = (sale.starts_at, sale.ends_at)
+            && e <= s
+        {
+            return Err(OpsError::Invalid(
+                "--ends-at must be after --starts-at".into(),
+            ));
+        }
+        if sale.payment_window_ms() > MAX_PAYMENT_WINDOW_MS {
+            return Err(OpsError::Invalid(
+                "--payment-window is too long (at most 30 days)".into(),
+            ));
+        }
+        Ok(Self {
+            stock: i32::try_from(sale.stock)
+                .map_err(|_| OpsError::Invalid("--stock is too large".into()))?,
+            per_user: i32::try_from(sale.per_user)
+                .map_err(|_| OpsError::Invalid("--per-user is too large".into()))?,
+            payment_window_ms: i64::try_from(sale.payment_window_ms())
+                .map_err(|_| OpsError::Invalid("--payment-window is too long".into()))?,
+        })
+    }
+}
+
+/// For a sale PostgreSQL already has: refuses another stock, and a sale that sold units
+/// but lost its Redis state (that is `sale recover`'s job).
+async fn same_sale(
+    pg: &Client,
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    sale: &NewSale,
+    stock: i32,
+) -> Result<(), OpsError> {
+    let row = pg
+        .query_one(
+            "SELECT stock, sold FROM sales WHERE product_id = $1",
+            &[&sale.product.as_str()],
+        )
+        .await?;
+    let (old_stock, sold): (i32, i32) = (row.get(0), row.get(1));
+    if old_stock != stock {
+        return Err(OpsError::Conflict(format!(
+            "a sale for {} already exists with stock {old_stock}; see `flashctl sale status`",
+            sale.product
+        )));
+    }
+    if sold > 0 && !exists_in_redis(redis, keys, &sale.product).await? {
+        return Err(OpsError::Conflict(format!(
+            "{} has {sold} units persisted but no Redis state: use `flashctl sale recover`",
+            sale.product
+        )));
+    }
+    Ok(())
 }
 
 /// Creates the Redis side of a sale with `remaining` units; `false` if it already
@@ -295,15 +325,12 @@ pub async fn status(
     let (stock, sold, per_user, orders): (i32, i32, i32, i64) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     let sk = keys.sale(product);
-    let (state, remaining, returning): (Option<String>, Option<i64>, Option<i64>) =
-        redis::cmd("HMGET")
-            .arg(sk.sale())
-            .arg(sale_field::STATE)
-            .arg(sale_field::REMAINING)
-            .arg(sale_field::RETURNING)
-            .query_async(redis)
-            .await?;
-    let returning = returning.unwrap_or(0);
+    let record = SaleRecord::read(redis, &sk).await?;
+    let (state, remaining) = match &record {
+        Some(r) => (r.state.as_str().to_owned(), Some(r.remaining)),
+        None => ("missing".to_owned(), None),
+    };
+    let returning = record.as_ref().map_or(0, |r| r.returning);
     let pending: i64 = redis::cmd("XLEN")
         .arg(sk.outbox())
         .query_async(redis)
@@ -311,7 +338,7 @@ pub async fn status(
     let taken = remaining.map(|r| i64::from(stock) - r - returning);
     Ok(SaleStatus {
         product: product.to_string(),
-        state: state.unwrap_or_else(|| "missing".into()),
+        state,
         stock: stock.into(),
         per_user: per_user.into(),
         redis_remaining: remaining,

@@ -1,16 +1,16 @@
 //! The `flashctl` binary against a running API and worker on real Redis, PostgreSQL and
 //! Kafka: what an operator does during an incident, and that each change is recorded.
 
-use ingest_api::testkit::ApiStack;
-use inventory_worker::testkit::WorkerStack;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::api::ApiStack;
+use testkit::worker::WorkerStack;
 
-use ingest_api::testkit::RunningApi;
-use inventory_worker::testkit::RunningWorker;
 use serde_json::Value;
 use testkit::TestStack;
-use testkit::client::OrderClient;
+use testkit::api::RunningApi;
+use testkit::client::Client;
+use testkit::worker::RunningWorker;
 
 struct Ctl<'a> {
     stack: &'a TestStack,
@@ -49,7 +49,7 @@ fn key() -> String {
 
 async fn order(api: &RunningApi, product: &str, user: &str) -> String {
     api.client
-        .place(&OrderClient::body(product, user, 1), &key())
+        .place(&Client::body(product, user, 1), &key())
         .await
         .expect("answer")
         .code()
@@ -149,7 +149,7 @@ async fn an_incident_with_flashctl() -> anyhow::Result<()> {
     for u in ["fay", "gus", "hal", "ivy"] {
         let a = api
             .client
-            .place_from(&OrderClient::body("drop", u, 1), &key(), "one-phone")
+            .place_from(&Client::body("drop", u, 1), &key(), "one-phone")
             .await?;
         assert_eq!(a.code(), "ACCEPTED");
     }

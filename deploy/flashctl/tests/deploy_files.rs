@@ -3,16 +3,16 @@
 //! it generates is loaded into a real `redis-server` and the services run against it, and
 //! the PostgreSQL grants are applied to a real database.
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::ApiStack;
-use inventory_worker::testkit::WorkerStack;
 use std::collections::BTreeSet;
 use std::path::Path;
+use testkit::api::ApiStack;
+use testkit::sales::SaleStack;
+use testkit::worker::WorkerStack;
 
-use ingest_api::testkit::RunningApi;
-use inventory_worker::testkit::RunningWorker;
 use serde_norway::Value;
-use testkit::client::OrderClient;
+use testkit::api::RunningApi;
+use testkit::client::Client;
+use testkit::worker::RunningWorker;
 use testkit::{PrivateRedis, TestStack};
 
 fn repo(path: &str) -> String {
@@ -151,7 +151,7 @@ async fn redis_acl_users_can_do_their_job_and_nothing_more() -> anyhow::Result<(
     let a = api
         .client
         .place(
-            &OrderClient::body("acl-phone", "nia", 1),
+            &Client::body("acl-phone", "nia", 1),
             &uuid::Uuid::new_v4().to_string(),
         )
         .await?;

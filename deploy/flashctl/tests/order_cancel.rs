@@ -2,16 +2,16 @@
 //! Kafka, the worker applies it and puts the units back on sale, and `sale status` and
 //! `reconcile` count the returned units (consistent, no drift).
 
-use flashctl::testkit::SaleStack;
-use ingest_api::testkit::{ApiStack, RunningApi};
-use inventory_worker::testkit::{RunningWorker, WorkerStack};
 use std::time::{Duration, Instant};
+use testkit::api::{ApiStack, RunningApi};
+use testkit::sales::SaleStack;
+use testkit::worker::{RunningWorker, WorkerStack};
 
+use flashctl::Verdict;
 use flashctl::{OpsError, insight, order, sale};
 use shared::ReservationState;
-use shared::sale::Verdict;
 use testkit::TestStack;
-use testkit::client::OrderClient;
+use testkit::client::Client;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operator_cancel_reaches_postgresql_and_reconciles() -> anyhow::Result<()> {
@@ -26,7 +26,7 @@ async fn an_operator_cancel_reaches_postgresql_and_reconciles() -> anyhow::Resul
         let a = api
             .client
             .place(
-                &OrderClient::body("vase", user, 1),
+                &Client::body("vase", user, 1),
                 &uuid::Uuid::new_v4().to_string(),
             )
             .await?;

@@ -1,42 +1,18 @@
-//! The business side of an order, free of HTTP types: who is asking ([`identity`]), what
-//! the body means ([`schema`]), whether it is authentic ([`signature`]); then placing it
-//! ([`place`]): the one Redis decision ([`admission`], its reply read by
-//! [`admit_reply`]) and the hand-off to Kafka
-//! ([`handoff`], confirmed in batches by [`confirm`]), each acceptance first held by
-//! enough Redis replicas ([`replicas`]), ending in an acceptance or a
-//! [`refusal`]; the protections around them ([`rate`], [`breaker`], [`sold_out`],
-//! [`violations`]); ending reservations: cancelled or paid on request
-//! ([`reservations`]), expired unpaid ([`expiry`]); and reading an order's status back
-//! ([`lookup`]).
+//! The business side of the API, free of HTTP types, as the stages an order passes:
+//!
+//! 1. [`front_door`]: what a request is — who sends it, whether it is authentic and
+//!    fresh, what its body means — and the limits and violations around it.
+//! 2. [`admission`]: the one Redis decision (`lua/admit.lua`) with what protects it.
+//! 3. [`handoff`]: an accepted order (or an ended reservation) on its way to Kafka, and
+//!    the relay that finishes what a crashed instance left.
+//! 4. [`reservations`]: a reservation ended on request (cancel, payment) or expired.
+//!
+//! [`place`] runs stages 2 and 3 for one validated order; [`lookup`] reads an order's
+//! status back. Each stage imports only the stages before it (`ingest-api/tests/layers.rs`).
 
 pub mod admission;
-pub mod admit_reply;
-pub mod breaker;
-pub mod confirm;
-pub mod expiry;
+pub mod front_door;
 pub mod handoff;
-pub mod identity;
 pub mod lookup;
 pub mod place;
-pub mod rate;
-pub mod refusal;
-pub mod replicas;
 pub mod reservations;
-pub mod schema;
-pub mod signature;
-pub mod sold_out;
-pub mod ticket;
-pub mod violations;
-
-pub use admission::{Admission, AdmissionError, Admitted, Decision, RateReport};
-pub use expiry::Sweeper;
-pub use handoff::{Handoff, PublishError};
-pub use identity::{Client, TrustedProxies};
-pub use place::{Placed, Placer};
-pub use rate::{LocalLimiter, RateInfo};
-pub use refusal::{Accepted, Dependency, Refusal};
-pub use replicas::{NotReplicated, Replicas};
-pub use reservations::{EndRefusal, Reservations};
-pub use schema::{OrderRequest, OrderSchema};
-pub use signature::{SignatureError, SignedRequest, Verifier};
-pub use ticket::Ticket;

@@ -10,19 +10,16 @@ use std::time::Instant;
 
 use shared::IdempotencyKey;
 use shared::client::Pseudonymizer;
-use shared::status::with_payment_deadline;
+use stores::NotReplicated;
 use stores::redis::Conn;
 use uuid::Uuid;
 
-use super::admission::{Admission, AdmissionError, Admitted, Decision, RateReport};
-use super::breaker::Breaker;
+use super::admission::{
+    Accepted, Admission, AdmissionError, Admitted, Breaker, Decision, Dependency, RateReport,
+    Refusal, SoldOut, Ticket,
+};
+use super::front_door::{Client, OrderRequest};
 use super::handoff::Handoff;
-use super::identity::Client;
-use super::refusal::{Accepted, Dependency, Refusal};
-use super::replicas::NotReplicated;
-use super::schema::OrderRequest;
-use super::sold_out::SoldOut;
-use super::ticket::Ticket;
 use crate::metrics::Metrics;
 
 /// How placing an order ended, and what the script's limits said.
@@ -117,7 +114,20 @@ impl Placer {
                 };
             }
         };
-        let outcome = match decision {
+        let outcome = self.follow(&ticket, decision, replicated).await;
+        Placed { outcome, rate }
+    }
+
+    /// What a decision means for the order: an acceptance held by the replicas is handed
+    /// off, a replay answers as the first answer did, a refusal stands; a product found
+    /// with nothing left is marked sold out for the fast path.
+    async fn follow(
+        &self,
+        ticket: &Ticket<'_>,
+        decision: Decision,
+        replicated: Result<(), NotReplicated>,
+    ) -> Result<Accepted, Refusal> {
+        match decision {
             Decision::Take {
                 remaining,
                 entry_id,
@@ -126,10 +136,8 @@ impl Placer {
                 if remaining == 0 {
                     self.sold_out.mark(&ticket.event.product_id);
                 }
-                match self.replicated(&ticket, replicated) {
-                    Ok(()) => self.publish(&ticket, &entry_id, deadline_ms).await,
-                    Err(refusal) => Err(refusal),
-                }
+                self.replicated(ticket, replicated)?;
+                self.publish(ticket, &entry_id, deadline_ms).await
             }
             Decision::Replay {
                 status,
@@ -140,7 +148,7 @@ impl Placer {
                 .map(|order_id| Accepted::Replayed {
                     status,
                     order_id,
-                    body: with_payment_deadline(body, deadline_ms),
+                    body: Ticket::replay(body, deadline_ms),
                 })
                 .map_err(|e| Refusal::Internal(anyhow::anyhow!("stored order id: {e}"))),
             Decision::Refuse(refusal) => {
@@ -149,8 +157,7 @@ impl Placer {
                 }
                 Err(refusal)
             }
-        };
-        Placed { outcome, rate }
+        }
     }
 
     /// The one Redis call, behind the circuit breaker. Fails closed.
@@ -229,7 +236,7 @@ impl Placer {
         {
             Ok(()) => Ok(Accepted::New {
                 order_id: ticket.event.order_id,
-                body: with_payment_deadline(ticket.accepted_body.clone(), deadline_ms),
+                body: ticket.answer(deadline_ms),
             }),
             Err(e) => {
                 tracing::error!(error = %e, "publish failed; the relay will hand the order off");

@@ -3,8 +3,10 @@
 //! [`EndRefusal`] of a cancel or a payment.
 
 use super::ApiError;
+use crate::order::admission::{Dependency, Refusal};
+use crate::order::front_door::SignatureError;
 use crate::order::lookup::LookupError;
-use crate::order::{Dependency, EndRefusal, Refusal, SignatureError};
+use crate::order::reservations::EndRefusal;
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {

@@ -10,22 +10,15 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use serde::Serialize;
+use shared::ViolationKind;
 use shared::keys::Scope;
 use shared::sale::NotOpen;
+
+use crate::order::front_door::FieldError;
 
 mod catalog;
 mod conversions;
 mod shape;
-
-/// One JSON Schema violation, pointing into the request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// JSON Pointer (RFC 6901) to the offending value; `""` is the whole body.
-    pub pointer: String,
-    /// What is wrong, without echoing the value.
-    pub detail: String,
-}
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +138,7 @@ pub enum ApiError {
 impl ApiError {
     /// The stable machine code.
     pub fn code(&self) -> &'static str {
-        self.shape().code
+        self.shape().code.as_str()
     }
 
     /// The HTTP status.
@@ -155,7 +148,7 @@ impl ApiError {
 
     /// The violation type this refusal counts as, if it is one (limits, blocks,
     /// signatures, replays).
-    pub fn violation(&self) -> Option<&'static str> {
+    pub fn violation(&self) -> Option<ViolationKind> {
         self.shape().violation
     }
 
@@ -163,11 +156,11 @@ impl ApiError {
     pub fn to_response(&self) -> HttpResponse {
         let shape = self.shape();
         let mut body = serde_json::json!({
-            "type": format!("https://flash-sale.dev/problems/{}", shape.code.to_ascii_lowercase().replace('_', "-")),
+            "type": format!("https://flash-sale.dev/problems/{}", shape.code.as_str().to_ascii_lowercase().replace('_', "-")),
             "title": shape.title,
             "status": shape.status.as_u16(),
             "detail": self.detail(),
-            "code": shape.code,
+            "code": shape.code.as_str(),
         });
         if let Some((member, value)) = shape.extra {
             body[member] = value;

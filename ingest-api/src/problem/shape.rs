@@ -3,14 +3,15 @@
 //! and its detail.
 
 use actix_web::http::StatusCode;
-use shared::keys::Scope;
+use flashsale_client::ProblemCode;
+use shared::ViolationKind;
 
 use super::ApiError;
 
 /// What an error's answer is made of besides its detail.
 pub(super) struct Shape {
     pub(super) status: StatusCode,
-    pub(super) code: &'static str,
+    pub(super) code: ProblemCode,
     pub(super) title: &'static str,
     /// Seconds for `Retry-After`, where the answer calls for one.
     pub(super) retry_after: Option<u64>,
@@ -19,13 +20,13 @@ pub(super) struct Shape {
     /// Close the connection after answering (the request's body was not read to its end).
     pub(super) close: bool,
     /// The violation type this refusal counts as, if it is one.
-    pub(super) violation: Option<&'static str>,
+    pub(super) violation: Option<ViolationKind>,
     /// A member of the problem body beyond the standard ones.
     pub(super) extra: Option<(&'static str, serde_json::Value)>,
 }
 
 impl Shape {
-    fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
+    fn new(status: StatusCode, code: ProblemCode, title: &'static str) -> Self {
         Self {
             status,
             code,
@@ -48,7 +49,7 @@ impl Shape {
         self
     }
 
-    fn violation(mut self, kind: &'static str) -> Self {
+    fn violation(mut self, kind: ViolationKind) -> Self {
         self.violation = Some(kind);
         self
     }
@@ -59,112 +60,99 @@ impl Shape {
     }
 }
 
-/// The violation kind of a rate-limit or block refusal in `scope`.
-fn scoped(prefix: &'static str, scope: Scope) -> &'static str {
-    match (prefix, scope) {
-        ("rate", Scope::Ip) => "rate_ip",
-        ("rate", Scope::Fingerprint) => "rate_fingerprint",
-        ("rate", Scope::User) => "rate_user",
-        ("rate", Scope::Global) => "rate_global",
-        (_, Scope::Ip) => "blocked_ip",
-        (_, Scope::Fingerprint) => "blocked_fingerprint",
-        (_, Scope::User) => "blocked_user",
-        (_, Scope::Global) => "blocked_global",
-    }
-}
-
 impl ApiError {
     /// Status, code, title, `Retry-After`, `Allow`, closing, violation and extra member,
     /// in one exhaustive match.
     pub(super) fn shape(&self) -> Shape {
+        use ProblemCode as C;
         use StatusCode as S;
         match self {
             Self::UnsupportedMediaType => Shape::new(
                 S::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
+                C::UnsupportedMediaType,
                 "Unsupported media type",
             ),
             Self::PayloadTooLarge { .. } => Shape::new(
                 S::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                C::PayloadTooLarge,
                 "Payload too large",
             )
             .closes(),
             Self::RequestTimeout => {
-                Shape::new(S::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "Request timeout").closes()
+                Shape::new(S::REQUEST_TIMEOUT, C::RequestTimeout, "Request timeout").closes()
             }
             Self::MissingIdempotencyKey => Shape::new(
                 S::BAD_REQUEST,
-                "MISSING_IDEMPOTENCY_KEY",
+                C::MissingIdempotencyKey,
                 "Missing idempotency key",
             ),
             Self::InvalidIdempotencyKey => Shape::new(
                 S::BAD_REQUEST,
-                "INVALID_IDEMPOTENCY_KEY",
+                C::InvalidIdempotencyKey,
                 "Invalid idempotency key",
             ),
             Self::InvalidSignature { .. } => {
-                Shape::new(S::UNAUTHORIZED, "INVALID_SIGNATURE", "Invalid signature")
-                    .violation("invalid_signature")
+                Shape::new(S::UNAUTHORIZED, C::InvalidSignature, "Invalid signature")
+                    .violation(ViolationKind::InvalidSignature)
             }
             Self::RequestExpired => {
-                Shape::new(S::UNAUTHORIZED, "REQUEST_EXPIRED", "Request expired")
-                    .violation("request_expired")
+                Shape::new(S::UNAUTHORIZED, C::RequestExpired, "Request expired")
+                    .violation(ViolationKind::RequestExpired)
             }
             Self::Validation(errors) => {
-                Shape::new(S::BAD_REQUEST, "VALIDATION_FAILED", "Validation failed")
+                Shape::new(S::BAD_REQUEST, C::ValidationFailed, "Validation failed")
                     .extra("errors", serde_json::json!(errors))
             }
-            Self::Blocked { scope } => Shape::new(S::FORBIDDEN, "BLOCKED", "Blocked")
-                .violation(scoped("blocked", *scope))
+            Self::Blocked { scope } => Shape::new(S::FORBIDDEN, C::Blocked, "Blocked")
+                .violation(ViolationKind::Blocked(*scope))
                 .extra("scope", scope.as_str()),
-            Self::SaleNotFound => Shape::new(S::NOT_FOUND, "SALE_NOT_FOUND", "Sale not found"),
-            Self::SaleNotOpen { .. } => Shape::new(S::CONFLICT, "SALE_NOT_OPEN", "Sale not open"),
-            Self::SoldOut => Shape::new(S::CONFLICT, "SOLD_OUT", "Sold out"),
+            Self::SaleNotFound => Shape::new(S::NOT_FOUND, C::SaleNotFound, "Sale not found"),
+            Self::SaleNotOpen { .. } => Shape::new(S::CONFLICT, C::SaleNotOpen, "Sale not open"),
+            Self::SoldOut => Shape::new(S::CONFLICT, C::SoldOut, "Sold out"),
             Self::PurchaseLimitReached { .. } => Shape::new(
                 S::CONFLICT,
-                "PURCHASE_LIMIT_REACHED",
+                C::PurchaseLimitReached,
                 "Purchase limit reached",
             ),
             Self::IdempotencyInFlight => Shape::new(
                 S::CONFLICT,
-                "IDEMPOTENCY_IN_FLIGHT",
+                C::IdempotencyInFlight,
                 "Request with this key is in flight",
             )
             .retry_after(1),
             Self::IdempotencyKeyReused => Shape::new(
                 S::UNPROCESSABLE_ENTITY,
-                "IDEMPOTENCY_KEY_REUSED",
+                C::IdempotencyKeyReused,
                 "Idempotency key reused",
             )
-            .violation("key_reused"),
+            .violation(ViolationKind::KeyReused),
             Self::RateLimited {
                 scope,
                 retry_after_secs,
             } => Shape::new(
                 S::TOO_MANY_REQUESTS,
-                "RATE_LIMIT_EXCEEDED",
+                C::RateLimitExceeded,
                 "Rate limit exceeded",
             )
             .retry_after(*retry_after_secs)
-            .violation(scoped("rate", *scope))
+            .violation(ViolationKind::RateLimited(*scope))
             .extra("scope", scope.as_str()),
-            Self::OrderNotFound => Shape::new(S::NOT_FOUND, "ORDER_NOT_FOUND", "Order not found"),
+            Self::OrderNotFound => Shape::new(S::NOT_FOUND, C::OrderNotFound, "Order not found"),
             Self::OrderNotReserved { state } => {
-                Shape::new(S::CONFLICT, "ORDER_NOT_RESERVED", "Order not reserved")
+                Shape::new(S::CONFLICT, C::OrderNotReserved, "Order not reserved")
                     .extra("state", state.as_str())
             }
-            Self::RouteNotFound => Shape::new(S::NOT_FOUND, "ROUTE_NOT_FOUND", "Not found"),
+            Self::RouteNotFound => Shape::new(S::NOT_FOUND, C::RouteNotFound, "Not found"),
             Self::MethodNotAllowed { allow } => Shape {
                 allow: Some(allow),
                 ..Shape::new(
                     S::METHOD_NOT_ALLOWED,
-                    "METHOD_NOT_ALLOWED",
+                    C::MethodNotAllowed,
                     "Method not allowed",
                 )
             },
             Self::CorsRejected { .. } => {
-                Shape::new(S::BAD_REQUEST, "CORS_REJECTED", "CORS request rejected")
+                Shape::new(S::BAD_REQUEST, C::CorsRejected, "CORS request rejected")
             }
             Self::Unavailable {
                 outcome_unknown,
@@ -172,14 +160,14 @@ impl ApiError {
                 ..
             } => Shape::new(
                 S::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
+                C::Unavailable,
                 "Service temporarily unavailable",
             )
             .retry_after(*retry_after_secs)
             .extra("outcomeUnknown", *outcome_unknown),
             Self::Internal(_) => Shape::new(
                 S::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
+                C::InternalError,
                 "Internal server error",
             ),
         }

@@ -5,7 +5,8 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use rdkafka::producer::Producer;
 
-use crate::state::AppState;
+use super::request::get_only;
+use super::state::AppState;
 
 /// Registers the admin routes.
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -37,11 +38,6 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     ));
 }
 
-/// 405 in problem+json: the admin paths take only `GET` (and so `HEAD`).
-async fn get_only() -> HttpResponse {
-    crate::problem::ApiError::MethodNotAllowed { allow: "GET, HEAD" }.to_response()
-}
-
 /// The API's OpenAPI 3.1 document (`ingest-api/openapi.yaml`), as built into this binary.
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 
@@ -59,7 +55,7 @@ async fn healthz() -> HttpResponse {
 /// Redis answers and the Kafka topic exists.
 async fn readyz(app: web::Data<AppState>) -> HttpResponse {
     let redis = {
-        let mut conn = app.redis.clone();
+        let mut conn = app.lookup.redis.clone();
         match redis::cmd("PING").query_async::<String>(&mut conn).await {
             Ok(_) => Ok(()),
             Err(e) => Err(format!("redis: {e}")),

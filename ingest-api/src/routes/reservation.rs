@@ -5,17 +5,20 @@
 
 use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, HttpResponse, web};
+use flashsale_client::headers;
 use serde::Deserialize;
 use shared::ReservationState::{Cancelled, Paid};
 use shared::event::now_ms;
-use shared::keys::Scope;
 use shared::{ReservationState, UserId};
 use uuid::Uuid;
 
-use super::order::{add_rate_headers, headers, identity, post_only, signature};
-use super::request::{body, header, json_within_limit, with_unread_body};
-use crate::problem::{ApiError, FieldError};
-use crate::state::AppState;
+use super::request::{
+    body, header, identity, json_within_limit, per_network, post_only, signature, signed_headers,
+    with_unread_body,
+};
+use super::state::AppState;
+use crate::order::front_door::FieldError;
+use crate::problem::ApiError;
 
 /// Registers both routes; other methods answer 405 in problem+json.
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -36,10 +39,7 @@ fn ended(order_id: Uuid, state: ReservationState) -> HttpResponse {
 }
 
 fn invalid(pointer: &str, detail: impl Into<String>) -> ApiError {
-    ApiError::Validation(vec![FieldError {
-        pointer: pointer.into(),
-        detail: detail.into(),
-    }])
+    ApiError::Validation(vec![FieldError::at(pointer, detail)])
 }
 
 /// Reads a small JSON object, naming the first problem as the schema check would.
@@ -61,21 +61,13 @@ async fn cancel_order(
     mut payload: web::Payload,
     app: web::Data<AppState>,
 ) -> HttpResponse {
-    let client = identity(&req, &app.trusted_proxies);
-    let local = app
-        .limits_enabled
-        .then(|| app.lookup_limiter.check(&client.network));
-    let result = match &local {
-        Some(l) if !l.allowed => Err(ApiError::RateLimited {
-            scope: Scope::Ip,
-            retry_after_secs: l.retry_after_secs,
-        }),
-        _ => cancel(&req, &path, &mut payload, &app).await,
-    };
-    let mut response = result.unwrap_or_else(|e| e.to_response());
-    if let Some(l) = local {
-        add_rate_headers(response.headers_mut(), &l.info);
-    }
+    let client = identity(&req, &app.front_door.proxies);
+    let response = per_network(
+        &app.limits,
+        &client,
+        cancel(&req, &path, &mut payload, &app),
+    )
+    .await;
     with_unread_body(response, payload)
 }
 
@@ -85,9 +77,9 @@ async fn cancel(
     payload: &mut web::Payload,
     app: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let headers = headers(req.headers())?;
-    let body = body(payload, app.request_timeout).await?;
-    signature(&app.verifier, &headers, req.path(), &body)?;
+    let headers = signed_headers(req.headers())?;
+    let body = body(payload, app.front_door.request_timeout).await?;
+    signature(&app.front_door.verifier, &headers, req.path(), &body)?;
     let CancelBody { user_id } = json_body(&body)?;
     let user = UserId::parse(user_id).map_err(|e| invalid("/userId", e.to_string()))?;
     let order_id = Uuid::parse_str(raw_id).map_err(|_| ApiError::OrderNotFound)?;
@@ -125,17 +117,18 @@ async fn pay(
     app: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     json_within_limit(headers)?;
-    let body = body(payload, app.request_timeout).await?;
+    let body = body(payload, app.front_door.request_timeout).await?;
     let (Some(id), Some(timestamp), Some(signatures)) = (
-        header(headers, "webhook-id").filter(|id| !id.is_empty()),
-        header(headers, "webhook-timestamp"),
-        header(headers, "webhook-signature"),
+        header(headers, headers::WEBHOOK_ID).filter(|id| !id.is_empty()),
+        header(headers, headers::WEBHOOK_TIMESTAMP),
+        header(headers, headers::WEBHOOK_SIGNATURE),
     ) else {
         return Err(ApiError::InvalidSignature {
             reason: "webhook-id, webhook-timestamp and webhook-signature are required",
         });
     };
     if !app
+        .front_door
         .webhook_secrets
         .verify(id, timestamp, &body, signatures, now_ms() / 1000)
     {

@@ -3,14 +3,14 @@
 #![allow(dead_code)]
 
 use flashctl::guard::{Limits, parse_limit};
-use ingest_api::testkit::RunningApi;
 use shared::ReservationState;
 use shared::keys::Scope;
 use std::collections::HashMap;
 use stores::redis::Conn;
-use stores::reservations::{Transition, transition};
+use stores::reservations::{Move, Transition, transition};
 use testkit::TestStack;
-use testkit::client::{Answer, OrderClient, send};
+use testkit::api::RunningApi;
+use testkit::client::{Answer, Client, send};
 
 /// A fresh idempotency key.
 pub fn key() -> String {
@@ -19,7 +19,7 @@ pub fn key() -> String {
 
 /// The body of one unit of `product` for `user`.
 pub fn body(product: &str, user: &str) -> Vec<u8> {
-    OrderClient::body(product, user, 1)
+    Client::body(product, user, 1)
 }
 
 /// Limits with only the given scopes set (`10/s:20` style).
@@ -129,7 +129,15 @@ pub async fn move_to(
     to: ReservationState,
 ) -> anyhow::Result<Transition> {
     let keys = stack.keys.sale(&product.parse()?);
-    Ok(transition(conn, &keys, product, order, to, "test", 3600).await?)
+    let wanted = Move {
+        keys: &keys,
+        product,
+        order_id: order,
+        to,
+        reason: "test",
+        retention_secs: 3600,
+    };
+    Ok(transition(conn, &wanted).await?)
 }
 
 /// The reservation record of `order` (empty when there is none).

@@ -2,9 +2,9 @@
 //! publishing, counts.
 #![allow(dead_code)]
 
-use inventory_worker::testkit::WorkerStack;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::worker::WorkerStack;
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};

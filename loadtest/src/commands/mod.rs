@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use flashsale_client::Client;
 use loadtest::audit::{self as checks, Expectation, Report};
 use shared::ProductId;
 use shared::keys::Keyspace;
-use testkit::client::OrderClient;
 
 /// The stack a command sends to and audits.
 #[derive(Args)]
@@ -52,7 +52,7 @@ pub struct Target {
 
 impl Target {
     /// A signing client per `--url`.
-    pub fn clients(&self) -> anyhow::Result<Vec<OrderClient>> {
+    pub fn clients(&self) -> anyhow::Result<Vec<Client>> {
         let (id, secret) = self
             .signing_key
             .split_once(':')
@@ -60,12 +60,12 @@ impl Target {
         Ok(self
             .urls
             .iter()
-            .map(|u| OrderClient::new(u.trim_end_matches('/'), Some(id), secret.as_bytes()))
+            .map(|u| Client::new(u.trim_end_matches('/'), Some(id), secret.as_bytes()))
             .collect())
     }
 
     /// The client of the first `--url`.
-    pub fn client(&self) -> anyhow::Result<OrderClient> {
+    pub fn client(&self) -> anyhow::Result<Client> {
         self.clients()?
             .into_iter()
             .next()

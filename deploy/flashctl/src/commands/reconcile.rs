@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use flashctl::Verdict;
 use flashctl::{OpsError, insight, topics};
 use shared::ProductId;
-use shared::sale::Verdict;
 
 use super::{Ctx, Output, Run, duration};
 

@@ -1,10 +1,10 @@
-//! The API on a test's slice of the local stack, in the test's process (feature
-//! `testkit`, for the integration tests of every crate).
+//! The API on a test's slice of the local stack, in the test's process.
 
-use testkit::client::OrderClient;
-use testkit::{Running, TEST_KEY_ID, TEST_SECRET, TestStack};
+use flashsale_client::Client;
+use ingest_api::Settings;
+use ingest_api::settings::{DEFAULT_KAFKA_LINGER_MS, Environment};
 
-use crate::Settings;
+use crate::{Running, TEST_KEY_ID, TEST_SECRET, TestStack};
 
 /// Settings of the API on a [`TestStack`].
 pub trait ApiStack {
@@ -29,12 +29,12 @@ impl ApiStack for TestStack {
             kafka_brokers: self.env.kafka_brokers.clone(),
             kafka_topic: self.topics.orders.clone(),
             kafka_publish_timeout_ms: 5_000,
-            kafka_linger_ms: crate::settings::DEFAULT_KAFKA_LINGER_MS,
+            kafka_linger_ms: DEFAULT_KAFKA_LINGER_MS,
             order_status_ttl_secs: shared::status::DEFAULT_TTL_SECS,
             signing_keys: shared::Secret::new(self.signing_keys()),
             signature_window_ms: 30_000,
             idempotency_ttl_secs: 3_600,
-            environment: crate::settings::Environment::Development,
+            environment: Environment::Development,
             http_workers: Some(2),
             relay_idle_ms: 2_000,
             trusted_proxies: String::new(),
@@ -56,19 +56,19 @@ pub struct RunningApi {
     /// Admin port.
     pub admin_port: u16,
     /// A client signing with the test key.
-    pub client: OrderClient,
+    pub client: Client,
     running: Running,
 }
 
 impl RunningApi {
     /// Builds and starts the API with `settings`.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let app = crate::Application::build(settings.validate()?).await?;
+        let app = ingest_api::Application::build(settings.validate()?).await?;
         let (port, admin_port) = (app.port(), app.admin_port());
         Ok(Self {
             port,
             admin_port,
-            client: OrderClient::new(
+            client: Client::new(
                 format!("http://127.0.0.1:{port}"),
                 Some(TEST_KEY_ID),
                 TEST_SECRET,

@@ -1,12 +1,29 @@
 //! The `POST /order` body: JSON Schema validation, compiled once at start-up.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::{ProductId, Quantity, UserId};
-
-use crate::problem::FieldError;
 
 /// The schema text, also published in the README.
 pub const ORDER_SCHEMA: &str = include_str!("order-request.schema.json");
+
+/// One JSON Schema violation, pointing into the request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON Pointer (RFC 6901) to the offending value; `""` is the whole body.
+    pub pointer: String,
+    /// What is wrong, without echoing the value.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A violation at `pointer`.
+    pub fn at(pointer: &str, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            detail: detail.into(),
+        }
+    }
+}
 
 /// A body that passed the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]

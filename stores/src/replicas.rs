@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::redis::Conn;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Value};
-use stores::redis::Conn;
 use tokio::sync::OnceCell;
 
 /// Why an accepted admission may not be promised yet.

@@ -81,7 +81,7 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::signing::sign_order;
+    use shared::signing::sign;
 
     fn verifier() -> Verifier {
         Verifier::new(
@@ -96,7 +96,13 @@ mod tests {
         let key = IdempotencyKey::parse("abcdefgh").expect("valid");
         let body = b"{}";
         let now = 1_700_000_000_000u64;
-        let sig = sign_order(b"fedcba9876543210", &now.to_string(), key.as_str(), body);
+        let sig = sign(
+            b"fedcba9876543210",
+            "/order",
+            &now.to_string(),
+            key.as_str(),
+            body,
+        );
         let t = now.to_string();
         let req = SignedRequest {
             path: "/order",

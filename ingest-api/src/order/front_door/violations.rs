@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use shared::ProductId;
 use shared::event::now_ms;
 use shared::keys::Keyspace;
+use shared::{ProductId, ViolationKind};
 use stores::redis::Conn;
 use tokio::sync::watch;
 
@@ -35,7 +35,7 @@ pub struct Context<'a> {
 }
 
 /// A queued counter: (product if known, Unix hour, violation type).
-type Bucket = (Option<ProductId>, u64, &'static str);
+type Bucket = (Option<ProductId>, u64, ViolationKind);
 
 /// Logs, counts, and (for refusals decided outside Redis) queues hourly counters.
 #[derive(Debug)]
@@ -55,10 +55,10 @@ impl Violations {
 
     /// Records one violation. `counted_in_redis` is true when the admission script
     /// already incremented the hourly counter.
-    pub fn record(&self, kind: &'static str, ctx: &Context<'_>, counted_in_redis: bool) {
+    pub fn record(&self, kind: ViolationKind, ctx: &Context<'_>, counted_in_redis: bool) {
         tracing::warn!(
             target: "violation",
-            kind,
+            kind = kind.as_str(),
             client_ip = %ctx.client_ip,
             user = ctx.user,
             fingerprint = ctx.fingerprint,
@@ -94,7 +94,7 @@ impl Violations {
             };
             counts
                 .group()
-                .hincr(&key, *kind, *n)
+                .hincr(&key, kind.as_str(), *n)
                 .ignore()
                 .expire(&key, 90_000)
                 .ignore();

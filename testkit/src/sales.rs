@@ -1,10 +1,9 @@
-//! Opening sales on a test's slice of the local stack through the code operators use
-//! (feature `testkit`, for the integration tests of every crate).
+//! Opening sales on a test's slice of the local stack through the code operators use.
 
-use testkit::TestStack;
+use flashctl::guard::Limits;
+use flashctl::sale::{NewSale, open};
 
-use crate::guard::Limits;
-use crate::sale::{NewSale, open};
+use crate::TestStack;
 
 /// Sales on a [`TestStack`].
 pub trait SaleStack {

@@ -2,83 +2,20 @@
 //!
 //! The script decides sale state, idempotency, the per-user cap and the stock
 //! decrement atomically and writes the outbox entry in the same step. This module only
-//! builds the call and runs it; [`super::admit_reply`] turns the reply into a
-//! [`Decision`], and no other code interprets the script's raw integers.
+//! builds the call and runs it; [`super::reply`] turns the reply into a
+//! [`super::Decision`], and no other code interprets the script's raw integers.
 
 use redis::Value;
 use shared::keys::{Keyspace, SaleKeys, Scope};
+use stores::Replicas;
 use stores::redis::Conn;
+use stores::script::Script;
 
-use super::admit_reply::parse_reply;
-use super::rate::RateInfo;
-use super::refusal::Refusal;
-use super::replicas::{NotReplicated, Replicas};
+use super::reply::{AdmissionError, Admitted, parse_reply};
 use super::ticket::Ticket;
 
-const ADMIT_LUA: &str = include_str!("../../../lua/admit.lua");
-static ADMIT: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(ADMIT_LUA));
-
-/// What the admission script decided.
-#[derive(Debug)]
-pub enum Decision {
-    /// Stock taken and outbox entry written; the order must now reach Kafka.
-    Take {
-        /// Units left after this order.
-        remaining: i64,
-        /// The outbox entry to confirm after publishing.
-        entry_id: String,
-        /// The reservation's payment deadline (Unix ms, Redis time; 0: none).
-        deadline_ms: u64,
-    },
-    /// Same key and request as an earlier, confirmed acceptance.
-    Replay {
-        /// The stored status.
-        status: u16,
-        /// The stored body, byte for byte.
-        body: String,
-        /// The order it answered.
-        order_id: String,
-        /// The payment deadline it was accepted with (0: none).
-        deadline_ms: u64,
-    },
-    /// Refused; nothing was taken.
-    Refuse(Refusal),
-}
-
-/// What the script says about rate limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RateReport {
-    /// It returned before the limits step (the in-process limiter applies instead).
-    NotEvaluated,
-    /// Evaluated; this sale has no limit configured.
-    Unlimited,
-    /// Evaluated; the limit closest to exhaustion.
-    Limited(RateInfo),
-}
-
-/// A decision, what the limits said, and whether the replicas hold it.
-#[derive(Debug)]
-pub struct Admitted {
-    /// The decision.
-    pub decision: Decision,
-    /// For the rate-limit headers.
-    pub rate: RateReport,
-    /// Whether `REDIS_MIN_REPLICAS` replicas acknowledged the script's writes (`WAIT` in
-    /// the same pipeline); an acceptance is promised only if they did.
-    pub replicated: Result<(), NotReplicated>,
-}
-
-/// Why no decision could be made. Either way nothing was accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum AdmissionError {
-    /// Redis could not be reached or did not answer in time.
-    #[error("redis unavailable")]
-    Unavailable(#[source] redis::RedisError),
-    /// The script answered something this build does not understand.
-    #[error("unexpected admission reply: {0}")]
-    BadReply(String),
-}
+static ADMIT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("../../../../lua/admit.lua")));
 
 /// Runs the admission script.
 #[derive(Clone)]
@@ -147,23 +84,12 @@ impl Admission {
             limits_enabled: self.limits_enabled,
         };
         let (keys, args) = call.keys_and_args(&self.keys.sale(&order.product_id));
-        // EVALSHA; after NOSCRIPT (Redis lost its scripts: a restart, a failover) EVAL,
-        // which also caches the script on the product's master.
-        let call = |script: &str, body: &str| {
-            let mut cmd = redis::cmd(script);
-            cmd.arg(body).arg(keys.len()).arg(&keys).arg(&args);
-            cmd
-        };
         let mut conn = self.conn.clone();
-        let evalsha = call("EVALSHA", ADMIT.get_hash());
-        let (reply, replicated) = match self.replicas.write_then_wait(&mut conn, evalsha).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                let eval = call("EVAL", ADMIT_LUA);
-                self.replicas.write_then_wait(&mut conn, eval).await
-            }
-            other => other,
-        }
-        .map_err(AdmissionError::Unavailable)?;
+        let (reply, replicated) = ADMIT
+            .call(&keys, &args)
+            .query_then_wait(&mut conn, &self.replicas)
+            .await
+            .map_err(AdmissionError::Unavailable)?;
         let Value::Array(reply) = reply else {
             return Err(AdmissionError::BadReply(format!("{reply:?}")));
         };

@@ -13,14 +13,14 @@
 
 use std::time::Duration;
 
-use shared::keys::Keyspace;
+use shared::keys::{Keyspace, SaleKeys};
 use shared::{ProductId, ReservationState};
 use stores::redis::Conn;
 use stores::reservations::Transition;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::reservations::Reservations;
+use super::end::Reservations;
 use crate::metrics::Metrics;
 
 /// Time between passes.
@@ -84,6 +84,8 @@ impl Sweeper {
         Ok(expired)
     }
 
+    /// Expires one product's due reservations, earliest first, if this instance holds
+    /// the product's lease.
     async fn sweep_product(
         &self,
         conn: &mut Conn,
@@ -91,23 +93,7 @@ impl Sweeper {
         holder: &str,
     ) -> redis::RedisResult<usize> {
         let keys = self.keys.sale(product);
-        // The lease outlives a pass a little, so instances take turns rather than race.
-        let leased: Option<String> = redis::cmd("SET")
-            .arg(keys.sweeper_lease())
-            .arg(holder)
-            .arg("NX")
-            .arg("PX")
-            .arg(PERIOD.as_millis() as u64 * 2)
-            .query_async(conn)
-            .await?;
-        let mine = leased.is_some() || {
-            let owner: Option<String> = redis::cmd("GET")
-                .arg(keys.sweeper_lease())
-                .query_async(conn)
-                .await?;
-            owner.as_deref() == Some(holder)
-        };
-        if !mine {
+        if !lease(conn, &keys, holder).await? {
             return Ok(0);
         }
         let earliest: Vec<String> = redis::cmd("ZRANGE")
@@ -121,47 +107,85 @@ impl Sweeper {
             let Ok(order_id) = Uuid::parse_str(&order) else {
                 continue;
             };
-            let decided = self
-                .reservations
-                .decide(conn, product, order_id, ReservationState::Expired, "expiry")
-                .await;
-            match decided {
-                Ok((
-                    Transition::Moved {
-                        entry_id, event, ..
-                    },
-                    replicated,
-                )) => {
-                    expired += 1;
-                    self.metrics.transition(ReservationState::Expired);
-                    // Short of replicas, the relay publishes it once they have it.
-                    if replicated.is_ok() {
-                        self.reservations
-                            .publish(product, order_id, &entry_id, &event)
-                            .await;
-                    }
-                }
-                // The earliest not yet due: neither is any later one.
-                Ok((Transition::NotDue { .. }, _)) => break,
-                // Kafka has not acknowledged the placement yet: next pass.
-                Ok((Transition::InFlight, _)) => {}
-                // Ended otherwise meanwhile, or its record is gone: not ours to expire.
-                Ok((
-                    Transition::Same(_) | Transition::NotReserved(_) | Transition::NotFound,
-                    _,
-                )) => {
-                    let _: redis::RedisResult<i64> = redis::cmd("ZREM")
-                        .arg(keys.deadlines())
-                        .arg(&order)
-                        .query_async(conn)
-                        .await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, order, "could not expire a reservation");
-                    break;
-                }
+            match self.expire(conn, product, order_id).await {
+                Swept::Expired => expired += 1,
+                Swept::Skipped => {}
+                Swept::Stop => break,
             }
         }
         Ok(expired)
     }
+
+    /// Asks `lua/transition.lua` to expire one reservation and hands the move off.
+    async fn expire(&self, conn: &mut Conn, product: &ProductId, order_id: Uuid) -> Swept {
+        let decided = self
+            .reservations
+            .decide(conn, product, order_id, ReservationState::Expired, "expiry")
+            .await;
+        match decided {
+            Ok((
+                Transition::Moved {
+                    entry_id, event, ..
+                },
+                replicated,
+            )) => {
+                self.metrics.transition(ReservationState::Expired);
+                // Short of replicas, the relay publishes it once they have it.
+                if replicated.is_ok() {
+                    self.reservations
+                        .publish(product, order_id, &entry_id, &event)
+                        .await;
+                }
+                Swept::Expired
+            }
+            // The earliest not yet due: neither is any later one.
+            Ok((Transition::NotDue { .. }, _)) => Swept::Stop,
+            // Kafka has not acknowledged the placement yet: next pass.
+            Ok((Transition::InFlight, _)) => Swept::Skipped,
+            // Ended otherwise meanwhile, or its record is gone: not ours to expire.
+            Ok((Transition::Same(_) | Transition::NotReserved(_) | Transition::NotFound, _)) => {
+                let _: redis::RedisResult<i64> = redis::cmd("ZREM")
+                    .arg(self.keys.sale(product).deadlines())
+                    .arg(order_id.to_string())
+                    .query_async(conn)
+                    .await;
+                Swept::Skipped
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %order_id, "could not expire a reservation");
+                Swept::Stop
+            }
+        }
+    }
+}
+
+/// What became of one reservation in a pass.
+enum Swept {
+    /// It expired now.
+    Expired,
+    /// Not this pass's to expire.
+    Skipped,
+    /// The pass ends here (the rest are not due, or Redis failed).
+    Stop,
+}
+
+/// Whether `holder` holds the product's sweeper lease (taking it when it is free). The
+/// lease outlives a pass a little, so instances take turns rather than race.
+async fn lease(conn: &mut Conn, keys: &SaleKeys, holder: &str) -> redis::RedisResult<bool> {
+    let leased: Option<String> = redis::cmd("SET")
+        .arg(keys.sweeper_lease())
+        .arg(holder)
+        .arg("NX")
+        .arg("PX")
+        .arg(PERIOD.as_millis() as u64 * 2)
+        .query_async(conn)
+        .await?;
+    if leased.is_some() {
+        return Ok(true);
+    }
+    let owner: Option<String> = redis::cmd("GET")
+        .arg(keys.sweeper_lease())
+        .query_async(conn)
+        .await?;
+    Ok(owner.as_deref() == Some(holder))
 }

@@ -1,29 +1,75 @@
-//! Reading the reply of `lua/admit.lua` (its header documents every shape) into an
-//! [`Admitted`]: the one place that interprets the script's positions and integers.
+//! What `lua/admit.lua` decided ([`Admitted`]), read from its reply (the script's
+//! header documents every shape): the one place that interprets the script's positions
+//! and integers.
 
 use redis::Value;
 use shared::keys::Scope;
 use shared::sale::NotOpen;
+use stores::NotReplicated;
+use stores::reply::{int, items, text, unsigned};
 
-use super::admission::{AdmissionError, Admitted, Decision, RateReport};
-use super::rate::RateInfo;
 use super::refusal::Refusal;
+use crate::order::front_door::RateInfo;
 
-/// A reply value as text (bulk, simple or integer), if it is one.
-pub(super) fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => None,
-    }
+/// What the admission script decided.
+#[derive(Debug)]
+pub enum Decision {
+    /// Stock taken and outbox entry written; the order must now reach Kafka.
+    Take {
+        /// Units left after this order.
+        remaining: i64,
+        /// The outbox entry to confirm after publishing.
+        entry_id: String,
+        /// The reservation's payment deadline (Unix ms, Redis time; 0: none).
+        deadline_ms: u64,
+    },
+    /// Same key and request as an earlier, confirmed acceptance.
+    Replay {
+        /// The stored status.
+        status: u16,
+        /// The stored body, byte for byte.
+        body: String,
+        /// The order it answered.
+        order_id: String,
+        /// The payment deadline it was accepted with (0: none).
+        deadline_ms: u64,
+    },
+    /// Refused; nothing was taken.
+    Refuse(Refusal),
 }
 
-fn int(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Int(i) => Some(*i),
-        other => text(Some(other))?.parse().ok(),
-    }
+/// What the script says about rate limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateReport {
+    /// It returned before the limits step (the in-process limiter applies instead).
+    NotEvaluated,
+    /// Evaluated; this sale has no limit configured.
+    Unlimited,
+    /// Evaluated; the limit closest to exhaustion.
+    Limited(RateInfo),
+}
+
+/// A decision, what the limits said, and whether the replicas hold it.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The decision.
+    pub decision: Decision,
+    /// For the rate-limit headers.
+    pub rate: RateReport,
+    /// Whether `REDIS_MIN_REPLICAS` replicas acknowledged the script's writes (`WAIT` in
+    /// the same pipeline); an acceptance is promised only if they did.
+    pub replicated: Result<(), NotReplicated>,
+}
+
+/// Why no decision could be made. Either way nothing was accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// Redis could not be reached or did not answer in time.
+    #[error("redis unavailable")]
+    Unavailable(#[source] redis::RedisError),
+    /// The script answered something this build does not understand.
+    #[error("unexpected admission reply: {0}")]
+    BadReply(String),
 }
 
 fn scope(v: Option<&Value>) -> Option<Scope> {
@@ -31,16 +77,14 @@ fn scope(v: Option<&Value>) -> Option<Scope> {
 }
 
 fn rate_report(v: Option<&Value>) -> Option<RateReport> {
-    let Some(Value::Array(parts)) = v else {
-        return None;
-    };
+    let parts = items(v)?;
     if parts.is_empty() {
         return Some(RateReport::NotEvaluated);
     }
     if text(parts.first()).as_deref() == Some("off") {
         return Some(RateReport::Unlimited);
     }
-    let n = |i: usize| int(parts.get(i)).and_then(|x| u64::try_from(x).ok());
+    let n = |i: usize| unsigned(parts.get(i));
     Some(RateReport::Limited(RateInfo {
         scope: scope(parts.first())?,
         limit: n(1)?,
@@ -55,7 +99,7 @@ pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
     let bad = || AdmissionError::BadReply(format!("{reply:?}"));
     let code = text(reply.first()).ok_or_else(bad)?;
     let at = |i: usize| reply.get(i);
-    let unsigned = |i: usize| int(at(i)).and_then(|v| u64::try_from(v).ok());
+    let unsigned = |i: usize| unsigned(at(i));
     let decision = match code.as_str() {
         "ACCEPTED" => Decision::Take {
             remaining: int(at(2)).ok_or_else(bad)?,

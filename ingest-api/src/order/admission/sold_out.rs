@@ -18,9 +18,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use shared::keys::{Keyspace, sale_field};
+use shared::keys::Keyspace;
 use shared::sale::SaleState;
 use shared::{ProductId, UserId};
+use stores::records::SaleRecord;
 use stores::redis::Conn;
 use tokio::sync::watch;
 
@@ -85,20 +86,14 @@ impl SoldOut {
     pub async fn refresh(&self, conn: &mut Conn, keys: &Keyspace) -> redis::RedisResult<()> {
         for (product, loaded) in self.marked() {
             let sale = keys.sale(&product);
-            let (state, remaining, released): (Option<String>, Option<i64>, Option<i64>) =
-                redis::cmd("HMGET")
-                    .arg(sale.sale())
-                    .arg(sale_field::STATE)
-                    .arg(sale_field::REMAINING)
-                    .arg(sale_field::RELEASED)
-                    .query_async(conn)
-                    .await?;
-            let released = released.unwrap_or(0);
-            if state.as_deref() != Some(SaleState::Open.as_str()) || remaining.is_none_or(|r| r > 0)
-            {
+            let record = SaleRecord::read(conn, &sale).await?;
+            let Some(released) = record
+                .filter(|r| r.state == SaleState::Open && r.remaining <= 0)
+                .map(|r| r.released)
+            else {
                 self.forget(&product);
                 continue;
-            }
+            };
             if loaded != Some(released) {
                 let buyers: Vec<String> = redis::cmd("HKEYS")
                     .arg(sale.bought())

@@ -11,17 +11,15 @@
 
 use shared::keys::Keyspace;
 use shared::reservation::ENDED_RETENTION_SECS;
-use shared::status::field;
 use shared::{ProductId, ReservationState, UserId};
+use stores::records::order_status::field;
 use stores::redis::Conn;
-use stores::reservations::{self, Transition};
-
-use super::replicas::NotReplicated;
+use stores::reservations::{self, Move, Transition};
+use stores::{NotReplicated, Replicas};
 use uuid::Uuid;
 
-use super::handoff::Handoff;
-use super::replicas::Replicas;
 use crate::metrics::Metrics;
+use crate::order::handoff::Handoff;
 
 /// Why an order did not end as asked.
 #[derive(Debug, thiserror::Error)]
@@ -149,25 +147,21 @@ impl Reservations {
         reason: &str,
     ) -> Result<(Transition, Result<(), NotReplicated>), EndRefusal> {
         let unavailable = |e: &dyn std::fmt::Display| EndRefusal::Unavailable(e.to_string());
-        let call = |source| {
-            reservations::transition_cmd(
-                source,
-                &self.keys.sale(product),
-                product.as_str(),
-                &order_id.to_string(),
-                to,
-                reason,
-                ENDED_RETENTION_SECS,
-            )
+        let id = order_id.to_string();
+        let keys = self.keys.sale(product);
+        let wanted = Move {
+            keys: &keys,
+            product: product.as_str(),
+            order_id: &id,
+            to,
+            reason,
+            retention_secs: ENDED_RETENTION_SECS,
         };
-        let (reply, replicated) = match self.replicas.write_then_wait(conn, call(false)).await {
-            // Redis lost its scripts (a restart, a failover): send the script itself.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                self.replicas.write_then_wait(conn, call(true)).await
-            }
-            other => other,
-        }
-        .map_err(|e| unavailable(&e))?;
+        let (reply, replicated) = wanted
+            .call()
+            .query_then_wait(conn, &self.replicas)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let moved = reservations::read_reply(&reply).map_err(|e| unavailable(&e))?;
         Ok((moved, replicated))
     }

@@ -15,16 +15,17 @@
 //! for the worker), and the status records appear once the relay confirms or the worker
 //! marks the orders persisted.
 
-use shared::status::{OrderState, field};
+use stores::records::OrderStatusRecord;
 use stores::redis::{Batch, Conn};
+use stores::script::{Script, is_noscript};
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many orders per round trip (`lua/handoff_done.lua` unpacks a product's
 /// entry ids into one command, which Lua allows up to about 8,000).
 pub const MAX_BATCH: usize = 512;
 
-static DONE: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/handoff_done.lua")));
+static DONE: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("../../../../lua/handoff_done.lua")));
 
 /// One entry to confirm: the outbox entry and the record `handoff_done.lua` marks done
 /// when it still belongs to this entry, and the status record to write, if any.
@@ -37,16 +38,16 @@ pub struct Confirmation {
     /// Its entry in the outbox.
     pub entry_id: String,
     /// The order's status record (accepted orders only).
-    pub status: Option<StatusRecord>,
+    pub status: Option<StatusWrite>,
 }
 
-/// An order's status record for `GET /order/{id}`.
+/// An order's status record for `GET /order/{id}`, and where it goes.
 #[derive(Debug)]
-pub struct StatusRecord {
+pub struct StatusWrite {
     /// Its key.
     pub key: String,
-    /// Its fields besides `status`.
-    pub fields: [(&'static str, String); 4],
+    /// The record.
+    pub record: OrderStatusRecord,
 }
 
 struct Queued {
@@ -110,15 +111,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Queued>, mut conn: Conn, ttl: u64) 
 pub async fn write(conn: &mut Conn, batch: &[&Confirmation], ttl: u64) -> redis::RedisResult<()> {
     let mut out = Batch::new(conn);
     for status in batch.iter().filter_map(|c| c.status.as_ref()) {
-        out.group()
-            .cmd("HSET")
-            .arg(&status.key)
-            .arg(&status.fields)
-            .ignore()
-            .hset_nx(&status.key, field::STATUS, OrderState::Accepted.as_str())
-            .ignore()
-            .expire(&status.key, ttl as i64)
-            .ignore();
+        status.record.write(out.group(), &status.key, ttl);
     }
     // One script call per product, its orders in batch order.
     let mut outboxes: Vec<&str> = batch.iter().map(|c| c.outbox.as_str()).collect();
@@ -126,23 +119,17 @@ pub async fn write(conn: &mut Conn, batch: &[&Confirmation], ttl: u64) -> redis:
     outboxes.dedup();
     for outbox in outboxes {
         let orders: Vec<&&Confirmation> = batch.iter().filter(|c| c.outbox == outbox).collect();
+        let keys: Vec<&str> = std::iter::once(outbox)
+            .chain(orders.iter().map(|c| c.idem.as_str()))
+            .collect();
+        let entries: Vec<&str> = orders.iter().map(|c| c.entry_id.as_str()).collect();
         out.group()
-            .cmd("EVALSHA")
-            .arg(DONE.get_hash())
-            .arg(orders.len() + 1)
-            .arg(outbox)
-            .arg(orders.iter().map(|c| c.idem.as_str()).collect::<Vec<_>>())
-            .arg(
-                orders
-                    .iter()
-                    .map(|c| c.entry_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .add_command(DONE.call(&keys, &entries).cmd(false))
             .ignore();
     }
     match out.exec(conn).await {
-        Err(e) if e.code() == Some("NOSCRIPT") => {
-            DONE.prepare_invoke().load_async(conn).await?;
+        Err(e) if is_noscript(&e) => {
+            DONE.load(conn).await?;
             out.exec(conn).await
         }
         other => other,

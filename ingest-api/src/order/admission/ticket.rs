@@ -6,8 +6,7 @@ use shared::status::{OrderState, OrderStatus};
 use shared::{IdempotencyKey, OrderPlaced};
 use uuid::Uuid;
 
-use super::identity::Client;
-use super::schema::OrderRequest;
+use crate::order::front_door::{Client, OrderRequest};
 
 /// One admission attempt: the order as it would be handed off, and the two JSON texts
 /// the admission script stores if it accepts it, each serialized once.
@@ -17,7 +16,10 @@ pub struct Ticket<'a> {
     pub event: OrderPlaced,
     /// `event` as JSON: the outbox entry and the Kafka payload.
     pub event_json: String,
-    /// The exact body of the `202`, stored by the admission script for replays.
+    /// The order as the `202` shows it, before the admission script sets its payment
+    /// deadline.
+    pub accepted: OrderStatus,
+    /// `accepted` as JSON, stored by the admission script for replays.
     pub accepted_body: String,
     /// Who is asking.
     pub client: &'a Client,
@@ -51,15 +53,30 @@ impl<'a> Ticket<'a> {
             user_id: event.user_id.clone(),
             quantity: event.quantity,
             state: Some(shared::ReservationState::Reserved),
-            // Decided by the admission script (Redis time); joined to the answer after.
+            // Decided by the admission script (Redis time): see `answer`.
             payment_deadline: None,
         };
         Self {
             event_json: event.to_json(),
-            // A struct of strings and integers always serializes.
-            accepted_body: serde_json::to_string(&accepted).unwrap_or_default(),
+            accepted_body: accepted.to_json(),
+            accepted,
             event,
             client,
+        }
+    }
+
+    /// The `202` body of this order, accepted with `deadline_ms` (0: no payment window).
+    pub fn answer(&self, deadline_ms: u64) -> String {
+        self.accepted.clone().with_deadline(deadline_ms).to_json()
+    }
+
+    /// The replay of an earlier `202` whose stored body is `stored` and deadline
+    /// `deadline_ms`: built the way the first answer was ([`Ticket::answer`]), so the bytes
+    /// are the same. A stored body this build cannot read is replayed as stored.
+    pub fn replay(stored: String, deadline_ms: u64) -> String {
+        match serde_json::from_str::<OrderStatus>(&stored) {
+            Ok(order) => order.with_deadline(deadline_ms).to_json(),
+            Err(_) => stored,
         }
     }
 

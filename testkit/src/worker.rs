@@ -1,9 +1,8 @@
-//! The worker on a test's slice of the local stack, in the test's process (feature
-//! `testkit`, for the integration tests of every crate).
+//! The worker on a test's slice of the local stack, in the test's process.
 
-use testkit::{Running, TestStack};
+use inventory_worker::Settings;
 
-use crate::Settings;
+use crate::{Running, TestStack};
 
 /// Settings of the worker on a [`TestStack`].
 pub trait WorkerStack {
@@ -43,7 +42,7 @@ pub struct RunningWorker {
 impl RunningWorker {
     /// Builds and starts the worker with `settings`.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let app = crate::Application::build(settings.validate()?).await?;
+        let app = inventory_worker::Application::build(settings.validate()?).await?;
         Ok(Self {
             admin_port: app.admin_port(),
             running: Running::spawn(|stop| app.run_until(stop)),
