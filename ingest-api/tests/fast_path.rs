@@ -1,8 +1,10 @@
 //! One Redis round trip per order, and the sold-out answers that need none.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 mod common;
 
 use std::time::{Duration, Instant};
+use stores::records::sale::field as sale_field;
 use testkit::api::ApiStack;
 use testkit::sales::SaleStack;
 
@@ -144,7 +146,7 @@ async fn sold_out_is_answered_from_memory_but_never_for_a_buyer() -> anyhow::Res
     let mut redis = stack.redis().await?;
     redis::cmd("HINCRBY")
         .arg(stack.keys.sale(&"vinyl".parse()?).sale())
-        .arg("remaining")
+        .arg(sale_field::REMAINING)
         .arg(1)
         .exec_async(&mut redis)
         .await?;
@@ -175,7 +177,7 @@ async fn a_resale_between_refreshes_reloads_the_buyers() -> anyhow::Result<()> {
     let mut redis = stack.redis().await?;
     // Ann holds the only unit; the product is sold out and the buyers are loaded.
     redis::pipe()
-        .hset(keys.sale(), "remaining", 0)
+        .hset(keys.sale(), sale_field::REMAINING, 0)
         .hset(keys.bought(), "ann", 1)
         .exec_async(&mut redis)
         .await?;
@@ -188,7 +190,7 @@ async fn a_resale_between_refreshes_reloads_the_buyers() -> anyhow::Result<()> {
     // Before the next refresh: Ann's unit comes back (released) and Bob buys it.
     redis::pipe()
         .hset(keys.bought(), "ann", 0)
-        .hincr(keys.sale(), "released", 1)
+        .hincr(keys.sale(), sale_field::RELEASED, 1)
         .hset(keys.bought(), "bob", 1)
         .exec_async(&mut redis)
         .await?;

@@ -2,6 +2,7 @@
 //! is documented with its code under its status, the document names no code nothing
 //! produces, its request schema is the one the API compiles, and the admin port serves
 //! exactly this document.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 use std::collections::BTreeSet;
 

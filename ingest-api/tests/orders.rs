@@ -1,6 +1,8 @@
 //! `POST /order` and `GET /order/{id}` over real HTTP against real Redis and Kafka.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 use std::time::Duration;
+use stores::records::sale::field as sale_field;
 use testkit::api::ApiStack;
 use testkit::sales::SaleStack;
 
@@ -134,7 +136,7 @@ async fn business_refusals() -> anyhow::Result<()> {
     let mut redis = stack.redis().await?;
     redis::cmd("HSET")
         .arg(stack.keys.sale(&"tv".parse()?).sale())
-        .arg("state")
+        .arg(sale_field::STATE)
         .arg("halted")
         .exec_async(&mut redis)
         .await?;

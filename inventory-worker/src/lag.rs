@@ -29,7 +29,11 @@ pub fn own_lag(consumer: &OrderConsumer, topic: &str) -> Option<i64> {
             .ok()?;
         let position = match e.offset() {
             Offset::Offset(o) => o,
-            _ => low,
+            Offset::Beginning
+            | Offset::End
+            | Offset::Stored
+            | Offset::Invalid
+            | Offset::OffsetTail(_) => low,
         };
         lag += (high - position).max(0);
     }

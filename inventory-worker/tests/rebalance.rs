@@ -7,6 +7,7 @@
 //! session timeout, and whatever it had read but not committed is delivered again). All the while a producer publishes
 //! orders. At the end every published order is one row, `sales.sold` counts each once,
 //! and the group has committed everything.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 mod common;
 

@@ -118,7 +118,9 @@ impl Settle {
             let client = &clients[(seq + attempt) % clients.len().max(1)];
             let req = match intent {
                 Intent::Cancel => client.cancel_request(&order, &outcome.user, &cancel_key),
-                _ => payment_request(client, &self.secret, &webhook_id, &order, "succeeded"),
+                Intent::Pay | Intent::PayLate | Intent::Never => {
+                    payment_request(client, &self.secret, &webhook_id, &order, "succeeded")
+                }
             };
             match send(req).await {
                 Ok(a) if a.status == 503 => {}

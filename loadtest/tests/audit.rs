@@ -1,6 +1,7 @@
 //! The audit passes on an honest run and fails when an invariant is broken on purpose:
 //! a persisted order deleted, an order duplicated (a user past the per-user cap), a row
 //! nobody was told about, a 500.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 use loadtest::audit::AuditStack;
 use std::time::Duration;

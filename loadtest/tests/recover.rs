@@ -1,8 +1,10 @@
 //! `flashctl sale recover` after Redis lost a sale: refused while anything is still on
 //! its way, then the exact remaining stock and every buyer's units are restored, and on a
 //! sale with a payment window every reservation's record, reserved or recently ended.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 use std::time::{Duration, Instant};
+use stores::records::reservation::field as reservation_field;
 use testkit::api::ApiStack;
 use testkit::sales::SaleStack;
 use testkit::worker::WorkerStack;
@@ -326,7 +328,7 @@ async fn recover_restores_reserved_and_ended_reservations() -> anyhow::Result<()
     );
     for (order, state) in [(&orders[0], "paid"), (&orders[1], "cancelled")] {
         let (got, at, ttl): (String, i64, i64) = redis::pipe()
-            .hget(sk.reservation(order), "state")
+            .hget(sk.reservation(order), reservation_field::STATE)
             .hget(sk.reservation(order), "at")
             .ttl(sk.reservation(order))
             .query_async(&mut redis)
@@ -340,8 +342,8 @@ async fn recover_restores_reserved_and_ended_reservations() -> anyhow::Result<()
         );
     }
     let (state, recorded, scheduled): (String, i64, Option<i64>) = redis::pipe()
-        .hget(sk.reservation(&orders[2]), "state")
-        .hget(sk.reservation(&orders[2]), "deadline")
+        .hget(sk.reservation(&orders[2]), reservation_field::STATE)
+        .hget(sk.reservation(&orders[2]), reservation_field::DEADLINE)
         .zscore(sk.deadlines(), &orders[2])
         .query_async(&mut redis)
         .await?;

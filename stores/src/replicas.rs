@@ -75,10 +75,7 @@ impl Replicas {
         write: Cmd,
     ) -> redis::RedisResult<(Value, Result<(), NotReplicated>)> {
         // A command's own error comes back as a value: make it the error it is.
-        let checked = |v: Value| match v {
-            Value::ServerError(e) => Err(redis::RedisError::from(e)),
-            v => Ok(v),
-        };
+        let checked = |v: Value| crate::reply::checked(v);
         let required = match self.required(conn).await {
             Ok(r) => r,
             Err(e) => {

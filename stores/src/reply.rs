@@ -1,8 +1,23 @@
 //! Reading Redis replies: the few value shapes the scripts and stream commands answer
 //! with, in one place for every reader (`lua/admit.lua`'s and `lua/transition.lua`'s
-//! replies, outbox entries).
+//! replies, outbox entries, `WAIT`).
+//!
+//! `redis::Value` is a `#[non_exhaustive]` enum of fifteen shapes (RESP2 and RESP3);
+//! each reader here takes the one or two it expects and treats every other as "not
+//! this", so its matches end in a wildcard — the one place that may
+//! (`clippy::wildcard_enum_match_arm` is allowed in this module only).
+#![allow(clippy::wildcard_enum_match_arm)]
 
 use redis::Value;
+
+/// A command's own error inside a pipeline comes back as a value: make it the error it
+/// is.
+pub fn checked(v: Value) -> redis::RedisResult<Value> {
+    match v {
+        Value::ServerError(e) => Err(redis::RedisError::from(e)),
+        v => Ok(v),
+    }
+}
 
 /// A value as text (bulk, simple or integer), if it is one.
 pub fn text(v: Option<&Value>) -> Option<String> {

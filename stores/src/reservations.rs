@@ -112,9 +112,9 @@ pub async fn transition(conn: &mut Conn, m: &Move<'_>) -> Result<Transition, Tra
 
 /// Reads a reply of the script.
 pub fn read_reply(reply: &Value) -> Result<Transition, TransitionError> {
-    match reply {
-        Value::Array(items) => parse(items),
-        other => Err(TransitionError::BadReply(format!("{other:?}"))),
+    match crate::reply::items(Some(reply)) {
+        Some(items) => parse(items),
+        None => Err(TransitionError::BadReply(format!("{reply:?}"))),
     }
 }
 

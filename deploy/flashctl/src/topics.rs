@@ -34,7 +34,9 @@ pub async fn create(
             stores::TopicError::NoPartitions => {
                 OpsError::Invalid("--partitions must be at least 1".into())
             }
-            other => OpsError::Other(other.into()),
+            other @ (stores::TopicError::Kafka(_) | stores::TopicError::Refused { .. }) => {
+                OpsError::Other(other.into())
+            }
         })?;
     Ok(created
         .into_iter()
@@ -106,7 +108,11 @@ fn partition_offsets(
             .find_partition(topic, partition)
             .and_then(|e| match e.offset() {
                 Offset::Offset(o) => Some(o),
-                _ => None,
+                Offset::Beginning
+                | Offset::End
+                | Offset::Stored
+                | Offset::Invalid
+                | Offset::OffsetTail(_) => None,
             });
         out.push(PartitionOffsets {
             partition,

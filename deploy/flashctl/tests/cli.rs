@@ -1,8 +1,10 @@
 //! The `flashctl` binary against a running API and worker on real Redis, PostgreSQL and
 //! Kafka: what an operator does during an incident, and that each change is recorded.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 use std::process::Command;
 use std::time::{Duration, Instant};
+use stores::records::sale::field as sale_field;
 use testkit::api::ApiStack;
 use testkit::worker::WorkerStack;
 
@@ -232,7 +234,7 @@ async fn an_incident_with_flashctl() -> anyhow::Result<()> {
     // Reconcile notices a unit taken in Redis that no order explains.
     redis::cmd("HINCRBY")
         .arg(stack.keys.sale(&"drop".parse()?).sale())
-        .arg("remaining")
+        .arg(sale_field::REMAINING)
         .arg(-1)
         .exec_async(&mut redis)
         .await?;

@@ -2,9 +2,11 @@
 //! it is checked as text, and its security rules are checked for real: the Redis ACL file
 //! it generates is loaded into a real `redis-server` and the services run against it, and
 //! the PostgreSQL grants are applied to a real database.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use stores::records::sale::field as sale_field;
 use testkit::api::ApiStack;
 use testkit::sales::SaleStack;
 use testkit::worker::WorkerStack;
@@ -200,14 +202,14 @@ async fn redis_acl_users_can_do_their_job_and_nothing_more() -> anyhow::Result<(
     };
     let r = redis::cmd("HINCRBY")
         .arg(sale.sale())
-        .arg("remaining")
+        .arg(sale_field::REMAINING)
         .arg(1)
         .query_async(&mut w)
         .await;
     assert!(denied(r), "the worker must not write stock");
     let r = redis::cmd("HGET")
         .arg(sale.sale())
-        .arg("remaining")
+        .arg(sale_field::REMAINING)
         .query_async(&mut w)
         .await;
     assert!(denied(r), "the worker does not even read sales");

@@ -1,7 +1,9 @@
 //! `flashctl sale open|status` against real Redis and PostgreSQL.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
 use flashctl::OpsError;
 use flashctl::sale::{self, NewSale, OpenOutcome};
+use stores::records::sale::field as sale_field;
 use testkit::TestStack;
 
 fn new_sale(product: &str, stock: u32) -> NewSale {
@@ -42,7 +44,7 @@ async fn open_is_idempotent_and_status_agrees_with_postgres() -> anyhow::Result<
         .await?;
     redis::cmd("HINCRBY")
         .arg(stack.keys.sale(&s.product).sale())
-        .arg("remaining")
+        .arg(sale_field::REMAINING)
         .arg(-4)
         .exec_async(&mut redis)
         .await?;

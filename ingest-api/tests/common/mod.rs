@@ -6,6 +6,7 @@ use flashctl::guard::{Limits, parse_limit};
 use shared::ReservationState;
 use shared::keys::Scope;
 use std::collections::HashMap;
+use stores::records::sale::field as sale_field;
 use stores::redis::Conn;
 use stores::reservations::{Move, Transition, transition};
 use testkit::TestStack;
@@ -87,7 +88,7 @@ pub async fn remaining(stack: &TestStack, product: &str) -> anyhow::Result<i64> 
     let mut redis = stack.redis().await?;
     Ok(redis::cmd("HGET")
         .arg(stack.keys.sale(&product.parse()?).sale())
-        .arg("remaining")
+        .arg(sale_field::REMAINING)
         .query_async(&mut redis)
         .await?)
 }
@@ -97,7 +98,7 @@ pub async fn returning(stack: &TestStack, product: &str) -> anyhow::Result<i64> 
     let mut redis = stack.redis().await?;
     let n: Option<i64> = redis::cmd("HGET")
         .arg(stack.keys.sale(&product.parse()?).sale())
-        .arg("returning")
+        .arg(sale_field::RETURNING)
         .query_async(&mut redis)
         .await?;
     Ok(n.unwrap_or(0))

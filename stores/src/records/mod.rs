@@ -2,7 +2,7 @@
 //! once: written by the Lua scripts (`lua/`) or by Rust, read by the API, the worker,
 //! `flashctl` and the tests through these types. A name that drifted between a script
 //! and its reader would lose state silently (a recovery that rebuilds a reservation
-//! under the wrong field, say), so `stores/tests/records.rs` round-trips each record
+//! under the wrong field, say), so `ingest-api/tests/records.rs` round-trips each record
 //! through its writer and its reader.
 //!
 //! | record | key (`shared::keys`) | written by | read by |

@@ -75,7 +75,7 @@ impl Breaker {
             State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
                 failures: failures + 1,
             },
-            _ => State::Open {
+            State::Closed { .. } | State::Open { .. } | State::HalfOpen { .. } => State::Open {
                 until: Instant::now() + self.cooldown,
             },
         };
