@@ -1,160 +1,13 @@
-//! The HTTP client: signed requests, their answers, and placing an order until its
-//! outcome is known.
+//! The HTTP client: signed requests, and placing an order until its outcome is known.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::HeaderMap;
-use serde::Deserialize;
-
+use crate::answer::{Answer, send};
 use crate::headers;
-use crate::problem::Problem;
+use crate::order::{Error, Order, Placed};
 use crate::retry::RetryPolicy;
 use crate::signing::{sign, unquoted};
-
-/// One answer, kept whole: status, headers and the body byte for byte.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// Response headers.
-    pub headers: HeaderMap,
-    /// Raw body, byte for byte.
-    pub body: Vec<u8>,
-    /// Time from send to complete body.
-    pub latency: Duration,
-}
-
-impl Answer {
-    /// The body as JSON (`Null` if it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    /// The refusal, if this answer is one (`application/problem+json` with a `code`).
-    pub fn problem(&self) -> Option<Problem> {
-        Problem::parse(self.status, &self.body, self.retry_after_secs())
-    }
-
-    /// The problem `code`, `ACCEPTED` for a 202, `HTTP_<status>` for anything else.
-    pub fn code(&self) -> String {
-        if self.status == 202 {
-            return "ACCEPTED".into();
-        }
-        self.problem()
-            .map_or_else(|| format!("HTTP_{}", self.status), |p| p.raw_code)
-    }
-
-    /// The order id of a 202.
-    pub fn order_id(&self) -> Option<String> {
-        self.json()["orderId"].as_str().map(str::to_owned)
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// `Retry-After` in seconds, if present.
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        self.header("retry-after")
-            .and_then(|v| v.trim().parse().ok())
-    }
-}
-
-/// An order as `POST /order` takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Order<'a> {
-    /// What to buy (`^[a-z0-9-]{1,50}$`).
-    pub product_id: &'a str,
-    /// Who buys (`^[a-z0-9-]{1,50}$`).
-    pub user_id: &'a str,
-    /// How many (1–10).
-    pub quantity: u32,
-}
-
-impl Order<'_> {
-    /// The JSON body, `{"productId","userId","quantity"}`.
-    pub fn body(&self) -> Vec<u8> {
-        // In the contract's order of members (`ingest-api/API.md`), values escaped.
-        let text = |s: &str| serde_json::Value::from(s).to_string();
-        format!(
-            r#"{{"productId":{},"userId":{},"quantity":{}}}"#,
-            text(self.product_id),
-            text(self.user_id),
-            self.quantity
-        )
-        .into_bytes()
-    }
-}
-
-/// An order as the API shows it (the `202` body and `GET /order/{id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    /// The order id (a UUID).
-    pub order_id: String,
-    /// `accepted` (handed off) or `persisted` (in the store of record).
-    pub status: String,
-    /// What was bought.
-    pub product_id: String,
-    /// Who bought it.
-    pub user_id: String,
-    /// How many units.
-    pub quantity: u32,
-    /// `reserved`, `paid`, `cancelled` or `expired`, when known.
-    #[serde(default)]
-    pub state: Option<String>,
-    /// While reserved on a sale with a payment window: when it expires unless paid.
-    #[serde(default)]
-    pub payment_deadline: Option<String>,
-}
-
-/// An accepted order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placed {
-    /// The order.
-    pub order: OrderView,
-    /// Whether this was the replay of an earlier answer to the same key.
-    pub replayed: bool,
-    /// Attempts it took.
-    pub attempts: u32,
-}
-
-/// Why an order was not placed.
-#[derive(Debug)]
-pub enum Error {
-    /// The API refused it, or (after the last attempt) still could not tell the outcome:
-    /// see [`Problem::outcome_pending`].
-    Refused(Problem),
-    /// No answer: the connection failed or the attempt timed out, on the last attempt.
-    Transport(Option<reqwest::Error>),
-    /// An answer that is neither an order nor a problem document.
-    Unexpected {
-        /// Its status.
-        status: u16,
-    },
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refused(p) => write!(f, "refused: {p}"),
-            Self::Transport(Some(e)) => write!(f, "no answer: {e}"),
-            Self::Transport(None) => f.write_str("no answer within the attempt timeout"),
-            Self::Unexpected { status } => write!(f, "unexpected answer (HTTP {status})"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Transport(Some(e)) => Some(e),
-            Self::Refused(_) | Self::Transport(None) | Self::Unexpected { .. } => None,
-        }
-    }
-}
 
 /// The signing headers of one request.
 #[derive(Debug, Clone)]
@@ -411,21 +264,6 @@ impl Client {
         let key = format!("cancel-{order_id}");
         send(self.cancel_request(order_id, user, &key)).await
     }
-}
-
-/// Sends a request and reads the whole answer.
-pub async fn send(req: reqwest::RequestBuilder) -> reqwest::Result<Answer> {
-    let started = Instant::now();
-    let resp = req.send().await?;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.bytes().await?.to_vec();
-    Ok(Answer {
-        status,
-        headers,
-        body,
-        latency: started.elapsed(),
-    })
 }
 
 #[cfg(test)]

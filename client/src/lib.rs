@@ -37,14 +37,22 @@ pub mod signing;
 pub use codes::ProblemCode;
 
 #[cfg(feature = "http")]
+mod answer;
+#[cfg(feature = "http")]
 mod client;
+#[cfg(feature = "http")]
+mod order;
 #[cfg(feature = "http")]
 mod problem;
 #[cfg(feature = "http")]
 mod retry;
 
 #[cfg(feature = "http")]
-pub use client::{Answer, Client, Error, Order, OrderView, Placed, Signed, new_key, now_ms, send};
+pub use answer::{Answer, send};
+#[cfg(feature = "http")]
+pub use client::{Client, Signed, new_key, now_ms};
+#[cfg(feature = "http")]
+pub use order::{Error, Order, OrderView, Placed};
 #[cfg(feature = "http")]
 pub use problem::{FieldError, Problem};
 #[cfg(feature = "http")]

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::client::Answer;
+use crate::answer::Answer;
 use crate::codes::ProblemCode;
 
 /// How persistent a client is.

@@ -136,10 +136,10 @@ mod defaults {
         SocketAddr::from(([127, 0, 0, 1], 9090))
     }
     pub fn redis_url() -> Secret<String> {
-        Secret::new("redis://127.0.0.1:6379".into())
+        Secret::new(shared::defaults::REDIS_URL.into())
     }
     pub fn redis_namespace() -> String {
-        "fs".into()
+        shared::defaults::REDIS_NAMESPACE.into()
     }
     pub fn redis_timeout_ms() -> u64 {
         150
@@ -148,10 +148,10 @@ mod defaults {
         50
     }
     pub fn kafka_brokers() -> String {
-        "127.0.0.1:9092".into()
+        shared::defaults::KAFKA_BROKERS.into()
     }
     pub fn kafka_topic() -> String {
-        "orders".into()
+        shared::defaults::KAFKA_TOPIC.into()
     }
     pub fn kafka_publish_timeout_ms() -> u64 {
         5_000
@@ -217,110 +217,125 @@ impl Settings {
 
     /// Checks what serde cannot.
     pub fn validate(self) -> Result<Validated, SettingsError> {
-        let invalid = |m: String| Err(SettingsError::Invalid(m));
-        let keyring = match Keyring::parse(self.signing_keys.expose()) {
-            Ok(k) => k,
-            Err(e) => return invalid(e.to_string()),
+        self.validated().map_err(SettingsError::Invalid)
+    }
+
+    fn validated(self) -> Result<Validated, String> {
+        let keyring = Keyring::parse(self.signing_keys.expose()).map_err(|e| e.to_string())?;
+        self.check_ranges()?;
+        let allowed_origins = self.allowed_origins()?;
+        let fallback_ip_limit = self
+            .fallback_ip_limit
+            .parse::<LimitSpec>()
+            .map_err(|e| format!("FALLBACK_IP_LIMIT: {e}"))?;
+        if self.environment == Environment::Production && !self.rate_limit_enabled {
+            return Err("RATE_LIMIT_ENABLED=false is refused in production".into());
+        }
+        let webhook_secrets = match &self.payment_webhook_secrets {
+            Some(raw) => WebhookSecrets::parse(raw.expose()).map_err(|e| e.to_string())?,
+            None => WebhookSecrets::default(),
         };
-        if self.redis_namespace.is_empty() || self.redis_namespace.contains(['{', '}', ' ']) {
-            return invalid("REDIS_NAMESPACE must be non-empty, without braces or spaces".into());
-        }
-        if self.kafka_topic.is_empty() {
-            return invalid("KAFKA_TOPIC must not be empty".into());
-        }
-        if self.signature_window_ms == 0 || self.signature_window_ms > 300_000 {
-            return invalid("SIGNATURE_WINDOW_MS must be 1..=300000".into());
-        }
-        if self.redis_timeout_ms == 0 {
-            return invalid("REDIS_TIMEOUT_MS must be positive".into());
-        }
-        if self.redis_replica_wait_ms == 0 || self.redis_replica_wait_ms >= self.redis_timeout_ms {
-            return invalid(
-                "REDIS_REPLICA_WAIT_MS must be positive and below REDIS_TIMEOUT_MS".into(),
-            );
-        }
-        if !(60..=7 * 24 * 3600).contains(&self.idempotency_ttl_secs) {
-            return invalid(
-                "IDEMPOTENCY_TTL_SECS must be 60..=604800 (retries must find the answer)".into(),
-            );
-        }
-        if !(100..=600_000).contains(&self.relay_idle_ms) {
-            return invalid("RELAY_IDLE_MS must be 100..=600000".into());
-        }
-        if !(1..=60_000).contains(&self.kafka_publish_timeout_ms) {
-            return invalid("KAFKA_PUBLISH_TIMEOUT_MS must be 1..=60000".into());
-        }
-        if self.kafka_linger_ms > 1_000 {
-            return invalid("KAFKA_LINGER_MS must be 0..=1000".into());
-        }
-        if !(100..=60_000).contains(&self.request_timeout_ms) {
-            return invalid("REQUEST_TIMEOUT_MS must be 100..=60000".into());
-        }
-        if !(1..=1_000_000).contains(&self.max_connections) {
-            return invalid("MAX_CONNECTIONS must be 1..=1000000".into());
-        }
-        if !(60..=30 * 24 * 3600).contains(&self.order_status_ttl_secs) {
-            return invalid("ORDER_STATUS_TTL_SECS must be 60..=2592000".into());
-        }
-        let trusted_proxies = match TrustedProxies::parse(&self.trusted_proxies) {
-            Ok(t) => t,
-            Err(e) => return invalid(e),
-        };
-        let allowed_origins: Vec<String> = self
+        Ok(Validated {
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)?,
+            pseudonymizer: self.pseudonymizer()?,
+            keyspace: Keyspace::new(self.redis_namespace.clone()),
+            raw: self,
+            keyring,
+            allowed_origins,
+            fallback_ip_limit,
+            webhook_secrets,
+        })
+    }
+
+    /// Names, numbers and the relations between them.
+    fn check_ranges(&self) -> Result<(), String> {
+        let within = |ok: bool, message: &str| if ok { Ok(()) } else { Err(message.to_owned()) };
+        within(
+            !self.redis_namespace.is_empty() && !self.redis_namespace.contains(['{', '}', ' ']),
+            "REDIS_NAMESPACE must be non-empty, without braces or spaces",
+        )?;
+        within(
+            !self.kafka_topic.is_empty(),
+            "KAFKA_TOPIC must not be empty",
+        )?;
+        within(
+            (1..=300_000).contains(&self.signature_window_ms),
+            "SIGNATURE_WINDOW_MS must be 1..=300000",
+        )?;
+        within(
+            self.redis_timeout_ms > 0,
+            "REDIS_TIMEOUT_MS must be positive",
+        )?;
+        within(
+            self.redis_replica_wait_ms > 0 && self.redis_replica_wait_ms < self.redis_timeout_ms,
+            "REDIS_REPLICA_WAIT_MS must be positive and below REDIS_TIMEOUT_MS",
+        )?;
+        within(
+            (60..=7 * 24 * 3600).contains(&self.idempotency_ttl_secs),
+            "IDEMPOTENCY_TTL_SECS must be 60..=604800 (retries must find the answer)",
+        )?;
+        within(
+            (100..=600_000).contains(&self.relay_idle_ms),
+            "RELAY_IDLE_MS must be 100..=600000",
+        )?;
+        within(
+            (1..=60_000).contains(&self.kafka_publish_timeout_ms),
+            "KAFKA_PUBLISH_TIMEOUT_MS must be 1..=60000",
+        )?;
+        within(
+            self.kafka_linger_ms <= 1_000,
+            "KAFKA_LINGER_MS must be 0..=1000",
+        )?;
+        within(
+            (100..=60_000).contains(&self.request_timeout_ms),
+            "REQUEST_TIMEOUT_MS must be 100..=60000",
+        )?;
+        within(
+            (1..=1_000_000).contains(&self.max_connections),
+            "MAX_CONNECTIONS must be 1..=1000000",
+        )?;
+        within(
+            (60..=30 * 24 * 3600).contains(&self.order_status_ttl_secs),
+            "ORDER_STATUS_TTL_SECS must be 60..=2592000",
+        )
+    }
+
+    /// Parsed `ALLOWED_ORIGINS`: origins only, and at least one outside development.
+    fn allowed_origins(&self) -> Result<Vec<String>, String> {
+        let origins: Vec<String> = self
             .allowed_origins
             .split(',')
             .map(str::trim)
             .filter(|o| !o.is_empty())
             .map(str::to_owned)
             .collect();
-        if let Some(bad) = allowed_origins
+        if let Some(bad) = origins
             .iter()
             .find(|o| !(o.starts_with("https://") || o.starts_with("http://")))
         {
-            return invalid(format!(
+            return Err(format!(
                 "ALLOWED_ORIGINS entry {bad:?} must be an origin such as https://shop.example.com"
             ));
         }
-        let fallback_ip_limit = match self.fallback_ip_limit.parse::<LimitSpec>() {
-            Ok(l) => l,
-            Err(e) => return invalid(format!("FALLBACK_IP_LIMIT: {e}")),
-        };
-        let strict = self.environment != Environment::Development;
-        if strict && allowed_origins.is_empty() {
-            return invalid(format!(
+        if self.environment != Environment::Development && origins.is_empty() {
+            return Err(format!(
                 "ALLOWED_ORIGINS must list the allowed browser origins in {:?}",
                 self.environment
             ));
         }
-        if self.environment == Environment::Production && !self.rate_limit_enabled {
-            return invalid("RATE_LIMIT_ENABLED=false is refused in production".into());
-        }
-        let pseudonymizer = match &self.ip_hash_key {
-            Some(k) if k.expose().len() >= 16 => Pseudonymizer::new(k.expose().as_bytes()),
-            Some(_) => return invalid("IP_HASH_KEY must be at least 16 bytes".into()),
-            None if strict => {
-                return invalid(format!("IP_HASH_KEY is required in {:?}", self.environment));
+        Ok(origins)
+    }
+
+    /// The keyed hashes of `IP_HASH_KEY` (required outside development).
+    fn pseudonymizer(&self) -> Result<Pseudonymizer, String> {
+        match &self.ip_hash_key {
+            Some(k) if k.expose().len() >= 16 => Ok(Pseudonymizer::new(k.expose().as_bytes())),
+            Some(_) => Err("IP_HASH_KEY must be at least 16 bytes".into()),
+            None if self.environment != Environment::Development => {
+                Err(format!("IP_HASH_KEY is required in {:?}", self.environment))
             }
-            None => Pseudonymizer::new(DEVELOPMENT_IP_HASH_KEY.as_bytes()),
-        };
-        let webhook_secrets = match &self.payment_webhook_secrets {
-            Some(raw) => match WebhookSecrets::parse(raw.expose()) {
-                Ok(secrets) => secrets,
-                Err(e) => return invalid(e.to_string()),
-            },
-            None => WebhookSecrets::default(),
-        };
-        let keyspace = Keyspace::new(self.redis_namespace.clone());
-        Ok(Validated {
-            raw: self,
-            keyring,
-            keyspace,
-            trusted_proxies,
-            allowed_origins,
-            fallback_ip_limit,
-            pseudonymizer,
-            webhook_secrets,
-        })
+            None => Ok(Pseudonymizer::new(DEVELOPMENT_IP_HASH_KEY.as_bytes())),
+        }
     }
 
     /// Longest wait for a request body.

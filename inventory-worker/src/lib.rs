@@ -14,6 +14,7 @@ pub mod lag;
 pub mod metrics;
 pub mod settings;
 pub mod startup;
+pub mod transitions;
 
 pub use settings::Settings;
 pub use startup::Application;

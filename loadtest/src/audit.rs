@@ -93,7 +93,7 @@ impl Expectation {
                     }
                 }
                 Ok(a) if a.status >= 500 && a.status != 503 => e.server_errors += 1,
-                Ok(a) if !crate::outcome::is_unknown(a) => {}
+                Ok(a) if !flashsale_client::outcome_unknown(a) => {}
                 _ => {
                     e.unresolved.insert((s.user.clone(), s.key.clone()));
                 }
@@ -253,77 +253,100 @@ pub async fn audit(
             &[&product.as_str()],
         )
         .await?;
-    let mut persisted: HashMap<String, i64> = HashMap::new();
-    let mut per_key: HashMap<(String, String), usize> = HashMap::new();
-    let mut per_user: HashMap<String, i64> = HashMap::new();
-    let mut row_units = 0i64;
-    let (mut paid_units, mut returned_units, mut contradicted) = (0i64, 0i64, 0usize);
-    let (mut resolved_late, mut resolved_late_units, mut unexplained_rows) = (0, 0i64, 0);
-    for r in &rows {
-        let id: String = r.get(0);
-        let q: i32 = r.get(1);
-        let who: (String, String) = (r.get(2), r.get(3));
-        let state: String = r.get(4);
-        let live = state == "reserved" || state == "paid";
-        if live {
-            row_units += i64::from(q);
-        } else {
-            returned_units += i64::from(q);
-        }
-        if state == "paid" {
-            paid_units += i64::from(q);
-        }
-        if expect.told.get(&id).is_some_and(|told| *told != state) {
-            contradicted += 1;
-        }
-        if !accepted.contains_key(&id) {
-            if expect.unresolved.contains(&who) {
-                resolved_late += 1;
-                resolved_late_units += i64::from(q);
-            } else {
-                unexplained_rows += 1;
-            }
-        }
-        persisted.insert(id, q.into());
-        if live {
-            *per_user.entry(who.0.clone()).or_insert(0) += i64::from(q);
-        }
-        *per_key.entry(who).or_insert(0) += 1;
-    }
+    let t = Tally::of(&rows, expect);
     let lost = accepted
         .keys()
-        .filter(|id| !persisted.contains_key(*id))
+        .filter(|id| !t.persisted.contains_key(*id))
         .count();
-    let duplicated = per_key.values().filter(|n| **n > 1).count();
     let over_cap_users = if status.per_user > 0 {
-        per_user.values().filter(|u| **u > status.per_user).count()
+        t.per_user
+            .values()
+            .filter(|u| **u > status.per_user)
+            .count()
     } else {
         0
     };
-    let accepted_units: i64 = accepted.values().sum::<i64>() + resolved_late_units;
     Ok(Report {
         stock: status.stock,
         accepted_orders: accepted.len(),
-        accepted_units,
+        accepted_units: accepted.values().sum::<i64>() + t.resolved_late_units,
         persisted_orders: rows.len(),
-        resolved_late,
-        resolved_late_units,
+        resolved_late: t.resolved_late,
+        resolved_late_units: t.resolved_late_units,
         persisted_units: status.persisted,
-        row_units,
-        paid_units,
-        returned_units,
-        contradicted,
+        row_units: t.row_units,
+        paid_units: t.paid_units,
+        returned_units: t.returned_units,
+        contradicted: t.contradicted,
         redis_remaining: status.redis_remaining,
         pending_handoff: status.pending_handoff,
         lost,
-        unexplained_rows,
-        duplicated,
+        unexplained_rows: t.unexplained_rows,
+        duplicated: t.per_key.values().filter(|n| **n > 1).count(),
         oversold: (status.persisted - status.stock).max(0),
         over_cap_users,
         server_errors: expect.server_errors,
         // After the drain, units taken in Redis that never reached PostgreSQL.
         leaked: status.in_transit,
     })
+}
+
+/// The product's rows, counted against what clients were told.
+#[derive(Default)]
+struct Tally {
+    /// Units by order id.
+    persisted: HashMap<String, i64>,
+    /// Rows by (user, idempotency key): more than one is a duplicate.
+    per_key: HashMap<(String, String), usize>,
+    /// Live units by user.
+    per_user: HashMap<String, i64>,
+    /// Units of live rows (reserved or paid).
+    row_units: i64,
+    paid_units: i64,
+    returned_units: i64,
+    /// Rows in a state other than the one their shopper was told.
+    contradicted: usize,
+    /// Rows of orders whose outcome the client never learned (an unknown 503).
+    resolved_late: usize,
+    resolved_late_units: i64,
+    /// Rows no 202 and no unknown outcome explains.
+    unexplained_rows: usize,
+}
+
+impl Tally {
+    fn of(rows: &[tokio_postgres::Row], expect: &Expectation) -> Self {
+        let mut t = Self::default();
+        for r in rows {
+            let id: String = r.get(0);
+            let q = i64::from(r.get::<_, i32>(1));
+            let who: (String, String) = (r.get(2), r.get(3));
+            let state: String = r.get(4);
+            let live = state == "reserved" || state == "paid";
+            if live {
+                t.row_units += q;
+                *t.per_user.entry(who.0.clone()).or_insert(0) += q;
+            } else {
+                t.returned_units += q;
+            }
+            if state == "paid" {
+                t.paid_units += q;
+            }
+            if expect.told.get(&id).is_some_and(|told| *told != state) {
+                t.contradicted += 1;
+            }
+            if !expect.accepted.contains_key(&id) {
+                if expect.unresolved.contains(&who) {
+                    t.resolved_late += 1;
+                    t.resolved_late_units += q;
+                } else {
+                    t.unexplained_rows += 1;
+                }
+            }
+            t.persisted.insert(id, q);
+            *t.per_key.entry(who).or_insert(0) += 1;
+        }
+        t
+    }
 }
 
 /// What one bot managed to buy, against what the sale's rules allow it.

@@ -60,40 +60,7 @@ pub async fn saturate(
     for c in 0..concurrency {
         let client = client.clone();
         let product = products[c % products.len().max(1)].clone();
-        tasks.spawn(async move {
-            let mut h = crate::measure::histogram();
-            let mut codes: BTreeMap<String, u64> = BTreeMap::new();
-            let mut wire = None;
-            let mut i = 0u64;
-            while Instant::now() < deadline {
-                let user = match users {
-                    Users::Fixed => "u-0".to_owned(),
-                    Users::Fresh => format!("u-{c}-{i}"),
-                };
-                i += 1;
-                let key = uuid::Uuid::new_v4().simple().to_string();
-                let body = Client::body(&product, &user, 1);
-                let t = Instant::now();
-                if wire.is_none() {
-                    wire = Wire::connect(client.base_url()).await.ok();
-                }
-                let answer = match wire.as_mut() {
-                    Some(w) => w.place(&client, &body, &key).await,
-                    None => Err(std::io::ErrorKind::NotConnected.into()),
-                };
-                let code = match answer {
-                    Ok((_, code)) => code,
-                    Err(_) => {
-                        // Closed or refused: count it, and open a new connection next time.
-                        wire = None;
-                        "TRANSPORT_ERROR".to_owned()
-                    }
-                };
-                let _ = h.record((t.elapsed().as_micros() as u64).max(1));
-                *codes.entry(code).or_insert(0) += 1;
-            }
-            (h, codes)
-        });
+        tasks.spawn(async move { one_connection(&client, &product, users, c, deadline).await });
     }
     let mut all = crate::measure::histogram();
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
@@ -110,6 +77,49 @@ pub async fn saturate(
         codes,
         latency: Latency::of(&all),
     }
+}
+
+/// One connection of [`saturate`] (number `c`): orders `product` back to back until
+/// `deadline`; the latencies and the codes it got.
+async fn one_connection(
+    client: &Client,
+    product: &str,
+    users: Users,
+    c: usize,
+    deadline: Instant,
+) -> (hdrhistogram::Histogram<u64>, BTreeMap<String, u64>) {
+    let mut h = crate::measure::histogram();
+    let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut wire = None;
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        let user = match users {
+            Users::Fixed => "u-0".to_owned(),
+            Users::Fresh => format!("u-{c}-{i}"),
+        };
+        i += 1;
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let body = Client::body(product, &user, 1);
+        let t = Instant::now();
+        if wire.is_none() {
+            wire = Wire::connect(client.base_url()).await.ok();
+        }
+        let answer = match wire.as_mut() {
+            Some(w) => w.place(client, &body, &key).await,
+            None => Err(std::io::ErrorKind::NotConnected.into()),
+        };
+        let code = match answer {
+            Ok((_, code)) => code,
+            Err(_) => {
+                // Closed or refused: count it, and open a new connection next time.
+                wire = None;
+                "TRANSPORT_ERROR".to_owned()
+            }
+        };
+        let _ = h.record((t.elapsed().as_micros() as u64).max(1));
+        *codes.entry(code).or_insert(0) += 1;
+    }
+    (h, codes)
 }
 
 /// The bare handler: reads the body, answers a fixed `409` problem. Nothing else.

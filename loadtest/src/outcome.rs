@@ -1,7 +1,6 @@
 //! What each order finally got, as the client knows it: the record the audit joins with
 //! the database.
 
-use flashsale_client::Answer;
 use serde::{Deserialize, Serialize};
 
 /// The final state of one order, as the client knows it.
@@ -76,13 +75,6 @@ pub struct Progress {
     pub finished: usize,
     /// Orders in flight.
     pub in_flight: usize,
-}
-
-/// An answer that does not tell the outcome: the order may or may not have been taken
-/// (503, 409 in flight), or this attempt was not processed at all (408: the server gave
-/// up waiting for the request), so only a retry with the same key tells.
-pub(crate) fn is_unknown(a: &Answer) -> bool {
-    matches!(a.status, 503 | 408) || (a.status == 409 && a.code() == "IDEMPOTENCY_IN_FLIGHT")
 }
 
 #[cfg(test)]

@@ -41,8 +41,18 @@ fn ms(v: f64) -> String {
 impl RunReport {
     /// The Markdown report.
     pub fn markdown(&self) -> String {
-        let s = &self.summary;
         let mut md = String::new();
+        self.heading(&mut md);
+        self.latency_table(&mut md);
+        self.answers_by_actor(&mut md);
+        self.audit_table(&mut md);
+        self.bots_table(&mut md);
+        self.over_time(&mut md);
+        md
+    }
+
+    fn heading(&self, md: &mut String) {
+        let s = &self.summary;
         let _ = writeln!(md, "# Load run `{}`\n", self.scenario.name);
         let _ = writeln!(
             md,
@@ -61,6 +71,10 @@ impl RunReport {
             md,
             "Latency is measured from each request's *scheduled* send time (open model, no coordinated omission), first attempt.\n"
         );
+    }
+
+    fn latency_table(&self, md: &mut String) {
+        let s = &self.summary;
         let _ = writeln!(md, "## Latency by outcome (ms)\n");
         let _ = writeln!(md, "| outcome | count | p50 | p90 | p99 | p99.9 | max |");
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
@@ -78,8 +92,11 @@ impl RunReport {
                 ms(l.max_ms)
             );
         }
+    }
+
+    fn answers_by_actor(&self, md: &mut String) {
         let _ = writeln!(md, "\n## Answers by actor\n");
-        for (actor, codes) in &s.by_actor {
+        for (actor, codes) in &self.summary.by_actor {
             let list = codes
                 .iter()
                 .map(|(c, n)| format!("{c} {n}"))
@@ -87,6 +104,9 @@ impl RunReport {
                 .join(", ");
             let _ = writeln!(md, "- **{actor}**: {list}");
         }
+    }
+
+    fn audit_table(&self, md: &mut String) {
         let a = &self.audit;
         let _ = writeln!(md, "\n## Audit (after the pipeline drained)\n");
         let _ = writeln!(
@@ -124,21 +144,29 @@ impl RunReport {
                 a.contradicted
             );
         }
-        if !self.bots.is_empty() {
-            let _ = writeln!(md, "\n## Bots against their allowance\n");
-            let _ = writeln!(md, "| bot | units bought | allowed | verdict |");
-            let _ = writeln!(md, "|---|---:|---:|---|");
-            for b in &self.bots {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | {} | {} |",
-                    b.bot,
-                    b.units,
-                    b.allowed.map_or("unbounded".into(), |x| x.to_string()),
-                    if b.passed { "PASS" } else { "FAIL" }
-                );
-            }
+    }
+
+    fn bots_table(&self, md: &mut String) {
+        if self.bots.is_empty() {
+            return;
         }
+        let _ = writeln!(md, "\n## Bots against their allowance\n");
+        let _ = writeln!(md, "| bot | units bought | allowed | verdict |");
+        let _ = writeln!(md, "|---|---:|---:|---|");
+        for b in &self.bots {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                b.bot,
+                b.units,
+                b.allowed.map_or("unbounded".into(), |x| x.to_string()),
+                if b.passed { "PASS" } else { "FAIL" }
+            );
+        }
+    }
+
+    fn over_time(&self, md: &mut String) {
+        let s = &self.summary;
         let _ = writeln!(
             md,
             "\n## Over time\n\n![latency](latency.png)\n\n![throughput](throughput.png)"
@@ -156,7 +184,6 @@ impl RunReport {
                 s.generator_saturated
             );
         }
-        md
     }
 
     /// Writes `report.md`, `summary.json`, `outcomes.jsonl`, `latency.png` and

@@ -99,7 +99,7 @@ pub struct Keyspace {
 
 impl Default for Keyspace {
     fn default() -> Self {
-        Self::new("fs")
+        Self::new(crate::defaults::REDIS_NAMESPACE)
     }
 }
 

@@ -29,7 +29,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
+        default_value = shared::defaults::REDIS_URL,
         global = true,
         hide_env_values = true
     )]
@@ -39,13 +39,13 @@ pub struct Cli {
     #[arg(long, env = "REDIS_CLUSTER_NODES", default_value = "", global = true)]
     pub redis_cluster_nodes: String,
     /// Prefix of every Redis key (same as the API's).
-    #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs", global = true)]
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = shared::defaults::REDIS_NAMESPACE, global = true)]
     pub redis_namespace: String,
     /// PostgreSQL with the durable record.
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",
+        default_value = shared::defaults::DATABASE_URL,
         global = true,
         hide_env_values = true
     )]
@@ -54,7 +54,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "KAFKA_BROKERS",
-        default_value = "127.0.0.1:9092",
+        default_value = shared::defaults::KAFKA_BROKERS,
         global = true
     )]
     pub kafka_brokers: String,

@@ -13,7 +13,7 @@ use super::Target;
 #[derive(Args)]
 pub struct OrderTopic {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "KAFKA_BROKERS", default_value = shared::defaults::KAFKA_BROKERS)]
     pub brokers: String,
     /// Topic.
     #[arg(long)]
@@ -66,7 +66,7 @@ pub struct SweepArgs {
 #[derive(Args)]
 pub struct AdmitCallArgs {
     /// Redis key namespace.
-    #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs")]
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = shared::defaults::REDIS_NAMESPACE)]
     pub namespace: String,
     /// Product.
     #[arg(long)]

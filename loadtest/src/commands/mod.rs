@@ -30,7 +30,7 @@ pub struct Target {
     #[arg(
         long,
         env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
+        default_value = shared::defaults::REDIS_URL,
         hide_env_values = true
     )]
     pub redis_url: String,
@@ -38,13 +38,13 @@ pub struct Target {
     #[arg(long, env = "REDIS_CLUSTER_NODES", default_value = "")]
     pub redis_cluster_nodes: String,
     /// Redis key namespace of the stack.
-    #[arg(long, env = "REDIS_NAMESPACE", default_value = "fs")]
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = shared::defaults::REDIS_NAMESPACE)]
     pub redis_namespace: String,
     /// PostgreSQL of the stack (for the audit).
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale",
+        default_value = shared::defaults::DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: String,

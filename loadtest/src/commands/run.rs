@@ -1,12 +1,17 @@
 //! `loadtest run`: a scenario file end to end — its sale, crowd and bots, the audit, and a
 //! report with charts.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
+use flashctl::sale::NewSale;
 use loadtest::audit::{self, Expectation};
 use loadtest::engine;
+use loadtest::outcome::Outcome;
+use loadtest::report::RunReport;
+use loadtest::scenario::Scenario;
+use loadtest::settle::Settle;
 use loadtest::traffic::Plan;
 use shared::ProductId;
 
@@ -34,46 +39,13 @@ pub struct RunArgs {
 
 /// Runs the scenario; `Ok(true)` when the audit and every bot pass.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
-    use loadtest::scenario::Scenario;
     let scenario = Scenario::load(&args.scenario)?;
-    let settle = match (&scenario.payments, &args.webhook_secret) {
-        (Some(behaviour), Some(secret)) => Some(loadtest::settle::Settle {
-            secret: secret.clone(),
-            behaviour: behaviour.clone(),
-        }),
-        (Some(_), None) => anyhow::bail!(
-            "the scenario's shoppers pay: give --webhook-secret or PAYMENT_WEBHOOK_SECRET"
-        ),
-        (None, _) => None,
-    };
+    let settle = settle(&scenario, args.webhook_secret.as_deref())?;
     let targets = args.target.clients()?;
-    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let mut product = format!("{}-{stamp}", scenario.name.to_ascii_lowercase());
-    product.truncate(50);
-    let product: ProductId = product
-        .parse()
-        .context("the scenario name must be [a-z0-9-]")?;
-
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let product = product_for(&scenario)?;
     let (pg, mut redis, keys) = args.target.stores().await?;
-    flashctl::sale::open(
-        &pg,
-        &mut redis,
-        &keys,
-        &flashctl::sale::NewSale {
-            product: product.clone(),
-            stock: scenario.sale.stock,
-            per_user: scenario.sale.per_user,
-            starts_at: None,
-            ends_at: None,
-            limits: scenario.limits()?,
-            payment_window: scenario.sale.payment_window,
-        },
-    )
-    .await?;
+    flashctl::sale::open(&pg, &mut redis, &keys, &new_sale(&scenario, &product)?).await?;
     eprintln!(
         "scenario {}: sale {product} ({} units), {:?} of arrivals to {} instance(s)…",
         scenario.name,
@@ -81,20 +53,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         scenario.duration,
         targets.len()
     );
-    let plan = Plan {
-        product: product.to_string(),
-        schedule: scenario.schedule,
-        duration: scenario.duration,
-        users: scenario.crowd.users,
-        source_ips: scenario.crowd.source_ips,
-        forwarded_for: scenario.crowd.forwarded_for,
-        max_attempts: scenario.crowd.max_attempts,
-        attempt_timeout: scenario.crowd.attempt_timeout,
-        max_in_flight: scenario.crowd.max_in_flight,
-        bots: scenario.bots.iter().map(|b| (b.kind, b.rate)).collect(),
-        settle,
-    };
-    let (outcomes, saturated) = engine::run(&targets, plan, |p| {
+    let (outcomes, saturated) = engine::run(&targets, plan(&scenario, &product, settle), |p| {
         eprintln!(
             "  {:>5.1}s scheduled {:>7} finished {:>7} in flight {:>6}",
             p.elapsed_s, p.scheduled, p.finished, p.in_flight
@@ -103,7 +62,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     .await;
     let summary =
         loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
-
     if let Some(window) = scenario.sale.payment_window.filter(|w| !w.is_zero()) {
         // The last reservations' deadlines, plus the sweeper's 2 s: every unpaid unit is
         // back on sale before the audit looks.
@@ -111,28 +69,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         tokio::time::sleep(window + Duration::from_millis(2_500)).await;
     }
     eprintln!("waiting for the pipeline to drain…");
+    let expect = Expectation::from_outcomes(&outcomes);
     let audit = audit::drained_audit(
         &pg,
         &mut redis,
         &keys,
         &product,
-        &Expectation::from_outcomes(&outcomes),
+        &expect,
         args.drain_timeout,
     )
     .await?;
-    let mut bots = Vec::new();
-    for (b, bot) in scenario.bots.iter().enumerate() {
-        let units = audit::bot_units(&pg, &product, &format!("bot-{b}")).await?;
-        let allowed = scenario.allowance(bot.kind)?;
-        bots.push(audit::BotVerdict {
-            bot: format!("bot:{}", bot.kind.as_str()),
-            units,
-            allowed,
-            passed: allowed.is_none_or(|a| units <= a),
-        });
-    }
+    let bots = bots(&pg, &scenario, &product).await?;
     let passed = audit.passed() && bots.iter().all(|b| b.passed);
-    let report = loadtest::report::RunReport {
+    let report = RunReport {
         scenario,
         product: product.to_string(),
         started_at,
@@ -142,6 +91,92 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         passed,
     };
     let folder = report.write(&args.results, &outcomes)?;
+    print(&report, &outcomes);
+    println!("report: {}", folder.join("report.md").display());
+    println!("{}", if passed { "PASS" } else { "FAIL" });
+    Ok(passed)
+}
+
+/// What the shoppers do after their 202, if the scenario says (it needs the secret the
+/// payment service signs its webhooks with).
+fn settle(scenario: &Scenario, secret: Option<&str>) -> anyhow::Result<Option<Settle>> {
+    match (&scenario.payments, secret) {
+        (Some(behaviour), Some(secret)) => Ok(Some(Settle {
+            secret: secret.to_owned(),
+            behaviour: behaviour.clone(),
+        })),
+        (Some(_), None) => anyhow::bail!(
+            "the scenario's shoppers pay: give --webhook-secret or PAYMENT_WEBHOOK_SECRET"
+        ),
+        (None, _) => Ok(None),
+    }
+}
+
+/// A product of its own for this run: the scenario's name and the time.
+fn product_for(scenario: &Scenario) -> anyhow::Result<ProductId> {
+    let stamp = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut product = format!("{}-{stamp}", scenario.name.to_ascii_lowercase());
+    product.truncate(50);
+    product
+        .parse()
+        .context("the scenario name must be [a-z0-9-]")
+}
+
+fn new_sale(scenario: &Scenario, product: &ProductId) -> anyhow::Result<NewSale> {
+    Ok(NewSale {
+        product: product.clone(),
+        stock: scenario.sale.stock,
+        per_user: scenario.sale.per_user,
+        starts_at: None,
+        ends_at: None,
+        limits: scenario.limits()?,
+        payment_window: scenario.sale.payment_window,
+    })
+}
+
+fn plan(scenario: &Scenario, product: &ProductId, settle: Option<Settle>) -> Plan {
+    let crowd = &scenario.crowd;
+    Plan {
+        product: product.to_string(),
+        schedule: scenario.schedule,
+        duration: scenario.duration,
+        users: crowd.users,
+        source_ips: crowd.source_ips,
+        forwarded_for: crowd.forwarded_for,
+        max_attempts: crowd.max_attempts,
+        attempt_timeout: crowd.attempt_timeout,
+        max_in_flight: crowd.max_in_flight,
+        bots: scenario.bots.iter().map(|b| (b.kind, b.rate)).collect(),
+        settle,
+    }
+}
+
+/// What each bot bought against what it may.
+async fn bots(
+    pg: &tokio_postgres::Client,
+    scenario: &Scenario,
+    product: &ProductId,
+) -> anyhow::Result<Vec<audit::BotVerdict>> {
+    let mut bots = Vec::new();
+    for (b, bot) in scenario.bots.iter().enumerate() {
+        let units = audit::bot_units(pg, product, &format!("bot-{b}")).await?;
+        let allowed = scenario.allowance(bot.kind)?;
+        bots.push(audit::BotVerdict {
+            bot: format!("bot:{}", bot.kind.as_str()),
+            units,
+            allowed,
+            passed: allowed.is_none_or(|a| units <= a),
+        });
+    }
+    Ok(bots)
+}
+
+/// The run's lines on the terminal: latency, codes by actor, the audit, reservations,
+/// the bots.
+fn print(report: &RunReport, outcomes: &[Outcome]) {
     let s = &report.summary;
     println!(
         "{} arrivals ({:.0}/s): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
@@ -183,7 +218,4 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             b.allowed.map_or("unbounded".into(), |x| x.to_string())
         );
     }
-    println!("report: {}", folder.join("report.md").display());
-    println!("{}", if passed { "PASS" } else { "FAIL" });
-    Ok(passed)
 }

@@ -20,10 +20,10 @@ pub struct Reconcile {
     #[arg(long, default_value = "30s")]
     pub wait: String,
     /// The order topic.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = "orders")]
+    #[arg(long, env = "KAFKA_TOPIC", default_value = shared::defaults::KAFKA_TOPIC)]
     pub topic: String,
     /// The worker's consumer group.
-    #[arg(long, env = "KAFKA_GROUP", default_value = "inventory-worker")]
+    #[arg(long, env = "KAFKA_GROUP", default_value = shared::defaults::KAFKA_GROUP)]
     pub group: String,
 }
 

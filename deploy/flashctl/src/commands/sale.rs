@@ -178,10 +178,10 @@ pub struct Recover {
     #[arg(long)]
     pub halted: bool,
     /// The order topic the worker consumes.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = "orders")]
+    #[arg(long, env = "KAFKA_TOPIC", default_value = shared::defaults::KAFKA_TOPIC)]
     pub topic: String,
     /// The worker's consumer group.
-    #[arg(long, env = "KAFKA_GROUP", default_value = "inventory-worker")]
+    #[arg(long, env = "KAFKA_GROUP", default_value = shared::defaults::KAFKA_GROUP)]
     pub group: String,
     /// Limits other than the defaults.
     #[command(flatten)]

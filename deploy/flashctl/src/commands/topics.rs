@@ -17,16 +17,16 @@ pub enum TopicsCommand {
 #[derive(Args)]
 pub struct Create {
     /// Partitions per topic.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = shared::defaults::ORDER_PARTITIONS)]
     pub partitions: i32,
     /// Replication factor.
     #[arg(long, default_value_t = 1)]
     pub replication: i32,
     /// Order topic.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = "orders")]
+    #[arg(long, env = "KAFKA_TOPIC", default_value = shared::defaults::KAFKA_TOPIC)]
     pub topic: String,
     /// Dead-letter topic.
-    #[arg(long, env = "KAFKA_DLQ_TOPIC", default_value = "orders.dlq")]
+    #[arg(long, env = "KAFKA_DLQ_TOPIC", default_value = shared::defaults::KAFKA_DLQ_TOPIC)]
     pub dlq_topic: String,
 }
 
