@@ -1,8 +1,8 @@
 //! The `inventory-worker` binary: settings, telemetry, build, run.
 #![forbid(unsafe_code)]
 
-/// mimalloc: request handling allocates many small, short-lived buffers, where glibc's
-/// malloc showed up as about an eighth of the API's CPU time in profiles.
+/// mimalloc, as in the API: a batch decodes and frees many small messages at once (the
+/// worker was not profiled without it; the API was, see `ingest-api/src/main.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -5,11 +5,6 @@
 //! the global flags and the list of commands in `cli.rs`.
 #![forbid(unsafe_code)]
 
-/// mimalloc: request handling allocates many small, short-lived buffers, where glibc's
-/// malloc showed up as about an eighth of the API's CPU time in profiles.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod cli;
 mod commands;
 
