@@ -3,7 +3,9 @@ admit.lua: the admission decision for one `POST /order`, in one atomic step.
 
 Everything that needs shared state is decided here, so there is no window between
 "check" and "take": a replay of an earlier answer, sale state, blocklists, rate limits,
-key reuse, the per-user cap, the stock decrement and the outbox entry. A replay comes
+the waiting room's admission (when the product has a room), key reuse, the per-user cap,
+the stock decrement and the outbox entry. The blocklists and limits are lib/gate.lua's,
+prepended to this script when it is loaded. A replay comes
 first so a client retrying after an unknown outcome always learns it, whatever changed
 since (a halt, a block, a tighter limit). Every check runs before the first write, so a
 refusal, or an error, never leaves anything half done.
@@ -31,6 +33,9 @@ KEYS
  12  viol      hash    violation counters of the current hour, by type (kept 25 h)
  13  res       hash    the order's reservation record (see transition.lua)
  14  deadlines zset    reserved order ids by payment deadline (ms)
+ 15  room      hash    the product's waiting room (see room_join.lua); absent: no room
+ 16  adm       hash    the user's admission from the room: token, exp (ms), used
+ 17  active    zset    users admitted and not yet used, by expiry (ms)
 
 ARGV
   1  user id
@@ -41,6 +46,7 @@ ARGV
   6  event (OrderPlaced JSON), written to the outbox
   7  idempotency retention, seconds
   8  "1" to enforce rate limits, "0" when RATE_LIMIT_ENABLED=false (blocks still apply)
+  9  the admission token's id (X-Admission-Token, verified by the API), or ""
 
 REPLIES: {code, rl, ...} where rl describes the limit closest to exhaustion,
 {scope, limit, remaining, reset_ms, window_s}; {"off"} when limits were evaluated and
@@ -61,32 +67,12 @@ none is configured for this sale; or {} when the script returned before the limi
   {"SALE_NOT_OPEN", {}, state}                  halted, closed, scheduled or ended
   {"BLOCKED", {}, scope}                        a blocklist matched (violation)
   {"RATE_LIMITED", rl, scope, retry_after_ms}   a limit refused; nothing consumed (violation)
+  {"NOT_ADMITTED", rl, why}                     the product has a room and this user holds
+                                                no valid admission: why is missing, used,
+                                                expired or closed
   {"PURCHASE_LIMIT_REACHED", rl, bought, cap}   the user's cap would be exceeded
   {"SOLD_OUT", rl, remaining}                   fewer units left than asked for
 ]]
-
--- gcra:begin
--- One GCRA step in integer microseconds (the same arithmetic as shared/src/limits.rs):
--- t = emission interval, b = burst, tat = stored theoretical arrival time or nil.
--- Returns allowed, tat to store, remaining, reset (µs until a full burst), retry (µs).
-local function gcra(tat, t, b, now)
-  if not tat or tat < now then tat = now end
-  local new_tat = tat + t
-  local allow_at = new_tat - b * t
-  if now < allow_at then
-    return false, tat, 0, tat - now, allow_at - now
-  end
-  return true, new_tat, math.floor((now - allow_at) / t), new_tat - now, 0
-end
--- gcra:end
-
-local SCOPES = {'ip', 'fingerprint', 'user', 'global'}
-local VIOLATION_TTL = 90000
-
-local function violation(kind)
-  redis.call('HINCRBY', KEYS[12], kind, 1)
-  redis.call('EXPIRE', KEYS[12], VIOLATION_TTL)
-end
 
 local user, qty, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
@@ -110,8 +96,7 @@ end
 if state ~= 'open' then
   return {'SALE_NOT_OPEN', {}, state}
 end
-local time = redis.call('TIME')
-local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now_us = server_time_us()
 local now_ms = math.floor(now_us / 1000)
 local starts_at, ends_at = tonumber(sale[4]) or 0, tonumber(sale[5]) or 0
 if now_ms < starts_at then
@@ -122,60 +107,46 @@ if ends_at > 0 and now_ms >= ends_at then
 end
 
 -- 3. Blocklists.
-for i = 1, 3 do
-  if redis.call('EXISTS', KEYS[8 + i]) == 1 then
-    violation('blocked_' .. SCOPES[i])
-    return {'BLOCKED', {}, SCOPES[i]}
-  end
+local scope = blocked({KEYS[9], KEYS[10], KEYS[11]}, KEYS[12])
+if scope then
+  return {'BLOCKED', {}, scope}
 end
 
 -- 4. Rate limits: evaluate every configured scope, then either refuse (consuming none)
 --    or consume all. The reported limit is the one closest to exhaustion.
 local rl = {}
 if ARGV[8] == '1' then
-  local tats = redis.call('MGET', KEYS[5], KEYS[6], KEYS[7], KEYS[8])
-  local steps = {}
-  local refused, retry = nil, 0
-  for i = 1, 4 do
-    local t, b = tonumber(sale[4 + 2 * i]), tonumber(sale[5 + 2 * i])
-    if t and b and t > 0 and b > 0 then
-      local ok, tat, left, reset, wait = gcra(tonumber(tats[i]), t, b, now_us)
-      steps[i] = {ok = ok, tat = tat, left = left, reset = reset, b = b,
-                  window = math.ceil(t * b / 1000000)}
-      if not ok then
-        refused = refused or i
-        if wait > retry then retry = wait end
-      end
-    end
-  end
-  local function info(i)
-    local s = steps[i]
-    return {SCOPES[i], s.b, s.left, math.ceil(s.reset / 1000), s.window}
-  end
+  local refused, retry
+  refused, retry, rl = limited({KEYS[5], KEYS[6], KEYS[7], KEYS[8]},
+    {sale[6], sale[7], sale[8], sale[9], sale[10], sale[11], sale[12], sale[13]}, now_us, KEYS[12])
   if refused then
-    violation('rate_' .. SCOPES[refused])
-    return {'RATE_LIMITED', info(refused), SCOPES[refused], math.ceil(retry / 1000)}
+    return {'RATE_LIMITED', rl, refused, retry}
   end
-  local closest
-  for i = 1, 4 do
-    local s = steps[i]
-    if s then
-      redis.call('SET', KEYS[4 + i], string.format('%.0f', s.tat), 'PX', math.ceil(s.reset / 1000) + 1)
-      if not closest or s.left < steps[closest].left then
-        closest = i
-      end
-    end
+end
+
+-- 4b. The waiting room: while the product has one, only a user the room admitted may buy,
+--     once, with the admission's token, before it expires.
+local room = redis.call('HGET', KEYS[15], 'state')
+if room then
+  local adm = redis.call('HMGET', KEYS[16], 'token', 'exp', 'used')
+  local why = nil
+  if room == 'closed' then
+    why = 'closed'
+  elseif not adm[1] or adm[1] ~= ARGV[9] then
+    why = 'missing'
+  elseif adm[3] == '1' then
+    why = 'used'
+  elseif (tonumber(adm[2]) or 0) <= now_ms then
+    why = 'expired'
   end
-  if closest then
-    rl = info(closest)
-  else
-    rl = {'off'}
+  if why then
+    return {'NOT_ADMITTED', rl, why}
   end
 end
 
 -- 5. Key reuse: the same (user, key) with a different order.
 if rec[1] then
-  violation('key_reused')
+  violation(KEYS[12], 'key_reused')
   return {'KEY_REUSED', rl}
 end
 
@@ -218,5 +189,10 @@ redis.call('HSET', KEYS[13], 'user', user, 'qty', qty, 'state', 'reserved', 'dea
 redis.call('HSET', KEYS[3], 'fp', fp, 'state', 'pending', 'status', 202, 'body', ARGV[5],
   'order_id', ARGV[4], 'entry', entry, 'deadline', deadline)
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
+if room then
+  redis.call('HSET', KEYS[16], 'used', 1)
+  redis.call('ZREM', KEYS[17], user)
+  redis.call('HINCRBY', KEYS[15], 'used', 1)
+end
 
 return {'ACCEPTED', rl, remaining, entry, deadline}

@@ -54,13 +54,39 @@ pub enum ProblemCode {
     /// 503: a store is unavailable; retry with the same key (see
     /// [`Problem::outcome_unknown`]).
     Unavailable,
+    /// 400: a waiting room's join needs `X-Device-Fingerprint`.
+    FingerprintRequired,
+    /// 401: the queue ticket or admission token is not valid.
+    InvalidTicket,
+    /// 401: the queue ticket or admission token has expired.
+    TicketExpired,
+    /// 403: the token was issued to another user, device or sale.
+    NotYourTicket,
+    /// 403: the product has a waiting room and the order brought no valid admission.
+    NotAdmitted,
+    /// 404: the product has no waiting room.
+    RoomNotFound,
+    /// 409: the waiting room is closed.
+    RoomClosed,
+    /// 409: the waiting room does not take joins yet.
+    RoomNotOpen,
+    /// 409: another user holds this device's ticket.
+    DeviceHasTicket,
+    /// 409: the waiter's turn has not come yet.
+    NotYetAdmitted,
+    /// 409: the waiter's turn came and the claim window passed.
+    ClaimExpired,
+    /// 409: the user's admission was used already.
+    AdmissionUsed,
+    /// 429: claims come faster than the room's rate.
+    RoomThrottled,
     /// A code this version of the client does not know.
     Unknown,
 }
 
 impl ProblemCode {
     /// Every known code (not [`ProblemCode::Unknown`]).
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 36] = [
         Self::ValidationFailed,
         Self::MissingIdempotencyKey,
         Self::InvalidIdempotencyKey,
@@ -84,6 +110,19 @@ impl ProblemCode {
         Self::RateLimitExceeded,
         Self::InternalError,
         Self::Unavailable,
+        Self::FingerprintRequired,
+        Self::InvalidTicket,
+        Self::TicketExpired,
+        Self::NotYourTicket,
+        Self::NotAdmitted,
+        Self::RoomNotFound,
+        Self::RoomClosed,
+        Self::RoomNotOpen,
+        Self::DeviceHasTicket,
+        Self::NotYetAdmitted,
+        Self::ClaimExpired,
+        Self::AdmissionUsed,
+        Self::RoomThrottled,
     ];
 
     /// The code as it appears in the answer.
@@ -112,6 +151,19 @@ impl ProblemCode {
             Self::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             Self::InternalError => "INTERNAL_ERROR",
             Self::Unavailable => "UNAVAILABLE",
+            Self::FingerprintRequired => "FINGERPRINT_REQUIRED",
+            Self::InvalidTicket => "INVALID_TICKET",
+            Self::TicketExpired => "TICKET_EXPIRED",
+            Self::NotYourTicket => "NOT_YOUR_TICKET",
+            Self::NotAdmitted => "NOT_ADMITTED",
+            Self::RoomNotFound => "ROOM_NOT_FOUND",
+            Self::RoomClosed => "ROOM_CLOSED",
+            Self::RoomNotOpen => "ROOM_NOT_OPEN",
+            Self::DeviceHasTicket => "DEVICE_HAS_TICKET",
+            Self::NotYetAdmitted => "NOT_YET_ADMITTED",
+            Self::ClaimExpired => "CLAIM_EXPIRED",
+            Self::AdmissionUsed => "ADMISSION_USED",
+            Self::RoomThrottled => "ROOM_THROTTLED",
             Self::Unknown => "UNKNOWN",
         }
     }

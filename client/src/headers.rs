@@ -18,6 +18,10 @@ pub const DEVICE_FINGERPRINT: &str = "x-device-fingerprint";
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
 /// `true` on an answer replayed for a repeated `Idempotency-Key`.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// A waiting room's ticket (`GET /queue/{p}/status`, `POST /queue/{p}/claim`).
+pub const QUEUE_TICKET: &str = "x-queue-ticket";
+/// The waiting room's admission an order presents.
+pub const ADMISSION_TOKEN: &str = "x-admission-token";
 /// Standard Webhooks: the webhook's id.
 pub const WEBHOOK_ID: &str = "webhook-id";
 /// Standard Webhooks: Unix seconds of the webhook.
@@ -26,7 +30,7 @@ pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
 pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
 
 /// The request headers a browser may send cross-origin (the API's CORS policy).
-pub const SIGNED_REQUEST: [&str; 7] = [
+pub const SIGNED_REQUEST: [&str; 9] = [
     "content-type",
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_ALIAS,
@@ -34,4 +38,6 @@ pub const SIGNED_REQUEST: [&str; 7] = [
     KEY_ID,
     SIGNATURE,
     DEVICE_FINGERPRINT,
+    QUEUE_TICKET,
+    ADMISSION_TOKEN,
 ];

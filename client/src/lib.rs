@@ -10,6 +10,8 @@
 //!   answer, so retrying never buys twice.
 //! - [`Problem`]: every refusal (`application/problem+json`) read into a type with its
 //!   stable [`ProblemCode`].
+//! - The waiting room: [`Client::join`], [`Client::queue_status`], [`Client::claim`] and
+//!   [`Client::place_admitted`].
 //! - [`headers`]: the header names of the contract.
 //!
 //! ```no_run
@@ -42,6 +44,8 @@ mod answer;
 mod client;
 #[cfg(feature = "http")]
 mod order;
+#[cfg(feature = "http")]
+mod queue;
 #[cfg(feature = "http")]
 mod problem;
 #[cfg(feature = "http")]

@@ -9,6 +9,7 @@ use shared::Secret;
 use shared::client::Pseudonymizer;
 use shared::keys::Keyspace;
 use shared::limits::LimitSpec;
+use shared::room::TokenKeys;
 use shared::settings::SettingsError;
 use shared::signing::Keyring;
 use shared::webhook::WebhookSecrets;
@@ -121,6 +122,10 @@ pub struct Settings {
     /// `POST /webhooks/payment` refuses every call.
     #[serde(default)]
     pub payment_webhook_secrets: Option<Secret<String>>,
+    /// Keys of the waiting room's tickets and admissions (`kid:secret[,…]`, secrets of 32
+    /// bytes or more; the first signs, all verify); required outside development.
+    #[serde(default)]
+    pub room_token_keys: Option<Secret<String>>,
 }
 
 /// `KAFKA_LINGER_MS` when unset: librdkafka's own default, and the Java producer's since
@@ -188,6 +193,9 @@ mod defaults {
 /// The pseudonym key used in development when `IP_HASH_KEY` is not set.
 const DEVELOPMENT_IP_HASH_KEY: &str = "development-only-ip-hash-key";
 
+/// The room's token key used in development when `ROOM_TOKEN_KEYS` is not set.
+const DEVELOPMENT_ROOM_TOKEN_KEYS: &str = "dev:development-only-room-token-key-0123456789";
+
 /// Settings after validation: parsed keyring, typed durations.
 #[derive(Debug, Clone)]
 pub struct Validated {
@@ -207,6 +215,8 @@ pub struct Validated {
     pub pseudonymizer: Pseudonymizer,
     /// Parsed `PAYMENT_WEBHOOK_SECRETS`.
     pub webhook_secrets: WebhookSecrets,
+    /// Parsed `ROOM_TOKEN_KEYS`.
+    pub room_tokens: TokenKeys,
 }
 
 impl Settings {
@@ -236,6 +246,7 @@ impl Settings {
             None => WebhookSecrets::default(),
         };
         Ok(Validated {
+            room_tokens: self.room_tokens()?,
             trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)?,
             pseudonymizer: self.pseudonymizer()?,
             keyspace: Keyspace::new(self.redis_namespace.clone()),
@@ -324,6 +335,22 @@ impl Settings {
             ));
         }
         Ok(origins)
+    }
+
+    /// The keys of `ROOM_TOKEN_KEYS` (required outside development).
+    fn room_tokens(&self) -> Result<TokenKeys, String> {
+        let raw = match &self.room_token_keys {
+            Some(k) => k.expose().as_str(),
+            None if self.environment != Environment::Development => {
+                return Err(format!("ROOM_TOKEN_KEYS is required in {:?}", self.environment));
+            }
+            None => DEVELOPMENT_ROOM_TOKEN_KEYS,
+        };
+        match TokenKeys::parse(raw) {
+            Ok(k) if k.is_empty() => Err("ROOM_TOKEN_KEYS names no key".into()),
+            Ok(k) => Ok(k),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The keyed hashes of `IP_HASH_KEY` (required outside development).

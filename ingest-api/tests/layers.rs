@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["order", "order::place", "order::lookup"],
     &["order::reservations"],
     &["order::handoff"],
+    &["order::room"],
     &["order::admission"],
     &["order::front_door"],
     &["metrics"],

@@ -227,11 +227,11 @@ async fn limits_and_blocks_change_live() -> anyhow::Result<()> {
     api.stop().await
 }
 
-/// The GCRA in `lua/admit.lua` (extracted between its markers and run by Redis with
+/// The GCRA of `lua/lib/gate.lua` (extracted between its markers and run by Redis with
 /// injected times) agrees with `shared::limits::gcra` step for step.
 #[tokio::test]
 async fn lua_gcra_matches_the_rust_one() -> anyhow::Result<()> {
-    let script = include_str!("../../lua/admit.lua");
+    let script = include_str!("../../lua/lib/gate.lua");
     let start = script.find("-- gcra:begin").expect("marker");
     let end = script.find("-- gcra:end").expect("marker");
     let driver = format!(

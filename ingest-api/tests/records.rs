@@ -86,7 +86,7 @@ async fn each_record_reads_back_what_its_writer_wrote() -> anyhow::Result<()> {
     };
     let key = IdempotencyKey::parse("records-0001")?;
     let pseudonyms = client.pseudonyms(&Pseudonymizer::new(b"records-test-key-0123"));
-    let ticket = Ticket::new(order, key.clone(), &client, pseudonyms);
+    let ticket = Ticket::new(order, key.clone(), &client, pseudonyms, None);
     let admitted = admission.admit(&ticket).await?;
     let Decision::Take {
         entry_id,

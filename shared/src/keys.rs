@@ -19,8 +19,18 @@
 //! | `{ns}:{p:P}:rl:<scope>:<id>` | string | GCRA theoretical arrival time (µs) of one client | the product's |
 //! | `{ns}:{p:P}:blk:<scope>:<id>` | string | a block (with TTL); the value is the reason | the product's |
 //! | `{ns}:{p:P}:viol:<hour>` | hash | violations per type in that hour (kept 25 h) | the product's |
+//! | `{ns}:{p:P}:room` | hash | the waiting room: state, epoch, rate, counters, seed and cohort | the product's |
+//! | `{ns}:{p:P}:room:tickets` | hash | arrival number per user in the room | the product's |
+//! | `{ns}:{p:P}:room:devices` | hash | the user holding a ticket, per device | the product's |
+//! | `{ns}:{p:P}:room:releases` | sorted set | positions released (`served`), by time (ms) | the product's |
+//! | `{ns}:{p:P}:room:claimed` | sorted set | users who claimed, by position | the product's |
+//! | `{ns}:{p:P}:room:active` | sorted set | users admitted and not yet used, by expiry (ms) | the product's |
+//! | `{ns}:{p:P}:room:claim_rate` | string | GCRA TAT (µs) of the room's claims | the product's |
+//! | `{ns}:{p:P}:room:lease` | string | the API instance draining the room now | the product's |
+//! | `{ns}:{p:P}:adm:<user>` | hash | one user's admission: token id, expiry, used | the product's |
 //! | `{ns}:viol:<hour>` | hash | violations before a product is known (bad signatures) | its own |
 //! | `{ns}:sales` | set | products with a sale, for the relay and operators | its own |
+//! | `{ns}:rooms` | set | products with a waiting room, for its drain | its own |
 //! | `{ns}:order:{<uuid>}` | hash | order status for `GET /order/{id}` (24 h) | its own, by order id |
 //!
 //! So a product's admission, hand-off, blocks and counters are single-slot operations on
@@ -131,6 +141,11 @@ impl Keyspace {
         format!("{}:sales", self.ns)
     }
 
+    /// Set of all products that have (or had) a waiting room, for its drain.
+    pub fn rooms_registry(&self) -> String {
+        format!("{}:rooms", self.ns)
+    }
+
     /// Violations recorded before a product was known, for one hour (Unix hours).
     pub fn global_violations(&self, hour: u64) -> String {
         format!("{}:viol:{hour}", self.ns)
@@ -204,6 +219,22 @@ impl SaleKeys {
     /// Violation counters of one hour (Unix hours).
     pub fn violations(&self, hour: u64) -> String {
         format!("{}:viol:{hour}", self.tag)
+    }
+
+    /// The waiting room (hash, `stores::records::RoomRecord`).
+    pub fn room(&self) -> String {
+        format!("{}:room", self.tag)
+    }
+
+    /// The room's `name` part (`tickets`, `devices`, `releases`, `claimed`, `active`,
+    /// `claim_rate`, `lease`; see the table above).
+    pub fn room_part(&self, name: &str) -> String {
+        format!("{}:room:{name}", self.tag)
+    }
+
+    /// One user's admission from the room (hash).
+    pub fn admission(&self, user: &str) -> String {
+        format!("{}:adm:{user}", self.tag)
     }
 }
 

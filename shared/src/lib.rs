@@ -18,6 +18,7 @@ pub mod health;
 pub mod keys;
 pub mod limits;
 pub mod reservation;
+pub mod room;
 pub mod sale;
 pub mod secret;
 pub mod settings;

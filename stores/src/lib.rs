@@ -2,7 +2,8 @@
 //! migrations and connections ([`postgres`]), Kafka topics and the idempotent producer
 //! ([`kafka`]), Redis connections ([`redis`]), every record kept in Redis
 //! ([`records`]), calling a Lua script ([`script`]) and reading its reply ([`reply`]),
-//! holding a write until enough replicas have it ([`replicas`]), and ending a reservation
+//! holding a write until enough replicas have it ([`replicas`]), a lease on a periodic
+//! job ([`lease`]), and ending a reservation
 //! ([`reservations`], a script every process that moves orders runs).
 //!
 //! The worker migrates at start-up, `flashctl migrate` and `flashctl topics create` do it
@@ -11,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod kafka;
+pub mod lease;
 pub mod postgres;
 pub mod records;
 pub mod redis;

@@ -9,20 +9,40 @@ use redis::{Cmd, FromRedisValue, RedisError, RedisResult, ToRedisArgs, Value};
 use crate::redis::Conn;
 use crate::replicas::{NotReplicated, Replicas};
 
+/// `lua/lib/gate.lua`: the blocklists and rate limits every script that lets a client
+/// in shares ([`Script::gated`]).
+pub const GATE: &str = include_str!("../../lua/lib/gate.lua");
+
+/// `lua/lib/room.lua`: what the waiting room's scripts share ([`Script::room`]).
+pub const ROOM: &str = include_str!("../../lua/lib/room.lua");
+
 /// A script of `lua/`, loaded with `include_str!`.
 #[derive(Debug)]
 pub struct Script {
-    source: &'static str,
+    source: String,
     inner: redis::Script,
 }
 
 impl Script {
     /// The script whose text is `source`.
-    pub fn new(source: &'static str) -> Self {
+    pub fn new(source: &str) -> Self {
         Self {
-            source,
+            source: source.to_owned(),
             inner: redis::Script::new(source),
         }
+    }
+
+    /// The script `body` with [`GATE`] before it (`lua/admit.lua`, `lua/room_join.lua`,
+    /// `lua/room_claim.lua`): one text, one SHA1, as `redis-cli SCRIPT LOAD "$(cat
+    /// lua/lib/gate.lua lua/admit.lua)"` loads it.
+    pub fn gated(body: &str) -> Self {
+        Self::new(&format!("{GATE}{body}"))
+    }
+
+    /// The room script `body` with [`GATE`] and [`ROOM`] before it
+    /// (`lua/room_join.lua`, `room_claim.lua`, `room_drain.lua`).
+    pub fn room(body: &str) -> Self {
+        Self::new(&format!("{GATE}{ROOM}{body}"))
     }
 
     /// Its SHA1, as `EVALSHA` names it.
@@ -31,8 +51,8 @@ impl Script {
     }
 
     /// Its text.
-    pub fn source(&self) -> &'static str {
-        self.source
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// One call with `keys` and `args`.
@@ -75,7 +95,7 @@ impl ScriptCall<'_> {
     /// The call as one command: `EVALSHA`, or with `source` the script's text (`EVAL`).
     pub fn cmd(&self, source: bool) -> Cmd {
         let mut cmd = if source {
-            redis::cmd("EVAL").arg(self.script.source).to_owned()
+            redis::cmd("EVAL").arg(&self.script.source).to_owned()
         } else {
             redis::cmd("EVALSHA").arg(self.script.hash()).to_owned()
         };

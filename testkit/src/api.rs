@@ -12,6 +12,9 @@ pub trait ApiStack {
     fn api_settings(&self) -> Settings;
 }
 
+/// The waiting room's token keys every test API is configured with.
+pub const TEST_ROOM_TOKEN_KEYS: &str = "t1:test-room-token-key-0123456789abcdef";
+
 /// The payment webhook secret every test API is configured with.
 pub const TEST_WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIz";
 
@@ -45,6 +48,7 @@ impl ApiStack for TestStack {
             request_timeout_ms: 5_000,
             max_connections: 10_000,
             payment_webhook_secrets: Some(shared::Secret::new(TEST_WEBHOOK_SECRET.into())),
+            room_token_keys: Some(shared::Secret::new(TEST_ROOM_TOKEN_KEYS.into())),
         }
     }
 }

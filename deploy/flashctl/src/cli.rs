@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use shared::keys::Keyspace;
 
 use crate::commands::{
-    Ctx, audit_log, block, limits, migrate, order, orders, reconcile, sale, topics, user,
+    Ctx, audit_log, block, limits, migrate, order, orders, reconcile, room, sale, topics, user,
     violations,
 };
 
@@ -99,6 +99,9 @@ pub enum Command {
     /// Act on one order: cancel a reservation.
     #[command(subcommand)]
     Order(order::OrderCommand),
+    /// A sale's waiting room: open, pause, resume, rate, message, close, status, verify.
+    #[command(subcommand)]
+    Room(room::RoomCommand),
     /// Compare Redis with PostgreSQL and the pipeline in between; exit 3 on drift.
     Reconcile(reconcile::Reconcile),
     /// Personal data of a user.

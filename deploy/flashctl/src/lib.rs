@@ -16,6 +16,7 @@ pub mod guard;
 pub mod insight;
 pub mod order;
 pub mod recover;
+pub mod room;
 pub mod sale;
 pub mod topics;
 pub mod trail;

@@ -14,6 +14,7 @@ use commands::execute;
 use commands::limits::LimitsCommand;
 use commands::order::OrderCommand;
 use commands::orders::OrdersCommand;
+use commands::room::RoomCommand;
 use commands::sale::SaleCommand;
 use commands::topics::TopicsCommand;
 use commands::user::UserCommand;
@@ -35,6 +36,14 @@ async fn main() {
         Command::Violations(c) => execute(c, &ctx).await,
         Command::Orders(OrdersCommand::Suspicious(c)) => execute(c, &ctx).await,
         Command::Order(OrderCommand::Cancel(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Open(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Pause(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Resume(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Rate(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Message(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Close(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Status(c)) => execute(c, &ctx).await,
+        Command::Room(RoomCommand::Verify(c)) => execute(c, &ctx).await,
         Command::Reconcile(c) => execute(c, &ctx).await,
         Command::User(UserCommand::Erase(c)) => execute(c, &ctx).await,
         Command::AuditLog(c) => execute(c, &ctx).await,

@@ -1,5 +1,6 @@
 //! The tasks every API instance runs beside its handlers: the outbox relay, the expiry
-//! sweeper, the sold-out refresher and the violation counters' flush. They start with
+//! sweeper, the waiting rooms' drain and cache refresher, the sold-out refresher and the
+//! violation counters' flush. They start with
 //! the servers and stop after them, once in-flight requests are done.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::order::admission::SoldOut;
 use crate::order::front_door::Violations;
 use crate::order::handoff::Handoff;
 use crate::order::reservations::Sweeper;
+use crate::order::room::{Drain, RoomCache};
 
 /// What the background tasks need.
 pub struct Background {
@@ -27,6 +29,10 @@ pub struct Background {
     pub sold_out: Arc<SoldOut>,
     /// Violation counters to flush.
     pub violations: Arc<Violations>,
+    /// Releases the waiting rooms' next positions.
+    pub drain: Drain,
+    /// What the rooms' polls are answered from.
+    pub rooms: Arc<RoomCache>,
     /// Redis, for the refresher and the flush.
     pub redis: Conn,
     /// Key layout.
@@ -50,11 +56,15 @@ impl Background {
             relay_idle,
             sold_out,
             violations,
+            drain,
+            rooms,
             redis,
             keys,
         } = self;
         let tasks = vec![
             tokio::spawn(sweeper.run(consumer.clone(), stop_rx.clone())),
+            tokio::spawn(drain.run(consumer.clone(), stop_rx.clone())),
+            tokio::spawn(rooms.run(redis.clone(), keys.clone(), stop_rx.clone())),
             tokio::spawn(relay.run_relay(consumer, relay_idle, stop_rx.clone())),
             tokio::spawn(sold_out.run(redis.clone(), keys.clone(), stop_rx.clone())),
             tokio::spawn(async move { violations.run(redis, keys, stop_rx).await }),

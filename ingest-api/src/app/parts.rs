@@ -19,7 +19,8 @@ use crate::order::handoff::Handoff;
 use crate::order::handoff::publish::Publishing;
 use crate::order::place::Placer;
 use crate::order::reservations::{Reservations, Sweeper};
-use crate::routes::state::{AppState, FrontDoor, Limits, Lookup};
+use crate::order::room::{Drain, RoomCache, RoomCalls};
+use crate::routes::state::{AppState, FrontDoor, Limits, Lookup, RoomPart};
 use crate::settings::Validated;
 
 /// The reconnecting Redis connection with the configured timeouts
@@ -69,7 +70,9 @@ pub fn parts(settings: &Validated) -> anyhow::Result<Parts> {
         replicas.clone(),
         metrics.clone(),
     );
-    let placer = placer(settings, &redis, replicas, handoff, &metrics);
+    let placer = placer(settings, &redis, replicas.clone(), handoff, &metrics);
+    let room_calls = RoomCalls::new(redis.clone(), replicas, raw.rate_limit_enabled);
+    let room_cache = Arc::new(RoomCache::default());
     let background = Background {
         sweeper: Sweeper::new(
             redis.clone(),
@@ -81,6 +84,13 @@ pub fn parts(settings: &Validated) -> anyhow::Result<Parts> {
         relay_idle: Duration::from_millis(raw.relay_idle_ms),
         sold_out: placer.sold_out().clone(),
         violations: Arc::new(Violations::new(metrics.clone())),
+        drain: Drain::new(
+            redis.clone(),
+            settings.keyspace.clone(),
+            room_calls.clone(),
+            metrics.clone(),
+        ),
+        rooms: room_cache.clone(),
         redis: redis.clone(),
         keys: settings.keyspace.clone(),
     };
@@ -98,6 +108,11 @@ pub fn parts(settings: &Validated) -> anyhow::Result<Parts> {
             keys: settings.keyspace.clone(),
         },
         reservations,
+        room: RoomPart {
+            calls: room_calls,
+            cache: room_cache,
+            tokens: settings.room_tokens.clone(),
+        },
         metrics,
     };
     Ok(Parts {

@@ -114,6 +114,7 @@ pub fn public(
             .app_data(web::Data::new(placer))
             .configure(routes::order::config)
             .configure(routes::reservation::config)
+            .configure(routes::queue::config)
             .default_service(web::to(routes::request::not_found))
             .wrap(cors(&origins, environment))
             .wrap_fn(cors_refusals_as_problems)

@@ -7,6 +7,9 @@
 //!    the relay that finishes what a crashed instance left.
 //! 4. [`reservations`]: a reservation ended on request (cancel, payment) or expired.
 //!
+//! In front of the admission of a hot product stands its waiting [`room`] (optional per
+//! sale): only the shoppers it admitted may order.
+//!
 //! [`place`] runs stages 2 and 3 for one validated order; [`lookup`] reads an order's
 //! status back. Each stage imports only the stages before it (`ingest-api/tests/layers.rs`).
 
@@ -16,3 +19,4 @@ pub mod handoff;
 pub mod lookup;
 pub mod place;
 pub mod reservations;
+pub mod room;

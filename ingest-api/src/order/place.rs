@@ -85,12 +85,14 @@ impl Placer {
         &self.sold_out
     }
 
-    /// Places one validated order from `client`.
+    /// Places one validated order from `client`, presenting `admission` (the id of the
+    /// waiting room's admission token, verified) when it has one.
     pub async fn place(
         &self,
         order: OrderRequest,
         idempotency_key: IdempotencyKey,
         client: &Client,
+        admission: Option<String>,
     ) -> Placed {
         if self.sold_out.answers_for(&order.product_id, &order.user_id) {
             self.metrics.sold_out_fast_path();
@@ -100,7 +102,7 @@ impl Placer {
             };
         }
         let pseudonyms = client.pseudonyms(&self.pseudonymizer);
-        let ticket = Ticket::new(order, idempotency_key, client, pseudonyms);
+        let ticket = Ticket::new(order, idempotency_key, client, pseudonyms, admission);
         let Admitted {
             decision,
             rate,

@@ -4,6 +4,7 @@ use shared::keys::Scope;
 use shared::sale::NotOpen;
 
 use super::ApiError;
+use crate::order::room::RoomRefusal;
 
 impl ApiError {
     /// One error of every kind, for the tests that every code is documented in
@@ -49,6 +50,8 @@ impl ApiError {
             },
             Self::Internal(anyhow::anyhow!("test")),
         ];
+        let mut all = all;
+        all.extend(rooms().into_iter().map(Self::Room));
         for e in &all {
             match e {
                 Self::UnsupportedMediaType
@@ -73,9 +76,55 @@ impl ApiError {
                 | Self::OrderNotFound
                 | Self::OrderNotReserved { .. }
                 | Self::Unavailable { .. }
+                | Self::Room(_)
                 | Self::Internal(_) => {}
             }
         }
         all
     }
+}
+
+/// One refusal of the waiting room of every kind (the exhaustive `match` keeps the list
+/// whole).
+fn rooms() -> Vec<RoomRefusal> {
+    let all = vec![
+        RoomRefusal::NotFound,
+        RoomRefusal::Closed,
+        RoomRefusal::NotOpenYet {
+            retry_after_secs: 1,
+        },
+        RoomRefusal::FingerprintRequired,
+        RoomRefusal::DeviceHasTicket,
+        RoomRefusal::InvalidTicket,
+        RoomRefusal::TicketExpired,
+        RoomRefusal::NotYourTicket,
+        RoomRefusal::NotYetAdmitted {
+            position: 2,
+            served: 1,
+        },
+        RoomRefusal::ClaimExpired,
+        RoomRefusal::AdmissionUsed,
+        RoomRefusal::NotAdmitted {
+            why: "missing".into(),
+        },
+        RoomRefusal::Throttled { retry_after_ms: 1 },
+    ];
+    for r in &all {
+        match r {
+            RoomRefusal::NotFound
+            | RoomRefusal::Closed
+            | RoomRefusal::NotOpenYet { .. }
+            | RoomRefusal::FingerprintRequired
+            | RoomRefusal::DeviceHasTicket
+            | RoomRefusal::InvalidTicket
+            | RoomRefusal::TicketExpired
+            | RoomRefusal::NotYourTicket
+            | RoomRefusal::NotYetAdmitted { .. }
+            | RoomRefusal::ClaimExpired
+            | RoomRefusal::AdmissionUsed
+            | RoomRefusal::NotAdmitted { .. }
+            | RoomRefusal::Throttled { .. } => {}
+        }
+    }
+    all
 }

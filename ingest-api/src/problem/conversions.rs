@@ -1,12 +1,14 @@
 //! The business side's errors as [`ApiError`]s: a [`Refusal`] of the order pipeline, a
 //! [`SignatureError`] of the front door, a [`LookupError`] of `GET /order/{id}`, an
-//! [`EndRefusal`] of a cancel or a payment.
+//! [`EndRefusal`] of a cancel or a payment, a [`RoomRefusal`] or [`RoomError`] of the
+//! waiting room (and a token's error as the room's refusal).
 
 use super::ApiError;
 use crate::order::admission::{Dependency, Refusal};
 use crate::order::front_door::SignatureError;
 use crate::order::lookup::LookupError;
 use crate::order::reservations::EndRefusal;
+use crate::order::room::{RoomError, RoomRefusal};
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
@@ -38,6 +40,7 @@ impl From<Refusal> for ApiError {
                     Dependency::Kafka => 2,
                 },
             },
+            Refusal::NotAdmitted { why } => Self::Room(RoomRefusal::NotAdmitted { why }),
             Refusal::Internal(e) => Self::Internal(e),
         }
     }
@@ -88,6 +91,31 @@ impl From<EndRefusal> for ApiError {
                 outcome_unknown: true,
                 retry_after_secs: 1,
             },
+        }
+    }
+}
+
+impl From<RoomRefusal> for ApiError {
+    fn from(r: RoomRefusal) -> Self {
+        Self::Room(r)
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::Room(r) => Self::Room(r),
+            RoomError::Order(r) => r.into(),
+        }
+    }
+}
+
+impl From<shared::room::TokenError> for RoomRefusal {
+    fn from(e: shared::room::TokenError) -> Self {
+        match e {
+            shared::room::TokenError::Invalid => Self::InvalidTicket,
+            shared::room::TokenError::Expired => Self::TicketExpired,
+            shared::room::TokenError::NotYours => Self::NotYourTicket,
         }
     }
 }

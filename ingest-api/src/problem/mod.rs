@@ -18,6 +18,7 @@ use crate::order::front_door::FieldError;
 
 mod catalog;
 mod conversions;
+mod room;
 mod shape;
 
 /// A failed request.
@@ -130,6 +131,9 @@ pub enum ApiError {
         /// When to try again.
         retry_after_secs: u64,
     },
+    /// The waiting room refused.
+    #[error("waiting room: {0}")]
+    Room(crate::order::room::RoomRefusal),
     /// A bug. The answer says nothing more than "internal error".
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -162,7 +166,7 @@ impl ApiError {
             "detail": self.detail(),
             "code": shape.code.as_str(),
         });
-        if let Some((member, value)) = shape.extra {
+        for (member, value) in shape.extra {
             body[member] = value;
         }
         let mut builder = HttpResponseBuilder::new(shape.status);

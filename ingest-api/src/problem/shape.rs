@@ -21,12 +21,12 @@ pub(super) struct Shape {
     pub(super) close: bool,
     /// The violation type this refusal counts as, if it is one.
     pub(super) violation: Option<ViolationKind>,
-    /// A member of the problem body beyond the standard ones.
-    pub(super) extra: Option<(&'static str, serde_json::Value)>,
+    /// Members of the problem body beyond the standard ones.
+    pub(super) extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl Shape {
-    fn new(status: StatusCode, code: ProblemCode, title: &'static str) -> Self {
+    pub(super) fn new(status: StatusCode, code: ProblemCode, title: &'static str) -> Self {
         Self {
             status,
             code,
@@ -35,11 +35,11 @@ impl Shape {
             allow: None,
             close: false,
             violation: None,
-            extra: None,
+            extra: Vec::new(),
         }
     }
 
-    fn retry_after(mut self, secs: u64) -> Self {
+    pub(super) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
     }
@@ -54,8 +54,8 @@ impl Shape {
         self
     }
 
-    fn extra(mut self, member: &'static str, value: impl Into<serde_json::Value>) -> Self {
-        self.extra = Some((member, value.into()));
+    pub(super) fn extra(mut self, member: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.push((member, value.into()));
         self
     }
 }
@@ -165,6 +165,7 @@ impl ApiError {
             )
             .retry_after(*retry_after_secs)
             .extra("outcomeUnknown", *outcome_unknown),
+            Self::Room(r) => super::room::shape(r),
             Self::Internal(_) => Shape::new(
                 S::INTERNAL_SERVER_ERROR,
                 C::InternalError,
@@ -228,6 +229,7 @@ impl ApiError {
                 ..
             } => "the outcome is not known yet; retry with the same Idempotency-Key to learn it"
                 .into(),
+            Self::Room(r) => super::room::detail(r),
             Self::Internal(_) => "internal error".into(),
         }
     }

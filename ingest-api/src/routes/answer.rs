@@ -53,7 +53,7 @@ pub fn answer(
         Ok(accepted) => (accepted_code(&accepted), accepted_response(accepted)),
         Err(err) => {
             let who = decided.who.as_ref();
-            record(req, app, client, who, decided.counted_in_redis, &err);
+            record(req, app, client, who, decided.counted_in_redis, &err, "order failed");
             (err.code(), err.to_response())
         }
     };
@@ -104,14 +104,16 @@ fn one_limiter(app: &AppState, client: &Client, mut d: Decided) -> (Decided, Opt
     (d, rate)
 }
 
-/// A refusal's violation record (when it is one) and its log line.
-fn record(
+/// A refusal's violation record (when it is one) and its log line (`failed` says what
+/// failed, when a store did).
+pub fn record(
     req: &HttpRequest,
     app: &AppState,
     client: &Client,
     who: Option<&(ProductId, UserId)>,
     counted_in_redis: bool,
     err: &ApiError,
+    failed: &'static str,
 ) {
     if let Some(kind) = err.violation() {
         let ctx = Context {
@@ -124,9 +126,9 @@ fn record(
         app.limits.violations.record(kind, &ctx, counted_in_redis);
     }
     if let ApiError::Internal(_) | ApiError::Unavailable { .. } = err {
-        tracing::error!(error = %err, code = err.code(), "order failed");
+        tracing::error!(error = %err, code = err.code(), "{failed}");
     } else {
-        tracing::debug!(code = err.code(), "order refused");
+        tracing::debug!(code = err.code(), "refused");
     }
 }
 

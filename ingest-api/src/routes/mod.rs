@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod answer;
 pub mod order;
+pub mod queue;
 pub mod request;
 pub mod reservation;
 pub mod state;

@@ -17,6 +17,7 @@ use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::answer::{Outcome, answer};
+use super::queue::admission;
 use super::request::{
     body, get_only, identity, per_network, post_only, signature, signed_headers, with_unread_body,
 };
@@ -54,11 +55,16 @@ async fn create_order(
         let started = Instant::now();
         let read = read(&req, &mut payload, &app).await;
         let client = identity(&req, &app.front_door.proxies);
-        let outcome = match read.order {
+        let admitted = read.order.and_then(|(key, order)| {
+            let admission = admission(&req, &app, &order.product_id, &order.user_id, &client)?;
+            Ok((key, order, admission))
+        });
+        let outcome = match admitted {
             Err(refused) => Outcome::Refused(refused),
-            Ok((idempotency_key, order)) => {
+            Ok((idempotency_key, order, admission)) => {
                 let who = (order.product_id.clone(), order.user_id.clone());
-                Outcome::Placed(who, placer.place(order, idempotency_key, &client).await)
+                let placed = placer.place(order, idempotency_key, &client, admission).await;
+                Outcome::Placed(who, placed)
             }
         };
         let response = answer(&req, &app, &client, outcome, started);

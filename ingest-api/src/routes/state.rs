@@ -13,6 +13,8 @@ use crate::metrics::Metrics;
 use crate::order::front_door::{LocalLimiter, OrderSchema, TrustedProxies, Verifier, Violations};
 use crate::order::place::Placer;
 use crate::order::reservations::Reservations;
+use crate::order::room::{RoomCache, RoomCalls};
+use shared::room::TokenKeys;
 
 /// Everything a handler may need.
 #[derive(Debug)]
@@ -29,8 +31,22 @@ pub struct AppState {
     pub lookup: Lookup,
     /// Cancels and payments.
     pub reservations: Reservations,
+    /// The waiting rooms.
+    pub room: RoomPart,
     /// Metrics.
     pub metrics: Metrics,
+}
+
+/// The waiting rooms: their scripts, this instance's cache of them, and the keys their
+/// tokens are signed with.
+#[derive(Debug)]
+pub struct RoomPart {
+    /// Join and claim.
+    pub calls: RoomCalls,
+    /// What polls are answered from.
+    pub cache: Arc<RoomCache>,
+    /// `ROOM_TOKEN_KEYS`.
+    pub tokens: TokenKeys,
 }
 
 /// Reading and checking requests: who may send what.

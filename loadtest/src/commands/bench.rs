@@ -228,6 +228,7 @@ pub fn admit_call(args: AdmitCallArgs) -> anyhow::Result<bool> {
         event_json: &args.event,
         idempotency_ttl_secs: args.ttl,
         limits_enabled: true,
+        admission: "",
     };
     let sale = shared::keys::Keyspace::new(args.namespace).sale(&product);
     let (keys, argv) = call.keys_and_args(&sale);

@@ -11,18 +11,21 @@
 //! | [`ReservationRecord`] | `…:{p:P}:res:<order>` | `lua/admit.lua`, `transition.lua`, `release.lua`; `flashctl sale recover` | `GET /order/{id}`, `flashctl`, the tests |
 //! | [`OrderStatusRecord`] | `…:order:{<order>}` | the API's hand-off, the worker | `GET /order/{id}`, cancels and payments |
 //! | [`IdempotencyAnswer`] | `…:{p:P}:idem:<user>:<key>` | `lua/admit.lua`, `handoff_done.lua` | `lua/admit.lua` (replays), the tests |
+//! | [`RoomRecord`] | `…:{p:P}:room` | `lua/room_open.lua`, `room_join.lua`, `room_drain.lua`, `room_claim.lua`, `admit.lua` | the API's room cache, `flashctl room` |
 //! | [`OutboxEntry`] | `…:{p:P}:outbox` | `lua/admit.lua`, `transition.lua` | the relay, `flashctl reconcile`, the tests |
 
 pub mod idempotency;
 pub mod order_status;
 pub mod outbox;
 pub mod reservation;
+pub mod room;
 pub mod sale;
 
 pub use idempotency::IdempotencyAnswer;
 pub use order_status::OrderStatusRecord;
 pub use outbox::OutboxEntry;
 pub use reservation::ReservationRecord;
+pub use room::RoomRecord;
 pub use sale::SaleRecord;
 
 use std::collections::HashMap;

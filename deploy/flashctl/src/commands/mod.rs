@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod order;
 pub mod orders;
 pub mod reconcile;
+pub mod room;
 pub mod sale;
 pub mod topics;
 pub mod user;

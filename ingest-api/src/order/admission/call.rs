@@ -15,7 +15,7 @@ use super::reply::{AdmissionError, Admitted, parse_reply};
 use super::ticket::Ticket;
 
 static ADMIT: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(include_str!("../../../../lua/admit.lua")));
+    std::sync::LazyLock::new(|| Script::gated(include_str!("../../../../lua/admit.lua")));
 
 /// Runs the admission script.
 #[derive(Clone)]
@@ -82,6 +82,7 @@ impl Admission {
             event_json: &ticket.event_json,
             idempotency_ttl_secs: self.idempotency_ttl_secs,
             limits_enabled: self.limits_enabled,
+            admission: ticket.admission.as_deref().unwrap_or_default(),
         };
         let (keys, args) = call.keys_and_args(&self.keys.sale(&order.product_id));
         let mut conn = self.conn.clone();
@@ -128,10 +129,12 @@ pub struct AdmitCall<'a> {
     pub idempotency_ttl_secs: u64,
     /// Whether rate limits apply.
     pub limits_enabled: bool,
+    /// The admission token's id from the waiting room (`""`: none sent).
+    pub admission: &'a str,
 }
 
 impl AdmitCall<'_> {
-    /// `KEYS` (14) and `ARGV` (8) of this call on the product's keys.
+    /// `KEYS` (17) and `ARGV` (9) of this call on the product's keys.
     pub fn keys_and_args(&self, keys: &SaleKeys) -> (Vec<String>, Vec<String>) {
         let keys = vec![
             keys.sale(),
@@ -148,6 +151,9 @@ impl AdmitCall<'_> {
             keys.violations(self.hour),
             keys.reservation(self.order_id),
             keys.deadlines(),
+            keys.room(),
+            keys.admission(self.user),
+            keys.room_part("active"),
         ];
         let args = vec![
             self.user.to_owned(),
@@ -158,6 +164,7 @@ impl AdmitCall<'_> {
             self.event_json.to_owned(),
             self.idempotency_ttl_secs.to_string(),
             (if self.limits_enabled { "1" } else { "0" }).to_owned(),
+            self.admission.to_owned(),
         ];
         (keys, args)
     }

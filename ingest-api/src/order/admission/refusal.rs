@@ -97,6 +97,12 @@ pub enum Refusal {
         /// Units left (0 = fully sold out).
         remaining: i64,
     },
+    /// The product has a waiting room and this user holds no valid admission from it.
+    #[error("not admitted ({why})")]
+    NotAdmitted {
+        /// `missing`, `used`, `expired` or `closed` (`lua/admit.lua`).
+        why: String,
+    },
     /// A store failed. Either nothing was taken, or the outcome is unknown and a retry
     /// with the same key tells it.
     #[error("{} unavailable", dependency.as_str())]
@@ -122,6 +128,7 @@ impl Refusal {
             | Self::SaleNotOpen { .. }
             | Self::PurchaseLimitReached { .. }
             | Self::SoldOut { .. }
+            | Self::NotAdmitted { .. }
             | Self::Unavailable { .. }
             | Self::Internal(_) => false,
         }

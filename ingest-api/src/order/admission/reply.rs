@@ -76,7 +76,8 @@ fn scope(v: Option<&Value>) -> Option<Scope> {
     Scope::parse(&text(v)?)
 }
 
-fn rate_report(v: Option<&Value>) -> Option<RateReport> {
+/// The `rl` part of a gated script's reply (`lua/lib/gate.lua`): what the limits said.
+pub fn rate_report(v: Option<&Value>) -> Option<RateReport> {
     let parts = items(v)?;
     if parts.is_empty() {
         return Some(RateReport::NotEvaluated);
@@ -133,6 +134,9 @@ pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
         }),
         "SOLD_OUT" => Decision::Refuse(Refusal::SoldOut {
             remaining: int(at(2)).ok_or_else(bad)?,
+        }),
+        "NOT_ADMITTED" => Decision::Refuse(Refusal::NotAdmitted {
+            why: text(at(2)).unwrap_or_default(),
         }),
         _ => return Err(bad()),
     };

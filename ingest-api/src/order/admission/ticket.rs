@@ -23,6 +23,9 @@ pub struct Ticket<'a> {
     pub accepted_body: String,
     /// Who is asking.
     pub client: &'a Client,
+    /// The waiting room's admission the order presents (its token's id, verified), if
+    /// any.
+    pub admission: Option<String>,
 }
 
 impl<'a> Ticket<'a> {
@@ -33,6 +36,7 @@ impl<'a> Ticket<'a> {
         idempotency_key: IdempotencyKey,
         client: &'a Client,
         pseudonyms: (String, Option<String>),
+        admission: Option<String>,
     ) -> Self {
         let event = OrderPlaced {
             schema_version: SCHEMA_VERSION,
@@ -62,6 +66,7 @@ impl<'a> Ticket<'a> {
             accepted,
             event,
             client,
+            admission,
         }
     }
 

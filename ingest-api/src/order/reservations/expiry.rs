@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use shared::keys::{Keyspace, SaleKeys};
+use shared::keys::Keyspace;
 use shared::{ProductId, ReservationState};
 use stores::redis::Conn;
 use stores::reservations::Transition;
@@ -93,7 +93,9 @@ impl Sweeper {
         holder: &str,
     ) -> redis::RedisResult<usize> {
         let keys = self.keys.sale(product);
-        if !lease(conn, &keys, holder).await? {
+        // The lease outlives a pass a little, so instances take turns rather than race.
+        let ttl = PERIOD.as_millis() as u64 * 2;
+        if !stores::lease::hold(conn, &keys.sweeper_lease(), holder, ttl).await? {
             return Ok(0);
         }
         let earliest: Vec<String> = redis::cmd("ZRANGE")
@@ -167,25 +169,4 @@ enum Swept {
     Skipped,
     /// The pass ends here (the rest are not due, or Redis failed).
     Stop,
-}
-
-/// Whether `holder` holds the product's sweeper lease (taking it when it is free). The
-/// lease outlives a pass a little, so instances take turns rather than race.
-async fn lease(conn: &mut Conn, keys: &SaleKeys, holder: &str) -> redis::RedisResult<bool> {
-    let leased: Option<String> = redis::cmd("SET")
-        .arg(keys.sweeper_lease())
-        .arg(holder)
-        .arg("NX")
-        .arg("PX")
-        .arg(PERIOD.as_millis() as u64 * 2)
-        .query_async(conn)
-        .await?;
-    if leased.is_some() {
-        return Ok(true);
-    }
-    let owner: Option<String> = redis::cmd("GET")
-        .arg(keys.sweeper_lease())
-        .query_async(conn)
-        .await?;
-    Ok(owner.as_deref() == Some(holder))
 }

@@ -14,6 +14,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shared::ViolationKind;
 
+mod room;
+
+pub use room::RoomMetrics;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
@@ -50,6 +54,7 @@ struct Inner {
     redis_failures: Counter,
     replica_shortfalls: Counter,
     handoff_backlog: Gauge,
+    room: RoomMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -158,9 +163,11 @@ impl Metrics {
             redis_failures: Counter::default(),
             replica_shortfalls: Counter::default(),
             handoff_backlog: Gauge::default(),
+            room: RoomMetrics::default(),
         };
         inner.register_admission();
         inner.register_handoff();
+        inner.room.register(&mut inner.registry);
         Self {
             inner: Arc::new(inner),
         }
@@ -240,6 +247,11 @@ impl Metrics {
     /// Outbox entries waiting for Kafka, as the last relay pass counted them.
     pub fn set_handoff_backlog(&self, entries: i64) {
         self.inner.handoff_backlog.set(entries);
+    }
+
+    /// The waiting room's series.
+    pub fn room(&self) -> &RoomMetrics {
+        &self.inner.room
     }
 
     /// The Prometheus text exposition.

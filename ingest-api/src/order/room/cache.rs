@@ -1,0 +1,144 @@
+//! What this instance knows of each waiting room, refreshed a few times a second: the
+//! room's few counters and the units its product has left. Polls of `GET
+//! /queue/{p}/status` are answered from here, so however many shoppers wait, the line
+//! costs Redis two commands per room and refresh on each instance.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use shared::ProductId;
+use shared::keys::Keyspace;
+use shared::room::round_keys;
+use stores::records::{RoomRecord, SaleRecord};
+use stores::redis::Conn;
+use tokio::sync::watch;
+
+/// How often polled rooms are read again.
+pub const REFRESH: Duration = Duration::from_millis(250);
+/// A room nobody polled for this long is no longer refreshed.
+const IDLE: Duration = Duration::from_secs(60);
+/// How much history of `served` is kept for the measured release rate.
+const HISTORY: Duration = Duration::from_secs(60);
+
+/// One room as last read.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The room record.
+    pub room: RoomRecord,
+    /// Units left plus units on their way back (0: sold out).
+    pub units: i64,
+    /// The shuffle's round keys, once open.
+    pub keys: Option<[u64; 6]>,
+    /// When it was read.
+    pub read_at: Instant,
+    /// (when, served) of the last minute's reads, oldest first.
+    history: VecDeque<(Instant, u64)>,
+}
+
+impl Snapshot {
+    /// Positions released per second, measured over the last `over` (at least 2 s of
+    /// history), else `None`.
+    pub fn release_rate(&self, over: Duration) -> Option<f64> {
+        let (now, served) = *self.history.back()?;
+        let (then, before) = self
+            .history
+            .iter()
+            .find(|(t, _)| now.duration_since(*t) <= over)
+            .copied()?;
+        let dt = now.duration_since(then).as_secs_f64();
+        (dt >= 2.0).then(|| served.saturating_sub(before) as f64 / dt)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    snapshot: Option<Arc<Snapshot>>,
+    polled: Instant,
+}
+
+/// The rooms this instance serves polls for.
+#[derive(Debug, Default)]
+pub struct RoomCache {
+    rooms: RwLock<HashMap<ProductId, Entry>>,
+}
+
+impl RoomCache {
+    /// The last snapshot of `product`'s room (noting that it is polled); `None` before the
+    /// first read.
+    pub fn get(&self, product: &ProductId) -> Option<Arc<Snapshot>> {
+        {
+            let rooms = self.rooms.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = rooms.get(product)
+                && e.polled.elapsed() < REFRESH
+            {
+                return e.snapshot.clone();
+            }
+        }
+        let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
+        let e = rooms.entry(product.clone()).or_insert(Entry {
+            snapshot: None,
+            polled: Instant::now(),
+        });
+        e.polled = Instant::now();
+        e.snapshot.clone()
+    }
+
+    /// Reads one room now (a cache miss, or a refresh); `None` without a room.
+    pub async fn load(
+        &self,
+        conn: &mut Conn,
+        keys: &Keyspace,
+        product: &ProductId,
+    ) -> redis::RedisResult<Option<Arc<Snapshot>>> {
+        let sk = keys.sale(product);
+        let room = RoomRecord::read(conn, &sk).await?;
+        let sale = SaleRecord::read(conn, &sk).await?;
+        let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
+        let e = rooms.entry(product.clone()).or_insert(Entry {
+            snapshot: None,
+            polled: Instant::now(),
+        });
+        let Some(room) = room else {
+            e.snapshot = None;
+            return Ok(None);
+        };
+        let now = Instant::now();
+        let mut history = e
+            .snapshot
+            .as_ref()
+            .filter(|s| s.room.epoch == room.epoch)
+            .map(|s| s.history.clone())
+            .unwrap_or_default();
+        history.push_back((now, room.served));
+        while history.front().is_some_and(|(t, _)| now.duration_since(*t) > HISTORY) {
+            history.pop_front();
+        }
+        let snapshot = Arc::new(Snapshot {
+            keys: room.seed.as_deref().and_then(round_keys),
+            units: sale.map_or(0, |s| s.remaining + s.returning),
+            room,
+            read_at: now,
+            history,
+        });
+        e.snapshot = Some(snapshot.clone());
+        Ok(Some(snapshot))
+    }
+
+    /// Reads again every room polled within the last minute, every [`REFRESH`], until
+    /// `stop`; forgets the others.
+    pub async fn run(self: Arc<Self>, mut conn: Conn, keys: Keyspace, mut stop: watch::Receiver<bool>) {
+        while shared::shutdown::next_round(&mut stop, REFRESH).await {
+            let polled: Vec<ProductId> = {
+                let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
+                rooms.retain(|_, e| e.polled.elapsed() < IDLE);
+                rooms.keys().cloned().collect()
+            };
+            for product in polled {
+                if let Err(e) = self.load(&mut conn, &keys, &product).await {
+                    tracing::debug!(error = %e, %product, "room refresh failed; keeping the last snapshot");
+                }
+            }
+        }
+    }
+}

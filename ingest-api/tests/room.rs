@@ -1,0 +1,210 @@
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
+//! The waiting room end to end (`ingest-api/API.md`, "Waiting room"): the pre-queue is
+//! shuffled at the opening, the line drains at the room's rate, only an admitted user may
+//! order, once, with the admission its ticket claimed on its own device; tokens of another
+//! user, device or sale are refused; sold out, every waiter is told.
+
+use std::time::{Duration, Instant};
+
+use flashctl::guard::Limits;
+use flashctl::room::{NewRoom, open};
+use serde_json::Value;
+use testkit::TestStack;
+use testkit::api::{ApiStack, RunningApi};
+use testkit::client::{Answer, Client};
+use testkit::sales::SaleStack;
+
+fn now_ms() -> u64 {
+    shared::event::now_ms()
+}
+
+async fn open_room(stack: &TestStack, product: &str, opens_in: Duration, rate: f64) -> anyhow::Result<u64> {
+    let mut redis = stack.redis().await?;
+    let room = NewRoom {
+        prequeue_from_ms: now_ms(),
+        opens_at_ms: now_ms() + opens_in.as_millis() as u64,
+        rate,
+        burst: 2,
+        max_active: 1_000,
+        claim_window: Duration::from_secs(30),
+        message: "welcome".into(),
+    };
+    Ok(open(&mut redis, &stack.keys, &product.parse()?, &room).await?)
+}
+
+fn wait(a: &Answer) -> Value {
+    a.json()["wait"].clone()
+}
+
+fn code(a: &Answer) -> String {
+    a.code()
+}
+
+/// Polls until the ticket's state is `state` (or 10 s pass); the last answer.
+async fn until(c: &Client, product: &str, ticket: &str, device: &str, state: &str) -> anyhow::Result<Answer> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = c.queue_status(product, ticket, device).await?;
+        if wait(&a)["state"] == state || Instant::now() > deadline {
+            return Ok(a);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    stack.open_sale_with("drone", 4, 1, Limits::off()).await?;
+    open_room(&stack, "drone", Duration::from_millis(1_500), 20.0).await?;
+    let api = RunningApi::start(stack.api_settings()).await?;
+    let c = &api.client;
+
+    // Five join before the opening, each on a device of their own.
+    let users = ["ann", "bob", "cat", "dan", "eve"];
+    let mut tickets = Vec::new();
+    for u in users {
+        let a = c.join("drone", u, &format!("dev-{u}")).await?;
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        assert_eq!(wait(&a)["state"], "prequeue");
+        assert_eq!(wait(&a)["message"], "welcome");
+        tickets.push(a.json()["ticket"].as_str().expect("a ticket").to_owned());
+    }
+    // A second join is the same ticket; a second user on a device is refused.
+    let again = c.join("drone", "ann", "dev-ann").await?;
+    assert_eq!(again.status, 200);
+    let other = c.join("drone", "zed", "dev-ann").await?;
+    assert_eq!(code(&other), "DEVICE_HAS_TICKET");
+    let bare = send_without_fingerprint(c, "drone", "zed").await?;
+    assert_eq!(code(&bare), "FINGERPRINT_REQUIRED");
+
+    // Ordering without an admission is refused while the room is on.
+    let no = c.place_from(&Client::body("drone", "ann", 1), &flashsale_client::new_key(), "dev-ann").await?;
+    assert_eq!((no.status, code(&no)), (403, "NOT_ADMITTED".to_owned()));
+
+    // After the opening every ticket has a place: a permutation of 1..=5. Four units:
+    // four positions are released, the fifth waits (nobody is let in for stock that is
+    // gone).
+    let mut positions = Vec::new();
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    for (i, (u, t)) in users.iter().zip(&tickets).enumerate() {
+        let a = until(c, "drone", t, &format!("dev-{u}"), "admitted").await?;
+        if wait(&a)["state"] == "queued" {
+            // The fifth: four units, four released.
+            assert_eq!(wait(&a)["ahead"], 1);
+        }
+        let p = wait(&a)["position"].as_u64().expect("a position");
+        let expected = if p <= 4 { "admitted" } else { "queued" };
+        assert_eq!(wait(&a)["state"], expected, "{u} at {p}");
+        positions.push((p, i));
+    }
+    let mut order = positions.clone();
+    order.sort_unstable();
+    let sorted: Vec<u64> = order.iter().map(|(p, _)| *p).collect();
+    assert_eq!(sorted, [1, 2, 3, 4, 5], "{positions:?}");
+    // Who stands where, first to last (user index).
+    let by_position: Vec<usize> = order.iter().map(|(_, i)| *i).collect();
+    let (first, last) = (by_position[0], by_position[4]);
+
+    // Another user's or another device's ticket, or a forged one, buys nothing.
+    let (u1, t1, d1) = (users[first], &tickets[first], format!("dev-{}", users[first]));
+    let other_user = users[by_position[1]];
+    let stolen = c.claim("drone", other_user, t1, &format!("dev-{other_user}")).await?;
+    assert_eq!(code(&stolen), "NOT_YOUR_TICKET");
+    let elsewhere = c.claim("drone", u1, t1, "dev-other").await?;
+    assert_eq!(code(&elsewhere), "NOT_YOUR_TICKET");
+    let forged = c.claim("drone", u1, &format!("{t1}x"), &d1).await?;
+    assert_eq!(code(&forged), "INVALID_TICKET");
+
+    // The first in line claims (twice: the same admission) and orders once with it.
+    let claim = claim_patiently(c, "drone", u1, t1, &d1).await?;
+    assert_eq!(claim.status, 200, "{}", String::from_utf8_lossy(&claim.body));
+    let admission = claim.json()["admissionToken"].as_str().expect("a token").to_owned();
+    let repeat = c.claim("drone", u1, t1, &d1).await?;
+    assert_eq!(repeat.json()["admissionToken"], admission.as_str());
+    let body = Client::body("drone", u1, 1);
+    let placed = c.place_admitted(&body, &flashsale_client::new_key(), &d1, &admission).await?;
+    assert_eq!(placed.status, 202, "{}", String::from_utf8_lossy(&placed.body));
+    let twice = c.place_admitted(&body, &flashsale_client::new_key(), &d1, &admission).await?;
+    assert_eq!(code(&twice), "NOT_ADMITTED", "a used admission buys no second time");
+    let reclaim = c.claim("drone", u1, t1, &d1).await?;
+    assert_eq!(code(&reclaim), "ADMISSION_USED");
+    // The admission is useless to another user, and on another device.
+    let as_other = Client::body("drone", other_user, 1);
+    let as_other = c.place_admitted(&as_other, &flashsale_client::new_key(), &d1, &admission).await?;
+    assert_eq!(code(&as_other), "NOT_YOUR_TICKET");
+    let moved = c.place_admitted(&body, &flashsale_client::new_key(), "dev-other", &admission).await?;
+    assert_eq!(code(&moved), "NOT_YOUR_TICKET");
+
+    // The next three buy the last three units; then the line is sold out for everyone.
+    for i in &by_position[1..4] {
+        let (u, t) = (users[*i], &tickets[*i]);
+        let dev = format!("dev-{u}");
+        let claim = claim_patiently(c, "drone", u, t, &dev).await?;
+        let token = claim.json()["admissionToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{u}: {}", String::from_utf8_lossy(&claim.body)))
+            .to_owned();
+        let a = c.place_admitted(&Client::body("drone", u, 1), &flashsale_client::new_key(), &dev, &token).await?;
+        assert_eq!(a.status, 202, "{u}: {}", String::from_utf8_lossy(&a.body));
+    }
+    let (u5, t5, d5) = (users[last], &tickets[last], format!("dev-{}", users[last]));
+    let told = until(c, "drone", t5, &d5, "sold_out").await?;
+    assert_eq!(wait(&told)["state"], "sold_out");
+    let late = c.claim("drone", u5, t5, &d5).await?;
+    assert_eq!(code(&late), "SOLD_OUT");
+    api.stop().await
+}
+
+/// Claims, waiting out `ROOM_THROTTLED` (the room's own rate) as `Retry-After` says.
+async fn claim_patiently(c: &Client, product: &str, user: &str, ticket: &str, device: &str) -> anyhow::Result<Answer> {
+    loop {
+        let a = c.claim(product, user, ticket, device).await?;
+        if code(&a) != "ROOM_THROTTLED" {
+            return Ok(a);
+        }
+        assert_eq!(a.status, 429);
+        let secs = a.retry_after_secs().expect("Retry-After");
+        tokio::time::sleep(Duration::from_millis(secs * 200)).await;
+    }
+}
+
+async fn send_without_fingerprint(c: &Client, product: &str, user: &str) -> anyhow::Result<Answer> {
+    let body = serde_json::json!({ "userId": user }).to_string().into_bytes();
+    let req = c.signed_post(&format!("/queue/{product}/join"), &body, &flashsale_client::new_key());
+    Ok(flashsale_client::send(req).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_joins_queue_in_arrival_order_at_the_rooms_rate() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    stack.open_sale_with("kite", 100, 1, Limits::off()).await?;
+    open_room(&stack, "kite", Duration::ZERO, 4.0).await?;
+    let api = RunningApi::start(stack.api_settings()).await?;
+    let c = &api.client;
+    let mut tickets = Vec::new();
+    for i in 0..12 {
+        let u = format!("u{i}");
+        let a = c.join("kite", &u, &format!("d{i}")).await?;
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        tickets.push((u, a.json()["ticket"].as_str().expect("ticket").to_owned()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut last = 0;
+    for (i, (_, t)) in tickets.iter().enumerate() {
+        let a = c.queue_status("kite", t, &format!("d{i}")).await?;
+        let p = wait(&a)["position"].as_u64().expect("a position");
+        assert!(p > last, "live joins keep their order: {p} after {last}");
+        last = p;
+    }
+    // At 4/s with a burst of 2, after about 2 s: a handful released, not the line.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let far = c.queue_status("kite", &tickets[11].1, "d11").await?;
+    let w = wait(&far);
+    assert_eq!(w["state"], "queued", "{w}");
+    let ahead = w["ahead"].as_u64().expect("ahead");
+    assert!((1..=10).contains(&ahead), "{w}");
+    assert!(w["etaSeconds"].as_f64().is_some_and(|e| e > 0.0), "{w}");
+    assert!(w["refreshAfterMs"].as_u64().is_some_and(|r| (800..=36_000).contains(&r)), "{w}");
+    api.stop().await
+}

@@ -1,0 +1,74 @@
+--[[
+room_drain.lua: releases the next positions of the product's waiting room.
+
+Run by one API instance at a time (a lease, as the expiry sweeper's), a few times a
+second. Positions are released at the room's rate (credit accrues at `rate` per second,
+at most `burst` at once); a released position not claimed within the claim window is a
+no-show and gives its credit back, so the admissions keep the rate while waiters leave.
+Never released: beyond the end of the line, beyond `max_active` admitted-but-unused and
+released-unclaimed tickets, or beyond the units left and on their way back — so nobody
+is let in for stock that is gone. Paused: nothing is released. Every key is in the
+product's slot.
+
+KEYS
+  1  room      hash    the room (lib/room.lua)
+  2  releases  zset    served by time (ms)
+  3  claimed   zset    users who claimed, by position
+  4  active    zset    users admitted and not yet used, by expiry (ms)
+  5  sale      hash    the sale: remaining, returning
+
+ARGV
+  1  seed for the opening, should it happen now
+
+REPLIES
+  {state, served, released_now, outstanding, units, joined, noshows, claimed}
+    state: the room's (prequeue, open, paused, closed; "none" without a room);
+    outstanding: released-unclaimed within the window plus admitted-unused; units:
+    remaining plus returning; joined, noshows, claimed: the room's counts (0 unless
+    open)
+]]
+
+local room = redis.call('HMGET', KEYS[1], 'state', 'served', 'joined', 'rate', 'burst',
+  'max_active', 'claim_window_ms', 'credit', 'last_drain', 'noshows', 'claimed')
+local state = room[1]
+if not state then
+  return {'none', 0, 0, 0, 0}
+end
+local now_ms = math.floor(server_time_us() / 1000)
+state = room_open_if_due(KEYS[1], state, now_ms, ARGV[1])
+local served = tonumber(room[2]) or 0
+local sale = redis.call('HMGET', KEYS[5], 'remaining', 'returning')
+local units = (tonumber(sale[1]) or 0) + (tonumber(sale[2]) or 0)
+if state ~= 'open' then
+  return {state, served, 0, 0, units}
+end
+local joined, rate, burst = tonumber(room[3]) or 0, tonumber(room[4]) or 1, tonumber(room[5]) or 1
+local max_active, window = tonumber(room[6]) or 1000000, tonumber(room[7]) or 60000
+local last = tonumber(room[9]) or now_ms
+-- Positions released before now - window had their chance: the unclaimed among them
+-- are no-shows.
+local old = room_served_at(KEYS[2], now_ms - window)
+local noshows = old - redis.call('ZCOUNT', KEYS[3], '-inf', old)
+local pending = served - old - redis.call('ZCOUNT', KEYS[3], '(' .. old, '+inf')
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now_ms)
+local active = redis.call('ZCARD', KEYS[4])
+local outstanding = pending + active
+local credit = (tonumber(room[8]) or 0) + rate * math.max(0, now_ms - last) / 1000
+credit = math.min(credit, burst) + math.max(0, noshows - (tonumber(room[10]) or 0))
+local n = math.min(math.floor(credit), joined - served, max_active - outstanding,
+  units - outstanding)
+if n > 0 then
+  served = served + n
+  credit = credit - n
+  redis.call('ZADD', KEYS[2], now_ms, served)
+end
+-- Keep the release log short: the newest release older than the window is all a claim
+-- or the no-show count needs of the past.
+local keep = redis.call('ZREVRANGEBYSCORE', KEYS[2], now_ms - window, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if keep[2] then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. keep[2])
+end
+redis.call('HSET', KEYS[1], 'served', served, 'credit', string.format('%.6f', credit),
+  'last_drain', now_ms, 'noshows', noshows)
+return {state, served, math.max(n, 0), outstanding + math.max(n, 0), units, joined, noshows,
+  tonumber(room[11]) or 0}
