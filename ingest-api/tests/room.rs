@@ -11,7 +11,7 @@ use flashctl::room::{NewRoom, open};
 use serde_json::Value;
 use testkit::TestStack;
 use testkit::api::{ApiStack, RunningApi};
-use testkit::client::{Answer, Client};
+use testkit::client::{Answer, Client, loopback_ip};
 use testkit::sales::SaleStack;
 
 fn now_ms() -> u64 {
@@ -40,12 +40,13 @@ fn code(a: &Answer) -> String {
     a.code()
 }
 
-/// Polls until the ticket's state is `state` (or 10 s pass); the last answer.
-async fn until(c: &Client, product: &str, ticket: &str, device: &str, state: &str) -> anyhow::Result<Answer> {
+/// Polls until the ticket's state is one of `states` (or 10 s pass); the last answer.
+async fn until(c: &Client, product: &str, ticket: &str, device: &str, states: &[&str]) -> anyhow::Result<Answer> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let a = c.queue_status(product, ticket, device).await?;
-        if wait(&a)["state"] == state || Instant::now() > deadline {
+        let now = wait(&a)["state"].as_str().unwrap_or_default().to_owned();
+        if states.contains(&now.as_str()) || Instant::now() > deadline {
             return Ok(a);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -85,19 +86,28 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
     // After the opening every ticket has a place: a permutation of 1..=5. Four units:
     // four positions are released, the fifth waits (nobody is let in for stock that is
     // gone).
-    let mut positions = Vec::new();
-    tokio::time::sleep(Duration::from_millis(1_800)).await;
-    for (i, (u, t)) in users.iter().zip(&tickets).enumerate() {
-        let a = until(c, "drone", t, &format!("dev-{u}"), "admitted").await?;
-        if wait(&a)["state"] == "queued" {
-            // The fifth: four units, four released.
-            assert_eq!(wait(&a)["ahead"], 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let positions = loop {
+        let mut seen = Vec::new();
+        for (i, (u, t)) in users.iter().zip(&tickets).enumerate() {
+            // Each waiter polls from an address of its own (polls are limited per network).
+            let own = c.bound_to(loopback_ip(i));
+            let a = own.queue_status("drone", t, &format!("dev-{u}")).await?;
+            seen.push((wait(&a)["position"].as_u64(), wait(&a)["state"].clone(), i));
         }
-        let p = wait(&a)["position"].as_u64().expect("a position");
-        let expected = if p <= 4 { "admitted" } else { "queued" };
-        assert_eq!(wait(&a)["state"], expected, "{u} at {p}");
-        positions.push((p, i));
-    }
+        let admitted = seen.iter().filter(|s| s.1 == "admitted").count();
+        if admitted == 4 || Instant::now() > deadline {
+            for (p, state, _) in &seen {
+                let expected = if p.is_some_and(|p| p <= 4) { "admitted" } else { "queued" };
+                assert_eq!(state, expected, "{seen:?}");
+            }
+            break seen
+                .into_iter()
+                .map(|(p, _, i)| (p.expect("a position"), i))
+                .collect::<Vec<_>>();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let mut order = positions.clone();
     order.sort_unstable();
     let sorted: Vec<u64> = order.iter().map(|(p, _)| *p).collect();
@@ -149,7 +159,7 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
         assert_eq!(a.status, 202, "{u}: {}", String::from_utf8_lossy(&a.body));
     }
     let (u5, t5, d5) = (users[last], &tickets[last], format!("dev-{}", users[last]));
-    let told = until(c, "drone", t5, &d5, "sold_out").await?;
+    let told = until(c, "drone", t5, &d5, &["sold_out"]).await?;
     assert_eq!(wait(&told)["state"], "sold_out");
     let late = c.claim("drone", u5, t5, &d5).await?;
     assert_eq!(code(&late), "SOLD_OUT");
