@@ -4,27 +4,25 @@
 # Exits non-zero if the audit or any bot's allowance fails. The report lands in
 # loadtest/results/ (or $RESULTS). A scenario whose shoppers pay needs the API's webhook
 # secret in PAYMENT_WEBHOOK_SECRETS and PAYMENT_WEBHOOK_SECRET (loadtest/reservations.sh).
+# CI_NAME (default ci) names the run and picks its ports: the rows CI_NAME-api,
+# CI_NAME-admin and CI_NAME-worker-admin of docs/ports.md.
 #
 #   loadtest/ci.sh [scenario.toml]
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh" >/dev/null
 . "$STATE_DIR/env"
 SCENARIO=${1:-$REPO_ROOT/loadtest/scenarios/ci.toml}
-bin=$CARGO_TARGET_DIR/debug
-cargo build -q -p ingest-api -p inventory-worker -p loadtest
+name=${CI_NAME:-ci}
+api_port=$(port_of "$name-api")
+admin_port=$(port_of "$name-admin")
+worker_port=$(port_of "$name-worker-admin")
 
-run=ci-$(date +%s)
-export REDIS_NAMESPACE=$run KAFKA_TOPIC=$run-orders KAFKA_DLQ_TOPIC=$run-orders.dlq KAFKA_GROUP=$run-worker
-export SIGNING_KEYS="ci:ci-secret-0123456789" SIGNING_KEY="ci:ci-secret-0123456789"
-export RUST_LOG=${RUST_LOG:-warn}
-logs=$STATE_DIR/logs/$run
-mkdir -p "$logs"
-"$bin/flashctl" topics create >/dev/null
-trap 'stop_spawned; kafka_delete_topics "$KAFKA_BROKERS" "$run-.*"' EXIT
-spawn api "$logs/api.log" env LISTEN_ADDR=127.0.0.1:18180 ADMIN_ADDR=127.0.0.1:19180 "$bin/ingest-api"
-spawn worker "$logs/worker.log" env ADMIN_ADDR=127.0.0.1:19190 "$bin/inventory-worker"
-wait_ready http://127.0.0.1:19180/readyz http://127.0.0.1:19190/readyz
-say "load scenario $(basename "$SCENARIO") (logs: $logs)"
-"$bin/loadtest" run --scenario "$SCENARIO" --url http://127.0.0.1:18180 \
+isolated_run "$name" ingest-api inventory-worker loadtest
+spawn api "$LOGS/api.log" env "LISTEN_ADDR=127.0.0.1:$api_port" "ADMIN_ADDR=127.0.0.1:$admin_port" "$BIN/ingest-api"
+spawn worker "$LOGS/worker.log" env "ADMIN_ADDR=127.0.0.1:$worker_port" "$BIN/inventory-worker"
+wait_ready "http://127.0.0.1:$admin_port/readyz" "http://127.0.0.1:$worker_port/readyz"
+say "load scenario $(basename "$SCENARIO") (logs: $LOGS)"
+"$BIN/loadtest" run --scenario "$SCENARIO" --url "http://127.0.0.1:$api_port" \
   --results "${RESULTS:-$REPO_ROOT/loadtest/results}" 2> >(grep -v ' scheduled ' >&2)

@@ -23,6 +23,7 @@
 # CONTRACT_MAX_EXAMPLES (default 100) bounds the generated cases per operation and phase;
 # CONTRACT_SEED fixes the random seed (printed by each run) to reproduce one.
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
 cd "$REPO_ROOT" # up.sh and cargo build from the workspace
 "$REPO_ROOT/deploy/local/up.sh" >/dev/null
@@ -31,8 +32,8 @@ contract=$REPO_ROOT/loadtest/contract
 spec=$REPO_ROOT/ingest-api/openapi.yaml
 venv=$HOME/.cache/flash-sale/contract-venv
 max_examples=${CONTRACT_MAX_EXAMPLES:-100}
-port=${CONTRACT_PORT:-18280}
-admin_port=${CONTRACT_ADMIN_PORT:-19280}
+port=${CONTRACT_PORT:-$(port_of contract-api)}
+admin_port=${CONTRACT_ADMIN_PORT:-$(port_of contract-admin)}
 
 # --- the pinned tools, in a venv recreated only when requirements.txt changes -----------
 if ! cmp -s "$contract/requirements.txt" "$venv/requirements.txt"; then
@@ -52,38 +53,28 @@ say "openapi-spec-validator: ingest-api/openapi.yaml"
   die "ingest-api/openapi.yaml is not a valid OpenAPI 3.1 document"
 
 # --- one API on the local stack, with its own namespace and topic -------------------------
-bin=$CARGO_TARGET_DIR/debug
-cargo build -q -p ingest-api -p flashctl
 for p in "$port" "$admin_port"; do
   port_open "$p" && die "port $p is in use (set CONTRACT_PORT / CONTRACT_ADMIN_PORT)"
 done
-run=contract-$(date +%s)
-out=$STATE_DIR/contract/$run
-logs=$STATE_DIR/logs/$run
-mkdir -p "$out" "$logs"
-export REDIS_NAMESPACE=$run KAFKA_TOPIC=$run-orders KAFKA_DLQ_TOPIC=$run-orders.dlq
-export SIGNING_KEYS="contract:contract-secret-0123456789" SIGNING_KEY="contract:contract-secret-0123456789"
+isolated_run contract ingest-api
+out=$STATE_DIR/contract/$RUN
+mkdir -p "$out"
 PAYMENT_WEBHOOK_SECRETS=whsec_$(printf '%s' 'contract-webhook-secret-0123456789' | base64 -w0)
 export PAYMENT_WEBHOOK_SECRETS PAYMENT_WEBHOOK_SECRET=$PAYMENT_WEBHOOK_SECRETS
 # The fuzzer is one client on one address: keep the per-instance limit out of its way.
 export FALLBACK_IP_LIMIT=100000/s:100000 HTTP_WORKERS=${HTTP_WORKERS:-2}
-export RUST_LOG=${RUST_LOG:-warn}
-"$bin/flashctl" topics create >/dev/null
-cleanup() {
-  stop_spawned
-  kafka_delete_topics "$KAFKA_BROKERS" "$run-.*"
-  redis-cli -u "$REDIS_URL" --scan --pattern "$run:*" 2>/dev/null |
-    xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-spawn api "$logs/api.log" env LISTEN_ADDR=127.0.0.1:$port ADMIN_ADDR=127.0.0.1:$admin_port "$bin/ingest-api"
+# No worker consumes this run's topic: its Redis keys go with it.
+# shellcheck disable=SC2016 # expanded when the trap runs
+on_exit 'redis-cli -u "$REDIS_URL" --scan --pattern "$RUN:*" 2>/dev/null |
+  xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1'
+spawn api "$LOGS/api.log" env "LISTEN_ADDR=127.0.0.1:$port" "ADMIN_ADDR=127.0.0.1:$admin_port" "$BIN/ingest-api"
 wait_ready "http://127.0.0.1:$admin_port/readyz"
 # The product the signed run's hooks put into orders: plenty of stock, no cap, limits out of
 # the way, and a payment window so answers carry paymentDeadline. Same stock every run, so
 # re-opening it in PostgreSQL is a no-op (no worker consumes this run's topic: sold stays 0).
 product=contract-sale
 high=100000/s:100000
-"$bin/flashctl" sale open --product "$product" --stock 1000000 --per-user 0 --payment-window 15m \
+"$BIN/flashctl" sale open --product "$product" --stock 1000000 --per-user 0 --payment-window 15m \
   --ip "$high" --fingerprint "$high" --user "$high" --global "$high" >/dev/null
 
 # Schemathesis's settings beyond the command line: the documented 503 is not a server

@@ -41,6 +41,7 @@
 # paid and returned units where there is a window) and exits non-zero if
 # any audit fails.
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh" >/dev/null
 . "$STATE_DIR/env"
@@ -64,19 +65,18 @@ for fault in "${FAULTS[@]}"; do
     *) die "unknown fault $fault (${ALL[*]})" ;;
   esac
 done
-read -r -a REDIS_FAULT_PORTS <<<"${REDIS_FAULT_PORTS:-7101 7102 7103 7104 7105 7106}"
+_redis_fault_ports=$(port_of faults-redis-cluster)
+read -r -a REDIS_FAULT_PORTS <<<"${REDIS_FAULT_PORTS:-$_redis_fault_ports}"
+# This script's Redis Cluster, never the one the tests use.
+REDIS_CLUSTER_PORTS=("${REDIS_FAULT_PORTS[@]}")
+read -r -a api_ports <<<"$(port_of faults-api)"
+read -r -a admin_ports <<<"$(port_of faults-admin)"
+read -r -a worker_ports <<<"$(port_of faults-worker-admin)"
 
-RUN=faults-$(date +%s)
-OUT=$STATE_DIR/faults/$RUN
-mkdir -p "$OUT"
-bin=$CARGO_TARGET_DIR/debug
 say "building"
-cargo build -q -p ingest-api -p inventory-worker -p flashctl -p loadtest
-
-export REDIS_NAMESPACE=$RUN KAFKA_TOPIC=$RUN-orders KAFKA_DLQ_TOPIC=$RUN-orders.dlq
-export KAFKA_GROUP=$RUN-worker
-export SIGNING_KEYS="faults:faults-secret-0123456789" SIGNING_KEY="faults:faults-secret-0123456789"
-export RUST_LOG=${RUST_LOG:-warn} LOG_FORMAT=text
+isolated_run --out faults faults ingest-api inventory-worker loadtest
+OUT=$LOGS
+export LOG_FORMAT=text
 export PAYMENT_WEBHOOK_SECRETS=whsec_ZmF1bHRzLXdlYmhvb2stc2VjcmV0LTAxMjM=
 # Faults whose sale has a payment window: shoppers pay (60 %), cancel (5 %), pay late
 # (5 %) or never (30 %), and the expired units are resold (loadtest stream --pay …).
@@ -86,31 +86,29 @@ with_window() { [[ " $WINDOW_FAULTS " == *" $1 "* ]]; }
 
 API_ENV=() # extra settings of the API instances (per fault group)
 start_api() { # n
-  spawn api$1 "$OUT/api$1.log" env LISTEN_ADDR=127.0.0.1:1808$1 ADMIN_ADDR=127.0.0.1:1908$1 \
+  spawn "api$1" "$OUT/api$1.log" env "LISTEN_ADDR=127.0.0.1:${api_ports[$1 - 1]}" \
+    "ADMIN_ADDR=127.0.0.1:${admin_ports[$1 - 1]}" \
     RELAY_IDLE_MS=2000 KAFKA_PUBLISH_TIMEOUT_MS=3000 FALLBACK_IP_LIMIT=1000/s:2000 \
-    "${API_ENV[@]}" "$bin/ingest-api"
+    "${API_ENV[@]}" "$BIN/ingest-api"
 }
 start_worker() { # n
-  spawn worker$1 "$OUT/worker$1.log" env ADMIN_ADDR=127.0.0.1:1909$1 BATCH_MAX=200 "$bin/inventory-worker"
+  spawn "worker$1" "$OUT/worker$1.log" env "ADMIN_ADDR=127.0.0.1:${worker_ports[$1 - 1]}" BATCH_MAX=200 "$BIN/inventory-worker"
 }
+api_ready() { wait_ready "http://127.0.0.1:${admin_ports[$1 - 1]}/readyz"; } # n
+worker_ready() { wait_ready "http://127.0.0.1:${worker_ports[$1 - 1]}/readyz"; } # n
 # start_services REPLICATION: the topics, then two API instances and two workers on
 # $KAFKA_BROKERS.
 start_services() {
-  "$bin/flashctl" topics create --partitions 6 --replication "$1" >/dev/null
+  "$BIN/flashctl" topics create --partitions 6 --replication "$1" >/dev/null
   for n in 1 2; do start_api $n; start_worker $n; done
-  wait_ready http://127.0.0.1:19081/readyz http://127.0.0.1:19082/readyz \
-    http://127.0.0.1:19091/readyz http://127.0.0.1:19092/readyz
+  api_ready 1; api_ready 2; worker_ready 1; worker_ready 2
 }
-# This script's Redis Cluster, never the one the tests use.
-REDIS_CLUSTER_PORTS=("${REDIS_FAULT_PORTS[@]}")
-cleanup() {
-  stop_spawned
-  [ ${#cluster[@]} -eq 0 ] || kafka_cluster_down
-  [ ${#redis[@]} -eq 0 ] || redis_cluster_down
-  # This run's topics on the single node (the cluster's storage is wiped at its next start).
-  kafka_delete_topics "127.0.0.1:$KAFKA_PORT" "$RUN-.*"
-}
-trap cleanup EXIT
+# After the spawned processes (isolated_run's trap), before this run's topics go from the
+# single node (the cluster's storage is wiped at its next start).
+# shellcheck disable=SC2016 # expanded when the trap runs
+on_exit '[ ${#cluster[@]} -eq 0 ] || kafka_cluster_down'
+# shellcheck disable=SC2016
+on_exit '[ ${#redis[@]} -eq 0 ] || redis_cluster_down'
 
 # cluster_port NODE_ID: the client port of a node of the cluster.
 cluster_port() { echo "${KAFKA_CLUSTER_PORTS[$1 - 1]}"; }
@@ -159,10 +157,10 @@ inject() {
   case $1 in
     api)
       say "kill -9 ingest-api #1 (pid ${SPAWNED[api1]})"
-      kill -9 "${SPAWNED[api1]}"; sleep "$DOWN_FOR"; start_api 1; wait_ready http://127.0.0.1:19081/readyz ;;
+      kill -9 "${SPAWNED[api1]}"; sleep "$DOWN_FOR"; start_api 1; api_ready 1 ;;
     worker)
       say "kill -9 inventory-worker #1 (pid ${SPAWNED[worker1]}) while it writes"
-      kill -9 "${SPAWNED[worker1]}"; sleep "$DOWN_FOR"; start_worker 1; wait_ready http://127.0.0.1:19091/readyz ;;
+      kill -9 "${SPAWNED[worker1]}"; sleep "$DOWN_FOR"; start_worker 1; worker_ready 1 ;;
     broker)
       # Down longer than the API's publish timeout (3 s): some shoppers get 503 and
       # must learn the outcome by retrying with their key.
@@ -226,9 +224,9 @@ run_faults() {
       settle=(--webhook-secret "$PAYMENT_WEBHOOK_SECRETS" --late-after 5s)
       say "[$fault] payment window $WINDOW: 60 % pay, 5 % cancel, 5 % pay late, 30 % never"
     fi
-    "$bin/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 "${window[@]}" >/dev/null
+    "$BIN/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 "${window[@]}" >/dev/null
     before "$fault"
-    "$bin/loadtest" stream --url http://127.0.0.1:18081 --url http://127.0.0.1:18082 \
+    "$BIN/loadtest" stream --url "http://127.0.0.1:${api_ports[0]}" --url "http://127.0.0.1:${api_ports[1]}" \
       --product "$product" --rate "$RATE" --duration "${DURATION}s" --users 100000 \
       "${settle[@]}" --answers "$OUT/$fault.jsonl" 2>"$OUT/$fault.stream.log" &
     stream=$!
@@ -241,7 +239,7 @@ run_faults() {
     ! with_window "$fault" || sleep 4
     if [ "$fault" = redis-failover-unguarded ]; then
       # The defence is off: the audit must fail, and it cannot drain (Redis lost units).
-      if line=$("$bin/loadtest" audit --url http://127.0.0.1:18081 --product "$product" \
+      if line=$("$BIN/loadtest" audit --url "http://127.0.0.1:${api_ports[0]}" --product "$product" \
         --answers "$OUT/$fault.jsonl" --label unguarded --drain-timeout 30s \
         --json-out "$OUT/$fault.audit.json" 2>/dev/null); then
         failed=1
@@ -253,7 +251,7 @@ run_faults() {
         line="$line <- failed for another reason"
       fi
     else
-      line=$("$bin/loadtest" audit --url http://127.0.0.1:18081 --product "$product" \
+      line=$("$BIN/loadtest" audit --url "http://127.0.0.1:${api_ports[0]}" --product "$product" \
         --answers "$OUT/$fault.jsonl" --label "$fault" --json-out "$OUT/$fault.audit.json" 2>/dev/null) || failed=1
     fi
     echo "$line"

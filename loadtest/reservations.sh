@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reservations that end, under load: loadtest/scenarios/reservations.toml through
-# loadtest/ci.sh (one API and one worker, the run's audit and report). A sale with a short
+# loadtest/ci.sh (one API and one worker, the run's audit and report), as a run named
+# reservations on its own ports (docs/ports.md). A sale with a short
 # payment window and three times more demand than stock; after its 202 a shopper pays by
 # the payment webhook (60 %), cancels (5 %), pays only after the window (5 %, told
 # `expired`), or never pays (30 %). The audit: every 202 one row, live + returned =
@@ -10,6 +11,7 @@
 #
 #   loadtest/reservations.sh
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
 # The webhook calls of a run come from one address: let them past the API's in-process limit.
 export FALLBACK_IP_LIMIT=${FALLBACK_IP_LIMIT:-1000/s:2000}
@@ -17,7 +19,7 @@ export PAYMENT_WEBHOOK_SECRETS=whsec_cmVzZXJ2YXRpb25zLXdlYmhvb2stc2VjcmV0
 export PAYMENT_WEBHOOK_SECRET=$PAYMENT_WEBHOOK_SECRETS
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-RESULTS=$results "$REPO_ROOT/loadtest/ci.sh" "$REPO_ROOT/loadtest/scenarios/reservations.toml" ||
+CI_NAME=reservations RESULTS=$results "$REPO_ROOT/loadtest/ci.sh" "$REPO_ROOT/loadtest/scenarios/reservations.toml" ||
   die "reservations under load: FAIL"
 python3 - "$results"/reservations-*/summary.json <<'PY' || die "reservations under load: no unit was resold"
 import json, sys

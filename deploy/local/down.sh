@@ -4,6 +4,7 @@
 # cluster if one is left. Kafka's data stays in
 # .local/kafka for the next up.sh.
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 started=$STATE_DIR/started
 if [ -f "$started/kafka" ]; then

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Runs every check and test against real services: brings the local stack up (installing
-# what is missing), then formatting, clippy, the whole workspace's tests (on one Redis
+# Runs every check and test against real services: first the port table (docs/ports.md,
+# deploy/local/check-ports.sh), then brings the local stack up (installing what is
+# missing), then formatting, clippy, the whole workspace's tests (on one Redis
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
 # runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
 # reservations that end under load (loadtest/reservations.sh) and the CI-sized load
 # scenario with its audit (loadtest/ci.sh); the fuzz targets briefly (fuzz/run.sh) and
 # schemathesis against the OpenAPI document, signed and unsigned (loadtest/contract.sh).
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+"$REPO_ROOT/deploy/local/check-ports.sh"
 "$REPO_ROOT/deploy/local/up.sh"
 . "$STATE_DIR/env"
 cd "$REPO_ROOT"

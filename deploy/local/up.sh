@@ -9,8 +9,10 @@
 #
 # --redis-cluster also starts a Redis Cluster of 3 masters and 3 replicas on 127.0.0.1:
 # 7001–7006 (REDIS_CLUSTER_PORTS); point a service at it with
-# REDIS_CLUSTER_NODES=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003.
+# REDIS_CLUSTER_NODES=$(source deploy/local/lib.sh; redis_cluster_nodes). Every port here
+# is a row of docs/ports.md.
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 with_cluster=0
 for arg in "$@"; do

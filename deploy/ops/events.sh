@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
 done
 [[ $max =~ ^[0-9]+$ && $timeout =~ ^[0-9]+$ ]] || { echo "--max and --timeout take whole numbers" >&2; exit 2; }
 
-brokers=${KAFKA_BROKERS:-127.0.0.1:9092}
+brokers=${KAFKA_BROKERS:-127.0.0.1:9092} # port-of: kafka (this script runs without lib.sh, in the image too)
 first=${brokers%%,*}
 (exec 3<>"/dev/tcp/${first%:*}/${first##*:}") 2>/dev/null ||
   { echo "no Kafka broker answers at $first (KAFKA_BROKERS)" >&2; exit 1; }

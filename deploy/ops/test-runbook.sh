@@ -5,32 +5,28 @@
 # `<!-- test-setup: NAME -->` line before a block first creates the situation it is
 # about (traffic, a lost Redis sale, a buyer).
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../local/lib.sh"
 "$REPO_ROOT/deploy/local/up.sh" >/dev/null
 . "$STATE_DIR/env"
 cd "$REPO_ROOT"
-cargo build -q -p ingest-api -p inventory-worker -p flashctl -p loadtest
-bin=$CARGO_TARGET_DIR/debug
-export PATH="$bin:$PATH" FLASHCTL="$bin/flashctl"
+api_port=$(port_of runbook-api)
+admin_port=$(port_of runbook-admin)
+worker_port=$(port_of runbook-worker-admin)
 
-run=rb-$(date +%s)
-export REDIS_NAMESPACE=$run KAFKA_TOPIC=$run-orders KAFKA_DLQ_TOPIC=$run-orders.dlq KAFKA_GROUP=$run-worker
-export SIGNING_KEYS="rb:runbook-secret-0123456789" SIGNING_KEY="rb:runbook-secret-0123456789"
+isolated_run rb ingest-api inventory-worker loadtest
+export PATH="$BIN:$PATH" FLASHCTL="$BIN/flashctl"
 export RUST_LOG=warn USER=runbook-test
-logs=$STATE_DIR/logs/$run
-mkdir -p "$logs"
-flashctl topics create >/dev/null
-trap 'stop_spawned; kafka_delete_topics "$KAFKA_BROKERS" "$run-.*"' EXIT
-spawn api "$logs/api.log" env LISTEN_ADDR=127.0.0.1:18480 ADMIN_ADDR=127.0.0.1:19480 "$bin/ingest-api"
-spawn worker "$logs/worker.log" env ADMIN_ADDR=127.0.0.1:19490 "$bin/inventory-worker"
-wait_ready http://127.0.0.1:19480/readyz http://127.0.0.1:19490/readyz
-export PRODUCT=$run
+spawn api "$LOGS/api.log" env "LISTEN_ADDR=127.0.0.1:$api_port" "ADMIN_ADDR=127.0.0.1:$admin_port" "$BIN/ingest-api"
+spawn worker "$LOGS/worker.log" env "ADMIN_ADDR=127.0.0.1:$worker_port" "$BIN/inventory-worker"
+wait_ready "http://127.0.0.1:$admin_port/readyz" "http://127.0.0.1:$worker_port/readyz"
+export PRODUCT=$RUN
 flashctl sale open --product "$PRODUCT" --stock 100 --per-user 1 >/dev/null
 
 # --- situations ---------------------------------------------------------------------
 traffic() { # a small crowd: 20 users from 5 addresses, some buying
-  loadtest burst --url http://127.0.0.1:18480 --product "$PRODUCT" --orders 60 --users 20 \
-    --concurrency 10 --source-ips 5 >"$logs/burst.log" 2>&1
+  loadtest burst --url "http://127.0.0.1:$api_port" --product "$PRODUCT" --orders 60 --users 20 \
+    --concurrency 10 --source-ips 5 >"$LOGS/burst.log" 2>&1
   export IP=127.0.0.2 DEVICE=dev-u-0
 }
 lose-redis() { # everything of this sale disappears from Redis, once the pipeline drained
