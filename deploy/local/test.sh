@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test against real services: first the port table (docs/ports.md,
-# deploy/local/check-ports.sh), then brings the local stack up (installing what is
+# Runs every check and test against real services: first the checks of the tree itself
+# (deploy/local/checks/: the port table docs/ports.md, the shape of the code — no
+# function over 60 lines, no file over 400 — and every documented setting against the
+# code), then brings the local stack up (installing what is
 # missing), then formatting, clippy, the whole workspace's tests (on one Redis
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
 # runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
@@ -10,7 +12,10 @@
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-"$REPO_ROOT/deploy/local/check-ports.sh"
+say "checks of the tree: ports, code shape, documented settings"
+"$REPO_ROOT/deploy/local/checks/ports.sh"
+python3 "$REPO_ROOT/deploy/local/checks/code_shape.py" "$REPO_ROOT"
+python3 "$REPO_ROOT/deploy/local/checks/documented_settings.py" "$REPO_ROOT"
 "$REPO_ROOT/deploy/local/up.sh"
 . "$STATE_DIR/env"
 cd "$REPO_ROOT"

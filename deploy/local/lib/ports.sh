@@ -1,6 +1,6 @@
 # Every port the stack and the scripts use, read from the one table in docs/ports.md, so
 # the page and the scripts cannot drift apart: port_of NAME gives a row's port(s), and
-# deploy/local/check-ports.sh checks the table and the scripts against each other.
+# deploy/local/checks/ports.sh checks the table and the scripts against each other.
 # Sourced by deploy/local/lib.sh (first after common.sh: the others take their ports here).
 # shellcheck shell=bash
 

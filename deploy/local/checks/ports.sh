@@ -13,10 +13,10 @@
 # number for another reason says so with `# not a port`.
 # Exits non-zero, one line per problem, if any check fails.
 #
-#   deploy/local/check-ports.sh
+#   deploy/local/checks/ports.sh
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$REPO_ROOT"
 table=$(ports_table) || die "docs/ports.md: the port table cannot be read"
 problems=0
