@@ -218,3 +218,37 @@ async fn live_joins_queue_in_arrival_order_at_the_rooms_rate() -> anyhow::Result
     assert!(w["refreshAfterMs"].as_u64().is_some_and(|r| (800..=36_000).contains(&r)), "{w}");
     api.stop().await
 }
+
+/// The shuffle of `lua/lib/room.lua` (run by Redis) gives every arrival the position
+/// `shared::room::position` gives it: `flashctl room verify` recomputes in Rust what the
+/// claims were decided on in Lua.
+#[tokio::test]
+async fn lua_shuffle_matches_the_rust_one() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let mut conn = stack.redis().await?;
+    let driver = format!(
+        "{}{}local out = {{}}\nfor n = 1, tonumber(ARGV[3]) do\n  out[n] = room_position(ARGV[1], tonumber(ARGV[2]), n)\nend\nreturn out",
+        stores::script::GATE,
+        stores::script::ROOM
+    );
+    for (seed, cohort) in [
+        ("0123456789abcdef01234567", 1_000u64),
+        (&*shared::room::new_seed(), 10_000),
+        (&*shared::room::new_seed(), 3),
+    ] {
+        let lua: Vec<u64> = redis::cmd("EVAL")
+            .arg(&driver)
+            .arg(0)
+            .arg(seed)
+            .arg(cohort)
+            .arg(cohort + 5)
+            .query_async(&mut conn)
+            .await?;
+        let keys = shared::room::round_keys(seed).expect("a seed");
+        let rust: Vec<u64> = (1..=cohort + 5)
+            .map(|n| shared::room::position(&keys, cohort, n))
+            .collect();
+        assert_eq!(lua, rust, "seed {seed}, cohort {cohort}");
+    }
+    Ok(())
+}
