@@ -45,9 +45,9 @@ mod client;
 #[cfg(feature = "http")]
 mod order;
 #[cfg(feature = "http")]
-mod queue;
-#[cfg(feature = "http")]
 mod problem;
+#[cfg(feature = "http")]
+mod queue;
 #[cfg(feature = "http")]
 mod retry;
 

@@ -9,7 +9,9 @@ impl Client {
     /// A signed `POST /queue/{product}/join` for `user` from `device`
     /// (`X-Device-Fingerprint`, required: the ticket is bound to it).
     pub fn join_request(&self, product: &str, user: &str, device: &str) -> reqwest::RequestBuilder {
-        let body = serde_json::json!({ "userId": user }).to_string().into_bytes();
+        let body = serde_json::json!({ "userId": user })
+            .to_string()
+            .into_bytes();
         let key = crate::new_key();
         self.signed_post(&format!("/queue/{product}/join"), &body, &key)
             .header(headers::DEVICE_FINGERPRINT, device)
@@ -22,7 +24,12 @@ impl Client {
     }
 
     /// `GET /queue/{product}/status` with `ticket`, from `device`.
-    pub async fn queue_status(&self, product: &str, ticket: &str, device: &str) -> reqwest::Result<Answer> {
+    pub async fn queue_status(
+        &self,
+        product: &str,
+        ticket: &str,
+        device: &str,
+    ) -> reqwest::Result<Answer> {
         send(
             self.http()
                 .get(format!("{}/queue/{product}/status", self.base_url()))
@@ -33,8 +40,16 @@ impl Client {
     }
 
     /// A signed `POST /queue/{product}/claim` of `user`'s `ticket`, from `device`.
-    pub fn claim_request(&self, product: &str, user: &str, ticket: &str, device: &str) -> reqwest::RequestBuilder {
-        let body = serde_json::json!({ "userId": user }).to_string().into_bytes();
+    pub fn claim_request(
+        &self,
+        product: &str,
+        user: &str,
+        ticket: &str,
+        device: &str,
+    ) -> reqwest::RequestBuilder {
+        let body = serde_json::json!({ "userId": user })
+            .to_string()
+            .into_bytes();
         let key = crate::new_key();
         self.signed_post(&format!("/queue/{product}/claim"), &body, &key)
             .header(headers::QUEUE_TICKET, ticket)
@@ -43,7 +58,13 @@ impl Client {
 
     /// Claims the admission once; the answer's `admissionToken` goes with the order
     /// ([`Client::place_admitted`]).
-    pub async fn claim(&self, product: &str, user: &str, ticket: &str, device: &str) -> reqwest::Result<Answer> {
+    pub async fn claim(
+        &self,
+        product: &str,
+        user: &str,
+        ticket: &str,
+        device: &str,
+    ) -> reqwest::Result<Answer> {
         send(self.claim_request(product, user, ticket, device)).await
     }
 

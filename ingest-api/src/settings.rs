@@ -245,10 +245,11 @@ impl Settings {
             Some(raw) => WebhookSecrets::parse(raw.expose()).map_err(|e| e.to_string())?,
             None => WebhookSecrets::default(),
         };
+        let pseudonymizer = self.pseudonymizer()?;
         Ok(Validated {
             room_tokens: self.room_tokens()?,
             trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)?,
-            pseudonymizer: self.pseudonymizer()?,
+            pseudonymizer,
             keyspace: Keyspace::new(self.redis_namespace.clone()),
             raw: self,
             keyring,
@@ -342,7 +343,10 @@ impl Settings {
         let raw = match &self.room_token_keys {
             Some(k) => k.expose().as_str(),
             None if self.environment != Environment::Development => {
-                return Err(format!("ROOM_TOKEN_KEYS is required in {:?}", self.environment));
+                return Err(format!(
+                    "ROOM_TOKEN_KEYS is required in {:?}",
+                    self.environment
+                ));
             }
             None => DEVELOPMENT_ROOM_TOKEN_KEYS,
         };

@@ -18,7 +18,12 @@ fn now_ms() -> u64 {
     shared::event::now_ms()
 }
 
-async fn open_room(stack: &TestStack, product: &str, opens_in: Duration, rate: f64) -> anyhow::Result<u64> {
+async fn open_room(
+    stack: &TestStack,
+    product: &str,
+    opens_in: Duration,
+    rate: f64,
+) -> anyhow::Result<u64> {
     let mut redis = stack.redis().await?;
     let room = NewRoom {
         prequeue_from_ms: now_ms(),
@@ -41,7 +46,13 @@ fn code(a: &Answer) -> String {
 }
 
 /// Polls until the ticket's state is one of `states` (or 10 s pass); the last answer.
-async fn until(c: &Client, product: &str, ticket: &str, device: &str, states: &[&str]) -> anyhow::Result<Answer> {
+async fn until(
+    c: &Client,
+    product: &str,
+    ticket: &str,
+    device: &str,
+    states: &[&str],
+) -> anyhow::Result<Answer> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let a = c.queue_status(product, ticket, device).await?;
@@ -80,7 +91,13 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
     assert_eq!(code(&bare), "FINGERPRINT_REQUIRED");
 
     // Ordering without an admission is refused while the room is on.
-    let no = c.place_from(&Client::body("drone", "ann", 1), &flashsale_client::new_key(), "dev-ann").await?;
+    let no = c
+        .place_from(
+            &Client::body("drone", "ann", 1),
+            &flashsale_client::new_key(),
+            "dev-ann",
+        )
+        .await?;
     assert_eq!((no.status, code(&no)), (403, "NOT_ADMITTED".to_owned()));
 
     // After the opening every ticket has a place: a permutation of 1..=5. Four units:
@@ -98,7 +115,11 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
         let admitted = seen.iter().filter(|s| s.1 == "admitted").count();
         if admitted == 4 || Instant::now() > deadline {
             for (p, state, _) in &seen {
-                let expected = if p.is_some_and(|p| p <= 4) { "admitted" } else { "queued" };
+                let expected = if p.is_some_and(|p| p <= 4) {
+                    "admitted"
+                } else {
+                    "queued"
+                };
                 assert_eq!(state, expected, "{seen:?}");
             }
             break seen
@@ -117,9 +138,15 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
     let (first, last) = (by_position[0], by_position[4]);
 
     // Another user's or another device's ticket, or a forged one, buys nothing.
-    let (u1, t1, d1) = (users[first], &tickets[first], format!("dev-{}", users[first]));
+    let (u1, t1, d1) = (
+        users[first],
+        &tickets[first],
+        format!("dev-{}", users[first]),
+    );
     let other_user = users[by_position[1]];
-    let stolen = c.claim("drone", other_user, t1, &format!("dev-{other_user}")).await?;
+    let stolen = c
+        .claim("drone", other_user, t1, &format!("dev-{other_user}"))
+        .await?;
     assert_eq!(code(&stolen), "NOT_YOUR_TICKET");
     let elsewhere = c.claim("drone", u1, t1, "dev-other").await?;
     assert_eq!(code(&elsewhere), "NOT_YOUR_TICKET");
@@ -128,22 +155,47 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
 
     // The first in line claims (twice: the same admission) and orders once with it.
     let claim = claim_patiently(c, "drone", u1, t1, &d1).await?;
-    assert_eq!(claim.status, 200, "{}", String::from_utf8_lossy(&claim.body));
-    let admission = claim.json()["admissionToken"].as_str().expect("a token").to_owned();
+    assert_eq!(
+        claim.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&claim.body)
+    );
+    let admission = claim.json()["admissionToken"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
     let repeat = c.claim("drone", u1, t1, &d1).await?;
     assert_eq!(repeat.json()["admissionToken"], admission.as_str());
     let body = Client::body("drone", u1, 1);
-    let placed = c.place_admitted(&body, &flashsale_client::new_key(), &d1, &admission).await?;
-    assert_eq!(placed.status, 202, "{}", String::from_utf8_lossy(&placed.body));
-    let twice = c.place_admitted(&body, &flashsale_client::new_key(), &d1, &admission).await?;
-    assert_eq!(code(&twice), "NOT_ADMITTED", "a used admission buys no second time");
+    let placed = c
+        .place_admitted(&body, &flashsale_client::new_key(), &d1, &admission)
+        .await?;
+    assert_eq!(
+        placed.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&placed.body)
+    );
+    let twice = c
+        .place_admitted(&body, &flashsale_client::new_key(), &d1, &admission)
+        .await?;
+    assert_eq!(
+        code(&twice),
+        "NOT_ADMITTED",
+        "a used admission buys no second time"
+    );
     let reclaim = c.claim("drone", u1, t1, &d1).await?;
     assert_eq!(code(&reclaim), "ADMISSION_USED");
     // The admission is useless to another user, and on another device.
     let as_other = Client::body("drone", other_user, 1);
-    let as_other = c.place_admitted(&as_other, &flashsale_client::new_key(), &d1, &admission).await?;
+    let as_other = c
+        .place_admitted(&as_other, &flashsale_client::new_key(), &d1, &admission)
+        .await?;
     assert_eq!(code(&as_other), "NOT_YOUR_TICKET");
-    let moved = c.place_admitted(&body, &flashsale_client::new_key(), "dev-other", &admission).await?;
+    let moved = c
+        .place_admitted(&body, &flashsale_client::new_key(), "dev-other", &admission)
+        .await?;
     assert_eq!(code(&moved), "NOT_YOUR_TICKET");
 
     // The next three buy the last three units; then the line is sold out for everyone.
@@ -155,7 +207,14 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
             .as_str()
             .unwrap_or_else(|| panic!("{u}: {}", String::from_utf8_lossy(&claim.body)))
             .to_owned();
-        let a = c.place_admitted(&Client::body("drone", u, 1), &flashsale_client::new_key(), &dev, &token).await?;
+        let a = c
+            .place_admitted(
+                &Client::body("drone", u, 1),
+                &flashsale_client::new_key(),
+                &dev,
+                &token,
+            )
+            .await?;
         assert_eq!(a.status, 202, "{u}: {}", String::from_utf8_lossy(&a.body));
     }
     let (u5, t5, d5) = (users[last], &tickets[last], format!("dev-{}", users[last]));
@@ -167,7 +226,13 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
 }
 
 /// Claims, waiting out `ROOM_THROTTLED` (the room's own rate) as `Retry-After` says.
-async fn claim_patiently(c: &Client, product: &str, user: &str, ticket: &str, device: &str) -> anyhow::Result<Answer> {
+async fn claim_patiently(
+    c: &Client,
+    product: &str,
+    user: &str,
+    ticket: &str,
+    device: &str,
+) -> anyhow::Result<Answer> {
     loop {
         let a = c.claim(product, user, ticket, device).await?;
         if code(&a) != "ROOM_THROTTLED" {
@@ -180,8 +245,14 @@ async fn claim_patiently(c: &Client, product: &str, user: &str, ticket: &str, de
 }
 
 async fn send_without_fingerprint(c: &Client, product: &str, user: &str) -> anyhow::Result<Answer> {
-    let body = serde_json::json!({ "userId": user }).to_string().into_bytes();
-    let req = c.signed_post(&format!("/queue/{product}/join"), &body, &flashsale_client::new_key());
+    let body = serde_json::json!({ "userId": user })
+        .to_string()
+        .into_bytes();
+    let req = c.signed_post(
+        &format!("/queue/{product}/join"),
+        &body,
+        &flashsale_client::new_key(),
+    );
     Ok(flashsale_client::send(req).await?)
 }
 
@@ -215,7 +286,12 @@ async fn live_joins_queue_in_arrival_order_at_the_rooms_rate() -> anyhow::Result
     let ahead = w["ahead"].as_u64().expect("ahead");
     assert!((1..=10).contains(&ahead), "{w}");
     assert!(w["etaSeconds"].as_f64().is_some_and(|e| e > 0.0), "{w}");
-    assert!(w["refreshAfterMs"].as_u64().is_some_and(|r| (800..=36_000).contains(&r)), "{w}");
+    assert!(
+        w["refreshAfterMs"]
+            .as_u64()
+            .is_some_and(|r| (800..=36_000).contains(&r)),
+        "{w}"
+    );
     api.stop().await
 }
 

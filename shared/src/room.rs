@@ -177,7 +177,10 @@ impl TokenKeys {
         .join("|");
         let payload = URL_SAFE_NO_PAD.encode(text);
         let tag = Self::mac(secret, kid, &payload).finalize().into_bytes();
-        Some(format!("v1.{kid}.{payload}.{}", URL_SAFE_NO_PAD.encode(tag)))
+        Some(format!(
+            "v1.{kid}.{payload}.{}",
+            URL_SAFE_NO_PAD.encode(tag)
+        ))
     }
 
     /// Reads a token of `kind` whose MAC verifies under one of the keys; says nothing
@@ -215,7 +218,19 @@ impl TokenKeys {
 impl Claims {
     fn parse(text: &str) -> Option<Self> {
         let f: Vec<&str> = text.split('|').collect();
-        let [kind, product, epoch, user, device, arrival, id, issued, expires, eta] = f[..] else {
+        let [
+            kind,
+            product,
+            epoch,
+            user,
+            device,
+            arrival,
+            id,
+            issued,
+            expires,
+            eta,
+        ] = f[..]
+        else {
             return None;
         };
         let kind = match kind {
@@ -319,8 +334,10 @@ mod tests {
     use super::*;
 
     fn keys() -> TokenKeys {
-        TokenKeys::parse("k2:second-secret-0123456789-abcdefghij,k1:first-secret-0123456789-abcdefghijk")
-            .expect("valid")
+        TokenKeys::parse(
+            "k2:second-secret-0123456789-abcdefghij,k1:first-secret-0123456789-abcdefghijk",
+        )
+        .expect("valid")
     }
 
     fn claims() -> Claims {
@@ -363,11 +380,26 @@ mod tests {
         let c = claims();
         let d = "ab".repeat(16);
         assert_eq!(c.check(1_700_000_100, "tv", Some(3), "u-1", &d), Ok(()));
-        assert_eq!(c.check(1_700_003_600, "tv", Some(3), "u-1", &d), Err(TokenError::Expired));
-        assert_eq!(c.check(1_700_000_100, "tv", Some(3), "u-2", &d), Err(TokenError::NotYours));
-        assert_eq!(c.check(1_700_000_100, "tv", Some(3), "u-1", "cd"), Err(TokenError::NotYours));
-        assert_eq!(c.check(1_700_000_100, "radio", Some(3), "u-1", &d), Err(TokenError::NotYours));
-        assert_eq!(c.check(1_700_000_100, "tv", Some(4), "u-1", &d), Err(TokenError::NotYours));
+        assert_eq!(
+            c.check(1_700_003_600, "tv", Some(3), "u-1", &d),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            c.check(1_700_000_100, "tv", Some(3), "u-2", &d),
+            Err(TokenError::NotYours)
+        );
+        assert_eq!(
+            c.check(1_700_000_100, "tv", Some(3), "u-1", "cd"),
+            Err(TokenError::NotYours)
+        );
+        assert_eq!(
+            c.check(1_700_000_100, "radio", Some(3), "u-1", &d),
+            Err(TokenError::NotYours)
+        );
+        assert_eq!(
+            c.check(1_700_000_100, "tv", Some(4), "u-1", &d),
+            Err(TokenError::NotYours)
+        );
     }
 
     #[test]
@@ -392,7 +424,11 @@ mod tests {
                 seen[p as usize] = true;
             }
         }
-        assert_eq!(position(&keys, 10, 11), 11, "after the cohort: the arrival order");
+        assert_eq!(
+            position(&keys, 10, 11),
+            11,
+            "after the cohort: the arrival order"
+        );
         assert_eq!(round_keys("xyz"), None);
     }
 

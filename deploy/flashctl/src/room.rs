@@ -47,10 +47,14 @@ pub async fn open(
     room: &NewRoom,
 ) -> Result<u64, OpsError> {
     if !(room.rate > 0.0 && room.rate <= 1_000_000.0) || room.burst == 0 {
-        return Err(OpsError::Invalid("--rate must be positive and --burst at least 1".into()));
+        return Err(OpsError::Invalid(
+            "--rate must be positive and --burst at least 1".into(),
+        ));
     }
     if room.opens_at_ms < room.prequeue_from_ms {
-        return Err(OpsError::Invalid("--prequeue-from must not be after --at".into()));
+        return Err(OpsError::Invalid(
+            "--prequeue-from must not be after --at".into(),
+        ));
     }
     let sk = keys.sale(product);
     let window = u64::try_from(room.claim_window.as_millis()).unwrap_or(u64::MAX);
@@ -74,7 +78,11 @@ pub async fn open(
         .await?;
     match stores::reply::text(reply.first()).as_deref() {
         Some("OPENED") => {}
-        _ => return Err(OpsError::NotFound(format!("no sale for {product}: open the sale first"))),
+        _ => {
+            return Err(OpsError::NotFound(format!(
+                "no sale for {product}: open the sale first"
+            )));
+        }
     }
     redis::cmd("SADD")
         .arg(keys.rooms_registry())
@@ -103,19 +111,33 @@ pub async fn set(
 }
 
 /// Pauses the line (no position is released; waiters keep theirs).
-pub async fn pause(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &ProductId) -> Result<(), OpsError> {
+pub async fn pause(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<(), OpsError> {
     let room = read(redis, keys, product).await?;
     if room.state != "open" && room.state != "prequeue" {
-        return Err(OpsError::Conflict(format!("the room of {product} is {}", room.state)));
+        return Err(OpsError::Conflict(format!(
+            "the room of {product} is {}",
+            room.state
+        )));
     }
     set(redis, keys, product, &[(field::STATE, "paused".into())]).await
 }
 
 /// Resumes a paused line (back to the pre-queue if it never opened).
-pub async fn resume(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &ProductId) -> Result<(), OpsError> {
+pub async fn resume(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<(), OpsError> {
     let room = read(redis, keys, product).await?;
     if room.state != "paused" {
-        return Err(OpsError::Conflict(format!("the room of {product} is {}, not paused", room.state)));
+        return Err(OpsError::Conflict(format!(
+            "the room of {product} is {}, not paused",
+            room.state
+        )));
     }
     let state = if room.opened() { "open" } else { "prequeue" };
     set(redis, keys, product, &[(field::STATE, state.into())]).await
@@ -123,7 +145,11 @@ pub async fn resume(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &
 
 /// Closes the room: joins and claims are refused, admissions not yet used are void, and
 /// orders are refused `NOT_ADMITTED` (halt the sale, or open a new room, to go on).
-pub async fn close(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &ProductId) -> Result<(), OpsError> {
+pub async fn close(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<(), OpsError> {
     set(redis, keys, product, &[(field::STATE, "closed".into())]).await?;
     redis::cmd("DEL")
         .arg(keys.sale(product).room_part("active"))
@@ -133,7 +159,11 @@ pub async fn close(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &P
 }
 
 /// The room's record; `NotFound` without one.
-pub async fn read(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &ProductId) -> Result<RoomRecord, OpsError> {
+pub async fn read(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<RoomRecord, OpsError> {
     RoomRecord::read(redis, &keys.sale(product))
         .await?
         .ok_or_else(|| OpsError::NotFound(format!("no waiting room for {product}")))
@@ -181,7 +211,11 @@ pub struct RoomStatus {
 
 /// Reads the room, and measures its release rate from the release log of the last
 /// minute.
-pub async fn status(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &ProductId) -> Result<RoomStatus, OpsError> {
+pub async fn status(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<RoomStatus, OpsError> {
     let room = read(redis, keys, product).await?;
     let log: Vec<(String, f64)> = redis::cmd("ZRANGE")
         .arg(keys.sale(product).room_part("releases"))
@@ -210,7 +244,11 @@ pub async fn status(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &
         served: room.served,
         claimed: room.claimed,
         admitted: room.used,
-        noshow_ratio: if room.served > 0 { room.noshows as f64 / room.served as f64 } else { 0.0 },
+        noshow_ratio: if room.served > 0 {
+            room.noshows as f64 / room.served as f64
+        } else {
+            0.0
+        },
         release_rate: rate,
         measured_over_s: over,
         eta_p50_s: eta(0.5),
@@ -240,13 +278,17 @@ pub struct Verified {
 /// Recomputes every pre-queue position from the published seed: checks that they are a
 /// permutation of the cohort, and that each claim of a cohort member was recorded at the
 /// position the seed gives its ticket.
-pub async fn verify(redis: &mut impl ConnectionLike, keys: &Keyspace, product: &ProductId) -> Result<Verified, OpsError> {
+pub async fn verify(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<Verified, OpsError> {
     let room = read(redis, keys, product).await?;
-    let seed = room
-        .seed
-        .clone()
-        .ok_or_else(|| OpsError::Conflict(format!("the room of {product} has not opened: no seed yet")))?;
-    let rk = round_keys(&seed).ok_or_else(|| OpsError::Conflict(format!("unreadable seed {seed:?}")))?;
+    let seed = room.seed.clone().ok_or_else(|| {
+        OpsError::Conflict(format!("the room of {product} has not opened: no seed yet"))
+    })?;
+    let rk =
+        round_keys(&seed).ok_or_else(|| OpsError::Conflict(format!("unreadable seed {seed:?}")))?;
     let mut seen = vec![false; usize::try_from(room.cohort).unwrap_or(0) + 1];
     let mut permutation = true;
     for n in 1..=room.cohort {

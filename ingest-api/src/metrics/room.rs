@@ -48,14 +48,46 @@ impl Default for RoomMetrics {
 impl RoomMetrics {
     /// Registers the series under `room_…`.
     pub fn register(&self, r: &mut Registry) {
-        r.register("room_queue_depth", "Tickets in line not yet released (the rooms this instance drained last)", self.depth.clone());
-        r.register("room_served", "Positions released so far (the rooms this instance drained last)", self.served.clone());
-        r.register("room_released", "Positions this instance's drain released", self.released.clone());
-        r.register("room_noshow_ratio", "Released positions not claimed within the claim window, of all released", self.noshow_ratio.clone());
-        r.register("room_joins", "POST /queue/{p}/join answers by outcome", self.joins.clone());
-        r.register("room_claims", "POST /queue/{p}/claim answers by outcome", self.claims.clone());
-        r.register("room_polls", "GET /queue/{p}/status answers", self.polls.clone());
-        r.register("room_eta_error_ratio", "|wait - ETA told at the join| / ETA, at the claim", self.eta_error.clone());
+        r.register(
+            "room_queue_depth",
+            "Tickets in line not yet released (the rooms this instance drained last)",
+            self.depth.clone(),
+        );
+        r.register(
+            "room_served",
+            "Positions released so far (the rooms this instance drained last)",
+            self.served.clone(),
+        );
+        r.register(
+            "room_released",
+            "Positions this instance's drain released",
+            self.released.clone(),
+        );
+        r.register(
+            "room_noshow_ratio",
+            "Released positions not claimed within the claim window, of all released",
+            self.noshow_ratio.clone(),
+        );
+        r.register(
+            "room_joins",
+            "POST /queue/{p}/join answers by outcome",
+            self.joins.clone(),
+        );
+        r.register(
+            "room_claims",
+            "POST /queue/{p}/claim answers by outcome",
+            self.claims.clone(),
+        );
+        r.register(
+            "room_polls",
+            "GET /queue/{p}/status answers",
+            self.polls.clone(),
+        );
+        r.register(
+            "room_eta_error_ratio",
+            "|wait - ETA told at the join| / ETA, at the claim",
+            self.eta_error.clone(),
+        );
     }
 
     /// One drain of a room with these counts.

@@ -18,6 +18,7 @@ use crate::order::front_door::FieldError;
 
 mod catalog;
 mod conversions;
+mod parts;
 mod room;
 mod shape;
 

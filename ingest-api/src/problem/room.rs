@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode as S;
 use flashsale_client::ProblemCode as C;
 
-use super::shape::Shape;
+use super::parts::Shape;
 use crate::order::room::RoomRefusal;
 
 /// The answer's shape.
@@ -30,9 +30,7 @@ pub(super) fn shape(r: &RoomRefusal) -> Shape {
         RoomRefusal::TicketExpired => {
             Shape::new(S::UNAUTHORIZED, C::TicketExpired, "Ticket expired")
         }
-        RoomRefusal::NotYourTicket => {
-            Shape::new(S::FORBIDDEN, C::NotYourTicket, "Not your ticket")
-        }
+        RoomRefusal::NotYourTicket => Shape::new(S::FORBIDDEN, C::NotYourTicket, "Not your ticket"),
         RoomRefusal::NotYetAdmitted { position, served } => {
             Shape::new(S::CONFLICT, C::NotYetAdmitted, "Not your turn yet")
                 .retry_after(1)
@@ -45,11 +43,9 @@ pub(super) fn shape(r: &RoomRefusal) -> Shape {
         RoomRefusal::AdmissionUsed => {
             Shape::new(S::CONFLICT, C::AdmissionUsed, "Admission already used")
         }
-        RoomRefusal::NotAdmitted { .. } => {
-            Shape::new(S::FORBIDDEN, C::NotAdmitted, "Not admitted")
-                .retry_after(5)
-                .extra("join", "POST /queue/{productId}/join")
-        }
+        RoomRefusal::NotAdmitted { .. } => Shape::new(S::FORBIDDEN, C::NotAdmitted, "Not admitted")
+            .retry_after(5)
+            .extra("join", "POST /queue/{productId}/join"),
         RoomRefusal::Throttled { retry_after_ms } => {
             Shape::new(S::TOO_MANY_REQUESTS, C::RoomThrottled, "Claims throttled")
                 .retry_after(retry_after_ms.div_ceil(1000).max(1))
@@ -66,9 +62,7 @@ pub(super) fn detail(r: &RoomRefusal) -> String {
         RoomRefusal::FingerprintRequired => {
             "joining needs X-Device-Fingerprint: a ticket is bound to its device".into()
         }
-        RoomRefusal::DeviceHasTicket => {
-            "this device holds another user's place in the line".into()
-        }
+        RoomRefusal::DeviceHasTicket => "this device holds another user's place in the line".into(),
         RoomRefusal::InvalidTicket => "the ticket or admission token is not valid".into(),
         RoomRefusal::TicketExpired => "the ticket or admission token has expired".into(),
         RoomRefusal::NotYourTicket => {

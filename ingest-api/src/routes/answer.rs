@@ -53,7 +53,15 @@ pub fn answer(
         Ok(accepted) => (accepted_code(&accepted), accepted_response(accepted)),
         Err(err) => {
             let who = decided.who.as_ref();
-            record(req, app, client, who, decided.counted_in_redis, &err, "order failed");
+            record(
+                req,
+                app,
+                client,
+                who,
+                decided.counted_in_redis,
+                &err,
+                "order failed",
+            );
             (err.code(), err.to_response())
         }
     };

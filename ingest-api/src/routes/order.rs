@@ -63,7 +63,9 @@ async fn create_order(
             Err(refused) => Outcome::Refused(refused),
             Ok((idempotency_key, order, admission)) => {
                 let who = (order.product_id.clone(), order.user_id.clone());
-                let placed = placer.place(order, idempotency_key, &client, admission).await;
+                let placed = placer
+                    .place(order, idempotency_key, &client, admission)
+                    .await;
                 Outcome::Placed(who, placed)
             }
         };

@@ -73,11 +73,26 @@ fn product(raw: &str) -> Result<ProductId, ApiError> {
 }
 
 /// The ticket a request carries, verified for this product and device.
-fn ticket(req: &HttpRequest, app: &AppState, product: &ProductId, client: &Client) -> Result<Claims, ApiError> {
+fn ticket(
+    req: &HttpRequest,
+    app: &AppState,
+    product: &ProductId,
+    client: &Client,
+) -> Result<Claims, ApiError> {
     let token = header(req.headers(), headers::QUEUE_TICKET).ok_or(RoomRefusal::InvalidTicket)?;
-    let claims = app.room.tokens.read(token, Kind::Ticket).map_err(RoomRefusal::from)?;
+    let claims = app
+        .room
+        .tokens
+        .read(token, Kind::Ticket)
+        .map_err(RoomRefusal::from)?;
     claims
-        .check(now_ms() / 1000, product.as_str(), None, &claims.user, &client.fingerprint_id)
+        .check(
+            now_ms() / 1000,
+            product.as_str(),
+            None,
+            &claims.user,
+            &client.fingerprint_id,
+        )
         .map_err(RoomRefusal::from)?;
     Ok(claims)
 }
@@ -191,9 +206,10 @@ async fn joined(
         };
         let wait = view(&snapshot, &claims, now, jitter());
         claims.eta_s = wait.eta_seconds.map_or(0, |s| s.round() as u64);
-        let token = app.room.tokens.sign(&claims).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("ROOM_TOKEN_KEYS holds no key"))
-        })?;
+        let token =
+            app.room.tokens.sign(&claims).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("ROOM_TOKEN_KEYS holds no key"))
+            })?;
         Ok(HttpResponse::Ok().json(serde_json::json!({
             "ticket": token,
             "wait": wait,
@@ -203,7 +219,11 @@ async fn joined(
 }
 
 /// `GET /queue/{productId}/status`: the line for this ticket, from memory.
-async fn status(req: HttpRequest, path: web::Path<String>, app: web::Data<AppState>) -> HttpResponse {
+async fn status(
+    req: HttpRequest,
+    path: web::Path<String>,
+    app: web::Data<AppState>,
+) -> HttpResponse {
     let client = identity(&req, &app.front_door.proxies);
     app.metrics.room().poll();
     per_network(&app.limits, &client, async {
@@ -257,13 +277,20 @@ async fn claimed(
     let (result, rate) = app
         .room
         .calls
-        .claim(&keys, &ticket.user, client, (ticket.epoch, ticket.arrival), &id)
+        .claim(
+            &keys,
+            &ticket.user,
+            client,
+            (ticket.epoch, ticket.arrival),
+            &id,
+        )
         .await;
     let answer = result.map_err(ApiError::from).and_then(|claimed| {
         let now = now_ms();
-        app.metrics
-            .room()
-            .eta(ticket.eta_s as f64, (now / 1000).saturating_sub(ticket.issued_s) as f64);
+        app.metrics.room().eta(
+            ticket.eta_s as f64,
+            (now / 1000).saturating_sub(ticket.issued_s) as f64,
+        );
         let admission = Claims {
             kind: Kind::Admission,
             arrival: 0,
@@ -273,9 +300,10 @@ async fn claimed(
             eta_s: 0,
             ..ticket
         };
-        let token = app.room.tokens.sign(&admission).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("ROOM_TOKEN_KEYS holds no key"))
-        })?;
+        let token =
+            app.room.tokens.sign(&admission).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("ROOM_TOKEN_KEYS holds no key"))
+            })?;
         Ok(HttpResponse::Ok().json(serde_json::json!({
             "admissionToken": token,
             "expiresAt": shared::status::deadline_text(claimed.expires_ms),
@@ -297,9 +325,19 @@ pub fn admission(
     let Some(token) = header(req.headers(), headers::ADMISSION_TOKEN) else {
         return Ok(None);
     };
-    let claims = app.room.tokens.read(token, Kind::Admission).map_err(RoomRefusal::from)?;
+    let claims = app
+        .room
+        .tokens
+        .read(token, Kind::Admission)
+        .map_err(RoomRefusal::from)?;
     claims
-        .check(now_ms() / 1000, product.as_str(), None, user.as_str(), &client.fingerprint_id)
+        .check(
+            now_ms() / 1000,
+            product.as_str(),
+            None,
+            user.as_str(),
+            &client.fingerprint_id,
+        )
         .map_err(RoomRefusal::from)?;
     Ok(Some(claims.id))
 }

@@ -44,7 +44,18 @@ fn production_refuses_what_development_allows() {
         .to_string();
     assert!(e.contains("RATE_LIMIT_ENABLED"), "{e}");
     s.rate_limit_enabled = true;
+    let e = s
+        .clone()
+        .validate()
+        .expect_err("room token keys required")
+        .to_string();
+    assert!(e.contains("ROOM_TOKEN_KEYS"), "{e}");
+    s.room_token_keys = Some(Secret::new("k1:0123456789abcdef0123456789abcdef".into()));
     assert!(s.validate().is_ok());
+    let mut short = base();
+    short.room_token_keys = Some(Secret::new("k1:short".into()));
+    let e = short.validate().expect_err("too short").to_string();
+    assert!(e.contains("ROOM_TOKEN_KEYS"), "{e}");
 }
 
 #[test]

@@ -148,7 +148,9 @@ impl Run for Open {
             prequeue_from_ms: self.prequeue_from.as_deref().map_or(Ok(now), ms)?,
             opens_at_ms: ms(&self.at)?,
             rate: self.rate,
-            burst: self.burst.unwrap_or_else(|| (self.rate.ceil() as u32).max(1)),
+            burst: self
+                .burst
+                .unwrap_or_else(|| (self.rate.ceil() as u32).max(1)),
             max_active: self.max_active,
             claim_window: duration("--claim-window", &self.claim_window)?,
             message: self.message.clone(),
@@ -158,7 +160,10 @@ impl Run for Open {
             "room of {} open (epoch {epoch}): joins from {}, opening at {}, {} admissions/s",
             self.product, new.prequeue_from_ms, new.opens_at_ms, new.rate
         );
-        Ok(Output::new(&json!({"product": self.product, "epoch": epoch, "room": new}), human))
+        Ok(Output::new(
+            &json!({"product": self.product, "epoch": epoch, "room": new}),
+            human,
+        ))
     }
 }
 
@@ -194,12 +199,17 @@ impl Run for Resume {
 
 impl Run for Rate {
     fn change(&self) -> Option<(&'static str, Value)> {
-        Some(("room rate", json!({"product": self.product, "rate": self.rate, "burst": self.burst})))
+        Some((
+            "room rate",
+            json!({"product": self.product, "rate": self.rate, "burst": self.burst}),
+        ))
     }
 
     async fn run(&self, ctx: &Ctx) -> Result<Output, OpsError> {
         if !(self.rate > 0.0 && self.rate <= 1_000_000.0) || self.burst == Some(0) {
-            return Err(OpsError::Invalid("--rate must be positive and --burst at least 1".into()));
+            return Err(OpsError::Invalid(
+                "--rate must be positive and --burst at least 1".into(),
+            ));
         }
         let mut fields = vec![(field::RATE, self.rate.to_string())];
         if let Some(b) = self.burst {
@@ -212,7 +222,10 @@ impl Run for Rate {
 
 impl Run for Message {
     fn change(&self) -> Option<(&'static str, Value)> {
-        Some(("room message", json!({"product": self.product, "text": self.text})))
+        Some((
+            "room message",
+            json!({"product": self.product, "text": self.text}),
+        ))
     }
 
     async fn run(&self, ctx: &Ctx) -> Result<Output, OpsError> {
@@ -243,9 +256,22 @@ impl Run for Status {
              served           {}\nclaimed          {} (used {})\nno-show ratio    {:.1} %\n\
              release rate     {:.2}/s measured over {} s ({} configured)\n\
              ETA p50 / p90    {} / {}\ncohort / seed    {} / {}\nmessage          {}",
-            s.product, s.state, s.epoch, s.waiting, s.joined, s.served, s.claimed, s.admitted,
-            s.noshow_ratio * 100.0, s.release_rate, s.measured_over_s, s.rate,
-            eta(s.eta_p50_s), eta(s.eta_p90_s), s.cohort, s.seed.as_deref().unwrap_or("-"),
+            s.product,
+            s.state,
+            s.epoch,
+            s.waiting,
+            s.joined,
+            s.served,
+            s.claimed,
+            s.admitted,
+            s.noshow_ratio * 100.0,
+            s.release_rate,
+            s.measured_over_s,
+            s.rate,
+            eta(s.eta_p50_s),
+            eta(s.eta_p90_s),
+            s.cohort,
+            s.seed.as_deref().unwrap_or("-"),
             s.message
         );
         Ok(Output::new(&s, human))
@@ -260,7 +286,11 @@ impl Run for Verify {
             "cohort of {} shuffled with seed {}: {} ; {} claims, {} at another position than the seed gives",
             v.cohort,
             v.seed,
-            if v.permutation { "every position given once" } else { "NOT A PERMUTATION" },
+            if v.permutation {
+                "every position given once"
+            } else {
+                "NOT A PERMUTATION"
+            },
             v.claims,
             v.mismatched_claims
         );

@@ -111,7 +111,10 @@ impl RoomCache {
             .map(|s| s.history.clone())
             .unwrap_or_default();
         history.push_back((now, room.served));
-        while history.front().is_some_and(|(t, _)| now.duration_since(*t) > HISTORY) {
+        while history
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > HISTORY)
+        {
             history.pop_front();
         }
         let snapshot = Arc::new(Snapshot {
@@ -127,7 +130,12 @@ impl RoomCache {
 
     /// Reads again every room polled within the last minute, every [`REFRESH`], until
     /// `stop`; forgets the others.
-    pub async fn run(self: Arc<Self>, mut conn: Conn, keys: Keyspace, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut conn: Conn,
+        keys: Keyspace,
+        mut stop: watch::Receiver<bool>,
+    ) {
         while shared::shutdown::next_round(&mut stop, REFRESH).await {
             let polled: Vec<ProductId> = {
                 let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());

@@ -113,7 +113,12 @@ impl RoomCalls {
     }
 
     /// Runs a gated call with its `WAIT`; a reply only once the replicas hold it.
-    async fn call(&self, script: &Script, keys: &[String], args: &[String]) -> Result<Vec<Value>, RoomError> {
+    async fn call(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<Vec<Value>, RoomError> {
         let mut conn = self.conn.clone();
         let unavailable = |outcome_unknown| {
             RoomError::Order(Refusal::Unavailable {
@@ -130,7 +135,9 @@ impl RoomCalls {
             tracing::warn!(error = %e, "room call not on enough replicas");
             unavailable(true)
         })?;
-        Ok(items(Some(&reply)).map(<[Value]>::to_vec).unwrap_or_default())
+        Ok(items(Some(&reply))
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default())
     }
 
     /// Joins `user` from `client` to the room of `keys`' product.
@@ -147,7 +154,12 @@ impl RoomCalls {
             keys.sale(),
         ];
         k.extend(gate_keys(keys, user, client));
-        let args = [user.to_owned(), client.fingerprint_id.clone(), new_seed(), self.limits()];
+        let args = [
+            user.to_owned(),
+            client.fingerprint_id.clone(),
+            new_seed(),
+            self.limits(),
+        ];
         match self.call(&JOIN, &k, &args).await {
             Ok(reply) => read(&reply, |code, r| match code {
                 "TICKET" => Some(Ok(Joined {
@@ -260,18 +272,22 @@ fn read<T>(
         "ROOM_NOT_FOUND" => Some(Err(RoomRefusal::NotFound.into())),
         "ROOM_CLOSED" => Some(Err(RoomRefusal::Closed.into())),
         "BLOCKED" => scope(2).map(|scope| Err(RoomError::Order(Refusal::Blocked { scope }))),
-        "RATE_LIMITED" => scope(2).zip(unsigned(at(3))).map(|(scope, retry_after_ms)| {
-            Err(RoomError::Order(Refusal::RateLimited {
-                scope,
-                retry_after_ms,
-            }))
-        }),
+        "RATE_LIMITED" => scope(2)
+            .zip(unsigned(at(3)))
+            .map(|(scope, retry_after_ms)| {
+                Err(RoomError::Order(Refusal::RateLimited {
+                    scope,
+                    retry_after_ms,
+                }))
+            }),
         _ => None,
     };
-    let outcome = shared.or_else(|| specific(&code, reply)).unwrap_or_else(|| {
-        Err(RoomError::Order(Refusal::Internal(anyhow::anyhow!(
-            "unexpected room reply: {reply:?}"
-        ))))
-    });
+    let outcome = shared
+        .or_else(|| specific(&code, reply))
+        .unwrap_or_else(|| {
+            Err(RoomError::Order(Refusal::Internal(anyhow::anyhow!(
+                "unexpected room reply: {reply:?}"
+            ))))
+        });
     (outcome, rate)
 }

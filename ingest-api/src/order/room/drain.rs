@@ -68,7 +68,9 @@ impl Drain {
             match self.calls.drain(&mut conn, &keys).await {
                 Ok(d) => {
                     released += d.released;
-                    self.metrics.room().drained(d.joined, d.served, d.released, d.noshows);
+                    self.metrics
+                        .room()
+                        .drained(d.joined, d.served, d.released, d.noshows);
                 }
                 Err(e) => tracing::warn!(error = %e, %product, "room drain failed"),
             }

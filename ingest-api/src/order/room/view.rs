@@ -107,7 +107,9 @@ pub fn view(snapshot: &Snapshot, ticket: &Claims, now_ms: u64, jitter: f64) -> W
         };
     }
     let eta = eta(snapshot, ahead);
-    let refresh = eta.map_or(5_000.0, |e| (e.seconds * 1000.0 / 4.0).clamp(1_000.0, 30_000.0));
+    let refresh = eta.map_or(5_000.0, |e| {
+        (e.seconds * 1000.0 / 4.0).clamp(1_000.0, 30_000.0)
+    });
     WaitView {
         state: WaitState::Queued,
         position: Some(at),
