@@ -3,8 +3,11 @@ room_drain.lua: releases the next positions of the product's waiting room.
 
 Run by one API instance at a time (a lease, as the expiry sweeper's), a few times a
 second. Positions are released at the room's rate (credit accrues at `rate` per second,
-at most `burst` at once); a released position not claimed within the claim window is a
-no-show and gives its credit back, so the admissions keep the rate while waiters leave.
+at most `burst` at once); a released position not claimed within PRESUME_MS (3 s: a
+waiter at the front polls every second or so) is presumed a no-show and gives its credit
+back, so the admissions keep the rate while waiters leave. A presumed no-show may still
+claim until its claim window ends (the claims' own limit keeps the rate), and counts as
+a no-show once the window is over.
 Never released: beyond the end of the line, beyond `max_active` admitted-but-unused and
 released-unclaimed tickets, or beyond the units left and on their way back — so nobody
 is let in for stock that is gone. Paused: nothing is released. Every key is in the
@@ -29,7 +32,7 @@ REPLIES
 ]]
 
 local room = redis.call('HMGET', KEYS[1], 'state', 'served', 'joined', 'rate', 'burst',
-  'max_active', 'claim_window_ms', 'credit', 'last_drain', 'noshows', 'claimed')
+  'max_active', 'claim_window_ms', 'credit', 'last_drain', 'noshows', 'claimed', 'presumed')
 local state = room[1]
 if not state then
   return {'none', 0, 0, 0, 0}
@@ -46,15 +49,18 @@ local joined, rate, burst = tonumber(room[3]) or 0, tonumber(room[4]) or 1, tonu
 local max_active, window = tonumber(room[6]) or 1000000, tonumber(room[7]) or 60000
 local last = tonumber(room[9]) or now_ms
 -- Positions released before now - window had their chance: the unclaimed among them
--- are no-shows.
+-- are no-shows. Those released before now - PRESUME_MS and unclaimed are presumed so.
+local PRESUME_MS = math.min(3000, window)
 local old = room_served_at(KEYS[2], now_ms - window)
 local noshows = old - redis.call('ZCOUNT', KEYS[3], '-inf', old)
+local recent = room_served_at(KEYS[2], now_ms - PRESUME_MS)
+local presumed = recent - redis.call('ZCOUNT', KEYS[3], '-inf', recent)
 local pending = served - old - redis.call('ZCOUNT', KEYS[3], '(' .. old, '+inf')
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now_ms)
 local active = redis.call('ZCARD', KEYS[4])
 local outstanding = pending + active
 local credit = (tonumber(room[8]) or 0) + rate * math.max(0, now_ms - last) / 1000
-credit = math.min(credit, burst) + math.max(0, noshows - (tonumber(room[10]) or 0))
+credit = math.min(credit, burst) + math.max(0, presumed - (tonumber(room[12]) or 0))
 local n = math.min(math.floor(credit), joined - served, max_active - outstanding,
   units - outstanding)
 if n > 0 then
@@ -69,6 +75,6 @@ if keep[2] then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. keep[2])
 end
 redis.call('HSET', KEYS[1], 'served', served, 'credit', string.format('%.6f', credit),
-  'last_drain', now_ms, 'noshows', noshows)
+  'last_drain', now_ms, 'noshows', noshows, 'presumed', presumed)
 return {state, served, math.max(n, 0), outstanding + math.max(n, 0), units, joined, noshows,
   tonumber(room[11]) or 0}

@@ -38,5 +38,5 @@ redis.call('HDEL', KEYS[1], 'seed', 'cohort', 'opened_at')
 redis.call('HSET', KEYS[1], 'state', 'prequeue', 'prequeue_from', ARGV[1], 'opens_at', ARGV[2],
   'rate', ARGV[3], 'burst', ARGV[4], 'max_active', ARGV[5], 'claim_window_ms', ARGV[6],
   'message', ARGV[7], 'joined', 0, 'served', 0, 'credit', 0, 'last_drain', ARGV[2],
-  'noshows', 0, 'claimed', 0, 'used', 0)
+  'noshows', 0, 'presumed', 0, 'claimed', 0, 'used', 0)
 return {'OPENED', epoch}

@@ -11,7 +11,7 @@ use crate::measure::{CATEGORIES, Summary};
 
 const SIZE: (u32, u32) = (1000, 480);
 
-fn to_png(svg: &str, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn to_png(svg: &str, path: &Path) -> anyhow::Result<()> {
     let mut opt = resvg::usvg::Options::default();
     let db = opt.fontdb_mut();
     db.load_system_fonts();
@@ -35,19 +35,19 @@ fn to_png(svg: &str, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("chart: {e}")
 }
 
 /// One line of a chart: its legend, its points (seconds, value), its colour.
-struct Series {
-    name: &'static str,
-    points: Vec<(f64, f64)>,
-    color: RGBColor,
+pub(crate) struct Series {
+    pub(crate) name: &'static str,
+    pub(crate) points: Vec<(f64, f64)>,
+    pub(crate) color: RGBColor,
 }
 
 /// A line chart over the seconds of a run, with a legend, written as PNG.
-fn time_series(
+pub(crate) fn time_series(
     caption: &str,
     y_desc: &str,
     t_max: f64,

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod measure;
 pub mod outcome;
 pub mod report;
+pub mod room;
 pub mod scenario;
 pub mod settle;
 pub mod traffic;

@@ -12,7 +12,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::{audit, bench, burst, run, stream};
+use commands::{audit, bench, burst, room, run, stream};
 
 /// Load generator and auditor for the flash-sale pipeline.
 #[derive(Parser)]
@@ -35,6 +35,10 @@ enum Command {
     /// Run a scenario file: open its sale, send the crowd and the bots (open model),
     /// audit, and write a report (Markdown, JSON, PNG charts) to the results folder.
     Run(run::RunArgs),
+    /// Run a waiting-room scenario: its sale and room, tens of thousands of waiters who
+    /// poll, leave and claim, bots with tokens they should not be able to use; check the
+    /// room's promises and write a report with charts.
+    Room(room::RoomArgs),
     /// Benchmark: closed loop, N connections back to back; prints one JSON line.
     Saturate(bench::SaturateArgs),
     /// Benchmark: open model at each given rate; prints one JSON line per rate.
@@ -58,6 +62,7 @@ async fn main() -> ExitCode {
         Command::Stream(args) => stream::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Run(args) => run::run(args).await,
+        Command::Room(args) => room::run(args).await,
         Command::Saturate(args) => bench::saturate(args).await,
         Command::Sweep(args) => bench::sweep(args).await,
         Command::BareServer(args) => bench::bare_server(args).await,

@@ -6,7 +6,8 @@ The room hash (KEYS[1] of each script) holds: state (prequeue | open | paused |
 closed), epoch, prequeue_from and opens_at (ms), rate (claims/s), burst, max_active,
 claim_window_ms, message, joined (tickets issued: the last arrival number), and, from the
 opening on, seed (24 hex digits), cohort (arrivals before the opening) and opened_at;
-served (positions released so far), credit, last_drain, noshows, claimed, used.
+served (positions released so far), credit, last_drain, noshows, presumed (released and
+unclaimed after 3 s), claimed, used.
 ]]
 
 -- The shuffle of shared/src/room.rs, in exact double arithmetic (every value < 2^53).

@@ -216,6 +216,14 @@ impl TokenKeys {
 }
 
 impl Claims {
+    /// The claims of `token` *without* verifying it: for tools that look at tokens they
+    /// were given (the load harness reads its tickets' arrival numbers). Never trust it.
+    pub fn peek(token: &str) -> Option<Self> {
+        let payload = token.split('.').nth(2)?;
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        Self::parse(&text)
+    }
+
     fn parse(text: &str) -> Option<Self> {
         let f: Vec<&str> = text.split('|').collect();
         let [

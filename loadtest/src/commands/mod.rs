@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bench;
 pub mod burst;
+pub mod room;
 pub mod run;
 pub mod stream;
 
