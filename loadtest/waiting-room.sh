@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The waiting room under load (loadtest/scenarios/waiting-room.toml, about 80 s): one API
+# The waiting room under load (loadtest/scenarios/waiting-room.toml, about two minutes): one API
 # and one worker on the local stack (one Redis server: the cost of a poll is read from
 # its INFO commandstats), tens of thousands of waiters and the bots, the room's checks and
-# its report (loadtest/results/, or $RESULTS); then the audit of the sale it sold out.
-# Exits non-zero if a check or the audit fails.
+# its report (loadtest/results/, or $RESULTS).
+# Exits non-zero if a check fails.
 #
 #   loadtest/waiting-room.sh [scenario.toml]
 set -euo pipefail

@@ -42,6 +42,9 @@ state = room_open_if_due(KEYS[1], state, now_ms, ARGV[1])
 local served = tonumber(room[2]) or 0
 local sale = redis.call('HMGET', KEYS[5], 'remaining', 'returning')
 local units = (tonumber(sale[1]) or 0) + (tonumber(sale[2]) or 0)
+-- The units as of this round, for the instances' caches: one read of the room answers
+-- their polls.
+redis.call('HSET', KEYS[1], 'units', units)
 if state ~= 'open' then
   return {state, served, 0, 0, units}
 end

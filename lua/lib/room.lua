@@ -7,7 +7,8 @@ closed), epoch, prequeue_from and opens_at (ms), rate (claims/s), burst, max_act
 claim_window_ms, message, joined (tickets issued: the last arrival number), and, from the
 opening on, seed (24 hex digits), cohort (arrivals before the opening) and opened_at;
 served (positions released so far), credit, last_drain, noshows, presumed (released and
-unclaimed after 3 s), claimed, used.
+unclaimed after 3 s), claimed, used; and units (the product's units left and on
+their way back, as of the drain's last round).
 ]]
 
 -- The shuffle of shared/src/room.rs, in exact double arithmetic (every value < 2^53).

@@ -73,27 +73,14 @@ pub fn parts(settings: &Validated) -> anyhow::Result<Parts> {
     let placer = placer(settings, &redis, replicas.clone(), handoff, &metrics);
     let room_calls = RoomCalls::new(redis.clone(), replicas, raw.rate_limit_enabled);
     let room_cache = Arc::new(RoomCache::default());
-    let background = Background {
-        sweeper: Sweeper::new(
-            redis.clone(),
-            settings.keyspace.clone(),
-            reservations.clone(),
-            metrics.clone(),
-        ),
-        relay: placer.handoff().clone(),
-        relay_idle: Duration::from_millis(raw.relay_idle_ms),
-        sold_out: placer.sold_out().clone(),
-        violations: Arc::new(Violations::new(metrics.clone())),
-        drain: Drain::new(
-            redis.clone(),
-            settings.keyspace.clone(),
-            room_calls.clone(),
-            metrics.clone(),
-        ),
-        rooms: room_cache.clone(),
-        redis: redis.clone(),
-        keys: settings.keyspace.clone(),
-    };
+    let background = background(
+        settings,
+        &redis,
+        &placer,
+        &reservations,
+        (&room_calls, &room_cache),
+        &metrics,
+    );
     let state = AppState {
         front_door: front_door(settings)?,
         limits: Limits {
@@ -119,6 +106,39 @@ pub fn parts(settings: &Validated) -> anyhow::Result<Parts> {
         state: web::Data::new(state),
         background,
     })
+}
+
+/// The tasks beside the handlers: the sweeper, the relay, the sold-out refresher, the
+/// violations' flusher and the waiting room's drain and cache refresher.
+fn background(
+    settings: &Validated,
+    redis: &Conn,
+    placer: &Placer,
+    reservations: &Reservations,
+    room: (&RoomCalls, &Arc<RoomCache>),
+    metrics: &Metrics,
+) -> Background {
+    Background {
+        sweeper: Sweeper::new(
+            redis.clone(),
+            settings.keyspace.clone(),
+            reservations.clone(),
+            metrics.clone(),
+        ),
+        relay: placer.handoff().clone(),
+        relay_idle: Duration::from_millis(settings.raw.relay_idle_ms),
+        sold_out: placer.sold_out().clone(),
+        violations: Arc::new(Violations::new(metrics.clone())),
+        drain: Drain::new(
+            redis.clone(),
+            settings.keyspace.clone(),
+            room.0.clone(),
+            metrics.clone(),
+        ),
+        rooms: room.1.clone(),
+        redis: redis.clone(),
+        keys: settings.keyspace.clone(),
+    }
 }
 
 fn front_door(settings: &Validated) -> anyhow::Result<FrontDoor> {

@@ -8,12 +8,12 @@ use anyhow::Context;
 use clap::Args;
 use flashctl::room::NewRoom;
 use flashctl::sale::NewSale;
+use loadtest::room::RoomScenario;
 use loadtest::room::bots::{self, BotResults, Lane, Target as BotTarget};
 use loadtest::room::checks::{self, Check, RoomFacts};
 use loadtest::room::report::RoomReport;
 use loadtest::room::sampler;
 use loadtest::room::waiter::{Shared, Waiter, WaiterLog};
-use loadtest::room::RoomScenario;
 use shared::ProductId;
 use shared::event::now_ms;
 use tokio::sync::watch;
@@ -39,10 +39,11 @@ pub struct RoomArgs {
 /// Runs the scenario; `Ok(true)` when every check holds.
 pub async fn run(args: RoomArgs) -> anyhow::Result<bool> {
     let sc = RoomScenario::load(&args.scenario)?;
-    let client = args.target.client()?;
     let (pg, mut redis, keys) = args.target.stores().await?;
     let stamp = now_ms() / 1000;
-    let product: ProductId = format!("{}-{stamp}", sc.name).parse().context("the scenario name must be [a-z0-9-]")?;
+    let product: ProductId = format!("{}-{stamp}", sc.name)
+        .parse()
+        .context("the scenario name must be [a-z0-9-]")?;
     let decoy: ProductId = format!("decoy-{stamp}").parse()?;
     let started = Instant::now();
     open(&pg, &mut redis, &keys, &product, sc.sale.stock, &sc).await?;
@@ -50,33 +51,96 @@ pub async fn run(args: RoomArgs) -> anyhow::Result<bool> {
         "room {product}: {} units, {} + {} waiters, opening in {:?} at {}/s…",
         sc.sale.stock, sc.waiters.prequeue, sc.waiters.live, sc.room.prequeue, sc.room.rate
     );
-    let decoy_tokens = decoy_tokens(&pg, &mut redis, &keys, &decoy, &client).await?;
+    let (logs, bot_results, samples) = drive(
+        &sc, &args, &pg, &mut redis, &keys, &product, &decoy, started,
+    )
+    .await?;
+    let report = report(
+        &sc,
+        &product,
+        &mut redis,
+        &keys,
+        started,
+        logs.clone(),
+        samples,
+        bot_results,
+    )
+    .await?;
+    let (_, eta) = checks::all(&logs, &report.samples, &report.bots, &report.facts);
+    let folder = report.write(&args.results, &logs, &eta)?;
+    print_checks(&report, &folder);
+    Ok(report.passed)
+}
+
+/// The run itself: the decoy's tokens, the sampler, the waiters and the bots, until every
+/// waiter is done.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    sc: &RoomScenario,
+    args: &RoomArgs,
+    pg: &tokio_postgres::Client,
+    redis: &mut stores::redis::Conn,
+    keys: &shared::keys::Keyspace,
+    product: &ProductId,
+    decoy: &ProductId,
+    started: Instant,
+) -> anyhow::Result<(Vec<WaiterLog>, BotResults, Vec<sampler::Sample>)> {
+    let client = args.target.client()?;
+    let decoy_tokens = decoy_tokens(pg, redis, keys, decoy, &client).await?;
     let (stop, stop_rx) = watch::channel(false);
-    let sampling = tokio::spawn(sampler::sample(redis.clone(), keys.sale(&product), started, stop_rx));
+    let sampling = tokio::spawn(sampler::sample(
+        redis.clone(),
+        keys.sale(product),
+        started,
+        stop_rx,
+    ));
     let shared = Arc::new(Shared {
         client: client.clone(),
         product: product.to_string(),
         started,
         tokens: Arc::new(Mutex::new(Vec::new())),
     });
-    let target = BotTarget { client, product: product.to_string() };
-    let bots = tokio::spawn(run_bots(target.clone(), shared.clone(), decoy_tokens, sc.clone(), args.bot_lanes));
-    let logs = run_waiters(&sc, shared.clone()).await;
+    let target = BotTarget {
+        client,
+        product: product.to_string(),
+    };
+    let bots = tokio::spawn(run_bots(
+        target.clone(),
+        shared.clone(),
+        decoy_tokens,
+        sc.clone(),
+        args.bot_lanes,
+    ));
+    let logs = run_waiters(sc, shared.clone()).await;
     let mut bot_results = bots.await?;
     let mut reused = BotResults::default();
-    bots::reused(&target, &shared.tokens, sc.bots.reused, Lane { lane: 0, lanes: 1 }, &mut reused).await;
+    bots::reused(
+        &target,
+        &shared.tokens,
+        sc.bots.reused,
+        Lane { lane: 0, lanes: 1 },
+        &mut reused,
+    )
+    .await;
     bot_results.merge(reused);
     let _ = stop.send(true);
     let samples = sampling.await?;
-    let report = report(&sc, &product, &mut redis, &keys, started, logs.clone(), samples, bot_results).await?;
-    let (_, eta) = checks::all(&logs, &report.samples, &report.bots, &report.facts);
-    let folder = report.write(&args.results, &logs, &eta)?;
+    Ok((logs, bot_results, samples))
+}
+
+/// One line per check, the report's path and the verdict.
+fn print_checks(report: &RoomReport, folder: &std::path::Path) {
     for c in &report.checks {
-        println!("  {:<70} {:>12.4}  {:<22} {}", c.name, c.value, c.target, if c.passed { "PASS" } else { "FAIL" });
+        println!(
+            "  {:<70} {:>12.4}  {:<22} {}",
+            c.name,
+            c.value,
+            c.target,
+            if c.passed { "PASS" } else { "FAIL" }
+        );
     }
     println!("report: {}", folder.join("report.md").display());
     println!("{}", if report.passed { "PASS" } else { "FAIL" });
-    Ok(report.passed)
 }
 
 /// Opens the sale (one unit per user, no rate limits: the room meters) and its room.
@@ -128,9 +192,14 @@ async fn decoy_tokens(
     for i in 0..5 {
         let (user, device) = (format!("w-{i}"), format!("wd-{i}"));
         let joined = client.join(decoy.as_str(), &user, &device).await?;
-        let ticket = joined.json()["ticket"].as_str().context("a decoy ticket")?.to_owned();
+        let ticket = joined.json()["ticket"]
+            .as_str()
+            .context("a decoy ticket")?
+            .to_owned();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let claimed = client.claim(decoy.as_str(), &user, &ticket, &device).await?;
+        let claimed = client
+            .claim(decoy.as_str(), &user, &ticket, &device)
+            .await?;
         let admission = claimed.json()["admissionToken"].as_str().map(str::to_owned);
         out.push((user, device, ticket, admission));
     }
@@ -141,13 +210,17 @@ async fn decoy_tokens(
 /// who leaves and who does not show follows from the waiter's number.
 fn plan(sc: &RoomScenario) -> Vec<Waiter> {
     let w = &sc.waiters;
-    let share = |i: usize, salt: u64| ((i as u64 ^ salt).wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0;
+    let share = |i: usize, salt: u64| {
+        ((i as u64 ^ salt).wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0
+    };
     let total = (w.prequeue + w.live) as usize;
     (0..total)
         .map(|i| {
             let prequeue = i < w.prequeue as usize;
             let join_at = if prequeue {
-                sc.room.prequeue.mul_f64(i as f64 / f64::from(w.prequeue.max(1)) * 0.95)
+                sc.room
+                    .prequeue
+                    .mul_f64(i as f64 / f64::from(w.prequeue.max(1)) * 0.95)
             } else {
                 let j = (i - w.prequeue as usize) as f64 / f64::from(w.live.max(1));
                 sc.room.prequeue + Duration::from_millis(500) + w.live_over.mul_f64(j)
@@ -176,7 +249,12 @@ async fn run_waiters(sc: &RoomScenario, shared: Arc<Shared>) -> Vec<WaiterLog> {
         logs.extend(done.ok());
         if shared.started.elapsed() >= next {
             next += Duration::from_secs(10);
-            eprintln!("  {:>5.0}s {} waiters done, {} waiting", shared.started.elapsed().as_secs_f64(), logs.len(), tasks.len());
+            eprintln!(
+                "  {:>5.0}s {} waiters done, {} waiting",
+                shared.started.elapsed().as_secs_f64(),
+                logs.len(),
+                tasks.len()
+            );
         }
     }
     logs
@@ -195,7 +273,12 @@ async fn run_bots(
     let decoy = Arc::new(decoy);
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..lanes {
-        let (t, tokens, decoy, b) = (t.clone(), shared.tokens.clone(), decoy.clone(), sc.bots.clone());
+        let (t, tokens, decoy, b) = (
+            t.clone(),
+            shared.tokens.clone(),
+            decoy.clone(),
+            sc.bots.clone(),
+        );
         tasks.spawn(async move {
             let lane = Lane { lane, lanes };
             let mut out = BotResults::default();
@@ -236,7 +319,10 @@ async fn report(
     let (mut checks, _) = checks::all(&logs, &samples, &bots, &facts);
     let verified = flashctl::room::verify(redis, keys, product).await?;
     checks.push(Check {
-        name: format!("room verify: the seed gives a permutation, and every one of {} claims its position", verified.claims),
+        name: format!(
+            "room verify: the seed gives a permutation, and every one of {} claims its position",
+            verified.claims
+        ),
         value: verified.mismatched_claims as f64,
         target: "= 0 mismatches".into(),
         passed: verified.permutation && verified.mismatched_claims == 0,

@@ -68,7 +68,11 @@ fn mutate(token: &str, i: u64) -> String {
             String::from_utf8_lossy(&b).into_owned()
         }
         1 => token[..token.len() / 2].to_owned(),
-        2 => format!("v1.t1.{}.{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+        2 => format!(
+            "v1.t1.{}.{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ),
         _ => token.replacen("v1.", "v2.", 1),
     }
 }
@@ -99,11 +103,17 @@ impl Lane {
 
 impl Target {
     async fn status(&self, ticket: &str, device: &str) -> Option<Answer> {
-        self.client.queue_status(&self.product, ticket, device).await.ok()
+        self.client
+            .queue_status(&self.product, ticket, device)
+            .await
+            .ok()
     }
 
     async fn claim(&self, user: &str, ticket: &str, device: &str) -> Option<Answer> {
-        self.client.claim(&self.product, user, ticket, device).await.ok()
+        self.client
+            .claim(&self.product, user, ticket, device)
+            .await
+            .ok()
     }
 
     async fn order(&self, user: &str, device: &str, admission: &str) -> Option<Answer> {
@@ -201,5 +211,6 @@ fn pick(tokens: &Tokens, i: u64) -> Option<(String, String, String, Option<Strin
     if t.is_empty() {
         return None;
     }
-    t.get((i.wrapping_mul(2_654_435_761) % t.len() as u64) as usize).cloned()
+    t.get((i.wrapping_mul(2_654_435_761) % t.len() as u64) as usize)
+        .cloned()
 }

@@ -38,7 +38,10 @@ fn command_counts(info: &str) -> (u64, u64) {
     let mut all = 0;
     let mut hgetall = 0;
     for line in info.lines() {
-        let Some((name, rest)) = line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
+        let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
             continue;
         };
         let calls = rest
@@ -55,7 +58,12 @@ fn command_counts(info: &str) -> (u64, u64) {
 }
 
 /// Samples `keys`' room every second until `stop`.
-pub async fn sample(mut conn: Conn, keys: SaleKeys, started: Instant, mut stop: watch::Receiver<bool>) -> Vec<Sample> {
+pub async fn sample(
+    mut conn: Conn,
+    keys: SaleKeys,
+    started: Instant,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<Sample> {
     let mut out = Vec::new();
     loop {
         if let Ok(s) = one(&mut conn, &keys, started).await {
@@ -77,7 +85,10 @@ async fn one(conn: &mut Conn, keys: &SaleKeys, started: Instant) -> anyhow::Resu
         .await?
         .ok_or_else(|| anyhow::anyhow!("no room"))?;
     let sale = SaleRecord::read(conn, keys).await?;
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await?;
     let (commands, hgetall) = command_counts(&info);
     Ok(Sample {
         t: started.elapsed().as_secs_f64(),

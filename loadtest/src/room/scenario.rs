@@ -140,9 +140,15 @@ impl RoomScenario {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let s: Self = toml::from_str(&text)?;
         let w = &s.waiters;
-        anyhow::ensure!(s.room.rate > 0.0 && s.room.burst > 0, "room.rate and room.burst must be positive");
+        anyhow::ensure!(
+            s.room.rate > 0.0 && s.room.burst > 0,
+            "room.rate and room.burst must be positive"
+        );
         for (name, share) in [("abandon", w.abandon), ("no_show", w.no_show)] {
-            anyhow::ensure!((0.0..=1.0).contains(&share), "waiters.{name} must be within 0..1");
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&share),
+                "waiters.{name} must be within 0..1"
+            );
         }
         anyhow::ensure!(w.prequeue + w.live > 0, "no waiters");
         Ok(s)

@@ -122,7 +122,9 @@ impl Waiter {
         loop {
             let poll = poll_of(s.t(), &wait);
             let (state, refresh) = (poll.state.clone(), poll.refresh_ms);
-            if leave_at.is_none() && let (Some(share), Some(eta)) = (self.abandon, poll.eta) {
+            if leave_at.is_none()
+                && let (Some(share), Some(eta)) = (self.abandon, poll.eta)
+            {
                 leave_at = Some(poll.t + share * eta);
             }
             log.polls.push(poll);
@@ -143,12 +145,19 @@ impl Waiter {
             };
         }
         if !self.no_show {
-            self.claim_and_order(&s, &user, &device, &ticket, &mut log).await;
+            self.claim_and_order(&s, &user, &device, &ticket, &mut log)
+                .await;
         }
         log
     }
 
-    async fn join(&self, s: &Shared, user: &str, device: &str, log: &mut WaiterLog) -> Option<(String, Value)> {
+    async fn join(
+        &self,
+        s: &Shared,
+        user: &str,
+        device: &str,
+        log: &mut WaiterLog,
+    ) -> Option<(String, Value)> {
         for _ in 0..20 {
             let a = match s.client.join(&s.product, user, device).await {
                 Ok(a) => a,
@@ -189,7 +198,14 @@ impl Waiter {
         None
     }
 
-    async fn claim_and_order(&self, s: &Shared, user: &str, device: &str, ticket: &str, log: &mut WaiterLog) {
+    async fn claim_and_order(
+        &self,
+        s: &Shared,
+        user: &str,
+        device: &str,
+        ticket: &str,
+        log: &mut WaiterLog,
+    ) {
         let admission = loop {
             let Ok(a) = s.client.claim(&s.product, user, ticket, device).await else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -197,7 +213,10 @@ impl Waiter {
             };
             if a.status == 200 {
                 log.claim = Some((s.t(), "ADMITTED".into()));
-                break a.json()["admissionToken"].as_str().unwrap_or_default().to_owned();
+                break a.json()["admissionToken"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
             }
             if matches!(a.status, 429 | 503) {
                 tokio::time::sleep(retry_after(&a) / 4).await;
@@ -210,8 +229,14 @@ impl Waiter {
         let key = flashsale_client::new_key();
         let mut code = "TRANSPORT_ERROR".to_owned();
         for _ in 0..10 {
-            match s.client.place_admitted(&body, &key, device, &admission).await {
-                Ok(a) if flashsale_client::outcome_unknown(&a) => tokio::time::sleep(retry_after(&a)).await,
+            match s
+                .client
+                .place_admitted(&body, &key, device, &admission)
+                .await
+            {
+                Ok(a) if flashsale_client::outcome_unknown(&a) => {
+                    tokio::time::sleep(retry_after(&a)).await
+                }
                 Ok(a) => {
                     code = a.code();
                     break;
@@ -222,7 +247,13 @@ impl Waiter {
         let bought = code == "ACCEPTED";
         log.order = Some((s.t(), code));
         if let Ok(mut tokens) = s.tokens.lock() {
-            tokens.push((user.to_owned(), device.to_owned(), ticket.to_owned(), Some(admission), bought));
+            tokens.push((
+                user.to_owned(),
+                device.to_owned(),
+                ticket.to_owned(),
+                Some(admission),
+                bought,
+            ));
         }
     }
 }

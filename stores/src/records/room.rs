@@ -44,6 +44,8 @@ pub mod field {
     pub const CLAIMED: &str = "claimed";
     /// Admissions used (orders accepted with one).
     pub const USED: &str = "used";
+    /// The product's units left and on their way back, as of the drain's last round.
+    pub const UNITS: &str = "units";
 }
 
 /// A room as Redis holds it.
@@ -83,6 +85,9 @@ pub struct RoomRecord {
     pub claimed: u64,
     /// Admissions used.
     pub used: u64,
+    /// The product's units left and on their way back, as of the drain's last round
+    /// (`None` before its first).
+    pub units: Option<i64>,
 }
 
 impl RoomRecord {
@@ -107,6 +112,7 @@ impl RoomRecord {
             noshows: n(field::NOSHOWS),
             claimed: n(field::CLAIMED),
             used: n(field::USED),
+            units: number(fields, field::UNITS),
         })
     }
 

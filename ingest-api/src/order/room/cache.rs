@@ -1,7 +1,8 @@
 //! What this instance knows of each waiting room, refreshed a few times a second: the
 //! room's few counters and the units its product has left. Polls of `GET
 //! /queue/{p}/status` are answered from here, so however many shoppers wait, the line
-//! costs Redis two commands per room and refresh on each instance.
+//! costs Redis one command per room and refresh on each instance (the room's hash, which
+//! the drain keeps the product's units in).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -93,7 +94,14 @@ impl RoomCache {
     ) -> redis::RedisResult<Option<Arc<Snapshot>>> {
         let sk = keys.sale(product);
         let room = RoomRecord::read(conn, &sk).await?;
-        let sale = SaleRecord::read(conn, &sk).await?;
+        // The drain writes the units into the room each round; the sale is read only
+        // before its first.
+        let units = match room.as_ref().and_then(|r| r.units) {
+            Some(units) => units,
+            None => SaleRecord::read(conn, &sk)
+                .await?
+                .map_or(0, |s| s.remaining + s.returning),
+        };
         let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
         let e = rooms.entry(product.clone()).or_insert(Entry {
             snapshot: None,
@@ -107,10 +115,14 @@ impl RoomCache {
         let mut history = e
             .snapshot
             .as_ref()
-            .filter(|s| s.room.epoch == room.epoch)
+            .filter(|s| s.room.epoch == room.epoch && s.room.opened())
             .map(|s| s.history.clone())
             .unwrap_or_default();
-        history.push_back((now, room.served));
+        // The release rate is measured from the opening on: the still line before it
+        // would make the first estimates many times too long.
+        if room.opened() {
+            history.push_back((now, room.served));
+        }
         while history
             .front()
             .is_some_and(|(t, _)| now.duration_since(*t) > HISTORY)
@@ -119,7 +131,7 @@ impl RoomCache {
         }
         let snapshot = Arc::new(Snapshot {
             keys: room.seed.as_deref().and_then(round_keys),
-            units: sale.map_or(0, |s| s.remaining + s.returning),
+            units,
             room,
             read_at: now,
             history,
