@@ -89,7 +89,12 @@ fn the_compose_file_holds_together() {
         env("ingest-api", "ENVIRONMENT").as_deref(),
         Some("production")
     );
-    for var in ["ALLOWED_ORIGINS", "IP_HASH_KEY", "SIGNING_KEYS"] {
+    for var in [
+        "ALLOWED_ORIGINS",
+        "IP_HASH_KEY",
+        "SIGNING_KEYS",
+        "ROOM_TOKEN_KEYS",
+    ] {
         assert!(
             env("ingest-api", var).is_some(),
             "the API needs {var} in production"
@@ -180,6 +185,61 @@ async fn redis_acl_users_can_do_their_job_and_nothing_more() -> anyhow::Result<(
             String::from_utf8_lossy(&got.body)
         );
     }
+
+    // The waiting room works under the ACL too: the API joins, drains the line (the
+    // room registry) and claims.
+    stack.open_sale("acl-tv", 5, 1).await?;
+    let room = flashctl::room::NewRoom {
+        prequeue_from_ms: shared::event::now_ms(),
+        opens_at_ms: shared::event::now_ms(),
+        rate: 10.0,
+        burst: 1,
+        max_active: 10,
+        claim_window: std::time::Duration::from_secs(30),
+        message: String::new(),
+    };
+    let mut ops = stack.redis().await?;
+    flashctl::room::open(&mut ops, &stack.keys, &"acl-tv".parse()?, &room).await?;
+    let joined = api.client.join("acl-tv", "nia", "acl-device").await?;
+    assert_eq!(
+        joined.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&joined.body)
+    );
+    let ticket = joined.json()["ticket"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut state = String::new();
+    for _ in 0..100 {
+        let a = api
+            .client
+            .queue_status("acl-tv", &ticket, "acl-device")
+            .await?;
+        state = a.json()["wait"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if state == "admitted" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        state, "admitted",
+        "the drain released the line under the ACL"
+    );
+    let claimed = api
+        .client
+        .claim("acl-tv", "nia", &ticket, "acl-device")
+        .await?;
+    assert_eq!(
+        claimed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&claimed.body)
+    );
 
     // … and nothing beyond.
     let sale = stack.keys.sale(&"acl-phone".parse()?);
