@@ -34,7 +34,7 @@ KEYS
  13  res       hash    the order's reservation record (see transition.lua)
  14  deadlines zset    reserved order ids by payment deadline (ms)
  15  room      hash    the product's waiting room (see room_join.lua); absent: no room
- 16  adm       hash    the user's admission from the room: token, exp (ms), used
+ 16  adm       hash    the user's admission from the room: token, exp (ms), used, epoch
  17  active    zset    users admitted and not yet used, by expiry (ms)
 
 ARGV
@@ -68,8 +68,8 @@ none is configured for this sale; or {} when the script returned before the limi
   {"BLOCKED", {}, scope}                        a blocklist matched (violation)
   {"RATE_LIMITED", rl, scope, retry_after_ms}   a limit refused; nothing consumed (violation)
   {"NOT_ADMITTED", rl, why}                     the product has a room and this user holds
-                                                no valid admission: why is missing, used,
-                                                expired or closed
+                                                no valid admission: why is missing (none, or
+                                                an earlier room's), used, expired or closed
   {"PURCHASE_LIMIT_REACHED", rl, bought, cap}   the user's cap would be exceeded
   {"SOLD_OUT", rl, remaining}                   fewer units left than asked for
 ]]
@@ -126,13 +126,14 @@ end
 
 -- 4b. The waiting room: while the product has one, only a user the room admitted may buy,
 --     once, with the admission's token, before it expires.
-local room = redis.call('HGET', KEYS[15], 'state')
-if room then
-  local adm = redis.call('HMGET', KEYS[16], 'token', 'exp', 'used')
+--     An admission of an earlier room (epoch) is none.
+local room = redis.call('HMGET', KEYS[15], 'state', 'epoch')
+if room[1] then
+  local adm = redis.call('HMGET', KEYS[16], 'token', 'exp', 'used', 'epoch')
   local why = nil
-  if room == 'closed' then
+  if room[1] == 'closed' then
     why = 'closed'
-  elseif not adm[1] or adm[1] ~= ARGV[9] then
+  elseif not adm[1] or adm[1] ~= ARGV[9] or adm[4] ~= room[2] then
     why = 'missing'
   elseif adm[3] == '1' then
     why = 'used'

@@ -123,11 +123,11 @@ impl RoomReport {
             .filter_map(|l| serde_json::to_string(l).ok())
             .collect();
         std::fs::write(folder.join("waiters.jsonl"), lines.join("\n"))?;
-        self.charts(&folder, logs, eta)?;
+        self.charts(&folder, eta)?;
         Ok(folder)
     }
 
-    fn charts(&self, folder: &Path, logs: &[WaiterLog], eta: &[(f64, f64)]) -> anyhow::Result<()> {
+    fn charts(&self, folder: &Path, eta: &[(f64, f64)]) -> anyhow::Result<()> {
         let t_max = self.samples.last().map_or(1.0, |s| s.t.max(1.0));
         let line =
             |f: fn(&Sample) -> f64| self.samples.iter().map(|s| (s.t, f(s))).collect::<Vec<_>>();
@@ -155,21 +155,21 @@ impl RoomReport {
             &series,
             &folder.join("line.png"),
         )?;
-        claims_chart(logs, self.facts.rate, t_max, &folder.join("claims.png"))?;
+        claims_chart(
+            &self.facts.claims_s,
+            self.facts.rate,
+            t_max,
+            &folder.join("claims.png"),
+        )?;
         scatter(eta, &folder.join("eta.png"))
     }
 }
 
-/// Admitted claims per second against the configured rate.
-fn claims_chart(logs: &[WaiterLog], rate: f64, t_max: f64, path: &Path) -> anyhow::Result<()> {
+/// Admissions per second (Redis's clock) against the configured rate.
+fn claims_chart(claims_s: &[f64], rate: f64, t_max: f64, path: &Path) -> anyhow::Result<()> {
     let mut per_second = vec![0u64; t_max.ceil() as usize + 1];
-    for t in logs.iter().filter_map(|l| {
-        l.claim
-            .as_ref()
-            .filter(|(_, c)| c == "ADMITTED")
-            .map(|(t, _)| *t)
-    }) {
-        if let Some(slot) = per_second.get_mut(t as usize) {
+    for t in claims_s {
+        if let Some(slot) = per_second.get_mut(*t as usize) {
             *slot += 1;
         }
     }
