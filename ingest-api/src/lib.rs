@@ -18,6 +18,7 @@
 //!   place, lookup      placing one order; reading its status back
 //!   reservations       ending reservations
 //!   handoff            to Kafka, and the relay
+//!   room               the waiting room: joins, polls, claims, the drain
 //!   admission          the one Redis decision
 //!   front_door         who asks, authentic, well-formed; limits and violations
 //! metrics      what every layer counts

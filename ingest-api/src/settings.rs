@@ -1,4 +1,4 @@
-//! `ingest-api` settings: environment variables (the README's configuration table),
+//! `ingest-api` settings: environment variables (the table in `docs/configuration.md`),
 //! optionally a TOML file.
 
 use std::net::SocketAddr;

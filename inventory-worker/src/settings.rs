@@ -1,5 +1,5 @@
-//! `inventory-worker` settings: environment variables (the README's configuration table),
-//! optionally a TOML file.
+//! `inventory-worker` settings: environment variables (the table in
+//! `docs/configuration.md`), optionally a TOML file.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! How placing an order ends, free of HTTP types: [`Accepted`] or a [`Refusal`].
 //!
 //! The admission script's reply codes become refusals in
-//! [`super::admit_reply::parse_reply`]; [`crate::problem`] turns each refusal into its
+//! [`super::reply::parse_reply`]; [`crate::problem`] turns each refusal into its
 //! answer. A new refusal code therefore touches `lua/admit.lua`, that parser, this enum,
 //! the problem module (its conversion, its answer's shape and detail) and
 //! `ingest-api/API.md`, and the test in `ingest-api/tests/codes.rs` fails until all of

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use shared::{ProductId, Quantity, UserId};
 
-/// The schema text, also published in the README.
+/// The schema text, also published in `ingest-api/openapi.yaml` (`tests/openapi.rs` checks
+/// that they agree) and linked from `ingest-api/API.md`.
 pub const ORDER_SCHEMA: &str = include_str!("order-request.schema.json");
 
 /// One JSON Schema violation, pointing into the request body.

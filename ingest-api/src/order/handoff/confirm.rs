@@ -3,7 +3,7 @@
 //! Once Kafka acknowledged an order, its outbox entry is marked delivered
 //! (`lua/handoff_done.lua`) and its status record for `GET /order/{id}` is written. Done
 //! one order at a time, that is a second Redis round trip per accepted order, the largest
-//! cost of the accept path after the admission itself (see the README's benchmark). The
+//! cost of the accept path after the admission itself (`docs/load-and-bench.md`). The
 //! [`Confirmer`] instead sends, in one round trip, everything acknowledged while the
 //! previous round trip was on its way: one script call per product and three status
 //! commands per order. Under a trickle each batch holds one order and sets off at once;
