@@ -50,6 +50,12 @@ failover() { # on a cluster, the product's master hands over to its replica
   redis_cluster_wait_role "$master" slave 30 || die ":$master did not rejoin as a replica"
   say "failed over :$master to :$replica"
 }
+room() { # a sale of its own with a room that opens a second later
+  export PRODUCT=$RUN-room
+  flashctl sale open --product "$PRODUCT" --stock 50 --per-user 1 >/dev/null
+  flashctl room open --product "$PRODUCT" --at "$((($(date +%s) + 1) * 1000))" --rate 2 >/dev/null
+  sleep 2 # past the opening (the drain opens it, shuffling the empty pre-queue)
+}
 
 blocks=$(mktemp -d)
 awk -v dir="$blocks" '
