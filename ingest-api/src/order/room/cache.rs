@@ -17,7 +17,12 @@ use tokio::sync::watch;
 
 /// How often polled rooms are read again.
 pub const REFRESH: Duration = Duration::from_millis(250);
-/// A room nobody polled for this long is no longer refreshed.
+/// A room nobody polled for this long is no longer refreshed (a later poll reads it
+/// again itself): a quiet room costs Redis nothing.
+const ACTIVE: Duration = Duration::from_secs(5);
+/// A snapshot older than this is not answered from; the poll reads the room again.
+const STALE: Duration = Duration::from_secs(1);
+/// A room nobody polled for this long is forgotten, with its history.
 const IDLE: Duration = Duration::from_secs(60);
 /// How much history of `served` is kept for the measured release rate.
 const HISTORY: Duration = Duration::from_secs(60);
@@ -66,14 +71,15 @@ pub struct RoomCache {
 
 impl RoomCache {
     /// The last snapshot of `product`'s room (noting that it is polled); `None` before the
-    /// first read.
+    /// first read or when the last is older than [`STALE`] (the room was quiet).
     pub fn get(&self, product: &ProductId) -> Option<Arc<Snapshot>> {
+        let fresh = |s: &Arc<Snapshot>| s.read_at.elapsed() < STALE;
         {
             let rooms = self.rooms.read().unwrap_or_else(|p| p.into_inner());
             if let Some(e) = rooms.get(product)
                 && e.polled.elapsed() < REFRESH
             {
-                return e.snapshot.clone();
+                return e.snapshot.clone().filter(fresh);
             }
         }
         let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
@@ -82,7 +88,7 @@ impl RoomCache {
             polled: Instant::now(),
         });
         e.polled = Instant::now();
-        e.snapshot.clone()
+        e.snapshot.clone().filter(fresh)
     }
 
     /// Reads one room now (a cache miss, or a refresh); `None` without a room.
@@ -140,8 +146,8 @@ impl RoomCache {
         Ok(Some(snapshot))
     }
 
-    /// Reads again every room polled within the last minute, every [`REFRESH`], until
-    /// `stop`; forgets the others.
+    /// Reads again every room polled within [`ACTIVE`], every [`REFRESH`], until `stop`;
+    /// forgets those not polled within [`IDLE`].
     pub async fn run(
         self: Arc<Self>,
         mut conn: Conn,
@@ -152,7 +158,11 @@ impl RoomCache {
             let polled: Vec<ProductId> = {
                 let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
                 rooms.retain(|_, e| e.polled.elapsed() < IDLE);
-                rooms.keys().cloned().collect()
+                rooms
+                    .iter()
+                    .filter(|(_, e)| e.polled.elapsed() < ACTIVE)
+                    .map(|(p, _)| p.clone())
+                    .collect()
             };
             for product in polled {
                 if let Err(e) = self.load(&mut conn, &keys, &product).await {
