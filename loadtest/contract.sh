@@ -6,9 +6,11 @@
 # valid OpenAPI 3.1; then three schemathesis runs, each with every check (`--checks all`):
 #
 #   signed    the public operations, each request signed by loadtest/contract/hooks.py
-#             (X-Signature of POST /order and /order/{id}/cancel, Standard Webhooks of
-#             POST /webhooks/payment), so the fuzzer reaches past the signature check; a
-#             sale is open for a product the hooks put into half the generated orders
+#             (X-Signature of POST /order, /order/{id}/cancel, /queue/{p}/join and
+#             /queue/{p}/claim, Standard Webhooks of POST /webhooks/payment), so the fuzzer
+#             reaches past the signature check; a sale is open for a product the hooks put
+#             into half the generated orders, and one with a waiting room for half the
+#             room's requests (polls and claims then carry tickets joins got)
 #   unsigned  the public operations as generated (the signature check itself)
 #   admin     /healthz, /readyz, /metrics and /openapi.yaml, whose server in the document
 #             is the admin port
@@ -76,6 +78,15 @@ product=contract-sale
 high=100000/s:100000
 "$BIN/flashctl" sale open --product "$product" --stock 1000000 --per-user 0 --payment-window 15m \
   --ip "$high" --fingerprint "$high" --user "$high" --global "$high" >/dev/null
+# The product the hooks put into the waiting room's operations: a sale with a room that
+# opened a second ago and lets everyone in at once, so joins get tickets and claims of them
+# get admissions (a claim window of ten minutes outlasts the run).
+room_product=contract-room
+"$BIN/flashctl" sale open --product "$room_product" --stock 1000000 --per-user 0 \
+  --ip "$high" --fingerprint "$high" --user "$high" --global "$high" >/dev/null
+now_s=$(date +%s)
+"$BIN/flashctl" room open --product "$room_product" --prequeue-from "$(((now_s - 2) * 1000))" \
+  --at "$(((now_s - 1) * 1000))" --rate 100000 --burst 100000 --claim-window 10m >/dev/null
 
 # Schemathesis's settings beyond the command line: the documented 503 is not a server
 # error (its shape is still checked; a 500 fails). A valid request may meet 422
@@ -154,7 +165,8 @@ PY
 
 say "schemathesis against ingest-api (reports: $out)"
 failed=()
-CONTRACT_SIGN=1 CONTRACT_PRODUCT=$product schemathesis_run signed "http://127.0.0.1:$port" \
+CONTRACT_SIGN=1 CONTRACT_PRODUCT=$product CONTRACT_ROOM_PRODUCT=$room_product \
+  CONTRACT_BASE_URL="http://127.0.0.1:$port" schemathesis_run signed "http://127.0.0.1:$port" \
   --exclude-tag admin || failed+=(signed)
 CONTRACT_SIGN=0 schemathesis_run unsigned "http://127.0.0.1:$port" \
   --exclude-tag admin || failed+=(unsigned)

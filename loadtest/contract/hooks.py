@@ -4,7 +4,8 @@ Loaded with SCHEMATHESIS_HOOKS=<this file>. With CONTRACT_SIGN=1 (the default) e
 request of a signed operation gets valid credentials, so the fuzzer reaches past the
 signature check (ingest-api/openapi.yaml, `components.securitySchemes`):
 
-- `POST /order`, `POST /order/{orderId}/cancel`: `X-Key-Id`, `X-Request-Time` (now, ms)
+- `POST /order`, `POST /order/{orderId}/cancel`, `POST /queue/{productId}/join` and
+  `POST /queue/{productId}/claim`: `X-Key-Id`, `X-Request-Time` (now, ms)
   and `X-Signature: v1=<hex HMAC-SHA256>` of
   `v1:POST:{path as sent}:{X-Request-Time}:{Idempotency-Key without quotes}:{raw body}`,
   keyed by SIGNING_KEY (`id:secret`). A missing or malformed `Idempotency-Key` stays as
@@ -13,6 +14,9 @@ signature check (ingest-api/openapi.yaml, `components.securitySchemes`):
   one), `webhook-timestamp` (now, s) and `webhook-signature: v1,<base64 HMAC-SHA256>` of
   `{id}.{timestamp}.{raw body}`, keyed by the base64-decoded part of
   PAYMENT_WEBHOOK_SECRET (`whsec_…`).
+
+Both signatures are computed by request_signing.py beside this file (shared with the
+generated-client check, loadtest/generated-client.sh).
 
 A header the case mutates or leaves out on purpose (a negative case, a "missing required
 header" case) stays as generated, and the signature is computed over what is sent.
@@ -33,11 +37,17 @@ CONTRACT_PRODUCT (signed pass): a product with an open sale; about half of the g
 valid `productId`s of `POST /order` are replaced by it, so orders get accepted (202); about
 half of the generated valid `orderId`s of the payment webhook are replaced by orders
 accepted earlier in the run, so it answers about real orders (200 paid, 409 not reserved).
+CONTRACT_ROOM_PRODUCT (signed pass): a product whose sale has an open waiting room; about
+half of the generated valid `productId`s of the `/queue` operations are replaced by it, so
+joins get tickets (200). About half of the status polls and claims then carry a ticket
+issued earlier in the run (eight joins of the hooks' own at the first poll or claim
+— CONTRACT_BASE_URL, the API — and the generated joins answered 200), with the device fingerprint it is bound to (and, on a claim,
+its user), so they reach the room's answers past the ticket check.
 Only values valid already are replaced, so a case stays as valid or invalid as generated.
 
 CONTRACT_STATS: a file that receives, at exit, the number of requests per operation and
 status (JSON), for the script's summary line, and the requests signed in full that the API
-answered 401 all the same (a disagreement between these hooks and the API's signing, which
+answered 401 `INVALID_SIGNATURE` or `REQUEST_EXPIRED` all the same (a disagreement between these hooks and the API's signing, which
 the script counts as a failure: the signed pass would test nothing past the check).
 """
 
@@ -45,15 +55,15 @@ from __future__ import annotations
 
 import atexit
 import base64
-import hashlib
-import hmac
 import json
 import os
 import re
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,23 +73,34 @@ from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import CoverageScenario, negated_parameters
 
+# The signatures themselves: request_signing.py beside this file (schemathesis loads this
+# file by path, so its folder is not on sys.path by itself).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from request_signing import order_signature, parse_signing_key, unquote_key, webhook_signature  # noqa: E402
+
 SIGN = os.environ.get("CONTRACT_SIGN", "1") != "0"
 PRODUCT = os.environ.get("CONTRACT_PRODUCT", "")
 STATS_PATH = os.environ.get("CONTRACT_STATS", "")
 # Schemathesis runs cases on worker threads (`--workers`); this guards the shared state.
 _lock = threading.Lock()
 
-ORDER_SIGNED = {("POST", "/order"), ("POST", "/order/{orderId}/cancel")}
+JOIN = ("POST", "/queue/{productId}/join")
+CLAIM = ("POST", "/queue/{productId}/claim")
+STATUS = ("GET", "/queue/{productId}/status")
+ORDER_SIGNED = {("POST", "/order"), ("POST", "/order/{orderId}/cancel"), JOIN, CLAIM}
+ROOM_PRODUCT = os.environ.get("CONTRACT_ROOM_PRODUCT", "")
+BASE_URL = os.environ.get("CONTRACT_BASE_URL", "")
+# The refusals of the signature check itself (a validly signed request must not get them).
+SIGNATURE_CODES = {"INVALID_SIGNATURE", "REQUEST_EXPIRED"}
 WEBHOOK = ("POST", "/webhooks/payment")
 ID_PATTERN = re.compile(r"^[a-z0-9-]{1,50}$")
 
 
 def _signing_key() -> tuple[str, bytes]:
-    raw = os.environ.get("SIGNING_KEY", "")
-    key_id, sep, secret = raw.partition(":")
-    if not sep or not key_id or not secret:
-        raise RuntimeError("SIGNING_KEY must be `id:secret` (or set CONTRACT_SIGN=0)")
-    return key_id, secret.encode()
+    try:
+        return parse_signing_key(os.environ.get("SIGNING_KEY", ""))
+    except ValueError:
+        raise RuntimeError("SIGNING_KEY must be `id:secret` (or set CONTRACT_SIGN=0)") from None
 
 
 def _webhook_key() -> bytes:
@@ -88,31 +109,6 @@ def _webhook_key() -> bytes:
         raise RuntimeError("PAYMENT_WEBHOOK_SECRET must be `whsec_<base64>` (or set CONTRACT_SIGN=0)")
     return base64.b64decode(raw[len("whsec_") :], validate=True)
 
-
-def order_signature(secret: bytes, path: str, request_time: str, idempotency_key: str, body: bytes) -> str:
-    """`X-Signature` of a signed `POST` (ingest-api/API.md, "Signing")."""
-    canonical = f"v1:POST:{path}:{request_time}:{idempotency_key}:".encode() + body
-    return "v1=" + hmac.new(secret, canonical, hashlib.sha256).hexdigest()
-
-
-def webhook_signature(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
-    """`webhook-signature` of a payment webhook (Standard Webhooks, one `v1` signature)."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
-# The test vector of ingest-api/API.md and openapi.yaml: a wrong canonical string here
-# would make every signed request a 401 and the signed pass meaningless.
-assert (
-    order_signature(
-        b"example-secret",
-        "/order",
-        "1700000000000",
-        "0f8fad5b-d9cb-469f-a165-70867728950e",
-        b'{"productId":"iphone-15","userId":"u-1001","quantity":1}',
-    )
-    == "v1=5fdeb47c4b8aa33cd166d5e38016522fbfb88816e4830353c7f694d01298350c"
-)
 
 if SIGN:
     KEY_ID, SECRET = _signing_key()
@@ -144,10 +140,7 @@ def _unquoted_key(headers: Any) -> str:
     raw = _header(headers, "Idempotency-Key")
     if raw is None:
         raw = _header(headers, "X-Idempotency-Key")
-    raw = (raw or "").strip()
-    if len(raw) >= 2 and raw.startswith('"') and raw.endswith('"'):
-        return raw[1:-1]
-    return raw
+    return unquote_key(raw or "")
 
 
 def _body_bytes(body: Any) -> bytes:
@@ -238,6 +231,68 @@ def _pin_product(case: Any) -> None:
         body["productId"] = PRODUCT
 
 
+def _pin_room(case: Any) -> None:
+    params = case.path_parameters
+    if not (ROOM_PRODUCT and isinstance(params, dict)):
+        return
+    product = params.get("productId")
+    if isinstance(product, str) and ID_PATTERN.match(product) and _every_other("room"):
+        params["productId"] = ROOM_PRODUCT
+
+
+# Tickets issued during the run (signed pass): (ticket, fingerprint, user) of each join
+# answered 200; status polls and claims are pointed at them.
+_tickets: list[tuple[str, str, str]] = []
+_seeded = False
+
+
+def _seed_tickets() -> None:
+    """A few joins of our own, once, before the first poll or claim: the generator may
+    reach those operations before its joins got a ticket."""
+    global _seeded
+    with _lock:
+        if _seeded or not BASE_URL:
+            return
+        _seeded = True
+    for n in range(8):
+        user, fingerprint = f"contract-waiter-{n}", f"contract-device-{n}"
+        body = json.dumps({"userId": user}, separators=(",", ":")).encode()
+        path, now, key = f"/queue/{ROOM_PRODUCT}/join", str(time.time_ns() // 1_000_000), uuid.uuid4().hex
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "X-Key-Id": KEY_ID,
+            "X-Request-Time": now,
+            "X-Signature": order_signature(SECRET, path, now, key, body),
+            "X-Device-Fingerprint": fingerprint,
+        }
+        answer = requests.post(BASE_URL + path, data=body, headers=headers, timeout=10)
+        if answer.status_code != 200:
+            raise RuntimeError(f"seeding a ticket: {answer.status_code} {answer.text[:200]}")
+        with _lock:
+            _tickets.append((answer.json()["ticket"], fingerprint, user))
+
+
+def _pin_ticket(case: Any, left_alone: set[str]) -> None:
+    headers = case.headers
+    if not (_tickets and isinstance(headers, MutableMapping)) or _header(headers, "X-Queue-Ticket") is None:
+        return
+    if {"x-queue-ticket", "x-device-fingerprint"} & left_alone or not _every_other("ticket"):
+        return
+    with _lock:
+        ticket, fingerprint, user = _tickets[_turns["ticket"] // 2 % len(_tickets)]
+    for name in [k for k in headers if k.lower() in ("x-queue-ticket", "x-device-fingerprint")]:
+        del headers[name]
+    headers["X-Queue-Ticket"] = ticket
+    headers["X-Device-Fingerprint"] = fingerprint
+    product = case.path_parameters.get("productId")
+    if isinstance(product, str) and ID_PATTERN.match(product):
+        case.path_parameters["productId"] = ROOM_PRODUCT
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("userId"), str) and ID_PATTERN.match(body["userId"]):
+        body["userId"] = user
+
+
 # Orders accepted during the run (signed pass): payment webhooks are pointed at them.
 _accepted: list[str] = []
 UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -262,6 +317,11 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     operation = case.operation
     # The method sent: a probe with a method the operation does not take is not signed.
     key = (case.method.upper(), operation.path)
+    if key in (JOIN, CLAIM, STATUS):
+        _pin_room(case)
+    if key in (CLAIM, STATUS) and ROOM_PRODUCT:
+        _seed_tickets()
+        _pin_ticket(case, _left_alone(case.meta))
     if key not in ORDER_SIGNED and key != WEBHOOK:
         return
     # Read before any change: schemathesis revalidates the case after the hook.
@@ -325,21 +385,34 @@ _signed: set[int] = set()
 _refused: list[str] = []
 
 
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        answer = response.json()
+    except Exception:  # noqa: BLE001 - a malformed answer is the checks' business
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
 @schemathesis.hook
 def after_call(context: Any, case: Any, response: Any) -> None:
-    accepted = None
-    if SIGN and response.status_code == 202 and (case.method.upper(), case.operation.path) == ("POST", "/order"):
-        try:
-            accepted = response.json().get("orderId")
-        except Exception:  # noqa: BLE001 - a malformed answer is the checks' business
-            accepted = None
+    key = (case.method.upper(), case.operation.path)
+    accepted = ticket = None
+    if SIGN and response.status_code == 202 and key == ("POST", "/order"):
+        accepted = _json(response).get("orderId")
+    if SIGN and response.status_code == 200 and key == JOIN and isinstance(case.body, dict):
+        issued = _json(response).get("ticket")
+        fingerprint = _header(case.headers or {}, "X-Device-Fingerprint")
+        if isinstance(issued, str) and fingerprint is not None:
+            ticket = (issued, fingerprint, str(case.body.get("userId")))
     with _lock:
-        _statuses[(f"{case.method.upper()} {case.operation.path}", response.status_code)] += 1
+        _statuses[(f"{key[0]} {key[1]}", response.status_code)] += 1
         if isinstance(accepted, str) and accepted not in _accepted:
             _accepted.append(accepted)
+        if ticket is not None and len(_tickets) < 1000:
+            _tickets.append(ticket)
         if id(case) in _signed:
             _signed.discard(id(case))
-            if response.status_code == 401:
+            if response.status_code == 401 and _json(response).get("code") in SIGNATURE_CODES:
                 _refused.append(f"{case.method.upper()} {response.request.url}: {response.text[:200]}")
 
 
