@@ -4,8 +4,10 @@
 //!   while: the most a server answers per second, for comparing ceilings. It sends with
 //!   the lean [`crate::wire`] client, so the generator takes as little CPU as it can
 //!   from the server it shares the machine with.
-//! - [`bare_server`]: an actix-web handler that answers `POST /order` with a fixed
-//!   problem body and does nothing else: the HTTP ceiling of this machine.
+//! - [`saturate_polls`]: the same for waiting-room polls (`GET /queue/{p}/status`).
+//! - [`bare_server`]: actix-web handlers that answer `POST /order` with a fixed problem
+//!   body and a poll with a fixed view, and do nothing else: the HTTP ceilings of this
+//!   machine.
 //! - [`fill_topic`]: writes orders to a topic, for measuring the worker on a backlog.
 //! - [`kafka_ceiling`]: the broker's own ceiling for the accept path's publish: the API's
 //!   producer settings, real order events, many in flight.
@@ -54,13 +56,89 @@ pub async fn saturate(
     concurrency: usize,
     duration: Duration,
 ) -> Saturation {
+    let asks = (0..concurrency).map(|c| Ask::Order {
+        client: client.clone(),
+        product: products[c % products.len().max(1)].clone(),
+        users,
+    });
+    closed_loop(client.base_url(), asks, duration).await
+}
+
+/// Polls `GET /queue/{product}/status` at `base_url` back to back on `concurrency`
+/// connections for `duration`; connection `c` polls with `tickets[c % tickets.len()]`
+/// (ticket, device).
+pub async fn saturate_polls(
+    base_url: &str,
+    product: &str,
+    tickets: &[(String, String)],
+    concurrency: usize,
+    duration: Duration,
+) -> Saturation {
+    let asks = (0..concurrency).map(|c| {
+        let (ticket, device) = tickets[c % tickets.len().max(1)].clone();
+        Ask::Poll {
+            product: product.to_owned(),
+            ticket,
+            device,
+        }
+    });
+    closed_loop(base_url, asks, duration).await
+}
+
+/// What one connection of a closed-loop run sends, request after request.
+enum Ask {
+    /// A signed `POST /order` of `product` by the connection's user(s).
+    Order {
+        client: Client,
+        product: String,
+        users: Users,
+    },
+    /// A waiting-room poll of `ticket` from `device`.
+    Poll {
+        product: String,
+        ticket: String,
+        device: String,
+    },
+}
+
+impl Ask {
+    /// Request `i` of connection `c`: the status and the code.
+    async fn send(&self, wire: &mut Wire, c: usize, i: u64) -> std::io::Result<(u16, String)> {
+        match self {
+            Self::Order {
+                client,
+                product,
+                users,
+            } => {
+                let user = match users {
+                    Users::Fixed => "u-0".to_owned(),
+                    Users::Fresh => format!("u-{c}-{i}"),
+                };
+                let key = uuid::Uuid::new_v4().simple().to_string();
+                let body = Client::body(product, &user, 1);
+                wire.place(client, &body, &key).await
+            }
+            Self::Poll {
+                product,
+                ticket,
+                device,
+            } => wire.poll(product, ticket, device).await,
+        }
+    }
+}
+
+/// One connection per ask, each sending back to back until `duration` is over.
+async fn closed_loop(
+    base_url: &str,
+    asks: impl Iterator<Item = Ask>,
+    duration: Duration,
+) -> Saturation {
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..concurrency {
-        let client = client.clone();
-        let product = products[c % products.len().max(1)].clone();
-        tasks.spawn(async move { one_connection(&client, &product, users, c, deadline).await });
+    for (c, ask) in asks.enumerate() {
+        let base = base_url.to_owned();
+        tasks.spawn(async move { one_connection(&base, &ask, c, deadline).await });
     }
     let mut all = crate::measure::histogram();
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
@@ -79,12 +157,11 @@ pub async fn saturate(
     }
 }
 
-/// One connection of [`saturate`] (number `c`): orders `product` back to back until
+/// One connection of a closed-loop run (number `c`): sends `ask` back to back until
 /// `deadline`; the latencies and the codes it got.
 async fn one_connection(
-    client: &Client,
-    product: &str,
-    users: Users,
+    base_url: &str,
+    ask: &Ask,
     c: usize,
     deadline: Instant,
 ) -> (hdrhistogram::Histogram<u64>, BTreeMap<String, u64>) {
@@ -93,19 +170,13 @@ async fn one_connection(
     let mut wire = None;
     let mut i = 0u64;
     while Instant::now() < deadline {
-        let user = match users {
-            Users::Fixed => "u-0".to_owned(),
-            Users::Fresh => format!("u-{c}-{i}"),
-        };
         i += 1;
-        let key = uuid::Uuid::new_v4().simple().to_string();
-        let body = Client::body(product, &user, 1);
         let t = Instant::now();
         if wire.is_none() {
-            wire = Wire::connect(client.base_url()).await.ok();
+            wire = Wire::connect(base_url).await.ok();
         }
         let answer = match wire.as_mut() {
-            Some(w) => w.place(client, &body, &key).await,
+            Some(w) => ask.send(w, c, i).await,
             None => Err(std::io::ErrorKind::NotConnected.into()),
         };
         let code = match answer {
@@ -129,13 +200,25 @@ async fn bare(_body: actix_web::web::Bytes) -> actix_web::HttpResponse {
         .body(r#"{"type":"about:blank","title":"Sold out","status":409,"detail":"bare handler","code":"SOLD_OUT"}"#)
 }
 
-/// Serves the bare handler on `listen` until the process ends.
+/// The bare poll handler: answers a fixed waiting-room view. Nothing else.
+async fn bare_poll() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"wait":{"state":"queued","position":2,"ahead":1,"etaSeconds":1.0,"etaRange":[1.0,1.0],"refreshAfterMs":1000}}"#)
+}
+
+/// Serves the bare handlers on `listen` until the process ends.
 pub async fn bare_server(
     listen: std::net::SocketAddr,
     workers: Option<usize>,
 ) -> anyhow::Result<()> {
     let mut server = actix_web::HttpServer::new(|| {
-        actix_web::App::new().route("/order", actix_web::web::post().to(bare))
+        actix_web::App::new()
+            .route("/order", actix_web::web::post().to(bare))
+            .route(
+                "/queue/{product}/status",
+                actix_web::web::get().to(bare_poll),
+            )
     })
     .backlog(4096);
     if let Some(w) = workers {

@@ -41,9 +41,12 @@ enum Command {
     Room(room::RoomArgs),
     /// Benchmark: closed loop, N connections back to back; prints one JSON line.
     Saturate(bench::SaturateArgs),
+    /// Benchmark: waiters join a room, then N connections poll back to back; prints one
+    /// JSON line.
+    SaturatePolls(bench::SaturatePollsArgs),
     /// Benchmark: open model at each given rate; prints one JSON line per rate.
     Sweep(bench::SweepArgs),
-    /// Benchmark: serve a bare actix-web handler (the HTTP ceiling) until killed.
+    /// Benchmark: serve bare actix-web handlers (the HTTP ceilings) until killed.
     BareServer(bench::BareServerArgs),
     /// Benchmark: write N orders for a product to a topic.
     FillTopic(bench::FillTopicArgs),
@@ -64,6 +67,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => run::run(args).await,
         Command::Room(args) => room::run(args).await,
         Command::Saturate(args) => bench::saturate(args).await,
+        Command::SaturatePolls(args) => bench::saturate_polls(args).await,
         Command::Sweep(args) => bench::sweep(args).await,
         Command::BareServer(args) => bench::bare_server(args).await,
         Command::FillTopic(args) => bench::fill_topic(args).await,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 use loadtest::engine;
 use loadtest::traffic::Plan;
@@ -34,6 +35,29 @@ pub struct SaturateArgs {
     /// `fixed` (always u-0) or `fresh` (a new user each time).
     #[arg(long, default_value = "fixed")]
     pub users: String,
+    /// Connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+}
+
+/// Arguments of `saturate-polls`.
+#[derive(Args)]
+pub struct SaturatePollsArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Product whose room the waiters join (through `--url`).
+    #[arg(long)]
+    pub product: String,
+    /// Waiters who join first; each connection polls with one of their tickets.
+    #[arg(long, default_value_t = 64)]
+    pub waiters: usize,
+    /// Where the polls go (default: `--url`; the bare handler's address to measure its
+    /// ceiling with the same requests).
+    #[arg(long)]
+    pub poll_url: Option<String>,
     /// Connections.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -143,6 +167,32 @@ pub async fn saturate(args: SaturateArgs) -> anyhow::Result<bool> {
         &client,
         &args.product,
         users,
+        args.concurrency,
+        args.duration,
+    )
+    .await;
+    println!("{}", serde_json::to_string(&s)?);
+    Ok(true)
+}
+
+/// Joins the waiters, saturates with their polls and prints one JSON line.
+pub async fn saturate_polls(args: SaturatePollsArgs) -> anyhow::Result<bool> {
+    let client = args.target.client()?;
+    let mut tickets = Vec::with_capacity(args.waiters);
+    for i in 0..args.waiters {
+        let (user, device) = (format!("w-{i}"), format!("bench-device-{i}"));
+        let a = client.join(&args.product, &user, &device).await?;
+        let ticket = a.json()["ticket"]
+            .as_str()
+            .with_context(|| format!("join {i}: {} {}", a.status, a.code()))?
+            .to_owned();
+        tickets.push((ticket, device));
+    }
+    let polled = args.poll_url.as_deref().unwrap_or(client.base_url());
+    let s = loadtest::bench::saturate_polls(
+        polled,
+        &args.product,
+        &tickets,
         args.concurrency,
         args.duration,
     )
