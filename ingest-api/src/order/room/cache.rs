@@ -26,6 +26,11 @@ const STALE: Duration = Duration::from_secs(1);
 const IDLE: Duration = Duration::from_secs(60);
 /// How much history of `served` is kept for the measured release rate.
 const HISTORY: Duration = Duration::from_secs(60);
+/// How long the line must have been seen moving before its rate counts as measured
+/// (most of the estimate's 10 s window). The line starts at the room's rate and speeds up
+/// as released positions nobody claims give their credit back (3 s after their release,
+/// and again for the positions that credit released), settling within about 10 s.
+const MEASURED: Duration = Duration::from_secs(8);
 
 /// One room as last read.
 #[derive(Debug, Clone)]
@@ -43,8 +48,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Positions released per second, measured over the last `over` (at least 2 s of
-    /// history), else `None`.
+    /// Positions released per second, measured over the last `over` (at least
+    /// [`MEASURED`] of history), else `None`.
     pub fn release_rate(&self, over: Duration) -> Option<f64> {
         let (now, served) = *self.history.back()?;
         let (then, before) = self
@@ -53,7 +58,23 @@ impl Snapshot {
             .find(|(t, _)| now.duration_since(*t) <= over)
             .copied()?;
         let dt = now.duration_since(then).as_secs_f64();
-        (dt >= 2.0).then(|| served.saturating_sub(before) as f64 / dt)
+        (dt >= MEASURED.as_secs_f64()).then(|| served.saturating_sub(before) as f64 / dt)
+    }
+
+    /// A snapshot of `room` whose history of `served` is `history` (seconds ago, served).
+    #[cfg(test)]
+    pub fn with_history(room: RoomRecord, units: i64, history: &[(f64, u64)]) -> Self {
+        let now = Instant::now();
+        Self {
+            keys: room.seed.as_deref().and_then(round_keys),
+            units,
+            room,
+            read_at: now,
+            history: history
+                .iter()
+                .map(|&(ago, served)| (now - Duration::from_secs_f64(ago), served))
+                .collect(),
+        }
     }
 }
 
