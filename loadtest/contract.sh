@@ -38,17 +38,9 @@ port=${CONTRACT_PORT:-$(port_of contract-api)}
 admin_port=${CONTRACT_ADMIN_PORT:-$(port_of contract-admin)}
 
 # --- the pinned tools, in a venv recreated only when requirements.txt changes -----------
-if ! cmp -s "$contract/requirements.txt" "$venv/requirements.txt"; then
-  say "installing $(grep -v '^#' "$contract/requirements.txt" | xargs) into $venv"
-  python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "schemathesis needs Python 3.10 or newer"
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$contract/requirements.txt" ||
-    die "pip install -r loadtest/contract/requirements.txt failed"
-  # Written last: a venv without it (an interrupted install) is made again.
-  cp "$contract/requirements.txt" "$venv/requirements.txt"
-fi
+# shellcheck source=loadtest/contract/lib.sh
+. "$contract/lib.sh"
+pinned_venv "$venv" "$contract/requirements.txt"
 
 say "openapi-spec-validator: ingest-api/openapi.yaml"
 "$venv/bin/openapi-spec-validator" --schema 3.1 "$spec" >/dev/null ||

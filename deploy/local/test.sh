@@ -8,7 +8,9 @@
 # runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
 # reservations that end under load (loadtest/reservations.sh) and the CI-sized load
 # scenario with its audit (loadtest/ci.sh); the fuzz targets briefly (fuzz/run.sh) and
-# schemathesis against the OpenAPI document, signed and unsigned (loadtest/contract.sh).
+# schemathesis against the OpenAPI document, signed and unsigned (loadtest/contract.sh),
+# typed clients generated from it, used on a real API (loadtest/generated-client.sh), and
+# the shopper's page of a sale with a waiting room in headless Chromium (loadtest/shop.sh).
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,6 +45,10 @@ say "reservations under load: a payment window, shoppers who pay, cancel, pay la
 "$REPO_ROOT/loadtest/reservations.sh"
 say "HTTP contract: schemathesis against ingest-api/openapi.yaml (signed, unsigned, admin)"
 "$REPO_ROOT/loadtest/contract.sh"
+say "generated clients: openapi-python-client and oapi-codegen from ingest-api/openapi.yaml, without warnings; the Python one on a real API"
+"$REPO_ROOT/loadtest/generated-client.sh"
+say "the shopper's page in headless Chromium: two shoppers join a waiting room, one orders the last unit, the other is told sold out"
+"$REPO_ROOT/loadtest/shop.sh"
 say "CI load scenario (open model, crowd and bots, audited)"
 "$REPO_ROOT/loadtest/ci.sh"
 say "all tests passed"

@@ -12,7 +12,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::{audit, bench, burst, room, run, stream};
+use commands::{audit, bench, burst, room, run, shop, stream};
 
 /// Load generator and auditor for the flash-sale pipeline.
 #[derive(Parser)]
@@ -39,6 +39,9 @@ enum Command {
     /// poll, leave and claim, bots with tokens they should not be able to use; check the
     /// room's promises and write a report with charts.
     Room(room::RoomArgs),
+    /// Serve the reference shop of a sale with a waiting room: the shopper's page, and its
+    /// calls signed and forwarded to ingest-api as a shop's backend would.
+    Shop(shop::ShopArgs),
     /// Benchmark: closed loop, N connections back to back; prints one JSON line.
     Saturate(bench::SaturateArgs),
     /// Benchmark: waiters join a room, then N connections poll back to back; prints one
@@ -66,6 +69,7 @@ async fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Room(args) => room::run(args).await,
+        Command::Shop(args) => shop::run(args).await,
         Command::Saturate(args) => bench::saturate(args).await,
         Command::SaturatePolls(args) => bench::saturate_polls(args).await,
         Command::Sweep(args) => bench::sweep(args).await,

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod burst;
 pub mod room;
 pub mod run;
+pub mod shop;
 pub mod stream;
 
 use std::time::Duration;
