@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The waiting room under load (loadtest/scenarios/waiting-room.toml, about two minutes): one API
+# The waiting room under load (loadtest/scenarios/waiting-room.toml, about four minutes): one API
 # and one worker on the local stack (one Redis server: the cost of a poll is read from
 # its INFO commandstats), tens of thousands of waiters and the bots, the room's checks and
 # its report (loadtest/results/, or $RESULTS).

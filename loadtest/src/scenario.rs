@@ -259,7 +259,11 @@ mod tests {
                 continue;
             }
             // Waiting-room scenarios (`loadtest room`) are a type of their own.
-            if path.file_stem().is_some_and(|s| s == "waiting-room") {
+            if path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|s| s.starts_with("waiting-room"))
+            {
                 crate::room::RoomScenario::load(&path).expect("valid room scenario");
             } else {
                 let s = Scenario::load(&path).expect("valid scenario");
