@@ -7,7 +7,8 @@
 # and orders, the other is told sold out. Installs what is missing, once per machine:
 # Debian's chromium (apt) and playwright-core (pinned by loadtest/shop/test/package.json
 # and package-lock.json, `npm ci` into $HOME/.cache/flash-sale/shop-browser; it downloads
-# no browser). The screenshots land in docs/images/ (the README shows them).
+# no browser). The screenshots land in the run's log folder, or in $SHOP_SCREENSHOTS
+# (`SHOP_SCREENSHOTS=docs/images loadtest/shop.sh` takes the README's).
 # Exits non-zero if the browser test fails.
 #
 #   loadtest/shop.sh
@@ -59,6 +60,7 @@ for _ in $(seq 50); do port_open "$shop_port" && break; sleep 0.1; done
 port_open "$shop_port" || die "the shop did not start (log: $LOGS/shop.log)"
 
 say "two shoppers in headless Chromium (playwright-core $(node -p "require('$node_dir/node_modules/playwright-core/package.json').version"))"
-mkdir -p "$REPO_ROOT/docs/images"
-(cd "$node_dir" && node browser.mjs "http://127.0.0.1:$shop_port/" "$REPO_ROOT/docs/images") ||
+shots=$(cd "$REPO_ROOT" && mkdir -p "${SHOP_SCREENSHOTS:-$LOGS}" && cd "${SHOP_SCREENSHOTS:-$LOGS}" && pwd)
+(cd "$node_dir" && node browser.mjs "http://127.0.0.1:$shop_port/" "$shots") ||
   die "the browser test failed (logs: $LOGS)"
+say "screenshots: $shots"

@@ -14,7 +14,8 @@ import hmac
 
 
 def order_signature(secret: bytes, path: str, request_time: str, idempotency_key: str, body: bytes) -> str:
-    """`X-Signature` of a signed `POST` (`/order`, `/order/{orderId}/cancel`): `v1=` and the
+    """`X-Signature` of a signed `POST` (`/order`, `/order/{orderId}/cancel`,
+    `/queue/{productId}/join`, `/queue/{productId}/claim`): `v1=` and the
     lowercase hex HMAC-SHA256, keyed by `secret`, of
     `v1:POST:{path}:{X-Request-Time}:{Idempotency-Key without quotes}:{raw body}`."""
     canonical = f"v1:POST:{path}:{request_time}:{idempotency_key}:".encode() + body

@@ -1,7 +1,7 @@
 // The shopper's page of a sale with a waiting room (ingest-api/API.md, "Waiting room").
 // The page never holds a signing key: it calls its shop's backend (`loadtest shop`), which
 // signs each call and forwards it to ingest-api, answering with ingest-api's status and
-// body. Join, then poll as `refreshAfterMs` says: the pre-queue's countdown, the place in
+// JSON body (a problem's Retry-After as `retryAfter`; 502 when ingest-api is unreachable). Join, then poll as `refreshAfterMs` says: the pre-queue's countdown, the place in
 // line with a progress bar and the estimate, the turn (claim the admission, then buy with
 // it), or sold out.
 "use strict";
@@ -20,6 +20,11 @@ let ticket = "";
 let admission = "";
 let firstAhead = 0;
 let countdown = 0;
+// One order, one key: a retry after an unknown outcome learns what happened to it.
+const orderKey = crypto.randomUUID();
+// Answers that say "try again": the shop or ingest-api unreachable or busy.
+const TRANSIENT = [0, 429, 502, 503];
+const later = (a, fallback) => 1000 * (Number(a.json.retryAfter) || fallback);
 
 async function call(method, path, body) {
   const init = { method, headers: {} };
@@ -61,6 +66,10 @@ function seconds(s) {
 function show(wait) {
   $("message").hidden = !wait.message;
   $("message").textContent = wait.message || "";
+  if (wait.state !== "prequeue") {
+    clearInterval(countdown);
+    $("countdown").hidden = true;
+  }
   switch (wait.state) {
     case "prequeue": {
       step("wait-step");
@@ -77,8 +86,6 @@ function show(wait) {
     }
     case "queued": {
       step("wait-step");
-      clearInterval(countdown);
-      $("countdown").hidden = true;
       $("state").textContent = "You are in the line.";
       firstAhead = Math.max(firstAhead, wait.ahead);
       $("progress").value = firstAhead ? 1 - wait.ahead / firstAhead : 0;
@@ -102,10 +109,9 @@ function show(wait) {
 }
 
 async function poll() {
-  const q = new URLSearchParams({ ticket, device });
-  const a = await call("GET", `/shop/${product}/status?${q}`);
+  const a = await call("POST", `/shop/${product}/status`, { ticket, device });
   if (a.status === 200) return show(a.json.wait);
-  if (a.status === 429 || a.status === 503 || a.status === 0) return setTimeout(poll, 2000);
+  if (TRANSIENT.includes(a.status)) return setTimeout(poll, later(a, 2));
   refused(a);
 }
 
@@ -116,10 +122,8 @@ async function claim() {
     $("turn-deadline").textContent = `Buy before ${new Date(a.json.expiresAt).toLocaleTimeString()}.`;
     return step("turn-step");
   }
-  const code = a.json.code;
-  if (code === "NOT_YET_ADMITTED" || a.status === 429 || a.status === 503) {
-    return setTimeout(poll, 1000 * (Number(a.json.retryAfter) || 1));
-  }
+  if (a.json.code === "NOT_YET_ADMITTED") return setTimeout(poll, later(a, 1));
+  if (TRANSIENT.includes(a.status)) return setTimeout(claim, later(a, 1));
   refused(a);
 }
 
@@ -129,22 +133,36 @@ $("join-form").addEventListener("submit", async (e) => {
   $("join").disabled = true;
   const a = await call("POST", `/shop/${product}/join`, { userId: user, device });
   $("join").disabled = false;
-  if (a.status !== 200) return refused(a);
-  ticket = a.json.ticket;
-  show(a.json.wait);
+  if (a.status === 200) {
+    $("join-error").hidden = true;
+    ticket = a.json.ticket;
+    return show(a.json.wait);
+  }
+  // Not in line yet: say why and stay on the form (the room not open yet, a typo, a limit).
+  $("join-error").hidden = false;
+  $("join-error").textContent = `${a.json.title || `Error ${a.status}`}. ${a.json.detail || ""}`;
 });
 
-$("order").addEventListener("click", async () => {
-  $("order").disabled = true;
-  const a = await call("POST", `/shop/${product}/order`, { userId: user, device, admission });
+async function order() {
+  const body = { userId: user, device, admission, key: orderKey };
+  const a = await call("POST", `/shop/${product}/order`, body);
   if (a.status === 202) {
     return finish("ok", "Order placed", `Order ${a.json.orderId} is reserved for you.`);
   }
+  if (TRANSIENT.includes(a.status) || a.json.code === "IDEMPOTENCY_IN_FLIGHT") {
+    return setTimeout(order, later(a, 1));
+  }
   refused(a);
+}
+
+$("order").addEventListener("click", () => {
+  $("order").disabled = true;
+  order();
 });
 
 (async () => {
   const a = await call("GET", "/shop/sale");
   product = a.json.productId || "";
   $("product").textContent = a.json.title || product;
+  $("join").disabled = !product;
 })();

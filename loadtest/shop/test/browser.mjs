@@ -26,7 +26,7 @@ async function shopper(name) {
   const page = await context.newPage();
   page.setDefaultTimeout(timeout);
   await page.goto(url);
-  await page.locator("#product").filter({ hasNotText: "…" }).waitFor();
+  await page.locator("#join:enabled").waitFor();
   await page.fill("#user", `${name}-${run}`);
   await page.click("#join");
   await page.locator("#countdown").filter({ hasText: "Opens in" }).waitFor();

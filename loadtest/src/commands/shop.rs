@@ -1,16 +1,20 @@
 //! `loadtest shop`: the reference shop in front of a sale with a waiting room. It serves
 //! the shopper's page (`loadtest/shop/`: static HTML, CSS and JavaScript, no build step)
 //! and, as a shop's backend would, signs the page's calls with the shop's key and forwards
-//! them to ingest-api, answering with ingest-api's status and body unchanged: the page
-//! never holds a signing key.
+//! them to ingest-api, answering with ingest-api's status and JSON body (a problem's
+//! `Retry-After` added as `retryAfter`; 502 when ingest-api cannot be reached): the page
+//! never holds a signing key. It serves one product (another in the path is 404). A shop
+//! in production would also pass the shopper's address on (`X-Forwarded-For`, with the
+//! shop in the API's `TRUSTED_PROXIES`); this one does not, so its shoppers share its
+//! address's limits.
 //!
 //! | the page calls | the shop sends (`ingest-api/API.md`, "Waiting room") |
 //! |---|---|
 //! | `GET /shop/sale` | nothing: `{"productId", "title"}` of the sale it sells |
 //! | `POST /shop/{p}/join` `{userId, device}` | signed `POST /queue/{p}/join` |
-//! | `GET /shop/{p}/status?ticket&device` | `GET /queue/{p}/status` |
+//! | `POST /shop/{p}/status` `{ticket, device}` | `GET /queue/{p}/status` |
 //! | `POST /shop/{p}/claim` `{userId, device, ticket}` | signed `POST /queue/{p}/claim` |
-//! | `POST /shop/{p}/order` `{userId, device, admission}` | signed `POST /order` with `X-Admission-Token` |
+//! | `POST /shop/{p}/order` `{userId, device, admission, key}` | signed `POST /order` with `X-Admission-Token`, under `key` |
 
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -61,7 +65,7 @@ pub async fn run(args: ShopArgs) -> anyhow::Result<bool> {
             .route("/shop.css", web::get().to(|| file("text/css", STYLE)))
             .route("/shop/sale", web::get().to(sale))
             .route("/shop/{product}/join", web::post().to(join))
-            .route("/shop/{product}/status", web::get().to(status))
+            .route("/shop/{product}/status", web::post().to(status))
             .route("/shop/{product}/claim", web::post().to(claim))
             .route("/shop/{product}/order", web::post().to(order))
     })
@@ -90,22 +94,30 @@ async fn sale(shop: web::Data<Shop>) -> HttpResponse {
     }))
 }
 
-/// What the page sends: the shopper, their device, and what the line gave them so far.
+/// What the page sends: the shopper, their device, what the line gave them so far, and
+/// the idempotency key of its order (the same on every retry of it).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Call {
+    #[serde(default)]
     user_id: String,
     device: String,
     #[serde(default)]
     ticket: String,
     #[serde(default)]
     admission: String,
+    #[serde(default)]
+    key: String,
 }
 
-#[derive(Deserialize)]
-struct Poll {
-    ticket: String,
-    device: String,
+/// The 404 for a product the shop does not sell: it signs for its own sale only.
+fn not_ours(shop: &Shop, product: &str) -> Option<HttpResponse> {
+    (product != shop.product).then(|| {
+        HttpResponse::NotFound().json(serde_json::json!({
+            "title": "Not sold here",
+            "detail": format!("this shop sells {}", shop.product),
+        }))
+    })
 }
 
 /// ingest-api's answer as the page gets it: its status, its JSON body (a problem's
@@ -128,48 +140,47 @@ fn forward(answer: reqwest::Result<Answer>) -> HttpResponse {
         .json(body)
 }
 
-async fn join(
-    shop: web::Data<Shop>,
-    product: web::Path<String>,
-    call: web::Json<Call>,
-) -> HttpResponse {
-    forward(shop.api.join(&product, &call.user_id, &call.device).await)
+async fn join(shop: web::Data<Shop>, p: web::Path<String>, call: web::Json<Call>) -> HttpResponse {
+    if let Some(refused) = not_ours(&shop, &p) {
+        return refused;
+    }
+    forward(shop.api.join(&p, &call.user_id, &call.device).await)
 }
 
+/// A poll, sent in the body: a ticket in a URL would land in histories and access logs.
 async fn status(
     shop: web::Data<Shop>,
-    product: web::Path<String>,
-    poll: web::Query<Poll>,
-) -> HttpResponse {
-    forward(
-        shop.api
-            .queue_status(&product, &poll.ticket, &poll.device)
-            .await,
-    )
-}
-
-async fn claim(
-    shop: web::Data<Shop>,
-    product: web::Path<String>,
+    p: web::Path<String>,
     call: web::Json<Call>,
 ) -> HttpResponse {
-    forward(
-        shop.api
-            .claim(&product, &call.user_id, &call.ticket, &call.device)
-            .await,
-    )
+    if let Some(refused) = not_ours(&shop, &p) {
+        return refused;
+    }
+    forward(shop.api.queue_status(&p, &call.ticket, &call.device).await)
 }
 
-async fn order(
-    shop: web::Data<Shop>,
-    product: web::Path<String>,
-    call: web::Json<Call>,
-) -> HttpResponse {
-    let body = Client::body(&product, &call.user_id, 1);
-    let key = flashsale_client::new_key();
-    forward(
-        shop.api
-            .place_admitted(&body, &key, &call.device, &call.admission)
-            .await,
-    )
+async fn claim(shop: web::Data<Shop>, p: web::Path<String>, call: web::Json<Call>) -> HttpResponse {
+    if let Some(refused) = not_ours(&shop, &p) {
+        return refused;
+    }
+    let claimed = shop
+        .api
+        .claim(&p, &call.user_id, &call.ticket, &call.device);
+    forward(claimed.await)
+}
+
+async fn order(shop: web::Data<Shop>, p: web::Path<String>, call: web::Json<Call>) -> HttpResponse {
+    if let Some(refused) = not_ours(&shop, &p) {
+        return refused;
+    }
+    let body = Client::body(&p, &call.user_id, 1);
+    let key = if call.key.is_empty() {
+        flashsale_client::new_key()
+    } else {
+        call.key.clone()
+    };
+    let placed = shop
+        .api
+        .place_admitted(&body, &key, &call.device, &call.admission);
+    forward(placed.await)
 }
