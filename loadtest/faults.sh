@@ -31,6 +31,15 @@
 #                  redis-failover-lagging with REDIS_MIN_REPLICAS=0, the defence off:
 #                  the audit MUST fail (oversold, lost or leaked units); the line
 #                  passes when it does
+#   room-failover  redis-failover-lagging while a waiting room drains
+#                  (loadtest/scenarios/waiting-room-failover.toml: 1,500 waiters, 500
+#                  units, 40 admissions/s; the fault 3 s after the opening): no
+#                  admission told or given is lost, no place in line is given twice,
+#                  `room verify` holds, and the audit of the waiters' orders is exact
+#   room-failover-unguarded
+#                  room-failover with REDIS_MIN_REPLICAS=0, the defence off: the room's
+#                  checks or the audit MUST fail; the line passes when they do (not in
+#                  the default list: run it by name)
 #
 # The sales of api, redis-failover and redis-failover-lagging (WINDOW_FAULTS) have a
 # payment window (WINDOW, 3 s): shoppers pay, cancel, pay late or never, and expired
@@ -48,7 +57,7 @@ set -euo pipefail
 
 FAULTS=("$@")
 ALL=(api worker broker postgres broker-leader broker-isr redis-failover redis-failover-lagging
-  redis-failover-unguarded)
+  redis-failover-unguarded room-failover)
 [ ${#FAULTS[@]} -gt 0 ] || FAULTS=("${ALL[@]}")
 RATE=${RATE:-150}
 DURATION=${DURATION:-16}
@@ -61,7 +70,7 @@ for fault in "${FAULTS[@]}"; do
   case $fault in
     api | worker | broker | postgres) single+=("$fault") ;;
     broker-leader | broker-isr) cluster+=("$fault") ;;
-    redis-failover | redis-failover-lagging | redis-failover-unguarded) redis+=("$fault") ;;
+    redis-failover | redis-failover-lagging | redis-failover-unguarded | room-failover*) redis+=("$fault") ;;
     *) die "unknown fault $fault (${ALL[*]})" ;;
   esac
 done
@@ -136,7 +145,7 @@ before() {
       cp "/proc/$pid/cmdline" "$ISR_CMD"
       say "kill -9 Kafka node $ISR_NODE (a follower of partition 0, pid $pid) for the whole stream"
       kill -9 "$pid" ;;
-    redis-failover*)
+    redis-failover* | room-failover*)
       MASTER=$(redis_cluster_master_of "$REDIS_NAMESPACE:{p:$product}:sale") ||
         die "no master owns the slot of $product"
       REPLICA=$(redis_cluster_replica_of "$MASTER")
@@ -177,7 +186,7 @@ inject() {
       say "kill -9 the redis master :$MASTER (pid $(redis_cluster_pid "$MASTER"))"
       kill -9 "$(redis_cluster_pid "$MASTER")"
       promote_and_restart ;;
-    redis-failover-lagging | redis-failover-unguarded)
+    redis-failover-lagging | redis-failover-unguarded | room-failover*)
       # CLIENT PAUSE WRITE on a replica holds the replication stream unapplied in its
       # buffer, which it discards when the master's link drops. (SIGSTOP would not do:
       # the kernel keeps receiving, and the replica applies it all when it resumes.)
@@ -204,7 +213,7 @@ after() {
   esac
   case $1 in
     broker-leader | broker-isr) kafka_wait_in_sync "$KAFKA_BROKERS" "$KAFKA_TOPIC" 60 ;;
-    redis-failover*)
+    redis-failover* | room-failover*)
       redis_cluster_wait_role "$MASTER" slave 30 || warn "the restarted node :$MASTER is not an in-sync replica" ;;
   esac
 }
@@ -259,6 +268,48 @@ run_faults() {
   done
 }
 
+# run_room_fault FAULT: the waiting room's scenario against the services already
+# running, the fault ROOM_FAULT_AT seconds into it, then the room's checks and the
+# audit of its waiters' orders. An unguarded run passes when something fails.
+ROOM_FAULT_AT=${ROOM_FAULT_AT:-8}
+run_room_fault() {
+  local fault=$1 product=$RUN-$1 room line checks=0 audit=0
+  product=${product:0:50}
+  say "[$fault] room $product: loadtest/scenarios/waiting-room-failover.toml, fault at ${ROOM_FAULT_AT}s"
+  # The sale is opened by `loadtest room` at once; the slot's master is known from the
+  # product alone.
+  before "$fault"
+  "$BIN/loadtest" room --scenario "$REPO_ROOT/loadtest/scenarios/waiting-room-failover.toml" \
+    --url "http://127.0.0.1:${api_ports[0]}" --url "http://127.0.0.1:${api_ports[1]}" \
+    --product "$product" --failover --answers "$OUT/$fault.jsonl" \
+    >"$OUT/$fault.room.txt" 2>"$OUT/$fault.room.log" &
+  room=$!
+  sleep "$ROOM_FAULT_AT"
+  inject "$fault"
+  wait "$room" || checks=1
+  after "$fault"
+  sed 's/^/    /' "$OUT/$fault.room.txt" >&2
+  grep -E '^  [a-z]' "$OUT/$fault.room.log" | head -5 | sed 's/^/    /' >&2 || true
+  line=$("$BIN/loadtest" audit --url "http://127.0.0.1:${api_ports[0]}" --product "$product" \
+    --answers "$OUT/$fault.jsonl" --label "$fault" --drain-timeout 60s \
+    --json-out "$OUT/$fault.audit.json" 2>/dev/null) || audit=1
+  local room_verdict=passed
+  [ "$checks" = 0 ] || room_verdict=FAILED
+  line="$line; room checks $room_verdict"
+  if [ "$fault" = room-failover-unguarded ]; then
+    if [ "$checks$audit" = 00 ]; then
+      failed=1
+      line="$line <- the checks MISSED the unguarded failover"
+    else
+      line="$line <- caught, as it must be"
+    fi
+  elif [ "$checks$audit" != 00 ]; then
+    failed=1
+  fi
+  echo "$line"
+  lines+=("$line")
+}
+
 if [ ${#single[@]} -gt 0 ]; then
   say "on the single Kafka node ($KAFKA_BROKERS)"
   start_services 1
@@ -286,9 +337,15 @@ if [ ${#redis[@]} -gt 0 ]; then
     redis_cluster_down
     redis_cluster_up
     API_ENV=()
-    [ "$fault" != redis-failover-unguarded ] || API_ENV=(REDIS_MIN_REPLICAS=0)
+    case $fault in *-unguarded) API_ENV=(REDIS_MIN_REPLICAS=0) ;; esac
+    # The waiters all come from this machine's one address: the room, not the
+    # per-network fallback limit, paces them.
+    case $fault in room-failover*) API_ENV+=(FALLBACK_IP_LIMIT=1000000/s:1000000) ;; esac
     start_services 1
-    run_faults "$fault"
+    case $fault in
+      room-failover*) run_room_fault "$fault" ;;
+      *) run_faults "$fault" ;;
+    esac
     stop_spawned
     redis_cluster_down
   done

@@ -24,15 +24,16 @@ ARGV
   1  seed for the opening, should it happen now
 
 REPLIES
-  {state, served, released_now, outstanding, units, joined, noshows, claimed}
+  {state, served, released_now, outstanding, units, joined, noshows, claimed, epoch}
     state: the room's (prequeue, open, paused, closed; "none" without a room);
     outstanding: released-unclaimed within the window plus admitted-unused; units:
     remaining plus returning; joined, noshows, claimed: the room's counts (0 unless
-    open)
+    open); epoch: the room's (for lua/room_promise.lua, once the replicas hold this)
 ]]
 
 local room = redis.call('HMGET', KEYS[1], 'state', 'served', 'joined', 'rate', 'burst',
-  'max_active', 'claim_window_ms', 'credit', 'last_drain', 'noshows', 'claimed', 'presumed')
+  'max_active', 'claim_window_ms', 'credit', 'last_drain', 'noshows', 'claimed', 'presumed',
+  'epoch')
 local state = room[1]
 if not state then
   return {'none', 0, 0, 0, 0}
@@ -46,7 +47,7 @@ local units = (tonumber(sale[1]) or 0) + (tonumber(sale[2]) or 0)
 -- their polls.
 redis.call('HSET', KEYS[1], 'units', units)
 if state ~= 'open' then
-  return {state, served, 0, 0, units}
+  return {state, served, 0, 0, units, 0, 0, 0, room[13]}
 end
 local joined, rate, burst = tonumber(room[3]) or 0, tonumber(room[4]) or 1, tonumber(room[5]) or 1
 local max_active, window = tonumber(room[6]) or 1000000, tonumber(room[7]) or 60000
@@ -80,4 +81,4 @@ end
 redis.call('HSET', KEYS[1], 'served', served, 'credit', string.format('%.6f', credit),
   'last_drain', now_ms, 'noshows', noshows, 'presumed', presumed)
 return {state, served, math.max(n, 0), outstanding + math.max(n, 0), units, joined, noshows,
-  tonumber(room[11]) or 0}
+  tonumber(room[11]) or 0, room[13]}

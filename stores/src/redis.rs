@@ -11,14 +11,13 @@
 //! [`Conn::route_to_slot_of`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
-use tokio::sync::OnceCell;
 
 /// Where Redis is.
 #[derive(Clone, PartialEq, Eq)]
@@ -86,19 +85,92 @@ pub enum Conn {
     Cluster(LazyCluster),
 }
 
-/// A cluster connection made on first use (and again after a failed attempt).
+/// A cluster connection made on first use (and again after a failed attempt), and made
+/// anew when it has answered nothing but timeouts for [`STUCK`]: the cluster client can
+/// hang in a slot refresh after a failover (seen under load in `loadtest/faults.sh
+/// room-failover`: one API instance timed out on every call for ten minutes while the
+/// other, and the cluster, were well), and a fresh client reads the cluster's shape
+/// again.
 #[derive(Clone)]
 pub struct LazyCluster {
     client: Arc<redis::cluster::ClusterClient>,
-    conn: Arc<OnceCell<ClusterConnection>>,
+    conn: Arc<std::sync::Mutex<Option<Made>>>,
+    connecting: Arc<tokio::sync::Mutex<()>>,
+    /// Bounds the making of a connection (the client's own bound does not always hold).
+    connect_within: Duration,
 }
 
+/// A connection and what it has answered.
+#[derive(Clone)]
+struct Made {
+    conn: ClusterConnection,
+    /// When it was made, or last answered something other than a timeout.
+    alive_at: Arc<std::sync::Mutex<Instant>>,
+}
+
+/// How long a cluster connection may answer nothing but timeouts before it is replaced.
+pub const STUCK: Duration = Duration::from_secs(5);
+
 impl LazyCluster {
-    async fn get(&self) -> RedisResult<ClusterConnection> {
-        self.conn
-            .get_or_try_init(|| self.client.get_async_connection())
+    fn new(client: redis::cluster::ClusterClient, connect_within: Duration) -> Self {
+        Self {
+            client: Arc::new(client),
+            conn: Arc::new(std::sync::Mutex::new(None)),
+            connecting: Arc::new(tokio::sync::Mutex::new(())),
+            connect_within,
+        }
+    }
+
+    fn current(&self) -> Option<Made> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    async fn get(&self) -> RedisResult<Made> {
+        if let Some(made) = self.current() {
+            return Ok(made);
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(made) = self.current() {
+            return Ok(made);
+        }
+        let conn = tokio::time::timeout(self.connect_within, self.client.get_async_connection())
             .await
-            .cloned()
+            .map_err(|_| {
+                redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connecting to the redis cluster timed out",
+                ))
+            })??;
+        let made = Made {
+            conn,
+            alive_at: Arc::new(std::sync::Mutex::new(Instant::now())),
+        };
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(made.clone());
+        Ok(made)
+    }
+
+    /// Notes what `made` answered: a timeout after [`STUCK`] of nothing else drops it, so
+    /// the next call makes a fresh one.
+    fn answered<T>(&self, made: &Made, result: RedisResult<T>) -> RedisResult<T> {
+        let mut alive_at = made.alive_at.lock().unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Err(e) if e.is_timeout() => {
+                if alive_at.elapsed() >= STUCK {
+                    let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+                    if conn
+                        .as_ref()
+                        .is_some_and(|c| Arc::ptr_eq(&c.alive_at, &made.alive_at))
+                    {
+                        tracing::warn!(
+                            "the redis cluster connection answered only timeouts for {STUCK:?}; making a new one"
+                        );
+                        *conn = None;
+                    }
+                }
+            }
+            _ => *alive_at = Instant::now(),
+        }
+        result
     }
 }
 
@@ -127,7 +199,9 @@ impl Conn {
                 let slot = Slot::for_key(key);
                 let route = Route::new(slot_number(slot), SlotAddr::Master);
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                lazy.get().await?.route_command(cmd.clone(), routing).await
+                let made = lazy.get().await?;
+                let result = made.conn.clone().route_command(cmd.clone(), routing).await;
+                lazy.answered(&made, result)
             }
         }
     }
@@ -147,8 +221,9 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
             Self::Cluster(lazy) => Box::pin(async move {
-                let mut conn = lazy.get().await?;
-                conn.req_packed_command(cmd).await
+                let made = lazy.get().await?;
+                let result = made.conn.clone().req_packed_command(cmd).await;
+                lazy.answered(&made, result)
             }),
         }
     }
@@ -162,8 +237,13 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(lazy) => Box::pin(async move {
-                let mut conn = lazy.get().await?;
-                conn.req_packed_commands(pipeline, offset, count).await
+                let made = lazy.get().await?;
+                let result = made
+                    .conn
+                    .clone()
+                    .req_packed_commands(pipeline, offset, count)
+                    .await;
+                lazy.answered(&made, result)
             }),
         }
     }
@@ -229,10 +309,10 @@ pub fn manager(target: &Target, timeout: Duration) -> RedisResult<Conn> {
             .response_timeout(timeout)
             .retries(1)
             .build()?;
-        return Ok(Conn::Cluster(LazyCluster {
-            client: Arc::new(client),
-            conn: Arc::new(OnceCell::new()),
-        }));
+        return Ok(Conn::Cluster(LazyCluster::new(
+            client,
+            (timeout * 4).max(Duration::from_secs(2)),
+        )));
     }
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(timeout))
@@ -251,11 +331,9 @@ pub async fn connect(target: &Target) -> RedisResult<Conn> {
             .connection_timeout(Duration::from_secs(3))
             .response_timeout(Duration::from_secs(5))
             .build()?;
-        let conn = client.get_async_connection().await?;
-        return Ok(Conn::Cluster(LazyCluster {
-            client: Arc::new(client),
-            conn: Arc::new(OnceCell::new_with(Some(conn))),
-        }));
+        let lazy = LazyCluster::new(client, Duration::from_secs(6));
+        lazy.get().await?;
+        return Ok(Conn::Cluster(lazy));
     }
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(3)))

@@ -34,6 +34,19 @@ pub struct RoomArgs {
     /// Lanes each bot sends in (concurrent requests).
     #[arg(long, default_value_t = 16)]
     pub bot_lanes: u64,
+    /// The product to open the sale and room for (default: the scenario's name and the
+    /// time), e.g. to know its Redis slot ahead.
+    #[arg(long)]
+    pub product: Option<ProductId>,
+    /// Also write every waiter's order here, as `loadtest stream` writes its answers (for
+    /// `loadtest audit`).
+    #[arg(long)]
+    pub answers: Option<std::path::PathBuf>,
+    /// A fault runs beside: check what a failover must keep (no admission lost, no
+    /// place in line given twice, `room verify`) instead of the calm run's checks, and
+    /// write no report.
+    #[arg(long)]
+    pub failover: bool,
 }
 
 /// Runs the scenario; `Ok(true)` when every check holds.
@@ -41,9 +54,12 @@ pub async fn run(args: RoomArgs) -> anyhow::Result<bool> {
     let sc = RoomScenario::load(&args.scenario)?;
     let (pg, mut redis, keys) = args.target.stores().await?;
     let stamp = now_ms() / 1000;
-    let product: ProductId = format!("{}-{stamp}", sc.name)
-        .parse()
-        .context("the scenario name must be [a-z0-9-]")?;
+    let product: ProductId = match &args.product {
+        Some(p) => p.clone(),
+        None => format!("{}-{stamp}", sc.name)
+            .parse()
+            .context("the scenario name must be [a-z0-9-]")?,
+    };
     let decoy: ProductId = format!("decoy-{stamp}").parse()?;
     let started = Instant::now();
     open(&pg, &mut redis, &keys, &product, sc.sale.stock, &sc).await?;
@@ -55,6 +71,12 @@ pub async fn run(args: RoomArgs) -> anyhow::Result<bool> {
         &sc, &args, &pg, &mut redis, &keys, &product, &decoy, started,
     )
     .await?;
+    if let Some(path) = &args.answers {
+        write_answers(path, &logs)?;
+    }
+    if args.failover {
+        return failover_checks(&mut redis, &keys, &product, &logs).await;
+    }
     let report = report(
         &sc,
         &product,
@@ -86,7 +108,11 @@ async fn drive(
     started: Instant,
 ) -> anyhow::Result<(Vec<WaiterLog>, BotResults, Vec<sampler::Sample>)> {
     let client = args.target.client()?;
-    let decoy_tokens = decoy_tokens(pg, redis, keys, decoy, &client).await?;
+    let decoy_tokens = if sc.bots.cross_sale > 0 {
+        decoy_tokens(pg, redis, keys, decoy, &client).await?
+    } else {
+        Vec::new()
+    };
     let (stop, stop_rx) = watch::channel(false);
     let sampling = tokio::spawn(sampler::sample(
         redis.clone(),
@@ -95,7 +121,7 @@ async fn drive(
         stop_rx,
     ));
     let shared = Arc::new(Shared {
-        client: client.clone(),
+        clients: args.target.clients()?,
         product: product.to_string(),
         started,
         tokens: Arc::new(Mutex::new(Vec::new())),
@@ -126,6 +152,65 @@ async fn drive(
     let _ = stop.send(true);
     let samples = sampling.await?;
     Ok((logs, bot_results, samples))
+}
+
+/// Every waiter's order, one `loadtest stream` answer a line.
+fn write_answers(path: &std::path::Path, logs: &[WaiterLog]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for outcome in logs.iter().filter_map(WaiterLog::outcome) {
+        text.push_str(&serde_json::to_string(&outcome)?);
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The checks of a run beside a failover, printed with examples of what failed;
+/// `Ok(true)` when every one holds.
+async fn failover_checks(
+    redis: &mut stores::redis::Conn,
+    keys: &shared::keys::Keyspace,
+    product: &ProductId,
+    logs: &[WaiterLog],
+) -> anyhow::Result<bool> {
+    let claimed: Vec<String> = redis::cmd("ZRANGE")
+        .arg(keys.sale(product).room_part("claimed"))
+        .arg(0)
+        .arg(-1)
+        .query_async(redis)
+        .await?;
+    let (mut checks, examples) =
+        loadtest::room::failover::checks(logs, &claimed.into_iter().collect());
+    checks.push(verify_check(
+        &flashctl::room::verify(redis, keys, product).await?,
+    ));
+    for e in &examples {
+        eprintln!("  {e}");
+    }
+    let passed = checks.iter().all(|c| c.passed);
+    for c in &checks {
+        println!(
+            "  {:<70} {:>8}  {:<6} {}",
+            c.name,
+            c.value,
+            c.target,
+            if c.passed { "PASS" } else { "FAIL" }
+        );
+    }
+    println!("{}", if passed { "PASS" } else { "FAIL" });
+    Ok(passed)
+}
+
+/// `room verify`'s verdict as a check.
+fn verify_check(verified: &flashctl::room::Verified) -> Check {
+    Check {
+        name: format!(
+            "room verify: the seed gives a permutation, and every one of {} claims its position",
+            verified.claims
+        ),
+        value: verified.mismatched_claims as f64,
+        target: "= 0 mismatches".into(),
+        passed: verified.permutation && verified.mismatched_claims == 0,
+    }
 }
 
 /// One line per check, the report's path and the verdict.
@@ -353,16 +438,9 @@ async fn report(
         claim_window_s: room.claim_window_ms as f64 / 1000.0,
     };
     let (mut checks, _) = checks::all(&logs, &samples, &bots, &facts);
-    let verified = flashctl::room::verify(redis, keys, product).await?;
-    checks.push(Check {
-        name: format!(
-            "room verify: the seed gives a permutation, and every one of {} claims its position",
-            verified.claims
-        ),
-        value: verified.mismatched_claims as f64,
-        target: "= 0 mismatches".into(),
-        passed: verified.permutation && verified.mismatched_claims == 0,
-    });
+    checks.push(verify_check(
+        &flashctl::room::verify(redis, keys, product).await?,
+    ));
     let mut orders = std::collections::BTreeMap::new();
     for l in &logs {
         if let Some((_, code)) = &l.order {

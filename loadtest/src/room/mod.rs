@@ -7,6 +7,7 @@
 
 pub mod bots;
 pub mod checks;
+pub mod failover;
 pub mod report;
 pub mod sampler;
 pub mod scenario;

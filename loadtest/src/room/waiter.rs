@@ -45,6 +45,51 @@ pub struct WaiterLog {
     pub claim: Option<(f64, String)>,
     /// The order's code and when.
     pub order: Option<(f64, String)>,
+    /// The order as the audit needs it, once placed.
+    #[serde(default)]
+    pub placed: Option<Placed>,
+    /// Why the waiter's ticket stopped working (a poll's refusal, or `GAVE_UP` after
+    /// retries), when it did before the waiter was done with it.
+    #[serde(default)]
+    pub dropped: Option<String>,
+}
+
+/// One waiter's order: its key, and its last answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Placed {
+    /// The idempotency key (kept across retries).
+    pub key: String,
+    /// The last answer's status (0: no answer).
+    pub status: u16,
+    /// The order id of a 202.
+    pub order_id: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Some attempt ended with an unknown outcome.
+    pub saw_unknown: bool,
+}
+
+impl WaiterLog {
+    /// The order as `loadtest audit` reads it (`loadtest stream`'s answers).
+    pub fn outcome(&self) -> Option<crate::outcome::Outcome> {
+        let (placed, (_, code)) = (self.placed.as_ref()?, self.order.as_ref()?);
+        Some(crate::outcome::Outcome {
+            actor: "shopper".into(),
+            user: self.user.clone(),
+            key: placed.key.clone(),
+            quantity: 1,
+            code: code.clone(),
+            status: placed.status,
+            order_id: placed.order_id.clone(),
+            attempts: placed.attempts,
+            saw_unknown: placed.saw_unknown,
+            scheduled_ms: 0,
+            first_us: 0,
+            final_us: 0,
+            lag_us: 0,
+            settled: None,
+        })
+    }
 }
 
 /// The tokens waiters got, for the bots to misuse: (user, device, ticket, admission,
@@ -68,8 +113,8 @@ pub struct Waiter {
 
 /// What every waiter shares.
 pub struct Shared {
-    /// The client.
-    pub client: Client,
+    /// A client per API instance; waiter `i` uses the `i % n`-th.
+    pub clients: Vec<Client>,
     /// The product.
     pub product: String,
     /// The run's start.
@@ -81,6 +126,11 @@ pub struct Shared {
 impl Shared {
     fn t(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
+    }
+
+    /// The client of waiter `i`.
+    fn client(&self, i: usize) -> &Client {
+        &self.clients[i % self.clients.len()]
     }
 }
 
@@ -140,8 +190,11 @@ impl Waiter {
             }
             tokio::time::sleep(Duration::from_millis(refresh)).await;
             wait = match self.status(&s, &ticket, &device).await {
-                Some(w) => w,
-                None => return log,
+                Ok(w) => w,
+                Err(code) => {
+                    log.dropped = Some(code);
+                    return log;
+                }
             };
         }
         if !self.no_show {
@@ -159,7 +212,7 @@ impl Waiter {
         log: &mut WaiterLog,
     ) -> Option<(String, Value)> {
         for _ in 0..20 {
-            let a = match s.client.join(&s.product, user, device).await {
+            let a = match s.client(self.i).join(&s.product, user, device).await {
                 Ok(a) => a,
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -184,18 +237,23 @@ impl Waiter {
         None
     }
 
-    async fn status(&self, s: &Shared, ticket: &str, device: &str) -> Option<Value> {
+    /// The ticket's wait, retrying what asks to be retried; else the refusal's code.
+    async fn status(&self, s: &Shared, ticket: &str, device: &str) -> Result<Value, String> {
         for _ in 0..20 {
-            match s.client.queue_status(&s.product, ticket, device).await {
-                Ok(a) if a.status == 200 => return Some(a.json()["wait"].clone()),
+            match s
+                .client(self.i)
+                .queue_status(&s.product, ticket, device)
+                .await
+            {
+                Ok(a) if a.status == 200 => return Ok(a.json()["wait"].clone()),
                 Ok(a) if a.status == 429 || a.status == 503 => {
                     tokio::time::sleep(retry_after(&a)).await;
                 }
-                Ok(_) => return None,
+                Ok(a) => return Err(a.code()),
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
-        None
+        Err("GAVE_UP".into())
     }
 
     async fn claim_and_order(
@@ -207,7 +265,11 @@ impl Waiter {
         log: &mut WaiterLog,
     ) {
         let admission = loop {
-            let Ok(a) = s.client.claim(&s.product, user, ticket, device).await else {
+            let Ok(a) = s
+                .client(self.i)
+                .claim(&s.product, user, ticket, device)
+                .await
+            else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             };
@@ -226,26 +288,41 @@ impl Waiter {
             return;
         };
         let body = Client::body(&s.product, user, 1);
-        let key = flashsale_client::new_key();
+        let mut placed = Placed {
+            key: flashsale_client::new_key(),
+            ..Placed::default()
+        };
+        let key = placed.key.clone();
         let mut code = "TRANSPORT_ERROR".to_owned();
-        for _ in 0..10 {
+        // Until an answer tells (a failover can take several seconds and the outcome of
+        // an order in flight stays unknown until it ends), as a shopper's app would.
+        for _ in 0..30 {
+            placed.attempts += 1;
             match s
-                .client
+                .client(self.i)
                 .place_admitted(&body, &key, device, &admission)
                 .await
             {
                 Ok(a) if flashsale_client::outcome_unknown(&a) => {
+                    placed.saw_unknown = true;
+                    (placed.status, code) = (a.status, a.code());
                     tokio::time::sleep(retry_after(&a)).await
                 }
                 Ok(a) => {
-                    code = a.code();
+                    (placed.status, code) = (a.status, a.code());
+                    placed.order_id = a.order_id();
                     break;
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                Err(_) => {
+                    placed.saw_unknown = true;
+                    (placed.status, code) = (0, "TRANSPORT_ERROR".to_owned());
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
             }
         }
         let bought = code == "ACCEPTED";
         log.order = Some((s.t(), code));
+        log.placed = Some(placed);
         if let Ok(mut tokens) = s.tokens.lock() {
             tokens.push((
                 user.to_owned(),

@@ -38,6 +38,9 @@ pub mod field {
     pub const OPENED_AT: &str = "opened_at";
     /// Positions released so far.
     pub const SERVED: &str = "served";
+    /// Positions released that the required replicas hold (`lua/room_promise.lua`):
+    /// what polls tell, from the opening on.
+    pub const PROMISED: &str = "promised";
     /// Released positions not claimed within the window.
     pub const NOSHOWS: &str = "noshows";
     /// Admissions taken.
@@ -79,6 +82,8 @@ pub struct RoomRecord {
     pub opened_at_ms: Option<u64>,
     /// Positions released.
     pub served: u64,
+    /// Positions released that the replicas hold (`None` until the opening is held).
+    pub promised: Option<u64>,
     /// No-shows so far.
     pub noshows: u64,
     /// Admissions taken.
@@ -109,6 +114,7 @@ impl RoomRecord {
             cohort: n(field::COHORT),
             opened_at_ms: number(fields, field::OPENED_AT),
             served: n(field::SERVED),
+            promised: number(fields, field::PROMISED),
             noshows: n(field::NOSHOWS),
             claimed: n(field::CLAIMED),
             used: n(field::USED),
@@ -127,5 +133,11 @@ impl RoomRecord {
     /// Whether the opening has happened (the cohort is shuffled).
     pub fn opened(&self) -> bool {
         self.seed.is_some()
+    }
+
+    /// What waiters may be told of the line: `Some(positions released)` once the
+    /// replicas hold the opening, from the releases they hold; `None` before.
+    pub fn told(&self) -> Option<u64> {
+        self.promised.filter(|_| self.opened())
     }
 }

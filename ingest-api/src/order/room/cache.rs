@@ -142,13 +142,13 @@ impl RoomCache {
         let mut history = e
             .snapshot
             .as_ref()
-            .filter(|s| s.room.epoch == room.epoch && s.room.opened())
+            .filter(|s| s.room.epoch == room.epoch && s.room.told().is_some())
             .map(|s| s.history.clone())
             .unwrap_or_default();
         // The release rate is measured from the opening on: the still line before it
         // would make the first estimates many times too long.
-        if room.opened() {
-            history.push_back((now, room.served));
+        if let Some(served) = room.told() {
+            history.push_back((now, served));
         }
         while history
             .front()

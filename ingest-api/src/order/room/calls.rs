@@ -1,6 +1,8 @@
 //! The room's scripts: `lua/room_join.lua`, `lua/room_claim.lua` (each pipelined with a
 //! `WAIT` for the required replicas, like an admission: a place in line and an admission
-//! must survive a failover) and `lua/room_drain.lua`; their replies read here.
+//! must survive a failover), `lua/room_drain.lua` (with its `WAIT` too, after which
+//! `lua/room_promise.lua` lets the polls tell what it released); their replies read
+//! here.
 
 use redis::Value;
 use shared::keys::{SaleKeys, Scope};
@@ -21,6 +23,8 @@ static CLAIM: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::room(include_str!("../../../../lua/room_claim.lua")));
 static DRAIN: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::room(include_str!("../../../../lua/room_drain.lua")));
+static PROMISE: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("../../../../lua/room_promise.lua")));
 
 /// Why a room call did not give what was asked.
 #[derive(Debug)]
@@ -70,6 +74,8 @@ pub struct Drained {
     pub noshows: u64,
     /// Admissions taken.
     pub claimed: u64,
+    /// Whether the replicas held this drain and the polls may now tell `served`.
+    pub promised: bool,
 }
 
 /// The room's calls on one connection.
@@ -236,7 +242,9 @@ impl RoomCalls {
         }
     }
 
-    /// One drain of the room of `keys`' product (the caller holds the lease).
+    /// One drain of the room of `keys`' product (the caller holds the lease), then, once
+    /// the required replicas hold it, its promise: a release is told to no waiter before
+    /// a failover would keep it.
     pub async fn drain(&self, conn: &mut Conn, keys: &SaleKeys) -> redis::RedisResult<Drained> {
         let k = [
             keys.room(),
@@ -245,15 +253,35 @@ impl RoomCalls {
             keys.room_part("active"),
             keys.sale(),
         ];
-        let reply: Value = DRAIN.call(&k, &[new_seed()]).query(conn).await?;
+        let (reply, replicated) = DRAIN
+            .call(&k, &[new_seed()])
+            .query_then_wait(conn, &self.replicas)
+            .await?;
         let parts = items(Some(&reply)).unwrap_or_default();
+        let served = unsigned(parts.get(1)).unwrap_or(0);
+        let epoch = text(parts.get(8));
+        let promised = match (replicated, epoch) {
+            (Ok(()), Some(epoch)) => {
+                let _: Value = PROMISE
+                    .call(&[keys.room()], &[epoch, served.to_string()])
+                    .query(conn)
+                    .await?;
+                true
+            }
+            (Err(e), _) => {
+                tracing::debug!(error = %e, "room drain not on enough replicas; not told yet");
+                false
+            }
+            (Ok(()), None) => false,
+        };
         Ok(Drained {
             state: text(parts.first()).unwrap_or_default(),
-            served: unsigned(parts.get(1)).unwrap_or(0),
+            served,
             released: unsigned(parts.get(2)).unwrap_or(0),
             joined: unsigned(parts.get(5)).unwrap_or(0),
             noshows: unsigned(parts.get(6)).unwrap_or(0),
             claimed: unsigned(parts.get(7)).unwrap_or(0),
+            promised,
         })
     }
 }

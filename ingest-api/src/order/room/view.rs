@@ -86,7 +86,9 @@ pub fn view(snapshot: &Snapshot, ticket: &Claims, now_ms: u64, jitter: f64) -> W
             ..base
         };
     }
-    let Some(keys) = snapshot.keys.as_ref().filter(|_| room.opened()) else {
+    // Positions and turns come from what the replicas hold (`promised`), so a failover
+    // takes back nothing a waiter was told.
+    let (Some(keys), Some(served)) = (snapshot.keys.as_ref(), room.told()) else {
         return WaitView {
             state: WaitState::Prequeue,
             refresh_after_ms: prequeue_refresh_ms(room.opens_at_ms.saturating_sub(now_ms), jitter),
@@ -94,7 +96,7 @@ pub fn view(snapshot: &Snapshot, ticket: &Claims, now_ms: u64, jitter: f64) -> W
         };
     };
     let at = position(keys, room.cohort, ticket.arrival);
-    let ahead = at.saturating_sub(room.served);
+    let ahead = at.saturating_sub(served);
     if ahead == 0 {
         return WaitView {
             state: WaitState::Admitted,
@@ -184,6 +186,7 @@ mod tests {
             ("rate", "40"),
             ("seed", "0123456789abcdef01234567"),
             ("served", "10000"),
+            ("promised", "10000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -200,6 +203,37 @@ mod tests {
                 (ago, 10_000 - (ago * per_s) as u64)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_release_is_told_only_once_the_replicas_hold_it() {
+        let ticket = |arrival| Claims {
+            kind: shared::room::Kind::Ticket,
+            product: "p".into(),
+            epoch: 1,
+            user: "u".into(),
+            device: "d".into(),
+            arrival,
+            id: "0123456789abcdef".into(),
+            issued_s: 0,
+            expires_s: u64::MAX,
+            eta_s: 0,
+        };
+        let at = |r: RoomRecord, arrival| {
+            let s = Snapshot::with_history(r, 10_000, &moving(40.0, 12.0));
+            view(&s, &ticket(arrival), 0, 0.5)
+        };
+        // Arrival 20,000 is past the cohort of 0: position 20,000.
+        let mut r = room("open");
+        (r.served, r.promised) = (20_000, Some(19_000));
+        let v = at(r.clone(), 20_000);
+        assert_eq!((v.state, v.ahead), (WaitState::Queued, Some(1_000)));
+        r.promised = Some(20_000);
+        assert_eq!(at(r.clone(), 20_000).state, WaitState::Admitted);
+        // Opened on the master, the opening not yet held by a replica: no position yet.
+        r.promised = None;
+        let v = at(r, 20_000);
+        assert_eq!((v.state, v.position), (WaitState::Prequeue, None));
     }
 
     #[test]
