@@ -3,7 +3,7 @@
 # demand, inject one fault per sale, then let the pipeline drain and audit every answer
 # against PostgreSQL and Redis. Two API instances and two workers run as real processes.
 #
-#   loadtest/faults.sh [FAULT…]        (default: all nine)
+#   loadtest/faults.sh [FAULT…]        (default: all ten below but room-failover-unguarded)
 #
 # On the single Kafka node of the local stack:
 #   api            kill -9 of an API instance, restarted after DOWN_FOR seconds
