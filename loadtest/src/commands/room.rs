@@ -13,7 +13,7 @@ use loadtest::room::bots::{self, BotResults, Lane, Target as BotTarget};
 use loadtest::room::checks::{self, Check, RoomFacts};
 use loadtest::room::report::RoomReport;
 use loadtest::room::sampler;
-use loadtest::room::waiter::{Shared, Waiter, WaiterLog};
+use loadtest::room::waiter::{Shared, WaiterLog};
 use shared::ProductId;
 use shared::event::now_ms;
 use tokio::sync::watch;
@@ -72,10 +72,15 @@ pub async fn run(args: RoomArgs) -> anyhow::Result<bool> {
     )
     .await?;
     if let Some(path) = &args.answers {
-        write_answers(path, &logs)?;
+        loadtest::room::failover::write_answers(path, &logs)?;
     }
     if args.failover {
-        return failover_checks(&mut redis, &keys, &product, &logs).await;
+        let (checks, examples) =
+            loadtest::room::failover::run(&mut redis, &keys, &product, &logs).await?;
+        for e in &examples {
+            eprintln!("  {e}");
+        }
+        return Ok(print_verdict(&checks));
     }
     let report = report(
         &sc,
@@ -154,40 +159,10 @@ async fn drive(
     Ok((logs, bot_results, samples))
 }
 
-/// Every waiter's order, one `loadtest stream` answer a line.
-fn write_answers(path: &std::path::Path, logs: &[WaiterLog]) -> anyhow::Result<()> {
-    let mut text = String::new();
-    for outcome in logs.iter().filter_map(WaiterLog::outcome) {
-        text.push_str(&serde_json::to_string(&outcome)?);
-        text.push('\n');
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-/// The checks of a run beside a failover, printed with examples of what failed;
-/// `Ok(true)` when every one holds.
-async fn failover_checks(
-    redis: &mut stores::redis::Conn,
-    keys: &shared::keys::Keyspace,
-    product: &ProductId,
-    logs: &[WaiterLog],
-) -> anyhow::Result<bool> {
-    let claimed: Vec<String> = redis::cmd("ZRANGE")
-        .arg(keys.sale(product).room_part("claimed"))
-        .arg(0)
-        .arg(-1)
-        .query_async(redis)
-        .await?;
-    let (mut checks, examples) =
-        loadtest::room::failover::checks(logs, &claimed.into_iter().collect());
-    checks.push(verify_check(
-        &flashctl::room::verify(redis, keys, product).await?,
-    ));
-    for e in &examples {
-        eprintln!("  {e}");
-    }
+/// One line per check and the verdict; whether every check holds.
+fn print_verdict(checks: &[Check]) -> bool {
     let passed = checks.iter().all(|c| c.passed);
-    for c in &checks {
+    for c in checks {
         println!(
             "  {:<70} {:>8}  {:<6} {}",
             c.name,
@@ -197,20 +172,7 @@ async fn failover_checks(
         );
     }
     println!("{}", if passed { "PASS" } else { "FAIL" });
-    Ok(passed)
-}
-
-/// `room verify`'s verdict as a check.
-fn verify_check(verified: &flashctl::room::Verified) -> Check {
-    Check {
-        name: format!(
-            "room verify: the seed gives a permutation, and every one of {} claims its position",
-            verified.claims
-        ),
-        value: verified.mismatched_claims as f64,
-        target: "= 0 mismatches".into(),
-        passed: verified.permutation && verified.mismatched_claims == 0,
-    }
+    passed
 }
 
 /// One line per check, the report's path and the verdict.
@@ -291,40 +253,10 @@ async fn decoy_tokens(
     Ok(out)
 }
 
-/// Every waiter's plan: the pre-queue spread over its length, the live ones over theirs;
-/// who leaves and who does not show follows from the waiter's number.
-fn plan(sc: &RoomScenario) -> Vec<Waiter> {
-    let w = &sc.waiters;
-    let share = |i: usize, salt: u64| {
-        ((i as u64 ^ salt).wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0
-    };
-    let total = (w.prequeue + w.live) as usize;
-    (0..total)
-        .map(|i| {
-            let prequeue = i < w.prequeue as usize;
-            let join_at = if prequeue {
-                sc.room
-                    .prequeue
-                    .mul_f64(i as f64 / f64::from(w.prequeue.max(1)) * 0.95)
-            } else {
-                let j = (i - w.prequeue as usize) as f64 / f64::from(w.live.max(1));
-                sc.room.prequeue + Duration::from_millis(500) + w.live_over.mul_f64(j)
-            };
-            Waiter {
-                i,
-                join_at,
-                prequeue,
-                abandon: (share(i, 0x5eed) < w.abandon).then(|| share(i, 0xabcd)),
-                no_show: share(i, 0x0b5e) < w.no_show,
-            }
-        })
-        .collect()
-}
-
 /// Runs every waiter to its end (at most ten minutes).
 async fn run_waiters(sc: &RoomScenario, shared: Arc<Shared>) -> Vec<WaiterLog> {
     let mut tasks = tokio::task::JoinSet::new();
-    for w in plan(sc) {
+    for w in loadtest::room::waiter::plan(sc) {
         tasks.spawn(w.run(shared.clone()));
     }
     let mut logs = Vec::new();
@@ -380,40 +312,6 @@ async fn run_bots(
     all
 }
 
-/// When each admission was taken by Redis's clock, s after `start_ms`, sorted: every
-/// claimed user's admission record (`exp`, written by `lua/room_claim.lua`) expires one
-/// claim window after its claim.
-async fn admission_times(
-    redis: &mut stores::redis::Conn,
-    keys: &shared::keys::Keyspace,
-    product: &ProductId,
-    start_ms: u64,
-    window_ms: u64,
-) -> anyhow::Result<Vec<f64>> {
-    let sk = keys.sale(product);
-    let users: Vec<String> = redis::cmd("ZRANGE")
-        .arg(sk.room_part("claimed"))
-        .arg(0)
-        .arg(-1)
-        .query_async(redis)
-        .await?;
-    let mut times = Vec::with_capacity(users.len());
-    for chunk in users.chunks(500) {
-        let mut pipe = redis::pipe();
-        for user in chunk {
-            pipe.cmd("HGET").arg(sk.admission(user)).arg("exp");
-        }
-        let exps: Vec<Option<u64>> = pipe.query_async(redis).await?;
-        times.extend(
-            exps.into_iter()
-                .flatten()
-                .map(|exp| exp.saturating_sub(window_ms).saturating_sub(start_ms) as f64 / 1000.0),
-        );
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times)
-}
-
 /// The facts the room drew, the checks (and `room verify`'s), and the report.
 #[allow(clippy::too_many_arguments)]
 async fn report(
@@ -434,11 +332,12 @@ async fn report(
         opened_s: room.opened_at_ms.unwrap_or(0).saturating_sub(start_ms) as f64 / 1000.0,
         seed: room.seed.clone().unwrap_or_default(),
         cohort: room.cohort,
-        claims_s: admission_times(redis, keys, product, start_ms, room.claim_window_ms).await?,
+        claims_s: sampler::admission_times(redis, keys, product, start_ms, room.claim_window_ms)
+            .await?,
         claim_window_s: room.claim_window_ms as f64 / 1000.0,
     };
     let (mut checks, _) = checks::all(&logs, &samples, &bots, &facts);
-    checks.push(verify_check(
+    checks.push(checks::verify(
         &flashctl::room::verify(redis, keys, product).await?,
     ));
     let mut orders = std::collections::BTreeMap::new();

@@ -310,3 +310,16 @@ pub fn all(
     ));
     (out, pairs)
 }
+
+/// `room verify`'s verdict as a check.
+pub fn verify(verified: &flashctl::room::Verified) -> Check {
+    Check {
+        name: format!(
+            "room verify: the seed gives a permutation, and every one of {} claims its position",
+            verified.claims
+        ),
+        value: verified.mismatched_claims as f64,
+        target: "= 0 mismatches".into(),
+        passed: verified.permutation && verified.mismatched_claims == 0,
+    }
+}

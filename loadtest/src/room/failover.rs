@@ -124,6 +124,37 @@ pub fn checks(logs: &[WaiterLog], claimed: &HashSet<String>) -> (Vec<Check>, Vec
     (checks, examples)
 }
 
+/// The checks of a failover run on `product`'s room, with `room verify`'s, and examples
+/// of what failed.
+pub async fn run(
+    redis: &mut stores::redis::Conn,
+    keys: &shared::keys::Keyspace,
+    product: &shared::ProductId,
+    logs: &[WaiterLog],
+) -> anyhow::Result<(Vec<Check>, Vec<String>)> {
+    let claimed: Vec<String> = redis::cmd("ZRANGE")
+        .arg(keys.sale(product).room_part("claimed"))
+        .arg(0)
+        .arg(-1)
+        .query_async(redis)
+        .await?;
+    let (mut checks, examples) = checks(logs, &claimed.into_iter().collect());
+    checks.push(super::checks::verify(
+        &flashctl::room::verify(redis, keys, product).await?,
+    ));
+    Ok((checks, examples))
+}
+
+/// Every waiter's order, one `loadtest stream` answer a line.
+pub fn write_answers(path: &std::path::Path, logs: &[WaiterLog]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for outcome in logs.iter().filter_map(WaiterLog::outcome) {
+        text.push_str(&serde_json::to_string(&outcome)?);
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::waiter::Poll;

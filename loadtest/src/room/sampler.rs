@@ -103,6 +103,40 @@ async fn one(conn: &mut Conn, keys: &SaleKeys, started: Instant) -> anyhow::Resu
     })
 }
 
+/// When each admission was taken by Redis's clock, s after `start_ms`, sorted: every
+/// claimed user's admission record (`exp`, written by `lua/room_claim.lua`) expires one
+/// claim window after its claim.
+pub async fn admission_times(
+    redis: &mut stores::redis::Conn,
+    keys: &shared::keys::Keyspace,
+    product: &shared::ProductId,
+    start_ms: u64,
+    window_ms: u64,
+) -> anyhow::Result<Vec<f64>> {
+    let sk = keys.sale(product);
+    let users: Vec<String> = redis::cmd("ZRANGE")
+        .arg(sk.room_part("claimed"))
+        .arg(0)
+        .arg(-1)
+        .query_async(redis)
+        .await?;
+    let mut times = Vec::with_capacity(users.len());
+    for chunk in users.chunks(500) {
+        let mut pipe = redis::pipe();
+        for user in chunk {
+            pipe.cmd("HGET").arg(sk.admission(user)).arg("exp");
+        }
+        let exps: Vec<Option<u64>> = pipe.query_async(redis).await?;
+        times.extend(
+            exps.into_iter()
+                .flatten()
+                .map(|exp| exp.saturating_sub(window_ms).saturating_sub(start_ms) as f64 / 1000.0),
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -264,7 +264,35 @@ impl Waiter {
         ticket: &str,
         log: &mut WaiterLog,
     ) {
-        let admission = loop {
+        let Some(admission) = self.claim(s, user, device, ticket, log).await else {
+            return;
+        };
+        let (placed, code) = self.order(s, user, device, &admission).await;
+        let bought = code == "ACCEPTED";
+        log.order = Some((s.t(), code));
+        log.placed = Some(placed);
+        if let Ok(mut tokens) = s.tokens.lock() {
+            tokens.push((
+                user.to_owned(),
+                device.to_owned(),
+                ticket.to_owned(),
+                Some(admission),
+                bought,
+            ));
+        }
+    }
+
+    /// Claims the turn, waiting out what asks to be retried: the admission token, or
+    /// `None` (the refusal logged).
+    async fn claim(
+        &self,
+        s: &Shared,
+        user: &str,
+        device: &str,
+        ticket: &str,
+        log: &mut WaiterLog,
+    ) -> Option<String> {
+        loop {
             let Ok(a) = s
                 .client(self.i)
                 .claim(&s.product, user, ticket, device)
@@ -275,18 +303,30 @@ impl Waiter {
             };
             if a.status == 200 {
                 log.claim = Some((s.t(), "ADMITTED".into()));
-                break a.json()["admissionToken"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                return Some(
+                    a.json()["admissionToken"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
             if matches!(a.status, 429 | 503) {
                 tokio::time::sleep(retry_after(&a) / 4).await;
                 continue;
             }
             log.claim = Some((s.t(), a.code()));
-            return;
-        };
+            return None;
+        }
+    }
+
+    /// Orders one unit with `admission`, under one key: the order and its last code.
+    async fn order(
+        &self,
+        s: &Shared,
+        user: &str,
+        device: &str,
+        admission: &str,
+    ) -> (Placed, String) {
         let body = Client::body(&s.product, user, 1);
         let mut placed = Placed {
             key: flashsale_client::new_key(),
@@ -300,7 +340,7 @@ impl Waiter {
             placed.attempts += 1;
             match s
                 .client(self.i)
-                .place_admitted(&body, &key, device, &admission)
+                .place_admitted(&body, &key, device, admission)
                 .await
             {
                 Ok(a) if flashsale_client::outcome_unknown(&a) => {
@@ -320,17 +360,36 @@ impl Waiter {
                 }
             }
         }
-        let bought = code == "ACCEPTED";
-        log.order = Some((s.t(), code));
-        log.placed = Some(placed);
-        if let Ok(mut tokens) = s.tokens.lock() {
-            tokens.push((
-                user.to_owned(),
-                device.to_owned(),
-                ticket.to_owned(),
-                Some(admission),
-                bought,
-            ));
-        }
+        (placed, code)
     }
+}
+
+/// Every waiter's plan: the pre-queue spread over its length, the live ones over theirs;
+/// who leaves and who does not show follows from the waiter's number.
+pub fn plan(sc: &super::RoomScenario) -> Vec<Waiter> {
+    let w = &sc.waiters;
+    let share = |i: usize, salt: u64| {
+        ((i as u64 ^ salt).wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0
+    };
+    let total = (w.prequeue + w.live) as usize;
+    (0..total)
+        .map(|i| {
+            let prequeue = i < w.prequeue as usize;
+            let join_at = if prequeue {
+                sc.room
+                    .prequeue
+                    .mul_f64(i as f64 / f64::from(w.prequeue.max(1)) * 0.95)
+            } else {
+                let j = (i - w.prequeue as usize) as f64 / f64::from(w.live.max(1));
+                sc.room.prequeue + Duration::from_millis(500) + w.live_over.mul_f64(j)
+            };
+            Waiter {
+                i,
+                join_at,
+                prequeue,
+                abandon: (share(i, 0x5eed) < w.abandon).then(|| share(i, 0xabcd)),
+                no_show: share(i, 0x0b5e) < w.no_show,
+            }
+        })
+        .collect()
 }
