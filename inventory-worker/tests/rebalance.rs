@@ -197,3 +197,38 @@ async fn workers_join_and_leave_under_load_without_loss_or_double() -> anyhow::R
     assert_eq!(lag.total(), 0, "uncommitted messages left: {lag:?}");
     Ok(())
 }
+
+/// A worker started before its topic exists keeps running (`startup.rs` logs the missing
+/// topic), and once the topic is created its orders reach the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_after_the_worker_started_reaches_it() -> anyhow::Result<()> {
+    const N: usize = 20;
+    let stack = TestStack::new().await?;
+    let product = "late-topic";
+    stack.open_sale(product, N as u32, 0).await?;
+    let mut settings = stack.worker_settings();
+    settings.kafka_topic = format!("{}-later", stack.topics.orders);
+    settings.kafka_group = format!("{}-worker", settings.kafka_topic);
+    let worker = testkit::worker::RunningWorker::start(settings.clone()).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    stores::create_topics(&stack.env.kafka_brokers, &[&settings.kafka_topic], 2, 1).await?;
+    let messages: Vec<(String, Option<Vec<u8>>)> = (0..N)
+        .map(|i| {
+            let e = event(product, i);
+            (e.order_id.to_string(), Some(e.to_json().into_bytes()))
+        })
+        .collect();
+    common::publish_raw(&producer(&stack)?, &settings.kafka_topic, &messages).await?;
+    let started = Instant::now();
+    let pg = stack.pg().await?;
+    let rows = wait_for_rows(&pg, product, N as i64, Duration::from_secs(30)).await?;
+    println!(
+        "{rows} of {N} rows {:?} after publishing",
+        started.elapsed()
+    );
+    worker.stop().await?;
+    stores::delete_topics(&stack.env.kafka_brokers, &[&settings.kafka_topic]).await?;
+    assert_eq!(rows, N as i64, "the later topic never reached the worker");
+    Ok(())
+}

@@ -87,3 +87,51 @@ async fn an_operator_cancel_reaches_postgresql_and_reconciles() -> anyhow::Resul
     worker.stop().await?;
     api.stop().await
 }
+
+/// `reconcile` read again and again while the worker writes batch after batch: never
+/// `drift` (the rows and `sales.sold` are read in one snapshot), and consistent at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconcile_is_not_drift_while_the_worker_writes() -> anyhow::Result<()> {
+    const N: usize = 400;
+    let stack = TestStack::new().await?;
+    stack.open_sale("lamp", N as u32, 0).await?;
+    let mut api_settings = stack.api_settings();
+    api_settings.rate_limit_enabled = false;
+    let api = RunningApi::start(api_settings).await?;
+    let mut settings = stack.worker_settings();
+    (settings.batch_max, settings.batch_linger_ms) = (5, 1);
+    let worker = RunningWorker::start(settings).await?;
+    // Eight shoppers' apps, one order after another each.
+    let mut placing = tokio::task::JoinSet::new();
+    for app in 0..8 {
+        let client = api.client.clone();
+        placing.spawn(async move {
+            for i in (app..N).step_by(8) {
+                let body = Client::body("lamp", &format!("u-{i}"), 1);
+                let a = client.place(&body, &format!("key-{i:06}")).await?;
+                anyhow::ensure!(a.status == 202, "order {i}: {}", a.code());
+            }
+            anyhow::Ok(())
+        });
+    }
+    let (pg, mut redis, product) = (stack.pg().await?, stack.redis().await?, "lamp".parse()?);
+    let (started, mut reads) = (Instant::now(), 0);
+    let last = loop {
+        // A lag above 0 stands for orders in flight: settling is a fair answer, drift not.
+        let r = insight::reconcile(&pg, &mut redis, &stack.keys, &product, 1).await?;
+        reads += 1;
+        assert_ne!(r.verdict, Verdict::Drift, "read {reads}: {r:?}");
+        if r.persisted == N as i64 || started.elapsed() > Duration::from_secs(60) {
+            break r;
+        }
+    };
+    for placed in placing.join_all().await {
+        placed?;
+    }
+    println!("{reads} reads while {} units were written", last.persisted);
+    assert_eq!(last.persisted, N as i64, "{last:?}");
+    let r = insight::reconcile(&pg, &mut redis, &stack.keys, &product, 0).await?;
+    assert_eq!(r.verdict, Verdict::Consistent, "{r:?}");
+    worker.stop().await?;
+    api.stop().await
+}
