@@ -3,11 +3,20 @@ room_drain.lua: releases the next positions of the product's waiting room.
 
 Run by one API instance at a time (a lease, as the expiry sweeper's), a few times a
 second. Positions are released at the room's rate (credit accrues at `rate` per second,
-at most `burst` at once); a released position not claimed within PRESUME_MS (3 s: a
-waiter at the front polls every second or so) is presumed a no-show and gives its credit
-back, so the admissions keep the rate while waiters leave. A presumed no-show may still
-claim until its claim window ends (the claims' own limit keeps the rate), and counts as
-a no-show once the window is over.
+at most `burst` at once), and every position that will go unclaimed gives its credit back,
+so the claims keep the rate while waiters leave or do not show:
+  - a released position not claimed within PRESUME_MS (3 s: a waiter at the front polls
+    every second or so) is presumed a no-show; it may still claim until its claim window
+    ends (the claims' own limit keeps the rate), and counts as a no-show once the window
+    is over;
+  - the positions released in the last PRESUME_MS are expected to go unclaimed at the
+    share measured among those presumed or claimed since the claim window began (the
+    last estimate is kept while fewer than 10 positions were decided);
+  - the credit follows `expected` = presumed + share × the positions not yet decided:
+    each pass adds its change (negative too, when waiters claim more than expected, down
+    to -burst). Without the estimate the credit of a no-show came back only once it was
+    presumed, 3 s later, and that of the positions it released 3 s after that: the line
+    took some 10 s after the opening to reach the rate's claims.
 Never released: beyond the end of the line, beyond `max_active` admitted-but-unused and
 released-unclaimed tickets, or beyond the units left and on their way back — so nobody
 is let in for stock that is gone. Paused: nothing is released. Every key is in the
@@ -32,8 +41,8 @@ REPLIES
 ]]
 
 local room = redis.call('HMGET', KEYS[1], 'state', 'served', 'joined', 'rate', 'burst',
-  'max_active', 'claim_window_ms', 'credit', 'last_drain', 'noshows', 'claimed', 'presumed',
-  'epoch')
+  'max_active', 'claim_window_ms', 'credit', 'last_drain', 'noshows', 'claimed', 'expected',
+  'epoch', 'noshow_share')
 local state = room[1]
 if not state then
   return {'none', 0, 0, 0, 0}
@@ -63,8 +72,14 @@ local pending = served - old - redis.call('ZCOUNT', KEYS[3], '(' .. old, '+inf')
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now_ms)
 local active = redis.call('ZCARD', KEYS[4])
 local outstanding = pending + active
+local decided = recent - old
+local share = tonumber(room[14]) or 0
+if decided >= 10 then
+  share = math.min(0.9, (presumed - noshows) / decided)
+end
+local expected = presumed + share * (served - recent)
 local credit = (tonumber(room[8]) or 0) + rate * math.max(0, now_ms - last) / 1000
-credit = math.min(credit, burst) + math.max(0, presumed - (tonumber(room[12]) or 0))
+credit = math.max(-burst, math.min(credit, burst) + expected - (tonumber(room[12]) or 0))
 local n = math.min(math.floor(credit), joined - served, max_active - outstanding,
   units - outstanding)
 if n > 0 then
@@ -79,6 +94,7 @@ if keep[2] then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. keep[2])
 end
 redis.call('HSET', KEYS[1], 'served', served, 'credit', string.format('%.6f', credit),
-  'last_drain', now_ms, 'noshows', noshows, 'presumed', presumed)
+  'last_drain', now_ms, 'noshows', noshows, 'expected', string.format('%.6f', expected),
+  'noshow_share', string.format('%.6f', share))
 return {state, served, math.max(n, 0), outstanding + math.max(n, 0), units, joined, noshows,
   tonumber(room[11]) or 0, room[13]}

@@ -34,9 +34,9 @@ if redis.call('EXISTS', KEYS[8]) == 0 then
 end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
-redis.call('HDEL', KEYS[1], 'seed', 'cohort', 'opened_at', 'units', 'promised')
+redis.call('HDEL', KEYS[1], 'seed', 'cohort', 'opened_at', 'units', 'promised', 'presumed')
 redis.call('HSET', KEYS[1], 'state', 'prequeue', 'prequeue_from', ARGV[1], 'opens_at', ARGV[2],
   'rate', ARGV[3], 'burst', ARGV[4], 'max_active', ARGV[5], 'claim_window_ms', ARGV[6],
   'message', ARGV[7], 'joined', 0, 'served', 0, 'credit', 0, 'last_drain', ARGV[2],
-  'noshows', 0, 'presumed', 0, 'claimed', 0, 'used', 0)
+  'noshows', 0, 'expected', 0, 'noshow_share', 0, 'claimed', 0, 'used', 0)
 return {'OPENED', epoch}

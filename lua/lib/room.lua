@@ -7,8 +7,9 @@ closed), epoch, prequeue_from and opens_at (ms), rate (claims/s), burst, max_act
 claim_window_ms, message, joined (tickets issued: the last arrival number), and, from the
 opening on, seed (24 hex digits), cohort (arrivals before the opening) and opened_at;
 served (positions released so far), promised (the served count the replicas hold, set
-by room_promise.lua: what polls tell), credit, last_drain, noshows, presumed (released
-and unclaimed after 3 s), claimed, used; and units (the product's units left and on
+by room_promise.lua: what polls tell), credit, last_drain, noshows, expected (the positions
+released that will go unclaimed: those unclaimed after 3 s and an estimate of the newer
+ones), noshow_share (the share that estimate uses), claimed, used; and units (the product's units left and on
 their way back, as of the drain's last round).
 ]]
 
