@@ -28,6 +28,9 @@
 //! | `{ns}:{p:P}:room:claim_rate` | string | GCRA TAT (µs) of the room's claims | the product's |
 //! | `{ns}:{p:P}:room:lease` | string | the API instance draining the room now | the product's |
 //! | `{ns}:{p:P}:adm:<user>` | hash | one user's admission: token id, expiry, used | the product's |
+//! | `{ns}:{p:P}:transfers` | hash | a sharded sale's refills from the pool: `<id>` -> shard, units, open or closed; `open:<shard>` -> the shard's open one | the product's |
+//! | `{ns}:{p:P/k.s}:sale` | hash | shard `k` of a sharded sale (salt `s` from placement): its remaining units | shard `k`'s |
+//! | `{ns}:{p:P/k.s}:applied` | set | the transfers shard `k` has applied | shard `k`'s |
 //! | `{ns}:viol:<hour>` | hash | violations before a product is known (bad signatures) | its own |
 //! | `{ns}:sales` | set | products with a sale, for the relay and operators | its own |
 //! | `{ns}:rooms` | set | products with a waiting room, for its drain | its own |
@@ -136,6 +139,16 @@ impl Keyspace {
         }
     }
 
+    /// The keys of shard `index` of a sharded sale (`--shards N`, `index < N`): the hash
+    /// tag `{p:<productId>/<index>.<salt>}`, where the salt is what placement chose so the
+    /// shards land on distinct masters (`stores::shards::place`). `/` is not allowed in a
+    /// product id, so no shard tag is ever another product's tag.
+    pub fn shard(&self, product: &ProductId, index: u32, salt: u32) -> SaleKeys {
+        SaleKeys {
+            tag: format!("{}:{{p:{}/{index}.{salt}}}", self.ns, product),
+        }
+    }
+
     /// Set of all products that have (or had) a sale.
     pub fn sales_registry(&self) -> String {
         format!("{}:sales", self.ns)
@@ -190,6 +203,16 @@ impl SaleKeys {
         format!("{}:sweeper", self.tag)
     }
 
+    /// A sharded sale's transfer ledger (hash, in the product's slot; `lua/shard_take.lua`).
+    pub fn transfers(&self) -> String {
+        format!("{}:transfers", self.tag)
+    }
+
+    /// The transfers a shard has applied (set, in the shard's slot; `lua/shard_apply.lua`).
+    pub fn applied(&self) -> String {
+        format!("{}:applied", self.tag)
+    }
+
     /// Reserved order ids scored by payment deadline, ms (sorted set).
     pub fn deadlines(&self) -> String {
         format!("{}:deadlines", self.tag)
@@ -238,10 +261,68 @@ impl SaleKeys {
     }
 }
 
+/// The shard a user's orders go to, of `shards` (at least 1): a stable hash of the sale's
+/// epoch and the user id, so a user keeps one home shard for the whole sale (their per-user
+/// count, idempotency keys and reservations stay in one slot) and the users of a sale
+/// spread evenly; a reopened sale (another epoch) deals them again.
+pub fn home_shard(epoch: u64, user: &UserId, shards: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(epoch.to_be_bytes())
+        .chain_update(user.as_str().as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % u64::from(shards.max(1))) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::IdempotencyKey;
+
+    #[test]
+    fn a_shard_tag_is_its_own_and_never_a_products() {
+        let ks = Keyspace::new("t1");
+        let p = ProductId::parse("drop").expect("valid");
+        assert_eq!(ks.shard(&p, 2, 17).sale(), "t1:{p:drop/2.17}:sale");
+        assert_ne!(ks.shard(&p, 0, 0).sale(), ks.sale(&p).sale());
+        assert!(
+            ProductId::parse("drop/0.0").is_err(),
+            "no product id holds a '/'"
+        );
+    }
+
+    #[test]
+    fn users_keep_their_home_shard_and_spread_evenly() {
+        let users: Vec<UserId> = (0..30_000)
+            .map(|i| UserId::parse(format!("u-{i}")).expect("valid"))
+            .collect();
+        let mut counts = [0u32; 3];
+        for u in &users {
+            let home = home_shard(7, u, 3);
+            assert_eq!(home, home_shard(7, u, 3), "stable");
+            counts[home as usize] += 1;
+        }
+        // 10,000 expected each; a fair hash stays within a few hundred.
+        assert!(
+            counts.iter().all(|&c| c.abs_diff(10_000) < 400),
+            "{counts:?}"
+        );
+        let moved = users
+            .iter()
+            .filter(|u| home_shard(7, u, 3) != home_shard(8, u, 3))
+            .count();
+        assert!(
+            (18_000..22_000).contains(&moved),
+            "another epoch deals again: {moved}"
+        );
+        assert!(users.iter().all(|u| home_shard(7, u, 1) == 0));
+        assert!(
+            users.iter().all(|u| home_shard(7, u, 0) == 0),
+            "0 is taken as 1"
+        );
+    }
 
     #[test]
     fn all_product_keys_share_one_hash_tag() {

@@ -3,8 +3,9 @@
 //! ([`kafka`]), Redis connections ([`redis`]), every record kept in Redis
 //! ([`records`]), calling a Lua script ([`script`]) and reading its reply ([`reply`]),
 //! holding a write until enough replicas have it ([`replicas`]), a lease on a periodic
-//! job ([`lease`]), and ending a reservation
-//! ([`reservations`], a script every process that moves orders runs).
+//! job ([`lease`]), ending a reservation ([`reservations`], a script every process that
+//! moves orders runs), and where a sharded sale's shards live and how units reach them
+//! ([`shards`]).
 //!
 //! The worker migrates at start-up, `flashctl migrate` and `flashctl topics create` do it
 //! for operators, and the test kit for every test's database and topics — none of them
@@ -20,6 +21,7 @@ pub mod replicas;
 pub mod reply;
 pub mod reservations;
 pub mod script;
+pub mod shards;
 
 pub use kafka::{
     TopicError, TopicOutcome, create_topics, delete_topics, idempotent_producer, list_topics,

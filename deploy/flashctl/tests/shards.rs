@@ -1,0 +1,261 @@
+//! A sharded sale's layout on the stack's Redis (one server, or the cluster when
+//! `REDIS_CLUSTER_NODES` is set): the shards placed on masters of their own, and the
+//! refills from the pool through the transfer ledger, which neither lose nor double a
+//! unit — under repeats, a crash between steps and refills racing each other.
+#![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
+
+use std::time::Duration;
+
+use shared::ProductId;
+use shared::keys::SaleKeys;
+use stores::redis::Conn;
+use stores::replicas::Replicas;
+use stores::shards::ledger::{self, Taken};
+use stores::shards::{key_slot, place, slot_map};
+use testkit::TestStack;
+
+/// A product's sale keys and its `n` shards' keys, placed on the stack's Redis, with
+/// `pool` units in the pool.
+async fn sharded(
+    stack: &TestStack,
+    redis: &mut Conn,
+    product: &str,
+    n: u32,
+    pool: i64,
+) -> anyhow::Result<(SaleKeys, Vec<SaleKeys>)> {
+    let product: ProductId = product.parse()?;
+    let map = slot_map(redis).await?;
+    let salts = place(&stack.keys, &product, n, map.as_ref())?;
+    let shards = (0..)
+        .zip(&salts)
+        .map(|(i, s)| stack.keys.shard(&product, i, *s))
+        .collect();
+    let sale = stack.keys.sale(&product);
+    let _: () = redis::cmd("HSET")
+        .arg(sale.sale())
+        .arg("pool")
+        .arg(pool)
+        .query_async(redis)
+        .await?;
+    Ok((sale, shards))
+}
+
+async fn hget(redis: &mut Conn, key: &str, field: &str) -> anyhow::Result<i64> {
+    let v: Option<i64> = redis::cmd("HGET")
+        .arg(key)
+        .arg(field)
+        .query_async(redis)
+        .await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// pool + Σ shards + Σ in transit, by the ledger's census: what must stay the stock.
+async fn accounted(redis: &mut Conn, sale: &SaleKeys, shards: &[SaleKeys]) -> anyhow::Result<i64> {
+    Ok(ledger::census(redis, sale, shards).await?.total())
+}
+
+fn replicas() -> Replicas {
+    Replicas::new(None, Duration::from_millis(500))
+}
+
+#[tokio::test]
+async fn shards_are_placed_on_masters_of_their_own() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let mut redis = stack.redis().await?;
+    let product = "spread".parse()?;
+    let Some(map) = slot_map(&mut redis).await? else {
+        assert!(
+            stack.env.redis_cluster_nodes.is_empty(),
+            "a cluster has a slot map"
+        );
+        assert_eq!(place(&stack.keys, &product, 3, None)?, vec![0, 0, 0]);
+        return Ok(());
+    };
+    assert_eq!(
+        map.masters().len(),
+        3,
+        "the local cluster: 3 masters and 3 replicas"
+    );
+    let salts = place(&stack.keys, &product, 3, Some(&map))?;
+    let mut used = std::collections::BTreeSet::new();
+    for (index, salt) in (0..).zip(&salts) {
+        let key = stack.keys.shard(&product, index, *salt).sale();
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await?;
+        assert_eq!(slot, key_slot(&key), "{key}");
+        used.insert(map.master_of(slot).expect("served").to_owned());
+    }
+    assert_eq!(used.len(), 3, "three shards, three masters: {salts:?}");
+    assert!(place(&stack.keys, &product, 4, Some(&map)).is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_step_repeated_moves_the_units_once() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let mut redis = stack.redis().await?;
+    let (sale, shards) = sharded(&stack, &mut redis, "steps", 2, 100).await?;
+    let r = replicas();
+
+    let taken = ledger::take(&mut redis, &r, &sale, "t1", 0, 30).await?;
+    assert_eq!(
+        taken,
+        Taken::Taken {
+            shard: 0,
+            units: 30,
+            open: true
+        }
+    );
+    // The reply was lost: the same take again takes nothing more.
+    assert_eq!(
+        ledger::take(&mut redis, &r, &sale, "t1", 0, 30).await?,
+        taken
+    );
+    assert_eq!(hget(&mut redis, &sale.sale(), "pool").await?, 70);
+    // One refill at a time per shard; another shard is free.
+    assert_eq!(
+        ledger::take(&mut redis, &r, &sale, "t2", 0, 10).await?,
+        Taken::Busy("t1".into())
+    );
+    assert_eq!(accounted(&mut redis, &sale, &shards).await?, 100);
+
+    assert_eq!(
+        ledger::apply(&mut redis, &r, &shards[0], "t1", 30).await?,
+        (30, true)
+    );
+    assert_eq!(
+        accounted(&mut redis, &sale, &shards).await?,
+        100,
+        "applied, not closed"
+    );
+    assert_eq!(
+        ledger::apply(&mut redis, &r, &shards[0], "t1", 30).await?,
+        (30, false)
+    );
+    assert!(ledger::close(&mut redis, &r, &sale, "t1").await?);
+    assert!(
+        ledger::close(&mut redis, &r, &sale, "t1").await?,
+        "a repeat is no error"
+    );
+    assert!(!ledger::close(&mut redis, &r, &sale, "nope").await?);
+    assert_eq!(
+        ledger::take(&mut redis, &r, &sale, "t1", 0, 30).await?,
+        Taken::Taken {
+            shard: 0,
+            units: 30,
+            open: false
+        },
+        "a closed transfer's id takes nothing"
+    );
+    assert_eq!(hget(&mut redis, &sale.sale(), "pool").await?, 70);
+    assert_eq!(
+        ledger::refill(&mut redis, &r, &sale, &shards[1], 1, 500).await?,
+        70
+    );
+    assert_eq!(
+        ledger::refill(&mut redis, &r, &sale, &shards[1], 1, 5).await?,
+        0,
+        "empty"
+    );
+    assert_eq!(accounted(&mut redis, &sale, &shards).await?, 100);
+    assert_eq!(hget(&mut redis, &shards[1].sale(), "remaining").await?, 70);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refill_cut_between_steps_is_finished_once() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let mut redis = stack.redis().await?;
+    let (sale, shards) = sharded(&stack, &mut redis, "cut", 3, 90).await?;
+    let r = replicas();
+    // Shard 0's refiller died after the take; shard 1's after the apply.
+    ledger::take(&mut redis, &r, &sale, "a", 0, 20).await?;
+    ledger::take(&mut redis, &r, &sale, "b", 1, 25).await?;
+    ledger::apply(&mut redis, &r, &shards[1], "b", 25).await?;
+    assert_eq!(accounted(&mut redis, &sale, &shards).await?, 90);
+    assert_eq!(ledger::recover(&mut redis, &r, &sale, &shards).await?, 2);
+    assert_eq!(ledger::recover(&mut redis, &r, &sale, &shards).await?, 0);
+    assert!(ledger::open_transfers(&mut redis, &sale).await?.is_empty());
+    assert_eq!(hget(&mut redis, &shards[0].sale(), "remaining").await?, 20);
+    assert_eq!(hget(&mut redis, &shards[1].sale(), "remaining").await?, 25);
+    assert_eq!(accounted(&mut redis, &sale, &shards).await?, 90);
+    Ok(())
+}
+
+/// The apply step's marker is what keeps a repeated apply from adding the units again:
+/// with the marker gone (as a step without one would be), the repeat doubles them.
+#[tokio::test]
+async fn without_its_marker_a_repeated_apply_doubles_the_units() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let mut redis = stack.redis().await?;
+    let (sale, shards) = sharded(&stack, &mut redis, "no-marker", 1, 40).await?;
+    let r = replicas();
+    ledger::take(&mut redis, &r, &sale, "m", 0, 40).await?;
+    ledger::apply(&mut redis, &r, &shards[0], "m", 40).await?;
+    let _: () = redis::cmd("DEL")
+        .arg(shards[0].applied())
+        .query_async(&mut redis)
+        .await?;
+    // The refiller's reply was lost and it tries the apply again.
+    ledger::apply(&mut redis, &r, &shards[0], "m", 40).await?;
+    assert_eq!(hget(&mut redis, &shards[0].sale(), "remaining").await?, 80);
+    ledger::close(&mut redis, &r, &sale, "m").await?;
+    assert_eq!(
+        accounted(&mut redis, &sale, &shards).await?,
+        80,
+        "40 units on sale twice"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_refills_and_a_recoverer_account_for_every_unit() -> anyhow::Result<()> {
+    const STOCK: i64 = 6_000;
+    let stack = TestStack::new().await?;
+    let mut redis = stack.redis().await?;
+    let (sale, shards) = sharded(&stack, &mut redis, "race", 3, STOCK).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for refiller in 0..6u32 {
+        let (mut conn, sale, shards) = (stack.redis().await?, sale.clone(), shards.clone());
+        tasks.spawn(async move {
+            let r = replicas();
+            let shard = refiller % 3;
+            loop {
+                let moved =
+                    ledger::refill(&mut conn, &r, &sale, &shards[shard as usize], shard, 7).await?;
+                let pool = hget(&mut conn, &sale.sale(), "pool").await?;
+                if moved == 0 && pool == 0 {
+                    return anyhow::Ok(());
+                }
+                ledger::recover(&mut conn, &r, &sale, &shards).await?;
+            }
+        });
+    }
+    let mut samples = 0;
+    while !tasks.is_empty() {
+        assert_eq!(
+            accounted(&mut redis, &sale, &shards).await?,
+            STOCK,
+            "sample {samples}"
+        );
+        samples += 1;
+        if let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    ledger::recover(&mut redis, &replicas(), &sale, &shards).await?;
+    let mut on_shards = 0;
+    for s in &shards {
+        on_shards += hget(&mut redis, &s.sale(), "remaining").await?;
+    }
+    println!("{samples} samples of the invariant while refills raced");
+    assert_eq!(
+        on_shards, STOCK,
+        "every unit on a shard once the pool is empty"
+    );
+    assert!(ledger::open_transfers(&mut redis, &sale).await?.is_empty());
+    Ok(())
+}
