@@ -1,46 +1,49 @@
 --[[
-shard_take.lua: the first step of a refill of a sharded sale: units leave the pool and
-are recorded as a transfer to one shard, in one atomic step in the product's slot.
+shard_take.lua: the first step of a transfer of a sharded sale's units, from the pool to
+a shard (a refill) or from a shard back to the pool (a sweep): the units leave the source
+and are recorded as a transfer in the source's ledger, in one atomic step in the
+source's slot.
 
-Steps of a refill (stores/src/shards/ledger.rs): take (this script) → apply to the shard
-(shard_apply.lua, in the shard's slot, once per transfer id) → close (shard_close.lua).
-A transfer is never forgotten between the steps: its record stays in the ledger with the
-state `open` until closed, and whoever finds it open (the refiller after a lost reply, or
-the recoverer) applies it again and closes it; the shard's marker makes a second apply do
-nothing. One refill at a time per shard: while a shard has an open transfer, a take for it
-with another id is answered BUSY. A take repeated with the same id answers what the first
-did and takes nothing more.
+Steps (stores/src/shards/ledger.rs): take (this script) → apply at the destination
+(shard_apply.lua, in its slot, once per transfer id) → close (shard_close.lua). A transfer
+is never forgotten between the steps: its record stays in the ledger with the state `open`
+until closed, and whoever finds it open (the mover after a lost reply, or the recoverer)
+applies it again and closes it; the destination's marker makes a second apply do nothing.
+One transfer at a time per destination and ledger: while one is open, a take for the same
+destination with another id is answered BUSY. A take repeated with the same id answers
+what the first did and takes nothing more.
 
 KEYS
-  1  sale       hash  the product's sale (field pool: units not yet given to a shard)
-  2  transfers  hash  <id> -> "<shard>:<units>:<open|closed>"; open:<shard> -> <id>
+  1  source     hash  the pool's sale hash (field pool) or a shard's (field remaining)
+  2  transfers  hash  <id> -> "<destination>:<units>:<open|closed>";
+                      open:<destination> -> <id>
 
 ARGV
   1  transfer id
-  2  shard index
+  2  destination (a shard's index, or "pool")
   3  units wanted (> 0)
+  4  the source's field (pool, remaining)
 
 REPLIES
-  {"TAKEN", shard, units, state}  taken now (state open), or the same transfer again
-  {"BUSY", id}                    the shard has another open transfer
-  {"EMPTY"}                       the pool has no unit
+  {"TAKEN", destination, units, state}  taken now (state open), or the same transfer again
+  {"BUSY", id}                          the destination has another open transfer here
+  {"EMPTY"}                             the source has no unit
 ]]
 
-local id, shard, want = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local id, dest, want, field = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local known = redis.call('HGET', KEYS[2], id)
 if known then
-  local s, units, state = string.match(known, '^(%d+):(%d+):(%a+)$')
-  return {'TAKEN', tonumber(s), tonumber(units), state}
+  local d, units, state = string.match(known, '^([^:]+):(%d+):(%a+)$')
+  return {'TAKEN', d, tonumber(units), state}
 end
-local busy = redis.call('HGET', KEYS[2], 'open:' .. shard)
+local busy = redis.call('HGET', KEYS[2], 'open:' .. dest)
 if busy then
   return {'BUSY', busy}
 end
-local pool = tonumber(redis.call('HGET', KEYS[1], 'pool')) or 0
-local n = math.min(want, pool)
+local n = math.min(want, tonumber(redis.call('HGET', KEYS[1], field)) or 0)
 if n <= 0 then
   return {'EMPTY'}
 end
-redis.call('HINCRBY', KEYS[1], 'pool', -n)
-redis.call('HSET', KEYS[2], id, shard .. ':' .. n .. ':open', 'open:' .. shard, id)
-return {'TAKEN', tonumber(shard), n, 'open'}
+redis.call('HINCRBY', KEYS[1], field, -n)
+redis.call('HSET', KEYS[2], id, dest .. ':' .. n .. ':open', 'open:' .. dest, id)
+return {'TAKEN', dest, n, 'open'}

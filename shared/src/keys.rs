@@ -29,8 +29,10 @@
 //! | `{ns}:{p:P}:room:lease` | string | the API instance draining the room now | the product's |
 //! | `{ns}:{p:P}:adm:<user>` | hash | one user's admission: token id, expiry, used | the product's |
 //! | `{ns}:{p:P}:transfers` | hash | a sharded sale's refills from the pool: `<id>` -> shard, units, open or closed; `open:<shard>` -> the shard's open one | the product's |
+//! | `{ns}:{p:P}:applied` | set | the sweeps the pool has applied | the product's |
 //! | `{ns}:{p:P/k.s}:sale` | hash | shard `k` of a sharded sale (salt `s` from placement): its remaining units | shard `k`'s |
-//! | `{ns}:{p:P/k.s}:applied` | set | the transfers shard `k` has applied | shard `k`'s |
+//! | `{ns}:{p:P/k.s}:applied` | set | the refills shard `k` has applied | shard `k`'s |
+//! | `{ns}:{p:P/k.s}:transfers` | hash | shard `k`'s sweeps back to the pool: `<id>` -> `pool`, units, open or closed | shard `k`'s |
 //! | `{ns}:viol:<hour>` | hash | violations before a product is known (bad signatures) | its own |
 //! | `{ns}:sales` | set | products with a sale, for the relay and operators | its own |
 //! | `{ns}:rooms` | set | products with a waiting room, for its drain | its own |
@@ -203,12 +205,14 @@ impl SaleKeys {
         format!("{}:sweeper", self.tag)
     }
 
-    /// A sharded sale's transfer ledger (hash, in the product's slot; `lua/shard_take.lua`).
+    /// A transfer ledger (hash; `lua/shard_take.lua`): a sale's refills from its pool, or
+    /// a shard's sweeps back to the pool.
     pub fn transfers(&self) -> String {
         format!("{}:transfers", self.tag)
     }
 
-    /// The transfers a shard has applied (set, in the shard's slot; `lua/shard_apply.lua`).
+    /// The transfers applied here (set; `lua/shard_apply.lua`): a shard's refills, or the
+    /// pool's sweeps.
     pub fn applied(&self) -> String {
         format!("{}:applied", self.tag)
     }

@@ -10,7 +10,7 @@ use shared::ProductId;
 use shared::keys::SaleKeys;
 use stores::redis::Conn;
 use stores::replicas::Replicas;
-use stores::shards::ledger::{self, Taken};
+use stores::shards::ledger::{self, End, Taken};
 use stores::shards::{key_slot, place, slot_map};
 use testkit::TestStack;
 
@@ -52,6 +52,32 @@ async fn hget(redis: &mut Conn, key: &str, field: &str) -> anyhow::Result<i64> {
 /// pool + Σ shards + Σ in transit, by the ledger's census: what must stay the stock.
 async fn accounted(redis: &mut Conn, sale: &SaleKeys, shards: &[SaleKeys]) -> anyhow::Result<i64> {
     Ok(ledger::census(redis, sale, shards).await?.total())
+}
+
+/// The transfers still open in the product's ledger and the shards'.
+async fn open(
+    redis: &mut Conn,
+    sale: &SaleKeys,
+    shards: &[SaleKeys],
+) -> anyhow::Result<Vec<ledger::Transfer>> {
+    let mut open = Vec::new();
+    for keys in std::iter::once(sale).chain(shards) {
+        open.extend(
+            ledger::transfers(redis, keys)
+                .await?
+                .into_iter()
+                .filter(|t| t.open),
+        );
+    }
+    Ok(open)
+}
+
+fn taken(dest: &str, units: i64, open: bool) -> Taken {
+    Taken::Taken {
+        dest: dest.into(),
+        units,
+        open,
+    }
 }
 
 fn replicas() -> Replicas {
@@ -98,32 +124,25 @@ async fn every_step_repeated_moves_the_units_once() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
     let mut redis = stack.redis().await?;
     let (sale, shards) = sharded(&stack, &mut redis, "steps", 2, 100).await?;
-    let r = replicas();
+    let (r, pool, shard0) = (replicas(), End::pool(&sale), End::shard(&shards[0]));
 
-    let taken = ledger::take(&mut redis, &r, &sale, "t1", 0, 30).await?;
     assert_eq!(
-        taken,
-        Taken::Taken {
-            shard: 0,
-            units: 30,
-            open: true
-        }
+        ledger::take(&mut redis, &r, pool, "t1", "0", 30).await?,
+        taken("0", 30, true)
     );
     // The reply was lost: the same take again takes nothing more.
     assert_eq!(
-        ledger::take(&mut redis, &r, &sale, "t1", 0, 30).await?,
-        taken
+        ledger::take(&mut redis, &r, pool, "t1", "0", 30).await?,
+        taken("0", 30, true)
     );
     assert_eq!(hget(&mut redis, &sale.sale(), "pool").await?, 70);
     // One refill at a time per shard; another shard is free.
-    assert_eq!(
-        ledger::take(&mut redis, &r, &sale, "t2", 0, 10).await?,
-        Taken::Busy("t1".into())
-    );
+    let busy = ledger::take(&mut redis, &r, pool, "t2", "0", 10).await?;
+    assert_eq!(busy, Taken::Busy("t1".into()));
     assert_eq!(accounted(&mut redis, &sale, &shards).await?, 100);
 
     assert_eq!(
-        ledger::apply(&mut redis, &r, &shards[0], "t1", 30).await?,
+        ledger::apply(&mut redis, &r, shard0, "t1", 30).await?,
         (30, true)
     );
     assert_eq!(
@@ -132,7 +151,7 @@ async fn every_step_repeated_moves_the_units_once() -> anyhow::Result<()> {
         "applied, not closed"
     );
     assert_eq!(
-        ledger::apply(&mut redis, &r, &shards[0], "t1", 30).await?,
+        ledger::apply(&mut redis, &r, shard0, "t1", 30).await?,
         (30, false)
     );
     assert!(ledger::close(&mut redis, &r, &sale, "t1").await?);
@@ -141,13 +160,10 @@ async fn every_step_repeated_moves_the_units_once() -> anyhow::Result<()> {
         "a repeat is no error"
     );
     assert!(!ledger::close(&mut redis, &r, &sale, "nope").await?);
+    let again = ledger::take(&mut redis, &r, pool, "t1", "0", 30).await?;
     assert_eq!(
-        ledger::take(&mut redis, &r, &sale, "t1", 0, 30).await?,
-        Taken::Taken {
-            shard: 0,
-            units: 30,
-            open: false
-        },
+        again,
+        taken("0", 30, false),
         "a closed transfer's id takes nothing"
     );
     assert_eq!(hget(&mut redis, &sale.sale(), "pool").await?, 70);
@@ -160,27 +176,43 @@ async fn every_step_repeated_moves_the_units_once() -> anyhow::Result<()> {
         0,
         "empty"
     );
+    // A sweep brings shard 0's units back to the pool, once.
+    assert_eq!(
+        ledger::sweep(&mut redis, &r, &sale, &shards[0], 12).await?,
+        12
+    );
+    assert_eq!(hget(&mut redis, &sale.sale(), "pool").await?, 12);
+    assert_eq!(hget(&mut redis, &shards[0].sale(), "remaining").await?, 18);
     assert_eq!(accounted(&mut redis, &sale, &shards).await?, 100);
-    assert_eq!(hget(&mut redis, &shards[1].sale(), "remaining").await?, 70);
+    assert!(open(&mut redis, &sale, &shards).await?.is_empty());
     Ok(())
 }
 
 #[tokio::test]
-async fn a_refill_cut_between_steps_is_finished_once() -> anyhow::Result<()> {
+async fn transfers_cut_between_steps_are_finished_once() -> anyhow::Result<()> {
     let stack = TestStack::new().await?;
     let mut redis = stack.redis().await?;
     let (sale, shards) = sharded(&stack, &mut redis, "cut", 3, 90).await?;
-    let r = replicas();
-    // Shard 0's refiller died after the take; shard 1's after the apply.
-    ledger::take(&mut redis, &r, &sale, "a", 0, 20).await?;
-    ledger::take(&mut redis, &r, &sale, "b", 1, 25).await?;
-    ledger::apply(&mut redis, &r, &shards[1], "b", 25).await?;
+    let (r, pool) = (replicas(), End::pool(&sale));
+    ledger::refill(&mut redis, &r, &sale, &shards[2], 2, 10).await?;
+    // Shard 0's refiller died after the take, shard 1's after the apply, and a sweep of
+    // shard 2 after its take.
+    ledger::take(&mut redis, &r, pool, "a", "0", 20).await?;
+    ledger::take(&mut redis, &r, pool, "b", "1", 25).await?;
+    ledger::apply(&mut redis, &r, End::shard(&shards[1]), "b", 25).await?;
+    ledger::take(&mut redis, &r, End::shard(&shards[2]), "c", "pool", 4).await?;
     assert_eq!(accounted(&mut redis, &sale, &shards).await?, 90);
-    assert_eq!(ledger::recover(&mut redis, &r, &sale, &shards).await?, 2);
+    assert_eq!(open(&mut redis, &sale, &shards).await?.len(), 3);
+    assert_eq!(ledger::recover(&mut redis, &r, &sale, &shards).await?, 3);
     assert_eq!(ledger::recover(&mut redis, &r, &sale, &shards).await?, 0);
-    assert!(ledger::open_transfers(&mut redis, &sale).await?.is_empty());
+    assert!(open(&mut redis, &sale, &shards).await?.is_empty());
     assert_eq!(hget(&mut redis, &shards[0].sale(), "remaining").await?, 20);
     assert_eq!(hget(&mut redis, &shards[1].sale(), "remaining").await?, 25);
+    assert_eq!(hget(&mut redis, &shards[2].sale(), "remaining").await?, 6);
+    assert_eq!(
+        hget(&mut redis, &sale.sale(), "pool").await?,
+        90 - 20 - 25 - 6
+    );
     assert_eq!(accounted(&mut redis, &sale, &shards).await?, 90);
     Ok(())
 }
@@ -192,15 +224,15 @@ async fn without_its_marker_a_repeated_apply_doubles_the_units() -> anyhow::Resu
     let stack = TestStack::new().await?;
     let mut redis = stack.redis().await?;
     let (sale, shards) = sharded(&stack, &mut redis, "no-marker", 1, 40).await?;
-    let r = replicas();
-    ledger::take(&mut redis, &r, &sale, "m", 0, 40).await?;
-    ledger::apply(&mut redis, &r, &shards[0], "m", 40).await?;
+    let (r, shard0) = (replicas(), End::shard(&shards[0]));
+    ledger::take(&mut redis, &r, End::pool(&sale), "m", "0", 40).await?;
+    ledger::apply(&mut redis, &r, shard0, "m", 40).await?;
     let _: () = redis::cmd("DEL")
         .arg(shards[0].applied())
         .query_async(&mut redis)
         .await?;
-    // The refiller's reply was lost and it tries the apply again.
-    ledger::apply(&mut redis, &r, &shards[0], "m", 40).await?;
+    // The mover's reply was lost and it applies again.
+    ledger::apply(&mut redis, &r, shard0, "m", 40).await?;
     assert_eq!(hget(&mut redis, &shards[0].sale(), "remaining").await?, 80);
     ledger::close(&mut redis, &r, &sale, "m").await?;
     assert_eq!(
@@ -211,51 +243,52 @@ async fn without_its_marker_a_repeated_apply_doubles_the_units() -> anyhow::Resu
     Ok(())
 }
 
+/// Refillers, sweepers and recoverers race on one sale while the census is read again
+/// and again: every reading finds the stock, and at the end every unit is on a shard or
+/// in the pool, nothing open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_refills_and_a_recoverer_account_for_every_unit() -> anyhow::Result<()> {
+async fn racing_transfers_account_for_every_unit() -> anyhow::Result<()> {
     const STOCK: i64 = 6_000;
     let stack = TestStack::new().await?;
     let mut redis = stack.redis().await?;
     let (sale, shards) = sharded(&stack, &mut redis, "race", 3, STOCK).await?;
     let mut tasks = tokio::task::JoinSet::new();
-    for refiller in 0..6u32 {
+    for mover in 0..6u32 {
         let (mut conn, sale, shards) = (stack.redis().await?, sale.clone(), shards.clone());
         tasks.spawn(async move {
-            let r = replicas();
-            let shard = refiller % 3;
-            loop {
-                let moved =
-                    ledger::refill(&mut conn, &r, &sale, &shards[shard as usize], shard, 7).await?;
-                let pool = hget(&mut conn, &sale.sale(), "pool").await?;
-                if moved == 0 && pool == 0 {
-                    return anyhow::Ok(());
+            let (r, index) = (replicas(), mover % 3);
+            let shard = &shards[index as usize];
+            // Refillers until the pool is empty; the sixth also sweeps shard 2 back for
+            // its first 150 rounds.
+            for round in 0..2_000 {
+                let moved = ledger::refill(&mut conn, &r, &sale, shard, index, 7).await?;
+                if mover == 5 && round < 150 {
+                    ledger::sweep(&mut conn, &r, &sale, shard, 3).await?;
+                }
+                if moved == 0 && hget(&mut conn, &sale.sale(), "pool").await? == 0 {
+                    break;
                 }
                 ledger::recover(&mut conn, &r, &sale, &shards).await?;
             }
+            anyhow::Ok(())
         });
     }
     let mut samples = 0;
     while !tasks.is_empty() {
-        assert_eq!(
-            accounted(&mut redis, &sale, &shards).await?,
-            STOCK,
-            "sample {samples}"
-        );
+        let total = accounted(&mut redis, &sale, &shards).await?;
+        assert_eq!(total, STOCK, "sample {samples}");
         samples += 1;
         if let Some(done) = tasks.try_join_next() {
             done??;
         }
     }
     ledger::recover(&mut redis, &replicas(), &sale, &shards).await?;
-    let mut on_shards = 0;
+    let mut placed = hget(&mut redis, &sale.sale(), "pool").await?;
     for s in &shards {
-        on_shards += hget(&mut redis, &s.sale(), "remaining").await?;
+        placed += hget(&mut redis, &s.sale(), "remaining").await?;
     }
-    println!("{samples} samples of the invariant while refills raced");
-    assert_eq!(
-        on_shards, STOCK,
-        "every unit on a shard once the pool is empty"
-    );
-    assert!(ledger::open_transfers(&mut redis, &sale).await?.is_empty());
+    println!("{samples} samples of the census while transfers raced");
+    assert_eq!(placed, STOCK, "every unit in the pool or on a shard");
+    assert!(open(&mut redis, &sale, &shards).await?.is_empty());
     Ok(())
 }
