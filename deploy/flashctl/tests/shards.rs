@@ -51,7 +51,9 @@ async fn hget(redis: &mut Conn, key: &str, field: &str) -> anyhow::Result<i64> {
 
 /// pool + Σ shards + Σ in transit, by the ledger's census: what must stay the stock.
 async fn accounted(redis: &mut Conn, sale: &SaleKeys, shards: &[SaleKeys]) -> anyhow::Result<i64> {
-    Ok(ledger::census(redis, sale, shards).await?.total())
+    Ok(stores::shards::census::census(redis, sale, shards)
+        .await?
+        .total())
 }
 
 /// The transfers still open in the product's ledger and the shards'.

@@ -9,9 +9,7 @@
 //! only together with what came after it in the same slot, and an open transfer is
 //! finished by whoever finds it ([`recover`]). At any moment a transfer's units are in
 //! exactly one place: in the ledger while it is open and not applied, at the destination
-//! once the destination's marker holds its id.
-
-use std::collections::HashSet;
+//! once the destination's marker holds its id ([`super::census`] counts them so).
 
 use redis::Value;
 use shared::keys::SaleKeys;
@@ -112,7 +110,8 @@ async fn step(
     Ok(reply)
 }
 
-fn unexpected(v: &Value) -> LedgerError {
+/// The error of a reply the scripts never give.
+pub(super) fn unexpected(v: &Value) -> LedgerError {
     LedgerError::Unexpected(format!("{v:?}"))
 }
 
@@ -179,6 +178,16 @@ pub async fn close(
         Some("UNKNOWN") => Ok(false),
         _ => Err(unexpected(&reply)),
     }
+}
+
+/// How many units a refill of one of `shards` shards asks for: `base` while the pool
+/// holds plenty, shrinking as it empties (a shard's equal share of half the pool, at
+/// least 1), so that when the pool runs dry few units sit on a shard nobody buys from.
+pub fn chunk(pool: i64, shards: u32, base: i64) -> i64 {
+    if pool <= 0 {
+        return 0;
+    }
+    (pool / (2 * i64::from(shards.max(1)))).clamp(1, base.max(1))
 }
 
 /// One whole transfer of up to `want` units from `from` to `to` (`dest` names `to` in
@@ -267,44 +276,8 @@ pub async fn recover(
     Ok(finished)
 }
 
-/// Reads the pool, the product's ledger and the pool's applied sweeps (one slot, one
-/// atomic read).
-static READ_POOL: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    Script::new(
-        "return {tonumber(redis.call('HGET', KEYS[1], 'pool')) or 0, \
-         redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}",
-    )
-});
-/// Reads a shard's units, its applied refills and its ledger of sweeps (one slot, one
-/// atomic read).
-static READ_SHARD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    Script::new(
-        "return {tonumber(redis.call('HGET', KEYS[1], 'remaining')) or 0, \
-         redis.call('SMEMBERS', KEYS[2]), redis.call('HGETALL', KEYS[3])}",
-    )
-});
-
-/// Where a sharded sale's unsold units are, at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Census {
-    /// In the pool.
-    pub pool: i64,
-    /// On each shard (its `remaining`), by index.
-    pub shards: Vec<i64>,
-    /// In transfers taken from their source and not yet applied at their destination.
-    pub in_transit: i64,
-}
-
-impl Census {
-    /// pool + Σ shards + in transit: with the units taken and those on their way back,
-    /// what must equal the stock.
-    pub fn total(&self) -> i64 {
-        self.pool + self.shards.iter().sum::<i64>() + self.in_transit
-    }
-}
-
 /// The transfers of a ledger read with `HGETALL` (the `open:<dest>` fields left out).
-fn read_ledger(v: Option<&Value>) -> Vec<Transfer> {
+pub(super) fn read_ledger(v: Option<&Value>) -> Vec<Transfer> {
     items(v)
         .unwrap_or_default()
         .chunks(2)
@@ -322,68 +295,29 @@ fn read_ledger(v: Option<&Value>) -> Vec<Transfer> {
         .collect()
 }
 
-/// The ids of a set read with `SMEMBERS`.
-fn read_ids(v: Option<&Value>) -> HashSet<String> {
-    items(v)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| text(Some(v)))
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::chunk;
 
-/// Counts where the units of `sale` are while transfers go on, without stopping them:
-/// the pool's slot is read (P), then each shard's (S), then the pool's ledger again (P').
-///
-/// - A refill counts in transit if P has it and its shard's S has not applied it. One
-///   taken after P had its units in P's pool: if S already applied it, it is taken off
-///   that shard's count.
-/// - A sweep counts in transit if its shard's S has it and P had not applied it (P was
-///   read before S, so a sweep P applied was taken before S).
-///
-/// Each unit is counted once whichever steps fall between the reads.
-pub async fn census(
-    conn: &mut Conn,
-    sale: &SaleKeys,
-    shards: &[SaleKeys],
-) -> Result<Census, LedgerError> {
-    let pool_keys = [sale.sale(), sale.transfers(), sale.applied()];
-    let before: Value = READ_POOL.call(&pool_keys, &[0u8; 0]).query(conn).await?;
-    let p = items(Some(&before)).ok_or_else(|| unexpected(&before))?;
-    let pool = int(p.first()).ok_or_else(|| unexpected(&before))?;
-    let refills = read_ledger(p.get(1));
-    let swept_in = read_ids(p.get(2));
-    let mut counts = Vec::with_capacity(shards.len());
-    let mut applied = Vec::with_capacity(shards.len());
-    let mut in_transit = 0;
-    for s in shards {
-        let keys = [s.sale(), s.applied(), s.transfers()];
-        let reply: Value = READ_SHARD.call(&keys, &[0u8; 0]).query(conn).await?;
-        let parts = items(Some(&reply)).ok_or_else(|| unexpected(&reply))?;
-        counts.push(int(parts.first()).ok_or_else(|| unexpected(&reply))?);
-        applied.push(read_ids(parts.get(1)));
-        in_transit += read_ledger(parts.get(2))
-            .iter()
-            .filter(|t| !swept_in.contains(&t.id))
-            .map(|t| t.units)
-            .sum::<i64>();
-    }
-    let after: Value = READ_POOL.call(&pool_keys, &[0u8; 0]).query(conn).await?;
-    let shard_of = |t: &Transfer| t.dest.parse::<usize>().ok().filter(|&i| i < shards.len());
-    for t in &refills {
-        if shard_of(t).is_some_and(|i| !applied[i].contains(&t.id)) {
-            in_transit += t.units;
+    #[test]
+    fn chunks_shrink_as_the_pool_empties() {
+        assert_eq!(chunk(10_000, 3, 50), 50);
+        assert_eq!(chunk(60, 3, 50), 10);
+        assert_eq!(chunk(5, 3, 50), 1, "never 0 while a unit is left");
+        assert_eq!(chunk(0, 3, 50), 0);
+        assert_eq!(chunk(-1, 3, 50), 0);
+        assert_eq!(
+            chunk(100, 0, 0),
+            1,
+            "0 shards and a base of 0 are taken as 1"
+        );
+        // One shard sells, two idle ones got their first chunks: once the pool is dry,
+        // what the busy shard took last is at most a share of what was left.
+        let (mut pool, mut last) = (1_000, 0);
+        while pool > 0 {
+            last = chunk(pool, 3, 50);
+            pool -= last;
         }
+        assert_eq!(last, 1);
     }
-    let known: HashSet<&str> = refills.iter().map(|t| t.id.as_str()).collect();
-    let after = read_ledger(items(Some(&after)).and_then(|p| p.get(1)));
-    for t in after.iter().filter(|t| !known.contains(t.id.as_str())) {
-        if let Some(i) = shard_of(t).filter(|&i| applied[i].contains(&t.id)) {
-            counts[i] -= t.units;
-        }
-    }
-    Ok(Census {
-        pool,
-        shards: counts,
-        in_transit,
-    })
 }

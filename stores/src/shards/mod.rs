@@ -6,8 +6,10 @@
 //! ([`shared::keys::Keyspace::shard`]); placement tries salts 0, 1, 2, … for each shard
 //! until the tag's slot is served by a master no earlier shard uses. On one Redis server
 //! there is no slot map and every salt is 0: the shards are key groups on that server.
-//! Units reach the shards from the pool through the transfer ledger ([`ledger`]).
+//! Units move between the pool and the shards through transfer ledgers ([`ledger`]),
+//! and [`census`] counts where they are.
 
+pub mod census;
 pub mod ledger;
 
 use std::collections::BTreeSet;
