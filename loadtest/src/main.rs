@@ -59,6 +59,9 @@ enum Command {
     /// Benchmark: the arguments of one `lua/admit.lua` call as the API makes it (numkeys,
     /// KEYS, ARGV; one per line), for `redis-benchmark EVALSHA`.
     AdmitCall(bench::AdmitCallArgs),
+    /// Benchmark: where the shards of a sharded sale go on the Redis Cluster (one line per
+    /// shard: `<index>.<salt> <sale key>`).
+    ShardPlace(bench::ShardPlaceArgs),
 }
 
 #[tokio::main]
@@ -77,6 +80,7 @@ async fn main() -> ExitCode {
         Command::FillTopic(args) => bench::fill_topic(args).await,
         Command::KafkaCeiling(args) => bench::kafka_ceiling(args).await,
         Command::AdmitCall(args) => bench::admit_call(args),
+        Command::ShardPlace(args) => bench::shard_place(args).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

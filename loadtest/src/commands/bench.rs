@@ -119,6 +119,27 @@ pub struct AdmitCallArgs {
     /// Idempotency retention, seconds.
     #[arg(long, default_value_t = 600)]
     pub ttl: u64,
+    /// The keys of a shard of a sharded sale, `<index>.<salt>` (as `shard-place` prints),
+    /// instead of the product's.
+    #[arg(long)]
+    pub shard: Option<String>,
+}
+
+/// Arguments of `shard-place`.
+#[derive(Args)]
+pub struct ShardPlaceArgs {
+    /// Redis key namespace.
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = shared::defaults::REDIS_NAMESPACE)]
+    pub namespace: String,
+    /// Redis Cluster seed nodes (`host:port,…`).
+    #[arg(long, env = "REDIS_CLUSTER_NODES")]
+    pub cluster: String,
+    /// Product.
+    #[arg(long)]
+    pub product: String,
+    /// Shards.
+    #[arg(long)]
+    pub shards: u32,
 }
 
 /// Arguments of `bare-server`.
@@ -280,12 +301,40 @@ pub fn admit_call(args: AdmitCallArgs) -> anyhow::Result<bool> {
         limits_enabled: true,
         admission: "",
     };
-    let sale = shared::keys::Keyspace::new(args.namespace).sale(&product);
+    let keyspace = shared::keys::Keyspace::new(args.namespace);
+    let sale = match &args.shard {
+        None => keyspace.sale(&product),
+        Some(shard) => {
+            let (index, salt) = shard
+                .split_once('.')
+                .and_then(|(i, s)| Some((i.parse().ok()?, s.parse().ok()?)))
+                .context("--shard is <index>.<salt>, e.g. 2.17")?;
+            keyspace.shard(&product, index, salt)
+        }
+    };
     let (keys, argv) = call.keys_and_args(&sale);
     println!("{}", keys.len());
     for line in keys.iter().chain(&argv) {
         anyhow::ensure!(!line.contains('\n'), "an argument holds a line break");
         println!("{line}");
+    }
+    Ok(true)
+}
+
+/// Prints where the shards of a sharded sale of `product` go on the cluster
+/// (`stores::shards::place`): one line per shard, `<index>.<salt> <sale key>`.
+pub async fn shard_place(args: ShardPlaceArgs) -> anyhow::Result<bool> {
+    let product: shared::ProductId = args.product.parse()?;
+    let keyspace = shared::keys::Keyspace::new(args.namespace);
+    let target = stores::redis::Target::new(shared::defaults::REDIS_URL, &args.cluster);
+    let mut conn = stores::redis::connect(&target)
+        .await
+        .context("connecting to the Redis Cluster (REDIS_CLUSTER_NODES)")?;
+    let map = stores::shards::slot_map(&mut conn).await?;
+    let salts = stores::shards::place(&keyspace, &product, args.shards, map.as_ref())?;
+    for (index, salt) in (0..).zip(salts) {
+        let key = keyspace.shard(&product, index, salt).sale();
+        println!("{index}.{salt} {key}");
     }
     Ok(true)
 }
