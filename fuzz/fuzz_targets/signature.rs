@@ -8,8 +8,8 @@ use ingest_api::order::front_door::{SignedRequest, Verifier};
 use libfuzzer_sys::fuzz_target;
 use shared::IdempotencyKey;
 use flashsale_client::signing::sign;
-use shared::signing::Keyring;
-use shared::webhook::WebhookSecrets;
+use shared::auth::signing::Keyring;
+use shared::auth::webhook::WebhookSecrets;
 
 const NOW_MS: u64 = 1_700_000_000_000;
 

@@ -10,7 +10,7 @@ use ingest_api::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("ingest-api");
+    shared::service::telemetry::init("ingest-api");
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => shared::settings::exit_on_error("ingest-api", &e),

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::Secret;
+use shared::auth::signing::Keyring;
+use shared::auth::webhook::WebhookSecrets;
 use shared::client::Pseudonymizer;
 use shared::keys::Keyspace;
 use shared::limits::LimitSpec;
 use shared::room::TokenKeys;
 use shared::settings::SettingsError;
-use shared::signing::Keyring;
-use shared::webhook::WebhookSecrets;
 
 use crate::order::front_door::TrustedProxies;
 

@@ -1,5 +1,5 @@
 //! The log carries the request: a failed order's ERROR line, written in the production
-//! format (`shared::telemetry`), names the product and the user of the `order` span it
+//! format (`shared::service::telemetry`), names the product and the user of the `order` span it
 //! was logged in.
 #![allow(clippy::expect_used, clippy::wildcard_enum_match_arm)] // a test may expect, and match loosely
 
@@ -39,7 +39,7 @@ impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
 #[tokio::test]
 async fn a_failed_order_is_logged_with_its_product_and_user() -> anyhow::Result<()> {
     let log = Captured::default();
-    shared::telemetry::init_with("ingest-api", log.clone());
+    shared::service::telemetry::init_with("ingest-api", log.clone());
     let mut stack = TestStack::new().await?;
     // Nothing listens there: every admission fails closed, and is logged.
     stack.use_redis("redis://127.0.0.1:1".into());

@@ -42,7 +42,7 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     let kafka = tokio::task::spawn_blocking(move || topic_exists(&consumer, &topic))
         .await
         .unwrap_or_else(|e| Err(format!("kafka: {e}")));
-    match shared::health::readiness(&[("postgres", &pg), ("kafka", &kafka)]) {
+    match shared::service::health::readiness(&[("postgres", &pg), ("kafka", &kafka)]) {
         (true, body) => HttpResponse::Ok().json(body),
         (false, body) => HttpResponse::ServiceUnavailable().json(body),
     }

@@ -47,7 +47,7 @@ pub async fn track(
     metrics: Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
-    while shared::shutdown::next_round(&mut stop, PERIOD).await {
+    while shared::service::shutdown::next_round(&mut stop, PERIOD).await {
         let (c, t) = (consumer.clone(), topic.clone());
         if let Ok(Some(lag)) = tokio::task::spawn_blocking(move || own_lag(&c, &t)).await {
             metrics.set_lag(lag);

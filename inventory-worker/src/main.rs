@@ -10,7 +10,7 @@ use inventory_worker::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("inventory-worker");
+    shared::service::telemetry::init("inventory-worker");
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => shared::settings::exit_on_error("inventory-worker", &e),

@@ -160,7 +160,7 @@ impl Application {
 
     /// Runs until SIGTERM/SIGINT.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shared::shutdown::signal()).await
+        self.run_until(shared::service::shutdown::signal()).await
     }
 
     /// Runs until `stop` resolves; the batch in hand is finished (or abandoned after the

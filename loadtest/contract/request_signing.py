@@ -3,7 +3,7 @@
 Used by loadtest/contract/hooks.py (schemathesis signs what it fuzzes) and by
 loadtest/generated-client/signing_hook.py (the httpx hook of the generated client). The
 rules are those of ingest-api/API.md ("Signing") and openapi.yaml's security schemes;
-the Rust side is `shared::signing`.
+the Rust side is `shared::auth::signing`.
 """
 
 from __future__ import annotations

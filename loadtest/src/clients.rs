@@ -39,7 +39,7 @@ pub fn payment_request(
         .to_string()
         .into_bytes();
     let timestamp = (shared::event::now_ms() / 1000).to_string();
-    let signature = shared::webhook::sign(secret, id, &timestamp, &body).unwrap_or_default();
+    let signature = shared::auth::webhook::sign(secret, id, &timestamp, &body).unwrap_or_default();
     client
         .http()
         .post(format!("{}/webhooks/payment", client.base_url()))

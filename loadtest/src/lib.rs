@@ -1,7 +1,7 @@
 //! The load-test harness as a library: crowds and bots under an open-model schedule
 //! ([`traffic`], [`scenario`], [`engine`], [`burst`]), what each order got
 //! ([`outcome`]) and what shoppers do with a reservation ([`settle`]), their measurement and reports ([`measure`],
-//! [`report`], [`charts`]), the benchmark's building blocks ([`bench`], [`wire`]), and the
+//! [`report`] and its [`report::charts`]), the benchmark's building blocks ([`bench`], [`wire`]), and the
 //! audit that joins every answer with PostgreSQL and Redis ([`audit`]).
 //!
 //! It sends with the shoppers' signing client (`flashsale_client`), the one the services'
@@ -12,7 +12,6 @@
 pub mod audit;
 pub mod bench;
 pub mod burst;
-pub mod charts;
 pub mod clients;
 pub mod engine;
 pub mod measure;

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::auth::secret::Secret;
 use crate::domain::Fingerprint;
-use crate::secret::Secret;
 
 /// The network a client address stands for: `203.0.113.7` or `2001:db8:1:2::/64`.
 /// IPv4-mapped IPv6 addresses count as IPv4.

@@ -69,7 +69,7 @@ impl Application {
 
     /// Runs until SIGTERM/SIGINT.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shared::shutdown::signal()).await
+        self.run_until(shared::service::shutdown::signal()).await
     }
 
     /// Runs until `stop` resolves, then drains: no new connections, in-flight requests

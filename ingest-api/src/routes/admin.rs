@@ -62,7 +62,7 @@ async fn readyz(app: web::Data<AppState>) -> HttpResponse {
         }
     };
     let kafka = kafka_topic_ready(&app).await;
-    match shared::health::readiness(&[("redis", &redis), ("kafka", &kafka)]) {
+    match shared::service::health::readiness(&[("redis", &redis), ("kafka", &kafka)]) {
         (true, body) => HttpResponse::Ok().json(body),
         (false, body) => HttpResponse::ServiceUnavailable().json(body),
     }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::auth::webhook::WebhookSecrets;
 use shared::keys::Keyspace;
-use shared::webhook::WebhookSecrets;
 use stores::redis::Conn;
 
 use crate::metrics::Metrics;

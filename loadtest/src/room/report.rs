@@ -14,7 +14,7 @@ use super::checks::{Check, RoomFacts};
 use super::sampler::Sample;
 use super::scenario::RoomScenario;
 use super::waiter::WaiterLog;
-use crate::charts::{Series, err, time_series, to_png};
+use crate::report::charts::{Series, err, time_series, to_png};
 
 /// What a room run produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]

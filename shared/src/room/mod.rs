@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::secret::Secret;
+use crate::auth::secret::Secret;
 
 mod shuffle;
 pub use shuffle::{new_seed, position, round_keys};

@@ -112,7 +112,7 @@ impl SoldOut {
         keys: Keyspace,
         mut stop: watch::Receiver<bool>,
     ) {
-        while shared::shutdown::next_round(&mut stop, REFRESH).await {
+        while shared::service::shutdown::next_round(&mut stop, REFRESH).await {
             if let Err(e) = self.refresh(&mut conn, &keys).await {
                 // Without fresh information, stop answering from memory.
                 tracing::debug!(error = %e, "sold-out refresh failed; forgetting marks");

@@ -2,7 +2,7 @@
 //! /order/{id}/cancel`), checked on the raw bytes before the body is parsed.
 
 use shared::IdempotencyKey;
-use shared::signing::{Keyring, verify};
+use shared::auth::signing::{Keyring, verify};
 
 /// The signed parts of a request, as received.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +81,7 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::signing::sign;
+    use shared::auth::signing::sign;
 
     fn verifier() -> Verifier {
         Verifier::new(

@@ -112,7 +112,7 @@ impl Violations {
 
     /// Flushes every second until `stop`, then once more.
     pub async fn run(&self, mut conn: Conn, keys: Keyspace, mut stop: watch::Receiver<bool>) {
-        while shared::shutdown::next_round(&mut stop, Duration::from_secs(1)).await {
+        while shared::service::shutdown::next_round(&mut stop, Duration::from_secs(1)).await {
             if let Err(e) = self.flush(&mut conn, &keys).await {
                 tracing::debug!(error = %e, "violation counters not flushed; will retry");
             }

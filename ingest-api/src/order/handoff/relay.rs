@@ -36,7 +36,7 @@ impl Handoff {
     ) {
         let period = (min_idle / 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
         tracing::info!(consumer, ?min_idle, "outbox relay started");
-        while shared::shutdown::next_round(&mut stop, period).await {
+        while shared::service::shutdown::next_round(&mut stop, period).await {
             if let Err(e) = self.relay_once(&consumer, min_idle).await {
                 tracing::warn!(error = %e, "outbox relay pass failed; retrying");
             }

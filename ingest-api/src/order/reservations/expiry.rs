@@ -57,7 +57,7 @@ impl Sweeper {
     /// Sweeps every [`PERIOD`] until `stop` turns true; `holder` names this instance's
     /// lease.
     pub async fn run(self, holder: String, mut stop: watch::Receiver<bool>) {
-        while shared::shutdown::next_round(&mut stop, PERIOD).await {
+        while shared::service::shutdown::next_round(&mut stop, PERIOD).await {
             if let Err(e) = self.sweep_once(&holder).await {
                 tracing::warn!(error = %e, "expiry pass failed; retrying");
             }

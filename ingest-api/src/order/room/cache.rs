@@ -175,7 +175,7 @@ impl RoomCache {
         keys: Keyspace,
         mut stop: watch::Receiver<bool>,
     ) {
-        while shared::shutdown::next_round(&mut stop, REFRESH).await {
+        while shared::service::shutdown::next_round(&mut stop, REFRESH).await {
             let polled: Vec<ProductId> = {
                 let mut rooms = self.rooms.write().unwrap_or_else(|p| p.into_inner());
                 rooms.retain(|_, e| e.polled.elapsed() < IDLE);

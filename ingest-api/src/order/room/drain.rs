@@ -36,7 +36,7 @@ impl Drain {
 
     /// Drains every [`PERIOD`] until `stop`; `holder` names this instance's lease.
     pub async fn run(self, holder: String, mut stop: watch::Receiver<bool>) {
-        while shared::shutdown::next_round(&mut stop, PERIOD).await {
+        while shared::service::shutdown::next_round(&mut stop, PERIOD).await {
             if let Err(e) = self.drain_once(&holder).await {
                 tracing::warn!(error = %e, "room drain pass failed; retrying");
             }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::secret::Secret;
+use crate::auth::secret::Secret;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 

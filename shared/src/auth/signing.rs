@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 pub use flashsale_client::signing::{SIGNATURE_PREFIX, canonical_string, sign, unquoted, verify};
 
-use crate::secret::Secret;
+use crate::auth::secret::Secret;
 
 /// Why a `SIGNING_KEYS` value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,8 @@
 //! The report of a load run: Markdown for people, JSON for tools, PNG charts, and every
-//! outcome as JSON lines, in one results folder.
+//! outcome as JSON lines, in one results folder. The charts are drawn by [`charts`], for
+//! this report and the waiting room's.
+
+pub mod charts;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -207,12 +210,12 @@ impl RunReport {
             lines.push('\n');
         }
         std::fs::write(folder.join("outcomes.jsonl"), lines)?;
-        crate::charts::latency(
+        charts::latency(
             &self.summary,
             &self.scenario.name,
             &folder.join("latency.png"),
         )?;
-        crate::charts::throughput(
+        charts::throughput(
             &self.summary,
             &self.scenario.name,
             &folder.join("throughput.png"),
