@@ -41,6 +41,7 @@ async fn each_record_reads_back_what_its_writer_wrote() -> anyhow::Result<()> {
         ends_at: None,
         limits: limits.clone(),
         payment_window: Some(Duration::from_secs(60)),
+        shards: 1,
     };
     assert!(open_in_redis(&mut conn, &stack.keys, &sale, 5, SaleState::Open.as_str()).await?);
     let record = SaleRecord::read(&mut conn, &sk).await?.expect("a sale");

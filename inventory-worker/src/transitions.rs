@@ -3,6 +3,7 @@
 //! of the returns put back on sale in Redis (`lua/release.lua`).
 
 use std::collections::{HashMap, HashSet};
+use stores::shards::Layout;
 
 use rdkafka::message::OwnedMessage;
 use shared::OrderTransitioned;
@@ -83,14 +84,18 @@ impl Worker {
             return Ok(());
         };
         let mut conn = conn.clone();
+        let transient = |e: redis::RedisError| {
+            ProcessError::Transient(format!("releasing returned units: {e}"))
+        };
         for e in returns {
-            stores::reservations::release(
-                &mut conn,
-                &self.keys.sale(&e.product_id),
-                &e.order_id.to_string(),
-            )
-            .await
-            .map_err(|e| ProcessError::Transient(format!("releasing returned units: {e}")))?;
+            // A sharded sale's units go back to the shard that sold them: the buyer's home.
+            let layout = Layout::read(&mut conn, &self.keys.sale(&e.product_id))
+                .await
+                .map_err(transient)?;
+            let home = layout.home(&self.keys, &e.product_id, &e.user_id);
+            stores::reservations::release(&mut conn, &home, &e.order_id.to_string())
+                .await
+                .map_err(transient)?;
         }
         Ok(())
     }

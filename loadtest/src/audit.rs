@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use crate::burst::BurstResult;
 use crate::outcome::Outcome;
 
-use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::ProductId;
 use shared::keys::Keyspace;
@@ -26,7 +25,7 @@ use tokio_postgres::Client;
 /// Returns the last status seen.
 pub async fn wait_drained(
     pg: &Client,
-    redis: &mut impl ConnectionLike,
+    redis: &mut stores::redis::Conn,
     keys: &Keyspace,
     product: &ProductId,
     timeout: Duration,
@@ -226,7 +225,7 @@ impl Report {
 /// Waits (up to `timeout`) for the pipeline to drain, then [`audit`]s.
 pub async fn drained_audit(
     pg: &Client,
-    redis: &mut impl ConnectionLike,
+    redis: &mut stores::redis::Conn,
     keys: &Keyspace,
     product: &ProductId,
     expect: &Expectation,
@@ -239,7 +238,7 @@ pub async fn drained_audit(
 /// Joins what clients were told with the database and Redis.
 pub async fn audit(
     pg: &Client,
-    redis: &mut impl ConnectionLike,
+    redis: &mut stores::redis::Conn,
     keys: &Keyspace,
     product: &ProductId,
     expect: &Expectation,

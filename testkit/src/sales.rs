@@ -33,6 +33,15 @@ pub trait SaleStack {
         per_user: u32,
         window: Option<std::time::Duration>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Opens a sale without rate limits spread over `shards` shards (`--shards`).
+    fn open_sharded_sale(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+        shards: u32,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 impl SaleStack for TestStack {
@@ -48,7 +57,7 @@ impl SaleStack for TestStack {
         per_user: u32,
         limits: Limits,
     ) -> anyhow::Result<()> {
-        open_new(self, product, stock, per_user, limits, None).await
+        open_new(self, product, stock, per_user, limits, (None, 1)).await
     }
 
     async fn open_reserving_sale(
@@ -58,7 +67,25 @@ impl SaleStack for TestStack {
         per_user: u32,
         window: Option<std::time::Duration>,
     ) -> anyhow::Result<()> {
-        open_new(self, product, stock, per_user, Limits::off(), window).await
+        open_new(self, product, stock, per_user, Limits::off(), (window, 1)).await
+    }
+
+    async fn open_sharded_sale(
+        &self,
+        product: &str,
+        stock: u32,
+        per_user: u32,
+        shards: u32,
+    ) -> anyhow::Result<()> {
+        open_new(
+            self,
+            product,
+            stock,
+            per_user,
+            Limits::off(),
+            (None, shards),
+        )
+        .await
     }
 }
 
@@ -68,7 +95,7 @@ async fn open_new(
     stock: u32,
     per_user: u32,
     limits: Limits,
-    payment_window: Option<std::time::Duration>,
+    (payment_window, shards): (Option<std::time::Duration>, u32),
 ) -> anyhow::Result<()> {
     let pg = stack.pg().await?;
     let mut redis = stack.redis().await?;
@@ -80,6 +107,7 @@ async fn open_new(
         ends_at: None,
         limits,
         payment_window,
+        shards,
     };
     open(&pg, &mut redis, &stack.keys, &sale).await?;
     Ok(())

@@ -10,6 +10,7 @@ use serde::Serialize;
 use shared::keys::{Keyspace, Scope};
 use shared::limits::{LimitSpec, default_limit};
 use shared::{Fingerprint, ProductId, UserId};
+use stores::shards::Layout;
 
 use crate::OpsError;
 
@@ -152,14 +153,43 @@ pub async fn limits_set(
     limits_get(redis, keys, product).await
 }
 
-/// Writes fields of an existing sale hash; `NotFound` if there is no sale.
-pub async fn set_fields<V: redis::ToRedisArgs>(
+/// Writes fields of an existing sale hash; `NotFound` if there is no sale. On a sharded
+/// sale every shard's hash gets them too (a shard admits its share of the global limit:
+/// its emission interval × N).
+pub async fn set_fields<V: ToString>(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
     product: &ProductId,
     fields: &[(String, V)],
 ) -> Result<(), OpsError> {
-    let mut inv = SALE_SET.key(keys.sale(product).sale());
+    let fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|(f, v)| (f.clone(), v.to_string()))
+        .collect();
+    let sale = keys.sale(product);
+    if let Some(shards) = Layout::read(redis, &sale).await?.shards() {
+        let global = Scope::Global.interval_field();
+        let split: Vec<(String, String)> = fields
+            .iter()
+            .map(|(f, v)| match v.parse::<u64>() {
+                Ok(t) if *f == global => (f.clone(), (t * u64::from(shards.count())).to_string()),
+                _ => (f.clone(), v.clone()),
+            })
+            .collect();
+        for shard in shards.keys(keys, product) {
+            set_hash(redis, &shard.sale(), product, &split).await?;
+        }
+    }
+    set_hash(redis, &sale.sale(), product, &fields).await
+}
+
+async fn set_hash(
+    redis: &mut impl ConnectionLike,
+    key: &str,
+    product: &ProductId,
+    fields: &[(String, String)],
+) -> Result<(), OpsError> {
+    let mut inv = SALE_SET.key(key);
     for (f, v) in fields {
         inv.arg(f).arg(v);
     }
@@ -255,8 +285,7 @@ pub async fn block(
     let products = products(redis, keys, product).await?;
     // One product's keys share a slot; several products may not (a cluster).
     let mut sets = stores::redis::Batch::new(redis);
-    for p in &products {
-        let key = keys.sale(p).block(target.scope, &target.id);
+    for key in block_keys(redis, keys, &products, target).await? {
         let pipe = sets.group();
         match ttl {
             Some(ttl) => pipe
@@ -283,15 +312,36 @@ pub async fn unblock(
     let products = products(redis, keys, product).await?;
     let mut lifted = Vec::new();
     for p in products {
-        let n: i64 = redis::cmd("DEL")
-            .arg(keys.sale(&p).block(target.scope, &target.id))
-            .query_async(redis)
-            .await?;
+        let mut n = 0;
+        for key in block_keys(redis, keys, std::slice::from_ref(&p), target).await? {
+            n += redis::cmd("DEL").arg(key).query_async::<i64>(redis).await?;
+        }
         if n > 0 {
             lifted.push(p);
         }
     }
     Ok(lifted)
+}
+
+/// The keys of `target`'s block on each of `products`: the product's, or on a sharded
+/// sale each shard's (a network or a device is not pinned to one shard).
+async fn block_keys(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    products: &[ProductId],
+    target: &Target,
+) -> Result<Vec<String>, OpsError> {
+    let mut all = Vec::new();
+    for p in products {
+        let layout = Layout::read(redis, &keys.sale(p)).await?;
+        all.extend(
+            layout
+                .groups(keys, p)
+                .iter()
+                .map(|g| g.block(target.scope, &target.id)),
+        );
+    }
+    Ok(all)
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ pub struct Reconciliation {
 /// order topic (messages of every product, so a busy topic shows as `settling`).
 pub async fn reconcile(
     pg: &Client,
-    redis: &mut impl ConnectionLike,
+    redis: &mut stores::redis::Conn,
     keys: &Keyspace,
     product: &ProductId,
     lag: i64,

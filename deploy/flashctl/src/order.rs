@@ -6,10 +6,11 @@ use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::keys::Keyspace;
 use shared::reservation::ENDED_RETENTION_SECS;
-use shared::{ProductId, ReservationState};
+use shared::{ProductId, ReservationState, UserId};
 use stores::records::order_status::field;
 use stores::redis::Conn;
 use stores::reservations::{self, Move, Transition};
+use stores::shards::Layout;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -29,7 +30,8 @@ pub struct Cancelled {
 }
 
 /// Cancels a reserved order, returning its units to the sale. The product is found in
-/// the order's status record in Redis, or else in PostgreSQL.
+/// the order's status record in Redis, or else in PostgreSQL (with its buyer, whose home
+/// shard holds the reservation on a sharded sale).
 pub async fn cancel(
     pg: &Client,
     redis: &mut Conn,
@@ -37,10 +39,14 @@ pub async fn cancel(
     order_id: Uuid,
     reason: &str,
 ) -> Result<Cancelled, OpsError> {
-    let product = product_of(pg, redis, keys, order_id).await?;
+    let (product, user) = product_of(pg, redis, keys, order_id).await?;
     let id = order_id.to_string();
+    // The buyer's home shard on a sharded sale, else the product's keys.
+    let home = Layout::read(redis, &keys.sale(&product))
+        .await?
+        .home(keys, &product, &user);
     let wanted = Move {
-        keys: &keys.sale(&product),
+        keys: &home,
         product: product.as_str(),
         order_id: &id,
         to: ReservationState::Cancelled,
@@ -91,22 +97,27 @@ async fn product_of(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
     order_id: Uuid,
-) -> Result<ProductId, OpsError> {
-    let cached: Option<String> = redis::cmd("HGET")
+) -> Result<(ProductId, UserId), OpsError> {
+    let (product, user): (Option<String>, Option<String>) = redis::cmd("HMGET")
         .arg(keys.order_status(&order_id))
         .arg(field::PRODUCT_ID)
+        .arg(field::USER_ID)
         .query_async(redis)
         .await?;
-    let product = match cached {
-        Some(p) => p,
+    let (product, user) = match product.zip(user) {
+        Some(both) => both,
         None => pg
             .query_opt(
-                "SELECT product_id FROM orders WHERE order_id = $1",
+                "SELECT product_id, user_id FROM orders WHERE order_id = $1",
                 &[&order_id],
             )
             .await?
-            .map(|r| r.get(0))
+            .map(|r| (r.get(0), r.get(1)))
             .ok_or_else(|| OpsError::NotFound(format!("no order {order_id}")))?,
     };
-    ProductId::parse(product).map_err(|e| OpsError::Other(e.into()))
+    let bad = |e: &dyn std::fmt::Display| OpsError::Other(anyhow::anyhow!("order {order_id}: {e}"));
+    Ok((
+        ProductId::parse(product).map_err(|e| bad(&e))?,
+        UserId::parse(user).map_err(|e| bad(&e))?,
+    ))
 }

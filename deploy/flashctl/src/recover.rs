@@ -130,7 +130,7 @@ async fn sale_of(
 ) -> Result<(NewSale, u32), OpsError> {
     let row = pg
         .query_opt(
-            "SELECT stock, sold, per_user_limit, starts_at, ends_at, payment_window_ms \
+            "SELECT stock, sold, per_user_limit, starts_at, ends_at, payment_window_ms, shards \
              FROM sales WHERE product_id = $1",
             &[&product.as_str()],
         )
@@ -139,6 +139,12 @@ async fn sale_of(
             OpsError::NotFound(format!("no sale for product {product} in PostgreSQL"))
         })?;
     let units = |i: usize| u32::try_from(row.get::<_, i32>(i)).unwrap_or(0);
+    if units(6) > 1 {
+        return Err(OpsError::Invalid(format!(
+            "{product} is a sharded sale ({} shards): `sale recover` rebuilds unsharded sales only",
+            units(6)
+        )));
+    }
     let sale = NewSale {
         product: product.clone(),
         stock: units(0),
@@ -150,6 +156,7 @@ async fn sale_of(
             .ok()
             .filter(|ms| *ms > 0)
             .map(std::time::Duration::from_millis),
+        shards: 1,
     };
     Ok((sale, units(1)))
 }

@@ -3,6 +3,7 @@
 //! state, and recompute every pre-queue position from the published seed.
 
 use std::time::Duration;
+use stores::shards::Layout;
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
@@ -57,6 +58,14 @@ pub async fn open(
         ));
     }
     let sk = keys.sale(product);
+    if Layout::read(redis, &sk).await?.shards().is_some() {
+        // The admission script checks a room's admissions on the keys it runs on, a
+        // buyer's home shard, while a room lives on the product's: on a sharded sale
+        // it would check no one.
+        return Err(OpsError::Invalid(format!(
+            "{product} is a sharded sale: a waiting room needs an unsharded sale (--shards 1)"
+        )));
+    }
     let window = u64::try_from(room.claim_window.as_millis()).unwrap_or(u64::MAX);
     let reply: Vec<redis::Value> = ROOM_OPEN
         .key(sk.room())

@@ -15,6 +15,7 @@ fn new_sale(product: &str, stock: u32) -> NewSale {
         ends_at: None,
         limits: flashctl::guard::Limits::defaults(),
         payment_window: None,
+        shards: 1,
     }
 }
 

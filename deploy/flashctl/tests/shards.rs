@@ -205,8 +205,14 @@ async fn transfers_cut_between_steps_are_finished_once() -> anyhow::Result<()> {
     ledger::take(&mut redis, &r, End::shard(&shards[2]), "c", "pool", 4).await?;
     assert_eq!(accounted(&mut redis, &sale, &shards).await?, 90);
     assert_eq!(open(&mut redis, &sale, &shards).await?.len(), 3);
-    assert_eq!(ledger::recover(&mut redis, &r, &sale, &shards).await?, 3);
-    assert_eq!(ledger::recover(&mut redis, &r, &sale, &shards).await?, 0);
+    assert_eq!(
+        ledger::recover(&mut redis, &r, (&sale, &shards), Duration::ZERO).await?,
+        3
+    );
+    assert_eq!(
+        ledger::recover(&mut redis, &r, (&sale, &shards), Duration::ZERO).await?,
+        0
+    );
     assert!(open(&mut redis, &sale, &shards).await?.is_empty());
     assert_eq!(hget(&mut redis, &shards[0].sale(), "remaining").await?, 20);
     assert_eq!(hget(&mut redis, &shards[1].sale(), "remaining").await?, 25);
@@ -270,7 +276,7 @@ async fn racing_transfers_account_for_every_unit() -> anyhow::Result<()> {
                 if moved == 0 && hget(&mut conn, &sale.sale(), "pool").await? == 0 {
                     break;
                 }
-                ledger::recover(&mut conn, &r, &sale, &shards).await?;
+                ledger::recover(&mut conn, &r, (&sale, &shards), Duration::ZERO).await?;
             }
             anyhow::Ok(())
         });
@@ -284,7 +290,7 @@ async fn racing_transfers_account_for_every_unit() -> anyhow::Result<()> {
             done??;
         }
     }
-    ledger::recover(&mut redis, &replicas(), &sale, &shards).await?;
+    ledger::recover(&mut redis, &replicas(), (&sale, &shards), Duration::ZERO).await?;
     let mut placed = hget(&mut redis, &sale.sale(), "pool").await?;
     for s in &shards {
         placed += hget(&mut redis, &s.sale(), "remaining").await?;

@@ -6,6 +6,7 @@ use shared::keys::Keyspace;
 use shared::status::OrderStatus;
 use stores::records::{OrderStatusRecord, ReservationRecord, read_hash};
 use stores::redis::Conn;
+use stores::shards::Layout;
 use uuid::Uuid;
 
 /// Why a record could not be read.
@@ -20,8 +21,9 @@ pub enum LookupError {
 }
 
 /// The status of `order_id`, if Redis has its record (written once Kafka acknowledged
-/// the order, and kept `ORDER_STATUS_TTL_SECS`), with the state of its reservation (a
-/// second read: the reservation lives in the product's slot).
+/// the order, and kept `ORDER_STATUS_TTL_SECS`), with the state of its reservation
+/// (more reads: the sale's layout, then the reservation in the product's slot or, on a
+/// sharded sale, the buyer's home shard's).
 pub async fn lookup(
     conn: &Conn,
     keys: &Keyspace,
@@ -32,11 +34,8 @@ pub async fn lookup(
     let Some(record) = OrderStatusRecord::from_fields(order_id, &fields)? else {
         return Ok(None);
     };
-    let reservation = ReservationRecord::read(
-        &mut conn,
-        &keys.sale(&record.product_id),
-        &order_id.to_string(),
-    )
-    .await?;
+    let layout = Layout::read(&mut conn, &keys.sale(&record.product_id)).await?;
+    let home = layout.home(keys, &record.product_id, &record.user_id);
+    let reservation = ReservationRecord::read(&mut conn, &home, &order_id.to_string()).await?;
     Ok(Some(record.view(reservation.as_ref())))
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use shared::IdempotencyKey;
 use shared::client::Pseudonymizer;
+use shared::keys::SaleKeys;
 use stores::NotReplicated;
 use stores::redis::Conn;
 use uuid::Uuid;
@@ -107,6 +108,8 @@ impl Placer {
             decision,
             rate,
             replicated,
+            on,
+            sharded,
         } = match self.admit(&ticket).await {
             Ok(admitted) => admitted,
             Err(refusal) => {
@@ -116,17 +119,22 @@ impl Placer {
                 };
             }
         };
-        let outcome = self.follow(&ticket, decision, replicated).await;
+        let on = on.unwrap_or_else(|| self.handoff.keys().sale(&ticket.event.product_id));
+        let outcome = self
+            .follow(&ticket, (decision, sharded), &on, replicated)
+            .await;
         Placed { outcome, rate }
     }
 
     /// What a decision means for the order: an acceptance held by the replicas is handed
-    /// off, a replay answers as the first answer did, a refusal stands; a product found
-    /// with nothing left is marked sold out for the fast path.
+    /// off (its entry is in the outbox of `on`, the keys it was decided on), a replay
+    /// answers as the first answer did, a refusal stands; a product found with nothing
+    /// left is marked sold out for the fast path (a shard with nothing left is not).
     async fn follow(
         &self,
         ticket: &Ticket<'_>,
-        decision: Decision,
+        (decision, sharded): (Decision, bool),
+        on: &SaleKeys,
         replicated: Result<(), NotReplicated>,
     ) -> Result<Accepted, Refusal> {
         match decision {
@@ -135,11 +143,11 @@ impl Placer {
                 entry_id,
                 deadline_ms,
             } => {
-                if remaining == 0 {
+                if remaining == 0 && !sharded {
                     self.sold_out.mark(&ticket.event.product_id);
                 }
                 self.replicated(ticket, replicated)?;
-                self.publish(ticket, &entry_id, deadline_ms).await
+                self.publish(ticket, on, &entry_id, deadline_ms).await
             }
             Decision::Replay {
                 status,
@@ -191,6 +199,14 @@ impl Placer {
                 tracing::error!(error = %e, outcome_unknown = unknown, "admission failed; failing closed");
                 Err(unavailable(unknown))
             }
+            Err(e @ AdmissionError::Restock(_)) => {
+                // A transfer step failed or starved: the order was refused by its shard
+                // before any restock, so nothing was accepted. The transfer is finished
+                // by the relay's recoverer.
+                self.metrics.redis_failure();
+                tracing::warn!(error = %e, "shard restock failed; refused, nothing taken");
+                Err(unavailable(false))
+            }
             Err(e @ AdmissionError::BadReply(_)) => {
                 // Redis is fine, but this build cannot read what the script decided.
                 self.breaker.success();
@@ -224,6 +240,7 @@ impl Placer {
     async fn publish(
         &self,
         ticket: &Ticket<'_>,
+        on: &SaleKeys,
         entry_id: &str,
         deadline_ms: u64,
     ) -> Result<Accepted, Refusal> {
@@ -232,7 +249,7 @@ impl Placer {
             .publish(
                 ticket.event.order_id,
                 &ticket.event_json,
-                self.handoff.placed(&ticket.event, entry_id),
+                self.handoff.placed(on, &ticket.event, entry_id),
             )
             .await
         {

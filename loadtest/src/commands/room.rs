@@ -207,6 +207,7 @@ async fn open(
         ends_at: None,
         limits: flashctl::guard::Limits::off(),
         payment_window: None,
+        shards: 1,
     };
     flashctl::sale::open(pg, redis, keys, &sale).await?;
     let now = now_ms();

@@ -134,6 +134,7 @@ fn new_sale(scenario: &Scenario, product: &ProductId) -> anyhow::Result<NewSale>
         ends_at: None,
         limits: scenario.limits()?,
         payment_window: scenario.sale.payment_window,
+        shards: 1,
     })
 }
 

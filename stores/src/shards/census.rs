@@ -19,12 +19,13 @@ static READ_POOL: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
          redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}",
     )
 });
-/// Reads a shard's units, its applied refills and its ledger of sweeps (one slot, one
-/// atomic read).
+/// Reads a shard's units, its applied refills, its ledger of sweeps and its returning
+/// units (one slot, one atomic read).
 static READ_SHARD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(
         "return {tonumber(redis.call('HGET', KEYS[1], 'remaining')) or 0, \
-         redis.call('SMEMBERS', KEYS[2]), redis.call('HGETALL', KEYS[3])}",
+         redis.call('SMEMBERS', KEYS[2]), redis.call('HGETALL', KEYS[3]), \
+         tonumber(redis.call('HGET', KEYS[1], 'returning')) or 0}",
     )
 });
 
@@ -37,6 +38,8 @@ pub struct Census {
     pub shards: Vec<i64>,
     /// In transfers taken from their source and not yet applied at their destination.
     pub in_transit: i64,
+    /// Of returned orders, on their way back on sale (Σ shards' `returning`).
+    pub returning: i64,
 }
 
 impl Census {
@@ -79,13 +82,14 @@ pub async fn census(
     let swept_in = read_ids(p.get(2));
     let mut counts = Vec::with_capacity(shards.len());
     let mut applied = Vec::with_capacity(shards.len());
-    let mut in_transit = 0;
+    let (mut in_transit, mut returning) = (0, 0);
     for s in shards {
         let keys = [s.sale(), s.applied(), s.transfers()];
         let reply: Value = READ_SHARD.call(&keys, &[0u8; 0]).query(conn).await?;
         let parts = items(Some(&reply)).ok_or_else(|| unexpected(&reply))?;
         counts.push(int(parts.first()).ok_or_else(|| unexpected(&reply))?);
         applied.push(read_ids(parts.get(1)));
+        returning += int(parts.get(3)).unwrap_or(0);
         in_transit += read_ledger(parts.get(2))
             .iter()
             .filter(|t| !swept_in.contains(&t.id))
@@ -110,5 +114,6 @@ pub async fn census(
         pool,
         shards: counts,
         in_transit,
+        returning,
     })
 }

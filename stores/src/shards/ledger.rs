@@ -246,16 +246,20 @@ pub async fn transfers(conn: &mut Conn, keys: &SaleKeys) -> Result<Vec<Transfer>
     Ok(read_ledger(Some(&all)))
 }
 
-/// Finishes every open transfer of `sale` and its `shards` (keys by index): apply, which
-/// a destination that has it ignores, then close. Returns how many it finished.
+/// Finishes every open transfer of `sale` and its `shards` (keys by index) taken at
+/// least `min_age` ago: apply, which a destination that has it ignores, then close.
+/// Returns how many it finished. A transfer's id is a UUIDv7, so its age is known; a
+/// recoverer running beside live transfers passes an age well past a step's `WAIT`, so
+/// it never applies a take the source's replicas may not hold yet.
 pub async fn recover(
     conn: &mut Conn,
     replicas: &Replicas,
-    sale: &SaleKeys,
-    shards: &[SaleKeys],
+    (sale, shards): (&SaleKeys, &[SaleKeys]),
+    min_age: std::time::Duration,
 ) -> Result<usize, LedgerError> {
+    let stale = |t: &Transfer| t.open && age(&t.id).is_none_or(|a| a >= min_age);
     let mut finished = 0;
-    for t in transfers(conn, sale).await?.into_iter().filter(|t| t.open) {
+    for t in transfers(conn, sale).await?.into_iter().filter(stale) {
         let to = t
             .dest
             .parse::<usize>()
@@ -267,13 +271,24 @@ pub async fn recover(
         finished += 1;
     }
     for shard in shards {
-        for t in transfers(conn, shard).await?.into_iter().filter(|t| t.open) {
+        for t in transfers(conn, shard).await?.into_iter().filter(stale) {
             apply(conn, replicas, End::pool(sale), &t.id, t.units).await?;
             close(conn, replicas, shard, &t.id).await?;
             finished += 1;
         }
     }
     Ok(finished)
+}
+
+/// How long ago transfer `id` (a UUIDv7) was made; `None` for an id that is not one.
+fn age(id: &str) -> Option<std::time::Duration> {
+    let (secs, nanos) = uuid::Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
+    let made = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    Some(
+        std::time::SystemTime::now()
+            .duration_since(made)
+            .unwrap_or_default(),
+    )
 }
 
 /// The transfers of a ledger read with `HGETALL` (the `open:<dest>` fields left out).

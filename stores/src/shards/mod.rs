@@ -7,10 +7,13 @@
 //! until the tag's slot is served by a master no earlier shard uses. On one Redis server
 //! there is no slot map and every salt is 0: the shards are key groups on that server.
 //! Units move between the pool and the shards through transfer ledgers ([`ledger`]),
-//! and [`census`] counts where they are.
+//! and [`census`] counts where they are; [`layout`] says which keys a sale's records use.
 
 pub mod census;
+pub mod layout;
 pub mod ledger;
+
+pub use layout::{Layout, Layouts, Shards};
 
 use std::collections::BTreeSet;
 

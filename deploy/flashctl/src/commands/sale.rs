@@ -47,6 +47,11 @@ pub struct Open {
     /// go back on sale, e.g. 15m (absent or 0: never).
     #[arg(long)]
     pub payment_window: Option<String>,
+    /// Spread the stock over this many shards on distinct Redis Cluster masters, so one
+    /// product's decisions use more than one Redis core (1 = unsharded; README,
+    /// "Scaling out").
+    #[arg(long, default_value_t = 1)]
+    pub shards: u32,
     /// Limits other than the defaults.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -58,7 +63,8 @@ impl Run for Open {
             "sale open",
             json!({"product": self.product, "stock": self.stock, "per_user": self.per_user,
                    "starts_at": self.starts_at, "ends_at": self.ends_at,
-                   "payment_window": self.payment_window, "limits": self.limits.as_json()}),
+                   "payment_window": self.payment_window, "shards": self.shards,
+                   "limits": self.limits.as_json()}),
         ))
     }
 
@@ -80,23 +86,29 @@ impl Run for Open {
                 .map(|w| super::duration("--payment-window", w))
                 .transpose()?
                 .filter(|w| !w.is_zero()),
+            shards: self.shards,
         };
         let pg = ctx.postgres().await?;
         let mut redis = ctx.redis().await?;
         let outcome = sale::open(&pg, &mut redis, &ctx.keys, &new).await?;
         let human = match outcome {
             sale::OpenOutcome::Created => format!(
-                "sale {} open: {} units, per-user cap {}\n{}",
+                "sale {} open: {} units, per-user cap {}{}\n{}",
                 new.product,
                 self.stock,
                 self.per_user,
+                if self.shards > 1 {
+                    format!(", {} shards", self.shards)
+                } else {
+                    String::new()
+                },
                 new.limits.human()
             ),
             sale::OpenOutcome::AlreadyOpen => format!("sale {} was already open", new.product),
         };
         Ok(Output::new(
             &json!({"product": new.product, "outcome": outcome, "stock": self.stock,
-                    "per_user": self.per_user, "limits": new.limits}),
+                    "per_user": self.per_user, "shards": self.shards, "limits": new.limits}),
             human,
         ))
     }

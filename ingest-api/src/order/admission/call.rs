@@ -5,14 +5,27 @@
 //! builds the call and runs it; [`super::reply`] turns the reply into a
 //! [`super::Decision`], and no other code interprets the script's raw integers.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use redis::Value;
 use shared::keys::{Keyspace, SaleKeys, Scope};
 use stores::Replicas;
 use stores::redis::Conn;
 use stores::script::Script;
+use stores::shards::layout::FRESH;
+use stores::shards::{Layouts, Shards};
 
-use super::reply::{AdmissionError, Admitted, parse_reply};
+use super::refusal::Refusal;
+use super::reply::{AdmissionError, Admitted, Decision, parse_reply};
+use super::restock::{BUSY_PAUSE, Restock, Restocked};
 use super::ticket::Ticket;
+
+/// How often one order is decided again on its shard after a restock.
+const ROUNDS: usize = 8;
+/// How old a layout read may be when a sale was not found (a sale opened sharded within
+/// the last [`FRESH`] is found on its shards, not refused).
+const RECHECK: Duration = Duration::from_millis(100);
 
 static ADMIT: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::gated(include_str!("../../../../lua/admit.lua")));
@@ -25,6 +38,8 @@ pub struct Admission {
     idempotency_ttl_secs: u64,
     limits_enabled: bool,
     replicas: Replicas,
+    layouts: Arc<Layouts>,
+    restock: Restock,
 }
 
 impl std::fmt::Debug for Admission {
@@ -47,6 +62,8 @@ impl Admission {
     ) -> Self {
         Self {
             conn,
+            layouts: Arc::new(Layouts::new(keys.clone())),
+            restock: Restock::new(keys.clone(), replicas.clone()),
             keys,
             idempotency_ttl_secs,
             limits_enabled,
@@ -65,10 +82,13 @@ impl Admission {
     }
 
     /// Decides one order in one Redis round trip: the script and a `WAIT` for the
-    /// replicas, pipelined on one connection.
+    /// replicas, pipelined on one connection, on the product's keys or (a sharded sale)
+    /// on the user's home shard, restocked and decided again when the shard cannot serve
+    /// it ([`super::restock`]).
     #[tracing::instrument(name = "admit", skip_all, fields(product = %ticket.event.product_id))]
     pub async fn admit(&self, ticket: &Ticket<'_>) -> Result<Admitted, AdmissionError> {
         let order = &ticket.event;
+        let (fingerprint, order_id) = (ticket.request_fingerprint(), order.order_id.to_string());
         let call = AdmitCall {
             user: order.user_id.as_str(),
             idempotency_key: order.idempotency_key.as_str(),
@@ -76,18 +96,38 @@ impl Admission {
             network: &ticket.client.network,
             fingerprint: &ticket.client.fingerprint_id,
             hour: order.accepted_at_ms / 3_600_000,
-            request_fingerprint: &ticket.request_fingerprint(),
-            order_id: &order.order_id.to_string(),
+            request_fingerprint: &fingerprint,
+            order_id: &order_id,
             accepted_body: &ticket.accepted_body,
             event_json: &ticket.event_json,
             idempotency_ttl_secs: self.idempotency_ttl_secs,
             limits_enabled: self.limits_enabled,
             admission: ticket.admission.as_deref().unwrap_or_default(),
         };
-        let (keys, args) = call.keys_and_args(&self.keys.sale(&order.product_id));
+        let mut conn = self.conn.clone();
+        let product = &order.product_id;
+        let layout = self.layouts.get(&mut conn, product, FRESH).await;
+        let layout = layout.map_err(AdmissionError::Unavailable)?;
+        if let Some(shards) = layout.shards() {
+            return self.sharded(ticket, call, shards).await;
+        }
+        let admitted = self.once(&call, self.keys.sale(product)).await?;
+        if !matches!(admitted.decision, Decision::Refuse(Refusal::SaleNotFound)) {
+            return Ok(admitted);
+        }
+        let layout = self.layouts.get(&mut conn, product, RECHECK).await;
+        match layout.map_err(AdmissionError::Unavailable)?.shards() {
+            Some(shards) => self.sharded(ticket, call, shards).await,
+            None => Ok(admitted),
+        }
+    }
+
+    /// One call of the script on `keys`.
+    async fn once(&self, call: &AdmitCall<'_>, keys: SaleKeys) -> Result<Admitted, AdmissionError> {
+        let (names, args) = call.keys_and_args(&keys);
         let mut conn = self.conn.clone();
         let (reply, replicated) = ADMIT
-            .call(&keys, &args)
+            .call(&names, &args)
             .query_then_wait(&mut conn, &self.replicas)
             .await
             .map_err(AdmissionError::Unavailable)?;
@@ -96,7 +136,56 @@ impl Admission {
         };
         let mut admitted = parse_reply(&reply)?;
         admitted.replicated = replicated;
+        admitted.on = Some(keys);
         Ok(admitted)
+    }
+
+    /// A sharded sale's decision: on the user's home shard, restocked and decided again
+    /// (limits consumed once: the first call's) while units are elsewhere in the sale.
+    async fn sharded(
+        &self,
+        ticket: &Ticket<'_>,
+        mut call: AdmitCall<'_>,
+        shards: &Shards,
+    ) -> Result<Admitted, AdmissionError> {
+        let product = &ticket.event.product_id;
+        let (index, keys) = shards.home(&self.keys, product, &ticket.event.user_id);
+        let need = i64::from(call.quantity);
+        let mut rate = None;
+        let mut conn = self.conn.clone();
+        for _ in 0..ROUNDS {
+            let mut admitted = self.once(&call, keys.clone()).await?;
+            admitted.sharded = true;
+            let rate = rate.get_or_insert_with(|| admitted.rate.clone());
+            admitted.rate = rate.clone();
+            call.limits_enabled = false;
+            match admitted.decision {
+                Decision::Take { remaining, .. } if remaining < shards.low_water() => {
+                    self.restock.soon(&self.conn, product, shards, index);
+                    return Ok(admitted);
+                }
+                Decision::Refuse(Refusal::SoldOut { .. }) => {}
+                Decision::Take { .. } | Decision::Replay { .. } | Decision::Refuse(_) => {
+                    return Ok(admitted);
+                }
+            }
+            let restocked = self
+                .restock
+                .now(&mut conn, product, shards, (index, &keys), need)
+                .await
+                .map_err(|e| AdmissionError::Restock(e.to_string()))?;
+            match restocked {
+                Restocked::Moved => {}
+                Restocked::Busy => tokio::time::sleep(BUSY_PAUSE).await,
+                Restocked::Short { left } => {
+                    admitted.decision = Decision::Refuse(Refusal::SoldOut { remaining: left });
+                    return Ok(admitted);
+                }
+            }
+        }
+        Err(AdmissionError::Restock(format!(
+            "no units reached shard {index} of {product} in {ROUNDS} rounds"
+        )))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod call;
 pub mod refusal;
 pub mod reply;
+pub mod restock;
 pub mod sold_out;
 pub mod ticket;
 

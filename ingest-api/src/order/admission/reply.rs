@@ -3,7 +3,7 @@
 //! and integers.
 
 use redis::Value;
-use shared::keys::Scope;
+use shared::keys::{SaleKeys, Scope};
 use shared::sale::NotOpen;
 use stores::NotReplicated;
 use stores::reply::{int, items, text, unsigned};
@@ -59,6 +59,12 @@ pub struct Admitted {
     /// Whether `REDIS_MIN_REPLICAS` replicas acknowledged the script's writes (`WAIT` in
     /// the same pipeline); an acceptance is promised only if they did.
     pub replicated: Result<(), NotReplicated>,
+    /// The keys the decision was made on: the product's, or a shard's (set by
+    /// `Admission::admit`; `None` straight from [`parse_reply`]).
+    pub on: Option<SaleKeys>,
+    /// Made on a shard of a sharded sale: a shard with nothing left is not a sale sold
+    /// out (only a `SOLD_OUT` after the census is).
+    pub sharded: bool,
 }
 
 /// Why no decision could be made. Either way nothing was accepted.
@@ -70,6 +76,10 @@ pub enum AdmissionError {
     /// The script answered something this build does not understand.
     #[error("unexpected admission reply: {0}")]
     BadReply(String),
+    /// A sharded sale's shard could not be restocked (Redis failed during a transfer,
+    /// or no units reached it in time); nothing was accepted.
+    #[error("shard restock failed: {0}")]
+    Restock(String),
 }
 
 fn scope(v: Option<&Value>) -> Option<Scope> {
@@ -144,6 +154,8 @@ pub fn parse_reply(reply: &[Value]) -> Result<Admitted, AdmissionError> {
         decision,
         rate: rate_report(at(1)).ok_or_else(bad)?,
         replicated: Ok(()),
+        on: None,
+        sharded: false,
     })
 }
 

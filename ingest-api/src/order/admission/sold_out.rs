@@ -5,24 +5,28 @@
 //! part of a flash sale's traffic. Two things keep it honest:
 //!
 //! - It never answers for a user who bought the product (even one whose reservation ended
-//!   since: the field stays). Their request may be a retry of an accepted order, which
+//!   since: the field stays; on a sharded sale, a buyer on any shard). Their request may be a retry of an accepted order, which
 //!   must replay the `202`, so it goes to Redis. The buyers are read (`HKEYS bought`) when
 //!   the product sells out, and read again whenever units were put back on sale since
 //!   (the sale's `released` count moved: they may have been resold to new buyers); until
 //!   they are loaded nothing is answered from memory.
 //! - A refresher reads the sale every 250 ms and forgets the mark as soon as stock is
 //!   back or the sale changed state, so re-added stock and returned units (a cancel or
-//!   an expiry, once released) are seen within a second.
+//!   an expiry, once released) are seen within a second. A sharded sale is sold out only
+//!   while its census finds no unit in the pool, on a shard or in transit.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use shared::keys::Keyspace;
+use shared::keys::{Keyspace, SaleKeys};
 use shared::sale::SaleState;
 use shared::{ProductId, UserId};
 use stores::records::SaleRecord;
 use stores::redis::Conn;
+use stores::shards::Layout;
+use stores::shards::census::census;
+use stores::shards::ledger::LedgerError;
 use tokio::sync::watch;
 
 /// How often marked products are re-read.
@@ -34,6 +38,20 @@ struct Mark {
     buyers: Option<Arc<HashSet<String>>>,
     /// The sale's `released` count when they were.
     released: i64,
+}
+
+/// Whether a sharded sale has no unit anywhere: pool, shards, transfers (its shards'
+/// states and returning units are checked like an unsharded sale's, per shard).
+async fn sharded_sold_out(
+    conn: &mut Conn,
+    sale: &SaleKeys,
+    shards: &[SaleKeys],
+) -> redis::RedisResult<bool> {
+    match census(conn, sale, shards).await {
+        Ok(count) => Ok(count.total() <= 0),
+        Err(LedgerError::Redis(e)) => Err(e),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Products this instance knows are sold out.
@@ -68,6 +86,11 @@ impl SoldOut {
             .collect()
     }
 
+    fn is_marked(&self, product: &ProductId) -> bool {
+        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
+        marks.contains_key(product)
+    }
+
     fn forget(&self, product: &ProductId) {
         let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
         marks.remove(product);
@@ -86,21 +109,39 @@ impl SoldOut {
     pub async fn refresh(&self, conn: &mut Conn, keys: &Keyspace) -> redis::RedisResult<()> {
         for (product, loaded) in self.marked() {
             let sale = keys.sale(&product);
-            let record = SaleRecord::read(conn, &sale).await?;
-            let Some(released) = record
-                .filter(|r| r.state == SaleState::Open && r.remaining <= 0)
-                .map(|r| r.released)
-            else {
-                self.forget(&product);
-                continue;
+            let groups = match Layout::read(conn, &sale).await? {
+                Layout::Single => vec![sale],
+                Layout::Sharded(shards) => {
+                    if !sharded_sold_out(conn, &sale, &shards.keys(keys, &product)).await? {
+                        self.forget(&product);
+                        continue;
+                    }
+                    shards.keys(keys, &product)
+                }
             };
-            if loaded != Some(released) {
-                let buyers: Vec<String> = redis::cmd("HKEYS")
-                    .arg(sale.bought())
+            let mut released = 0;
+            for group in &groups {
+                let record = SaleRecord::read(conn, group).await?;
+                match record.filter(|r| r.state == SaleState::Open && r.remaining <= 0) {
+                    Some(r) => released += r.released,
+                    None => {
+                        self.forget(&product);
+                        break;
+                    }
+                }
+            }
+            if !self.is_marked(&product) || loaded == Some(released) {
+                continue;
+            }
+            let mut buyers = HashSet::new();
+            for group in &groups {
+                let some: Vec<String> = redis::cmd("HKEYS")
+                    .arg(group.bought())
                     .query_async(conn)
                     .await?;
-                self.set_buyers(&product, buyers.into_iter().collect(), released);
+                buyers.extend(some);
             }
+            self.set_buyers(&product, buyers, released);
         }
         Ok(())
     }

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use shared::keys::Keyspace;
+use shared::OrderPlaced;
+use shared::keys::{Keyspace, SaleKeys};
 use shared::status::OrderState;
-use shared::{OrderPlaced, ProductId};
 use stores::Replicas;
 use stores::records::OrderStatusRecord;
 use stores::redis::Conn;
@@ -174,13 +174,18 @@ impl Handoff {
         }
     }
 
+    /// The deployment's keyspace.
+    pub fn keys(&self) -> &Keyspace {
+        &self.inner.keys
+    }
+
     /// What confirms an accepted order's entry: the entry marked done, the stored answer
     /// replayable, the status record for `GET /order` written (batched with the other
     /// orders acknowledged meanwhile by the [`Confirmer`]). A failed confirmation is
     /// logged, not returned: Kafka already has the order, and an entry left pending is
     /// only republished, a no-op for the worker.
-    pub fn placed(&self, event: &OrderPlaced, entry_id: &str) -> Confirmation {
-        let sale = self.inner.keys.sale(&event.product_id);
+    /// `sale` holds the entry: the product's keys, or the shard's that accepted it.
+    pub fn placed(&self, sale: &SaleKeys, event: &OrderPlaced, entry_id: &str) -> Confirmation {
         Confirmation {
             outbox: sale.outbox(),
             idem: sale.idempotency(event.user_id.as_str(), event.idempotency_key.as_str()),
@@ -195,13 +200,8 @@ impl Handoff {
     /// What confirms an ended reservation's entry: the entry marked done (the
     /// reservation record stands in for the idempotency record; its placement entry
     /// never matches, so nothing else changes).
-    pub fn transitioned(
-        &self,
-        product: &ProductId,
-        order_id: Uuid,
-        entry_id: &str,
-    ) -> Confirmation {
-        let sale = self.inner.keys.sale(product);
+    /// `sale` holds the entry and the reservation (the product's keys, or a shard's).
+    pub fn transitioned(&self, sale: &SaleKeys, order_id: Uuid, entry_id: &str) -> Confirmation {
         Confirmation {
             outbox: sale.outbox(),
             idem: sale.reservation(&order_id.to_string()),

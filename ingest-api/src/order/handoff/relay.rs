@@ -6,15 +6,18 @@
 //! entries are on the required Redis replicas (a `WAIT` pipelined with the claim,
 //! [`stores::Replicas`]), republishes them through the same [`Handoff::publish`] an
 //! acceptance takes. A duplicate publish is harmless: the worker's write is keyed by the
-//! order id.
+//! order id. A sharded sale has an outbox per shard; the relay walks each, and finishes
+//! the sale's transfers between pool and shards that a failure cut short.
 
 use std::time::Duration;
 
 use redis::Value;
+use shared::keys::SaleKeys;
 use shared::{OrderEvent, ProductId};
 use stores::records::{OutboxEntry, outbox};
 use stores::redis::Conn;
 use stores::reply::{items, text};
+use stores::shards::{Layout, Shards, ledger};
 use tokio::sync::watch;
 
 use super::publish::Handoff;
@@ -23,6 +26,9 @@ use super::publish::Handoff;
 const PAGES: usize = 16;
 /// Entries per claim.
 const PAGE: usize = 256;
+/// How old an open transfer of a sharded sale must be before the relay finishes it: far
+/// past a step's `WAIT`, so the transfer's own caller has given up on it.
+const STALE_TRANSFER: Duration = Duration::from_secs(5);
 
 impl Handoff {
     /// Republishes outbox entries that stayed pending longer than `min_idle`, until
@@ -64,28 +70,51 @@ impl Handoff {
             let Ok(product) = ProductId::parse(product) else {
                 continue;
             };
-            match self
-                .relay_product(&mut conn, &product, consumer, min_idle)
-                .await
-            {
-                Ok(n) => relayed += n,
-                Err(e) => tracing::warn!(error = %e, %product, "relay pass failed for one product"),
+            let layout = Layout::read(&mut conn, &inner.keys.sale(&product)).await?;
+            for group in layout.groups(&inner.keys, &product) {
+                match self
+                    .relay_group(&mut conn, &group, consumer, min_idle)
+                    .await
+                {
+                    Ok(n) => relayed += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %product, "relay pass failed for one product");
+                    }
+                }
+                backlog += pending(&mut conn, &group.outbox()).await?;
             }
-            backlog += pending(&mut conn, &inner.keys.sale(&product).outbox()).await?;
+            if let Some(shards) = layout.shards() {
+                self.finish_transfers(&mut conn, &product, shards).await;
+            }
         }
         inner.metrics.set_handoff_backlog(backlog);
         Ok(relayed)
     }
 
-    /// Claims and republishes one product's stale entries, page by page.
-    async fn relay_product(
+    /// Finishes a sharded sale's transfers that a failure cut short (taken at least
+    /// [`STALE_TRANSFER`] ago, so never one whose steps are still under way).
+    async fn finish_transfers(&self, conn: &mut Conn, product: &ProductId, shards: &Shards) {
+        let sale = self.inner.keys.sale(product);
+        let all = shards.keys(&self.inner.keys, product);
+        match ledger::recover(conn, &self.inner.replicas, (&sale, &all), STALE_TRANSFER).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(%product, finished = n, "finished transfers cut short"),
+            Err(e) => {
+                tracing::warn!(error = %e, %product, "could not finish transfers; will retry")
+            }
+        }
+    }
+
+    /// Claims and republishes the stale entries of one outbox (a product's, or a
+    /// shard's), page by page.
+    async fn relay_group(
         &self,
         conn: &mut Conn,
-        product: &ProductId,
+        group: &SaleKeys,
         consumer: &str,
         min_idle: Duration,
     ) -> redis::RedisResult<usize> {
-        let outbox = self.inner.keys.sale(product).outbox();
+        let outbox = group.outbox();
         let mut cursor = "0-0".to_owned();
         let mut relayed = 0;
         for _ in 0..PAGES {
@@ -96,7 +125,7 @@ impl Handoff {
                 break;
             };
             for entry in entries {
-                relayed += usize::from(self.republish(&outbox, entry).await);
+                relayed += usize::from(self.republish(group, entry).await);
             }
             match next {
                 Some(c) if c != "0-0" => cursor = c,
@@ -144,8 +173,9 @@ impl Handoff {
         Ok(Some((text(parts.first()), entries)))
     }
 
-    /// Publishes one claimed entry again; whether it reached Kafka.
-    async fn republish(&self, outbox: &str, entry: OutboxEntry) -> bool {
+    /// Publishes one claimed entry of `group`'s outbox again; whether it reached Kafka.
+    async fn republish(&self, group: &SaleKeys, entry: OutboxEntry) -> bool {
+        let outbox = group.outbox();
         let entry_id = entry.id;
         let Some((payload, Ok(event))) = entry
             .event
@@ -158,8 +188,8 @@ impl Handoff {
             return false;
         };
         let confirmation = match &event {
-            OrderEvent::Placed(e) => self.placed(e, &entry_id),
-            OrderEvent::Transitioned(e) => self.transitioned(&e.product_id, e.order_id, &entry_id),
+            OrderEvent::Placed(e) => self.placed(group, e, &entry_id),
+            OrderEvent::Transitioned(e) => self.transitioned(group, e.order_id, &entry_id),
         };
         let order_id = event.order_id();
         match self.publish(order_id, payload, confirmation).await {

@@ -9,12 +9,13 @@
 //! handed to Kafka, and if that fails the relay republishes it from the outbox. Every answer is a state, so a repeat — the same cancel, a redelivered
 //! webhook — gets the same answer.
 
-use shared::keys::Keyspace;
+use shared::keys::{Keyspace, SaleKeys};
 use shared::reservation::ENDED_RETENTION_SECS;
 use shared::{ProductId, ReservationState, UserId};
 use stores::records::order_status::field;
 use stores::redis::Conn;
 use stores::reservations::{self, Move, Transition};
+use stores::shards::Layout;
 use stores::{NotReplicated, Replicas};
 use uuid::Uuid;
 
@@ -97,8 +98,9 @@ impl Reservations {
         if buyer.is_some_and(|b| user.as_deref() != Some(b.as_str())) {
             return Err(EndRefusal::NotFound);
         }
+        let keys = self.home(&mut conn, &product, user.as_deref()).await?;
         let (moved, replicated) = self
-            .decide(&mut conn, &product, order_id, to, reason)
+            .decide(&mut conn, (&product, &keys), order_id, to, reason)
             .await?;
         tracing::debug!(%order_id, ?moved, "transition.lua answered");
         // Every answer below is a state a failover must not undo: the move itself, or a
@@ -118,7 +120,7 @@ impl Reservations {
                 ..
             } => {
                 self.metrics.transition(state);
-                self.publish(&product, order_id, &entry_id, &event).await;
+                self.publish(&keys, order_id, &entry_id, &event).await;
                 if state == to {
                     Ok(state)
                 } else {
@@ -135,22 +137,40 @@ impl Reservations {
         }
     }
 
-    /// One call of `lua/transition.lua` and, pipelined with it on the same connection, a
-    /// `WAIT` for the required replicas: what the script decided, and whether the
-    /// replicas hold it.
-    pub async fn decide(
+    /// The keys holding `user`'s reservations of `product`: the product's, or on a
+    /// sharded sale the user's home shard's.
+    async fn home(
         &self,
         conn: &mut Conn,
         product: &ProductId,
+        user: Option<&str>,
+    ) -> Result<SaleKeys, EndRefusal> {
+        let layout = Layout::read(conn, &self.keys.sale(product))
+            .await
+            .map_err(|e| EndRefusal::Unavailable(e.to_string()))?;
+        match user.map(UserId::parse) {
+            Some(Ok(user)) => Ok(layout.home(&self.keys, product, &user)),
+            _ if layout.shards().is_none() => Ok(self.keys.sale(product)),
+            _ => Err(EndRefusal::NotFound),
+        }
+    }
+
+    /// One call of `lua/transition.lua` and, pipelined with it on the same connection, a
+    /// `WAIT` for the required replicas: what the script decided, and whether the
+    /// replicas hold it.
+    /// `keys` hold the reservation: the product's, or the buyer's home shard's.
+    pub async fn decide(
+        &self,
+        conn: &mut Conn,
+        (product, keys): (&ProductId, &SaleKeys),
         order_id: Uuid,
         to: ReservationState,
         reason: &str,
     ) -> Result<(Transition, Result<(), NotReplicated>), EndRefusal> {
         let unavailable = |e: &dyn std::fmt::Display| EndRefusal::Unavailable(e.to_string());
         let id = order_id.to_string();
-        let keys = self.keys.sale(product);
         let wanted = Move {
-            keys: &keys,
+            keys,
             product: product.as_str(),
             order_id: &id,
             to,
@@ -168,8 +188,8 @@ impl Reservations {
 
     /// Hands a move the replicas hold to Kafka; a failed publish is left to the relay,
     /// which republishes the entry from the outbox.
-    pub async fn publish(&self, product: &ProductId, order_id: Uuid, entry_id: &str, event: &str) {
-        let confirmation = self.handoff.transitioned(product, order_id, entry_id);
+    pub async fn publish(&self, keys: &SaleKeys, order_id: Uuid, entry_id: &str, event: &str) {
+        let confirmation = self.handoff.transitioned(keys, order_id, entry_id);
         if let Err(e) = self.handoff.publish(order_id, event, confirmation).await {
             tracing::warn!(error = %e, %order_id, "move not published; the relay will publish it");
         }

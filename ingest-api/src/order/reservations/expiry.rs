@@ -13,10 +13,11 @@
 
 use std::time::Duration;
 
-use shared::keys::Keyspace;
+use shared::keys::{Keyspace, SaleKeys};
 use shared::{ProductId, ReservationState};
 use stores::redis::Conn;
 use stores::reservations::Transition;
+use stores::shards::Layout;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -76,23 +77,32 @@ impl Sweeper {
             let Ok(product) = ProductId::parse(product) else {
                 continue;
             };
-            match self.sweep_product(&mut conn, &product, holder).await {
-                Ok(n) => expired += n,
-                Err(e) => tracing::warn!(error = %e, %product, "expiry failed for one product"),
+            let groups = match Layout::read(&mut conn, &self.keys.sale(&product)).await {
+                Ok(layout) => layout.groups(&self.keys, &product),
+                Err(e) => {
+                    tracing::warn!(error = %e, %product, "expiry failed for one product");
+                    continue;
+                }
+            };
+            for group in groups {
+                match self.sweep_group(&mut conn, &product, &group, holder).await {
+                    Ok(n) => expired += n,
+                    Err(e) => tracing::warn!(error = %e, %product, "expiry failed for one product"),
+                }
             }
         }
         Ok(expired)
     }
 
-    /// Expires one product's due reservations, earliest first, if this instance holds
-    /// the product's lease.
-    async fn sweep_product(
+    /// Expires the due reservations of one group of a product's keys (the product's, or
+    /// one shard's), earliest first, if this instance holds the group's lease.
+    async fn sweep_group(
         &self,
         conn: &mut Conn,
         product: &ProductId,
+        keys: &SaleKeys,
         holder: &str,
     ) -> redis::RedisResult<usize> {
-        let keys = self.keys.sale(product);
         // The lease outlives a pass a little, so instances take turns rather than race.
         let ttl = PERIOD.as_millis() as u64 * 2;
         if !stores::lease::hold(conn, &keys.sweeper_lease(), holder, ttl).await? {
@@ -109,7 +119,7 @@ impl Sweeper {
             let Ok(order_id) = Uuid::parse_str(&order) else {
                 continue;
             };
-            match self.expire(conn, product, order_id).await {
+            match self.expire(conn, (product, keys), order_id).await {
                 Swept::Expired => expired += 1,
                 Swept::Skipped => {}
                 Swept::Stop => break,
@@ -119,10 +129,21 @@ impl Sweeper {
     }
 
     /// Asks `lua/transition.lua` to expire one reservation and hands the move off.
-    async fn expire(&self, conn: &mut Conn, product: &ProductId, order_id: Uuid) -> Swept {
+    async fn expire(
+        &self,
+        conn: &mut Conn,
+        (product, keys): (&ProductId, &SaleKeys),
+        order_id: Uuid,
+    ) -> Swept {
         let decided = self
             .reservations
-            .decide(conn, product, order_id, ReservationState::Expired, "expiry")
+            .decide(
+                conn,
+                (product, keys),
+                order_id,
+                ReservationState::Expired,
+                "expiry",
+            )
             .await;
         match decided {
             Ok((
@@ -135,7 +156,7 @@ impl Sweeper {
                 // Short of replicas, the relay publishes it once they have it.
                 if replicated.is_ok() {
                     self.reservations
-                        .publish(product, order_id, &entry_id, &event)
+                        .publish(keys, order_id, &entry_id, &event)
                         .await;
                 }
                 Swept::Expired
@@ -147,7 +168,7 @@ impl Sweeper {
             // Ended otherwise meanwhile, or its record is gone: not ours to expire.
             Ok((Transition::Same(_) | Transition::NotReserved(_) | Transition::NotFound, _)) => {
                 let _: redis::RedisResult<i64> = redis::cmd("ZREM")
-                    .arg(self.keys.sale(product).deadlines())
+                    .arg(keys.deadlines())
                     .arg(order_id.to_string())
                     .query_async(conn)
                     .await;

@@ -1,4 +1,10 @@
-//! Sales: open one, and read its state across Redis and PostgreSQL.
+//! Sales: open one (unsharded, or spread over shards: [`shards`]), and read its state
+//! across Redis and PostgreSQL.
+
+pub mod shards;
+mod status;
+
+pub use status::{SaleStatus, ShardStatus, status};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -7,7 +13,6 @@ use serde::Serialize;
 use shared::ProductId;
 use shared::keys::Keyspace;
 use shared::sale::SaleState;
-use stores::records::SaleRecord;
 use stores::records::sale::field as sale_field;
 use tokio_postgres::Client;
 
@@ -15,7 +20,10 @@ use crate::OpsError;
 use crate::guard::Limits;
 
 static SALE_OPEN: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/sale_open.lua")));
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../../lua/sale_open.lua")));
+
+/// The most shards a sale may have (`CHECK` in `sql/V4__shards.sql`).
+pub const MAX_SHARDS: u32 = 64;
 
 /// The longest payment window a sale may have: 30 days.
 pub const MAX_PAYMENT_WINDOW_MS: u64 = 30 * 24 * 3600 * 1000;
@@ -38,16 +46,18 @@ pub struct NewSale {
     /// How long an accepted order stays reserved unpaid before it expires and its units
     /// go back on sale (None = never).
     pub payment_window: Option<Duration>,
+    /// Shards its stock is spread over (1 = unsharded: the product's own keys).
+    pub shards: u32,
 }
 
 impl NewSale {
     /// The payment window in ms, 0 for none (at most [`MAX_PAYMENT_WINDOW_MS`]).
-    fn payment_window_ms(&self) -> u64 {
+    pub(crate) fn payment_window_ms(&self) -> u64 {
         self.payment_window.map_or(0, |w| w.as_millis() as u64)
     }
 }
 
-fn ms(t: Option<SystemTime>) -> u64 {
+pub(crate) fn ms(t: Option<SystemTime>) -> u64 {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
@@ -69,7 +79,7 @@ pub enum OpenOutcome {
 /// refused.
 pub async fn open(
     pg: &Client,
-    redis: &mut impl ConnectionLike,
+    redis: &mut stores::redis::Conn,
     keys: &Keyspace,
     sale: &NewSale,
 ) -> Result<OpenOutcome, OpsError> {
@@ -77,8 +87,8 @@ pub async fn open(
     let inserted = pg
         .execute(
             "INSERT INTO sales (product_id, stock, per_user_limit, starts_at, ends_at, \
-                                payment_window_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (product_id) DO NOTHING",
+                                payment_window_ms, shards) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (product_id) DO NOTHING",
             &[
                 &sale.product.as_str(),
                 &row.stock,
@@ -86,13 +96,19 @@ pub async fn open(
                 &sale.starts_at,
                 &sale.ends_at,
                 &row.payment_window_ms,
+                &row.shards,
             ],
         )
         .await?;
     if inserted == 0 {
         same_sale(pg, redis, keys, sale, row.stock).await?;
     }
-    let created = open_in_redis(redis, keys, sale, sale.stock, SaleState::Open.as_str()).await?;
+    let open = SaleState::Open.as_str();
+    let created = if sale.shards > 1 {
+        shards::open_sharded(redis, keys, sale, sale.stock, open).await?
+    } else {
+        open_in_redis(redis, keys, sale, sale.stock, open).await?
+    };
     Ok(if inserted == 1 || created {
         OpenOutcome::Created
     } else {
@@ -105,6 +121,7 @@ struct SaleRow {
     stock: i32,
     per_user: i32,
     payment_window_ms: i64,
+    shards: i32,
 }
 
 impl SaleRow {
@@ -121,7 +138,13 @@ impl SaleRow {
                 "--payment-window is too long (at most 30 days)".into(),
             ));
         }
+        if !(1..=MAX_SHARDS).contains(&sale.shards) {
+            return Err(OpsError::Invalid(format!(
+                "--shards must be 1 to {MAX_SHARDS}"
+            )));
+        }
         Ok(Self {
+            shards: sale.shards as i32,
             stock: i32::try_from(sale.stock)
                 .map_err(|_| OpsError::Invalid("--stock is too large".into()))?,
             per_user: i32::try_from(sale.per_user)
@@ -143,11 +166,17 @@ async fn same_sale(
 ) -> Result<(), OpsError> {
     let row = pg
         .query_one(
-            "SELECT stock, sold FROM sales WHERE product_id = $1",
+            "SELECT stock, sold, shards FROM sales WHERE product_id = $1",
             &[&sale.product.as_str()],
         )
         .await?;
-    let (old_stock, sold): (i32, i32) = (row.get(0), row.get(1));
+    let (old_stock, sold, shards): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
+    if shards != sale.shards as i32 {
+        return Err(OpsError::Conflict(format!(
+            "a sale for {} already exists with {shards} shard(s); see `flashctl sale status`",
+            sale.product
+        )));
+    }
     if old_stock != stock {
         return Err(OpsError::Conflict(format!(
             "a sale for {} already exists with stock {old_stock}; see `flashctl sale status`",
@@ -181,7 +210,8 @@ pub async fn open_in_redis(
         .arg(ms(sale.starts_at))
         .arg(ms(sale.ends_at))
         .arg(remaining)
-        .arg(state);
+        .arg(state)
+        .arg(sale_field::REMAINING);
     for (field, value) in sale.limits.fields() {
         open.arg(field).arg(value);
     }
@@ -225,7 +255,7 @@ pub async fn set_state(
 }
 
 /// Adds the product to the registry of sales (what the relay and global blocks walk).
-async fn register(
+pub(crate) async fn register(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
     product: &ProductId,
@@ -236,122 +266,6 @@ async fn register(
         .exec_async(redis)
         .await?;
     Ok(())
-}
-
-/// A sale as Redis and PostgreSQL see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SaleStatus {
-    /// The product.
-    pub product: String,
-    /// Redis state (`open`, `halted`, `closed`), or `missing` when Redis lost it.
-    pub state: String,
-    /// Units on sale (PostgreSQL).
-    pub stock: i64,
-    /// Per-user cap (0 = none).
-    pub per_user: i64,
-    /// Units not yet taken, per Redis.
-    pub redis_remaining: Option<i64>,
-    /// Units of cancelled or expired orders on their way back on sale (returned in
-    /// Redis, released once PostgreSQL has the return).
-    pub returning: i64,
-    /// Units held by live orders in Redis (`stock - remaining - returning`).
-    pub taken: Option<i64>,
-    /// Units persisted (`sales.sold`).
-    pub persisted: i64,
-    /// Rows in `orders`.
-    pub orders: i64,
-    /// Persisted units of orders still reserved (accepted, not yet paid).
-    pub reserved: i64,
-    /// Persisted units of paid orders.
-    pub paid: i64,
-    /// Persisted units of cancelled or expired orders, back on sale (not in `persisted`).
-    pub returned: i64,
-    /// Outbox entries not yet confirmed by Kafka (accepted orders and ended reservations).
-    pub pending_handoff: i64,
-    /// Taken but not yet persisted: in the outbox, in Kafka, or in the worker's hands.
-    pub in_transit: Option<i64>,
-}
-
-impl SaleStatus {
-    /// A few lines for a terminal.
-    pub fn human(&self) -> String {
-        let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
-        format!(
-            "product          {}\nstate            {}\nstock            {}\nper-user cap     {}\n\
-             redis remaining  {}\ntaken            {}\npersisted        {} ({} orders)\n\
-             reserved / paid  {} / {} (returned {}, {} on their way back)\n\
-             pending handoff  {}\nin transit       {}",
-            self.product,
-            self.state,
-            self.stock,
-            if self.per_user == 0 {
-                "none".to_owned()
-            } else {
-                self.per_user.to_string()
-            },
-            opt(self.redis_remaining),
-            opt(self.taken),
-            self.persisted,
-            self.orders,
-            self.reserved,
-            self.paid,
-            self.returned,
-            self.returning,
-            self.pending_handoff,
-            opt(self.in_transit),
-        )
-    }
-}
-
-/// Reads a sale from both stores.
-pub async fn status(
-    pg: &Client,
-    redis: &mut impl ConnectionLike,
-    keys: &Keyspace,
-    product: &ProductId,
-) -> Result<SaleStatus, OpsError> {
-    let row = pg
-        .query_opt(
-            "SELECT s.stock, s.sold, s.per_user_limit, count(o.order_id), \
-                    coalesce(sum(o.quantity) FILTER (WHERE o.state = 'reserved'), 0)::int8, \
-                    coalesce(sum(o.quantity) FILTER (WHERE o.state = 'paid'), 0)::int8, \
-                    coalesce(sum(o.quantity) FILTER (WHERE o.state IN ('cancelled', 'expired')), 0)::int8 \
-             FROM sales s LEFT JOIN orders o ON o.product_id = s.product_id \
-             WHERE s.product_id = $1 GROUP BY s.product_id",
-            &[&product.as_str()],
-        )
-        .await?
-        .ok_or_else(|| OpsError::NotFound(format!("no sale for product {product}")))?;
-    let (stock, sold, per_user, orders): (i32, i32, i32, i64) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    let sk = keys.sale(product);
-    let record = SaleRecord::read(redis, &sk).await?;
-    let (state, remaining) = match &record {
-        Some(r) => (r.state.as_str().to_owned(), Some(r.remaining)),
-        None => ("missing".to_owned(), None),
-    };
-    let returning = record.as_ref().map_or(0, |r| r.returning);
-    let pending: i64 = redis::cmd("XLEN")
-        .arg(sk.outbox())
-        .query_async(redis)
-        .await?;
-    let taken = remaining.map(|r| i64::from(stock) - r - returning);
-    Ok(SaleStatus {
-        product: product.to_string(),
-        state,
-        stock: stock.into(),
-        per_user: per_user.into(),
-        redis_remaining: remaining,
-        returning,
-        taken,
-        persisted: sold.into(),
-        orders,
-        reserved: row.get(4),
-        paid: row.get(5),
-        returned: row.get(6),
-        pending_handoff: pending,
-        in_transit: taken.map(|t| t - i64::from(sold)),
-    })
 }
 
 /// Parses a time given as RFC 3339 (`2026-11-22T18:00:00Z`) or Unix milliseconds.

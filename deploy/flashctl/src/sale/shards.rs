@@ -1,0 +1,168 @@
+//! The Redis side of a sharded sale (`sale open --shards N`, N ≥ 2): placement on N
+//! masters, the shards' hashes, the product's pool and layout, and a first refill of
+//! every shard.
+//!
+//! Each shard's hash is a copy of the sale's settings with its own `remaining` (0 until
+//! its first refill). The global rate limit is split evenly: each shard admits 1/N of
+//! it (its emission interval × N). Per-IP and per-fingerprint limits are each shard's
+//! own, so a network or device whose users spread over the shards gets up to N times its
+//! limit; the per-user limit and cap stay exact (a user has one home shard).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shared::keys::{Keyspace, SaleKeys, Scope};
+use stores::Replicas;
+use stores::records::sale::field as sale_field;
+use stores::redis::Conn;
+use stores::shards::layout::field as layout_field;
+use stores::shards::{Layout, ledger, place, slot_map};
+
+use super::{NewSale, SALE_OPEN, ms, register};
+use crate::OpsError;
+
+/// The most units one refill moves to a shard (fewer as the pool empties).
+pub const CHUNK: u32 = 100;
+
+/// `(field, value)` pairs of the sale's limits and payment window, with the global
+/// limit's interval multiplied by `split` (1 on the product's own hash).
+fn settings(sale: &NewSale, split: u32) -> Vec<(String, u64)> {
+    let global = Scope::Global.interval_field();
+    let mut pairs: Vec<(String, u64)> = sale
+        .limits
+        .fields()
+        .into_iter()
+        .map(|(f, v)| {
+            let v = if f == global { v * u64::from(split) } else { v };
+            (f, v)
+        })
+        .collect();
+    if sale.payment_window_ms() > 0 {
+        pairs.push((
+            sale_field::PAYMENT_WINDOW_MS.into(),
+            sale.payment_window_ms(),
+        ));
+    }
+    pairs
+}
+
+/// One `lua/sale_open.lua` call: `units` in `field`, then `pairs`.
+async fn create(
+    redis: &mut Conn,
+    keys: &SaleKeys,
+    sale: &NewSale,
+    (units, field, state): (u32, &str, &str),
+    pairs: &[(String, String)],
+) -> Result<bool, OpsError> {
+    let stock = if field == ledger::POOL { sale.stock } else { 0 };
+    let mut open = SALE_OPEN.prepare_invoke();
+    open.key(keys.sale())
+        .key(keys.outbox())
+        .arg(stock)
+        .arg(sale.per_user)
+        .arg(ms(sale.starts_at))
+        .arg(ms(sale.ends_at))
+        .arg(units)
+        .arg(state)
+        .arg(field);
+    for (f, v) in pairs {
+        open.arg(f).arg(v);
+    }
+    let created: i64 = open.invoke_async(redis).await?;
+    Ok(created == 1)
+}
+
+/// Creates a sharded sale's Redis side with `units` in the pool; `false` if the sale
+/// exists already (with another number of shards: refused). The shards come first and
+/// the product's hash last, so whoever finds the product's layout finds its shards; then
+/// each shard gets a first chunk.
+pub async fn open_sharded(
+    redis: &mut Conn,
+    keys: &Keyspace,
+    sale: &NewSale,
+    units: u32,
+    state: &str,
+) -> Result<bool, OpsError> {
+    let product_keys = keys.sale(&sale.product);
+    if super::exists_in_redis(redis, keys, &sale.product).await? {
+        let same = Layout::read(redis, &product_keys)
+            .await?
+            .shards()
+            .is_some_and(|s| s.count() == sale.shards);
+        if same {
+            return Ok(false);
+        }
+        return Err(OpsError::Conflict(format!(
+            "a sale for {} already exists with another layout; see `flashctl sale status`",
+            sale.product
+        )));
+    }
+    let map = slot_map(redis).await?;
+    let salts = place(keys, &sale.product, sale.shards, map.as_ref())
+        .map_err(|e| OpsError::Invalid(format!("--shards {}: {e}", sale.shards)))?;
+    let text = |pairs: Vec<(String, u64)>| -> Vec<(String, String)> {
+        pairs.into_iter().map(|(f, v)| (f, v.to_string())).collect()
+    };
+    let shard_settings = text(settings(sale, sale.shards));
+    for (index, &salt) in (0u32..).zip(&salts) {
+        let shard = keys.shard(&sale.product, index, salt);
+        create(
+            redis,
+            &shard,
+            sale,
+            (0, ledger::REMAINING, state),
+            &shard_settings,
+        )
+        .await?;
+    }
+    let epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut product_settings = text(settings(sale, 1));
+    product_settings.extend([
+        (layout_field::SHARDS.to_owned(), sale.shards.to_string()),
+        (layout_field::SALTS.to_owned(), join(&salts)),
+        (layout_field::EPOCH.to_owned(), epoch.to_string()),
+        (layout_field::CHUNK.to_owned(), CHUNK.to_string()),
+    ]);
+    let created = create(
+        redis,
+        &product_keys,
+        sale,
+        (units, ledger::POOL, state),
+        &product_settings,
+    )
+    .await?;
+    register(redis, keys, &sale.product).await?;
+    if created {
+        first_refills(redis, &product_keys, keys, sale, &salts, units).await?;
+    }
+    Ok(created)
+}
+
+fn join(salts: &[u32]) -> String {
+    salts
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A first chunk for every shard, so the opening second does not start with refills.
+async fn first_refills(
+    redis: &mut Conn,
+    product_keys: &SaleKeys,
+    keys: &Keyspace,
+    sale: &NewSale,
+    salts: &[u32],
+    units: u32,
+) -> Result<(), OpsError> {
+    let replicas = Replicas::new(None, std::time::Duration::from_millis(500));
+    let want = ledger::chunk(i64::from(units), sale.shards, i64::from(CHUNK));
+    for (index, &salt) in (0u32..).zip(salts) {
+        let shard = keys.shard(&sale.product, index, salt);
+        ledger::refill(redis, &replicas, product_keys, &shard, index, want)
+            .await
+            .map_err(|e| OpsError::Other(e.into()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Keeping a sharded sale's shards stocked (`flashctl sale open --shards N`).
+//!
+//! An order goes to its user's home shard. A shard that runs low (below a quarter of a
+//! chunk) is refilled from the pool in the background; one that cannot serve an order
+//! is refilled at once and the order decided again. When the pool is empty, the units
+//! still on other shards are swept back to the pool (as many as the order lacks) and on
+//! to this one. Only when the census finds no unit anywhere — pool, shards, transfers —
+//! is the answer `SOLD_OUT` with nothing left, the mark of the sold-out fast path. Every
+//! move goes through `stores::shards::ledger`, so it can neither lose nor double a unit;
+//! a move cut short is finished by the relay's pass (`stores::shards::ledger::recover`).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shared::ProductId;
+use shared::keys::{Keyspace, SaleKeys};
+use stores::Replicas;
+use stores::redis::Conn;
+use stores::shards::Shards;
+use stores::shards::census::census;
+use stores::shards::ledger::{self, LedgerError};
+
+/// What a restock of one shard came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restocked {
+    /// Units reached the shard: decide again.
+    Moved,
+    /// Another refill of this shard, or units in transit, are under way: decide again
+    /// shortly.
+    Busy,
+    /// Fewer units than asked for are left in the whole sale (`left`, 0: sold out).
+    Short {
+        /// Units anywhere in the sale.
+        left: i64,
+    },
+}
+
+/// Moves units to the shards that sell them.
+#[derive(Clone)]
+pub struct Restock {
+    keys: Keyspace,
+    replicas: Replicas,
+    /// Shards (by their sale key) with a background refill running in this instance.
+    refilling: Arc<Mutex<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for Restock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restock").finish_non_exhaustive()
+    }
+}
+
+/// A pause before deciding again after [`Restocked::Busy`].
+pub const BUSY_PAUSE: Duration = Duration::from_millis(5);
+
+impl Restock {
+    /// Restocks the shards of `keys`' sales, each move promised on `replicas`.
+    pub fn new(keys: Keyspace, replicas: Replicas) -> Self {
+        Self {
+            keys,
+            replicas,
+            refilling: Arc::default(),
+        }
+    }
+
+    /// Gets at least `need` units to shard `index` (keys `shard`) now, if the sale has
+    /// them anywhere.
+    pub async fn now(
+        &self,
+        conn: &mut Conn,
+        product: &ProductId,
+        shards: &Shards,
+        (index, shard): (u32, &SaleKeys),
+        need: i64,
+    ) -> Result<Restocked, LedgerError> {
+        let sale = self.keys.sale(product);
+        if self
+            .refill(conn, &sale, shards, (index, shard), need)
+            .await?
+            > 0
+        {
+            return Ok(Restocked::Moved);
+        }
+        let all = shards.keys(&self.keys, product);
+        let count = census(conn, &sale, &all).await?;
+        if count.pool > 0 {
+            // The pool had units after all (returned, or swept meanwhile): a busy refill.
+            return Ok(Restocked::Busy);
+        }
+        let own = count.shards.get(index as usize).copied().unwrap_or(0);
+        let total = count.total();
+        if total < need {
+            return Ok(Restocked::Short { left: total });
+        }
+        let mut lacking = need - own;
+        for (j, other) in all.iter().enumerate() {
+            let there = count.shards[j];
+            if j == index as usize || there <= 0 || lacking <= 0 {
+                continue;
+            }
+            let swept =
+                ledger::sweep(conn, &self.replicas, &sale, other, there.min(lacking)).await?;
+            lacking -= swept;
+        }
+        let moved = self
+            .refill(conn, &sale, shards, (index, shard), need)
+            .await?;
+        Ok(if moved > 0 {
+            Restocked::Moved
+        } else {
+            Restocked::Busy
+        })
+    }
+
+    /// One refill of shard `index` from the pool: a chunk, and at least `need` units.
+    async fn refill(
+        &self,
+        conn: &mut Conn,
+        sale: &SaleKeys,
+        shards: &Shards,
+        (index, shard): (u32, &SaleKeys),
+        need: i64,
+    ) -> Result<i64, LedgerError> {
+        let pool: Option<i64> = redis::cmd("HGET")
+            .arg(sale.sale())
+            .arg(ledger::POOL)
+            .query_async(conn)
+            .await?;
+        let pool = pool.unwrap_or(0);
+        if pool <= 0 {
+            return Ok(0);
+        }
+        let want = ledger::chunk(pool, shards.count(), shards.chunk).max(need);
+        ledger::refill(conn, &self.replicas, sale, shard, index, want).await
+    }
+
+    /// Refills shard `index` in the background, unless this instance is already at it.
+    pub fn soon(&self, conn: &Conn, product: &ProductId, shards: &Shards, index: u32) {
+        let shard = self
+            .keys
+            .shard(product, index, shards.salts[index as usize]);
+        let key = shard.sale();
+        {
+            let mut running = self.refilling.lock().unwrap_or_else(|p| p.into_inner());
+            if !running.insert(key.clone()) {
+                return;
+            }
+        }
+        let (this, mut conn, shards) = (self.clone(), conn.clone(), shards.clone());
+        let sale = self.keys.sale(product);
+        tokio::spawn(async move {
+            if let Err(e) = this
+                .refill(&mut conn, &sale, &shards, (index, &shard), 1)
+                .await
+            {
+                tracing::warn!(error = %e, shard = %key, "background refill failed; the recoverer finishes it");
+            }
+            let mut running = this.refilling.lock().unwrap_or_else(|p| p.into_inner());
+            running.remove(&key);
+        });
+    }
+}
