@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod bench;
 pub mod burst;
+pub mod census;
 pub mod clients;
 pub mod engine;
 pub mod measure;

@@ -9,6 +9,7 @@
 //! stock = 400
 //! per_user = 1
 //! limits = { ip = "10/s:20", fingerprint = "5/s:10", user = "2/s:5", global = "5000/s:10000" }
+//! shards = 3              # optional: the stock spread over 3 shards (default 1)
 //!
 //! [crowd]
 //! users = 20000
@@ -80,6 +81,14 @@ pub struct Sale {
     /// (`flashctl sale open --payment-window`); absent: reservations never expire.
     #[serde(default, with = "humantime_serde::option")]
     pub payment_window: Option<Duration>,
+    /// Shards the stock is spread over (`flashctl sale open --shards`; on a Redis Cluster
+    /// each on a master of its own); absent: 1, unsharded.
+    #[serde(default = "one")]
+    pub shards: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The shoppers.

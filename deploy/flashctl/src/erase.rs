@@ -11,6 +11,7 @@
 use serde::Serialize;
 use shared::UserId;
 use shared::keys::{Keyspace, SaleKeys, Scope};
+use stores::shards::Layout;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -41,7 +42,10 @@ pub async fn erase_user(
     let pseudonym = format!("erased-{}", &Uuid::new_v4().simple().to_string()[..16]);
     let (order_ids, mut erased) = erase_in_postgres(pg, user, &pseudonym).await?;
     for product in crate::guard::products(redis, keys, None).await? {
-        erased.redis_keys += erase_in_sale(redis, &keys.sale(&product), user, &pseudonym).await?;
+        // A sharded sale keeps the user's records on their home shard.
+        let layout = Layout::read(redis, &keys.sale(&product)).await?;
+        let home = layout.home(keys, &product, user);
+        erased.redis_keys += erase_in_sale(redis, &home, user, &pseudonym).await?;
     }
     for id in &order_ids {
         let n: u64 = redis::cmd("DEL")

@@ -32,6 +32,7 @@ async fn a_sharded_sale_sells_its_stock_exactly_once_with_caps_exact() -> anyhow
         "each shard has a first chunk: {census:?}"
     );
     assert_eq!(opened.redis_remaining, Some(i64::from(STOCK)));
+    assert!(census.balanced, "{census:?}");
 
     let mut settings = stack.api_settings();
     settings.rate_limit_enabled = false;
@@ -91,6 +92,10 @@ async fn a_sharded_sale_sells_its_stock_exactly_once_with_caps_exact() -> anyhow
         (census.pool, census.moving, status.redis_remaining),
         (0, 0, Some(0)),
         "nothing stranded: {status:?}"
+    );
+    assert!(
+        census.balanced && census.taken == i64::from(STOCK),
+        "{census:?}"
     );
     assert_eq!(status.persisted, i64::from(STOCK), "{status:?}");
     assert_eq!(status.orders, i64::from(STOCK));

@@ -1,6 +1,8 @@
 //! `loadtest run`: a scenario file end to end — its sale, crowd and bots, the audit, and a
 //! report with charts.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -53,6 +55,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         scenario.duration,
         targets.len()
     );
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampling = tokio::spawn(loadtest::census::sample(
+        redis.clone(),
+        keys.clone(),
+        product.clone(),
+        stop_sampling.clone(),
+    ));
     let (outcomes, saturated) = engine::run(&targets, plan(&scenario, &product, settle), |p| {
         eprintln!(
             "  {:>5.1}s scheduled {:>7} finished {:>7} in flight {:>6}",
@@ -79,8 +88,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         args.drain_timeout,
     )
     .await?;
+    stop_sampling.store(true, Ordering::Relaxed);
+    let census = sampling.await.unwrap_or_default();
     let bots = bots(&pg, &scenario, &product).await?;
-    let passed = audit.passed() && bots.iter().all(|b| b.passed);
+    let passed = audit.passed()
+        && bots.iter().all(|b| b.passed)
+        && census.unbalanced.is_empty()
+        && census.failed == 0;
     let report = RunReport {
         scenario,
         product: product.to_string(),
@@ -88,6 +102,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         summary,
         audit,
         bots,
+        census,
         passed,
     };
     let folder = report.write(&args.results, &outcomes)?;
@@ -134,7 +149,7 @@ fn new_sale(scenario: &Scenario, product: &ProductId) -> anyhow::Result<NewSale>
         ends_at: None,
         limits: scenario.limits()?,
         payment_window: scenario.sale.payment_window,
-        shards: 1,
+        shards: scenario.sale.shards,
     })
 }
 
@@ -204,6 +219,14 @@ fn print(report: &RunReport, outcomes: &[Outcome]) {
         a.lost,
         a.leaked
     );
+    if report.census.taken > 0 {
+        println!(
+            "census (sharded sale, every 1 s): {} taken, {} unbalanced, {} failed",
+            report.census.taken,
+            report.census.unbalanced.len(),
+            report.census.failed
+        );
+    }
     if a.paid_units + a.returned_units > 0 {
         let told = outcomes.iter().filter(|o| o.settled.is_some()).count();
         println!(

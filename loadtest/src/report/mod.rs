@@ -29,7 +29,10 @@ pub struct RunReport {
     pub audit: Report,
     /// Each bot against its allowance.
     pub bots: Vec<BotVerdict>,
-    /// Audit and every bot passed.
+    /// A sharded sale's invariant, sampled every second during the run (no samples for
+    /// an unsharded sale).
+    pub census: crate::census::Samples,
+    /// Audit, every bot and every census sample passed.
     pub passed: bool,
 }
 
@@ -149,7 +152,27 @@ impl RunReport {
         }
     }
 
+    fn census_line(&self, md: &mut String) {
+        let c = &self.census;
+        if c.taken == 0 {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "\n## Sharded sale: the invariant every second\n\n{} censuses, {} unbalanced, {} failed \
+             (pool + shards + in transit + taken + returning = stock){}",
+            c.taken,
+            c.unbalanced.len(),
+            c.failed,
+            c.unbalanced
+                .iter()
+                .map(|u| format!("\n- {u}"))
+                .collect::<String>()
+        );
+    }
+
     fn bots_table(&self, md: &mut String) {
+        self.census_line(md);
         if self.bots.is_empty() {
             return;
         }

@@ -11,21 +11,24 @@ use crate::redis::Conn;
 use crate::reply::{int, items, text};
 use crate::script::Script;
 
-/// Reads the pool, the product's ledger and the pool's applied sweeps (one slot, one
-/// atomic read).
+/// Reads the pool, the product's ledger, the pool's applied sweeps and the stock (one
+/// slot, one atomic read).
 static READ_POOL: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(
         "return {tonumber(redis.call('HGET', KEYS[1], 'pool')) or 0, \
-         redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}",
+         redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3]), \
+         tonumber(redis.call('HGET', KEYS[1], 'stock')) or 0}",
     )
 });
-/// Reads a shard's units, its applied refills, its ledger of sweeps and its returning
-/// units (one slot, one atomic read).
+/// Reads a shard's units, its applied refills, its ledger of sweeps, its returning units
+/// and the units its buyers hold (Σ of `bought`) (one slot, one atomic read).
 static READ_SHARD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(
-        "return {tonumber(redis.call('HGET', KEYS[1], 'remaining')) or 0, \
+        "local taken = 0 \
+         for _, v in ipairs(redis.call('HVALS', KEYS[4])) do taken = taken + (tonumber(v) or 0) end \
+         return {tonumber(redis.call('HGET', KEYS[1], 'remaining')) or 0, \
          redis.call('SMEMBERS', KEYS[2]), redis.call('HGETALL', KEYS[3]), \
-         tonumber(redis.call('HGET', KEYS[1], 'returning')) or 0}",
+         tonumber(redis.call('HGET', KEYS[1], 'returning')) or 0, taken}",
     )
 });
 
@@ -40,6 +43,10 @@ pub struct Census {
     pub in_transit: i64,
     /// Of returned orders, on their way back on sale (Σ shards' `returning`).
     pub returning: i64,
+    /// Held by buyers' live orders (Σ of every shard's `bought`).
+    pub taken: i64,
+    /// The sale's stock (the product's hash).
+    pub stock: i64,
 }
 
 impl Census {
@@ -47,6 +54,12 @@ impl Census {
     /// what must equal the stock.
     pub fn total(&self) -> i64 {
         self.pool + self.shards.iter().sum::<i64>() + self.in_transit
+    }
+
+    /// The invariant: pool + Σ shards + in transit + taken + returning = stock, each
+    /// term counted on its own (a unit sold twice, lost or doubled by a transfer breaks it).
+    pub fn balanced(&self) -> bool {
+        self.total() + self.taken + self.returning == self.stock
     }
 }
 
@@ -80,16 +93,18 @@ pub async fn census(
     let pool = int(p.first()).ok_or_else(|| unexpected(&before))?;
     let refills = read_ledger(p.get(1));
     let swept_in = read_ids(p.get(2));
+    let stock = int(p.get(3)).unwrap_or(0);
     let mut counts = Vec::with_capacity(shards.len());
     let mut applied = Vec::with_capacity(shards.len());
-    let (mut in_transit, mut returning) = (0, 0);
+    let (mut in_transit, mut returning, mut taken) = (0, 0, 0);
     for s in shards {
-        let keys = [s.sale(), s.applied(), s.transfers()];
+        let keys = [s.sale(), s.applied(), s.transfers(), s.bought()];
         let reply: Value = READ_SHARD.call(&keys, &[0u8; 0]).query(conn).await?;
         let parts = items(Some(&reply)).ok_or_else(|| unexpected(&reply))?;
         counts.push(int(parts.first()).ok_or_else(|| unexpected(&reply))?);
         applied.push(read_ids(parts.get(1)));
         returning += int(parts.get(3)).unwrap_or(0);
+        taken += int(parts.get(4)).unwrap_or(0);
         in_transit += read_ledger(parts.get(2))
             .iter()
             .filter(|t| !swept_in.contains(&t.id))
@@ -115,5 +130,7 @@ pub async fn census(
         shards: counts,
         in_transit,
         returning,
+        taken,
+        stock,
     })
 }

@@ -58,6 +58,10 @@ pub struct ShardedStatus {
     pub moving: i64,
     /// Each shard, by index.
     pub shards: Vec<ShardStatus>,
+    /// Units its buyers hold (Σ of the shards' per-user counts).
+    pub taken: i64,
+    /// pool + Σ shards + moving + taken + returning = stock, each counted on its own.
+    pub balanced: bool,
 }
 
 /// One shard of a sharded sale.
@@ -112,10 +116,16 @@ impl SaleStatus {
 impl ShardedStatus {
     fn human(&self) -> String {
         let mut out = format!(
-            "\nshards           {} (pool {}, moving {})",
+            "\nshards           {} (pool {}, moving {}, held by buyers {}; {})",
             self.shards.len(),
             self.pool,
-            self.moving
+            self.moving,
+            self.taken,
+            if self.balanced {
+                "balanced"
+            } else {
+                "NOT BALANCED: pool + shards + moving + held + returning != stock"
+            }
         );
         for s in &self.shards {
             out += &format!(
@@ -200,6 +210,8 @@ async fn sharded(
             pool: count.pool,
             moving: count.in_transit,
             shards: listed,
+            taken: count.taken,
+            balanced: count.balanced(),
         }),
     })
 }
