@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use flashctl::{Verdict, insight, order, sale};
+use stores::shards::Layout;
 use testkit::TestStack;
 use testkit::api::{ApiStack, RunningApi};
 use testkit::client::Client;
@@ -169,4 +170,52 @@ async fn wait_for(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The end game: the pool empty, the units left on shards nobody buys from reach the
+/// shard whose users still buy, and `SOLD_OUT` comes only after the last one is sold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_shards_units_reach_the_shard_with_demand() -> anyhow::Result<()> {
+    const STOCK: u32 = 30;
+    let stack = TestStack::new().await?;
+    stack.open_sharded_sale("tail", STOCK, 1, 3).await?;
+    let (pg, mut redis, product) = (stack.pg().await?, stack.redis().await?, "tail".parse()?);
+    let Layout::Sharded(shards) = Layout::read(&mut redis, &stack.keys.sale(&product)).await?
+    else {
+        panic!("a sharded layout");
+    };
+    // Shoppers whose home is shard 0 only: shards 1 and 2 keep their first chunks.
+    let homed: Vec<String> = (0..)
+        .map(|i| format!("s0-{i}"))
+        .filter(|u| {
+            let user = shared::UserId::parse(u.as_str()).expect("valid");
+            shards.home(&stack.keys, &product, &user).0 == 0
+        })
+        .take(STOCK as usize + 5)
+        .collect();
+    let mut settings = stack.api_settings();
+    settings.rate_limit_enabled = false;
+    let api = RunningApi::start(settings).await?;
+    let mut codes = Vec::new();
+    for (i, user) in homed.iter().enumerate() {
+        let a = api
+            .client
+            .place(&Client::body("tail", user, 1), &format!("key-{i:04}"))
+            .await?;
+        codes.push(a.code());
+    }
+    let accepted = codes.iter().filter(|c| *c == "ACCEPTED").count();
+    assert_eq!(accepted, STOCK as usize, "every unit sold on shard 0: {codes:?}");
+    assert!(
+        codes[..STOCK as usize].iter().all(|c| c == "ACCEPTED"),
+        "no SOLD_OUT before the last unit: {codes:?}"
+    );
+    assert!(codes[STOCK as usize..].iter().all(|c| c == "SOLD_OUT"));
+    let status = sale::status(&pg, &mut redis, &stack.keys, &product).await?;
+    let census = status.sharded.as_ref().expect("sharded");
+    assert!(
+        census.balanced && census.shards.iter().all(|s| s.remaining == 0),
+        "{census:?}"
+    );
+    api.stop().await
 }
