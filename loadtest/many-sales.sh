@@ -3,8 +3,9 @@
 # needed), their products chosen so each of the three masters owns the slots of a third
 # of them. Two API instances and two workers; a steady stream per product, each with
 # less stock than demand; then one audit line per sale. Exits non-zero if any fails.
+# SHARDS=3 opens each sale with `--shards 3` (its stock over all three masters).
 #
-#   loadtest/many-sales.sh        (SALES=6 RATE=60 per product DURATION=12 STOCK=500)
+#   loadtest/many-sales.sh        (SALES=6 RATE=60 per product DURATION=12 STOCK=500 SHARDS=1)
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/local/lib.sh"
@@ -14,6 +15,7 @@ SALES=${SALES:-6}
 RATE=${RATE:-60}
 DURATION=${DURATION:-12}
 STOCK=${STOCK:-500}
+SHARDS=${SHARDS:-1}
 [ $((SALES % 3)) = 0 ] || die "SALES must be a multiple of 3 (one share per master)"
 
 read -r -a api_ports <<<"$(port_of many-sales-api)"
@@ -47,10 +49,10 @@ for port in "${admin_ports[@]}" "${worker_ports[@]}"; do ready+=("http://127.0.0
 for port in "${api_ports[@]}"; do urls+=(--url "http://127.0.0.1:$port"); done
 wait_ready "${ready[@]}"
 
-say "$SALES sales at once: $STOCK units each, $RATE orders/s each for ${DURATION}s (logs: $LOGS)"
+say "$SALES sales at once: $STOCK units each over $SHARDS shard(s), $RATE orders/s each for ${DURATION}s (logs: $LOGS)"
 pids=()
 for product in "${products[@]}"; do
-  "$BIN/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 >/dev/null
+  "$BIN/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 --shards "$SHARDS" >/dev/null
   "$BIN/loadtest" stream "${urls[@]}" \
     --product "$product" --rate "$RATE" --duration "${DURATION}s" --users 100000 \
     --answers "$LOGS/$product.jsonl" 2>"$LOGS/$product.stream.log" &

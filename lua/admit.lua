@@ -190,7 +190,7 @@ redis.call('HSET', KEYS[13], 'user', user, 'qty', qty, 'state', 'reserved', 'dea
 redis.call('HSET', KEYS[3], 'fp', fp, 'state', 'pending', 'status', 202, 'body', ARGV[5],
   'order_id', ARGV[4], 'entry', entry, 'deadline', deadline)
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
-if room then
+if room[1] then
   redis.call('HSET', KEYS[16], 'used', 1)
   redis.call('ZREM', KEYS[17], user)
   redis.call('HINCRBY', KEYS[15], 'used', 1)

@@ -6,8 +6,9 @@
 # missing), then formatting, clippy, the whole workspace's tests (on one Redis
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
 # runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
-# reservations that end under load (loadtest/reservations.sh) and the CI-sized load
-# scenario with its audit (loadtest/ci.sh); the fuzz targets briefly (fuzz/run.sh) and
+# reservations that end under load (loadtest/reservations.sh), the same three on sales
+# spread over the cluster's masters (--shards 3) and the CI-sized load scenario with its
+# audit (loadtest/ci.sh); the fuzz targets briefly (fuzz/run.sh) and
 # schemathesis against the OpenAPI document, signed and unsigned (loadtest/contract.sh),
 # typed clients generated from it, used on a real API (loadtest/generated-client.sh), and
 # the shopper's page of a sale with a waiting room in headless Chromium (loadtest/shop.sh).
@@ -43,6 +44,10 @@ say "many products, many masters: six sales at once on the Redis Cluster, audite
 "$REPO_ROOT/loadtest/many-sales.sh"
 say "reservations under load: a payment window, shoppers who pay, cancel, pay late or never; expired units resold; audited"
 "$REPO_ROOT/loadtest/reservations.sh"
+say "one product over three masters (--shards 3 on the Redis Cluster): three sharded sales at once on two API instances; reservations that end on a sharded sale; the CI load scenario sharded; each audited, the invariant sampled every second"
+SHARDS=3 SALES=3 "$REPO_ROOT/loadtest/many-sales.sh"
+REDIS_CLUSTER_NODES=$(redis_cluster_nodes) "$REPO_ROOT/loadtest/reservations.sh" "$REPO_ROOT/loadtest/scenarios/reservations-sharded.toml"
+REDIS_CLUSTER_NODES=$(redis_cluster_nodes) "$REPO_ROOT/loadtest/ci.sh" "$REPO_ROOT/loadtest/scenarios/ci-sharded.toml"
 say "HTTP contract: schemathesis against ingest-api/openapi.yaml (signed, unsigned, admin)"
 "$REPO_ROOT/loadtest/contract.sh"
 say "generated clients: openapi-python-client and oapi-codegen from ingest-api/openapi.yaml, without warnings; the Python one on a real API"

@@ -205,7 +205,10 @@ async fn idle_shards_units_reach_the_shard_with_demand() -> anyhow::Result<()> {
         codes.push(a.code());
     }
     let accepted = codes.iter().filter(|c| *c == "ACCEPTED").count();
-    assert_eq!(accepted, STOCK as usize, "every unit sold on shard 0: {codes:?}");
+    assert_eq!(
+        accepted, STOCK as usize,
+        "every unit sold on shard 0: {codes:?}"
+    );
     assert!(
         codes[..STOCK as usize].iter().all(|c| c == "ACCEPTED"),
         "no SOLD_OUT before the last unit: {codes:?}"
