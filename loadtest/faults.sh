@@ -3,7 +3,8 @@
 # demand, inject one fault per sale, then let the pipeline drain and audit every answer
 # against PostgreSQL and Redis. Two API instances and two workers run as real processes.
 #
-#   loadtest/faults.sh [FAULT…]        (default: all ten below but room-failover-unguarded)
+#   loadtest/faults.sh [FAULT…]        (default: the twelve below but room-failover-unguarded
+#                                     and the shorthand redis-failover-sharded)
 #
 # On the single Kafka node of the local stack:
 #   api            kill -9 of an API instance, restarted after DOWN_FOR seconds
@@ -40,6 +41,15 @@
 #                  room-failover with REDIS_MIN_REPLICAS=0, the defence off: the room's
 #                  checks or the audit MUST fail; the line passes when they do (not in
 #                  the default list: run it by name)
+#   redis-failover-sharded
+#                  both of the next two, on a sale spread over three shards (one per
+#                  master, `sale open --shards 3`), with refills from the pool going on:
+#   redis-failover-shard
+#                  redis-failover-lagging of the master of shard 0 (its admissions and
+#                  the refills it applies)
+#   redis-failover-pool
+#                  redis-failover-lagging of the master of the product's slot, which
+#                  holds the pool and its ledger of refills
 #
 # The sales of api, redis-failover and redis-failover-lagging (WINDOW_FAULTS) have a
 # payment window (WINDOW, 3 s): shoppers pay, cancel, pay late or never, and expired
@@ -57,8 +67,12 @@ set -euo pipefail
 
 FAULTS=("$@")
 ALL=(api worker broker postgres broker-leader broker-isr redis-failover redis-failover-lagging
-  redis-failover-unguarded room-failover)
+  redis-failover-unguarded room-failover redis-failover-shard redis-failover-pool)
 [ ${#FAULTS[@]} -gt 0 ] || FAULTS=("${ALL[@]}")
+for i in "${!FAULTS[@]}"; do
+  [ "${FAULTS[i]}" != redis-failover-sharded ] || FAULTS[i]="redis-failover-shard redis-failover-pool"
+done
+read -r -a FAULTS <<<"${FAULTS[*]}"
 RATE=${RATE:-150}
 DURATION=${DURATION:-16}
 STOCK=${STOCK:-1800}  # sells out at ~12 s: every fault hits the accept path, demand still exceeds stock
@@ -70,7 +84,8 @@ for fault in "${FAULTS[@]}"; do
   case $fault in
     api | worker | broker | postgres) single+=("$fault") ;;
     broker-leader | broker-isr) cluster+=("$fault") ;;
-    redis-failover | redis-failover-lagging | redis-failover-unguarded | room-failover*) redis+=("$fault") ;;
+    redis-failover | redis-failover-lagging | redis-failover-unguarded | room-failover* | \
+      redis-failover-shard | redis-failover-pool) redis+=("$fault") ;;
     *) die "unknown fault $fault (${ALL[*]})" ;;
   esac
 done
@@ -146,11 +161,15 @@ before() {
       say "kill -9 Kafka node $ISR_NODE (a follower of partition 0, pid $pid) for the whole stream"
       kill -9 "$pid" ;;
     redis-failover* | room-failover*)
-      MASTER=$(redis_cluster_master_of "$REDIS_NAMESPACE:{p:$product}:sale") ||
-        die "no master owns the slot of $product"
+      local key="$REDIS_NAMESPACE:{p:$product}:sale"
+      if [ "$1" = redis-failover-shard ]; then
+        key=$("$BIN/flashctl" --json sale status --product "$product" |
+          python3 -c 'import json, sys; print(json.load(sys.stdin)["sharded"]["shards"][0]["key"])')
+      fi
+      MASTER=$(redis_cluster_master_of "$key") || die "no master owns the slot of $key"
       REPLICA=$(redis_cluster_replica_of "$MASTER")
       [ -n "$REPLICA" ] || die "the master on :$MASTER has no replica"
-      say "the slot of $product is on the master :$MASTER, replicated to :$REPLICA" ;;
+      say "the slot of $key is on the master :$MASTER, replicated to :$REPLICA" ;;
   esac
 }
 # promote_and_restart: waits for the replica's promotion, then restarts the killed
@@ -186,7 +205,7 @@ inject() {
       say "kill -9 the redis master :$MASTER (pid $(redis_cluster_pid "$MASTER"))"
       kill -9 "$(redis_cluster_pid "$MASTER")"
       promote_and_restart ;;
-    redis-failover-lagging | redis-failover-unguarded | room-failover*)
+    redis-failover-lagging | redis-failover-unguarded | room-failover* | redis-failover-shard | redis-failover-pool)
       # CLIENT PAUSE WRITE on a replica holds the replication stream unapplied in its
       # buffer, which it discards when the master's link drops. (SIGSTOP would not do:
       # the kernel keeps receiving, and the replica applies it all when it resumes.)
@@ -233,7 +252,10 @@ run_faults() {
       settle=(--webhook-secret "$PAYMENT_WEBHOOK_SECRETS" --late-after 5s)
       say "[$fault] payment window $WINDOW: 60 % pay, 5 % cancel, 5 % pay late, 30 % never"
     fi
-    "$BIN/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 "${window[@]}" >/dev/null
+    local shards=1
+    case $fault in redis-failover-shard | redis-failover-pool) shards=3 ;; esac
+    "$BIN/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 --shards "$shards" \
+      "${window[@]}" >/dev/null
     before "$fault"
     "$BIN/loadtest" stream --url "http://127.0.0.1:${api_ports[0]}" --url "http://127.0.0.1:${api_ports[1]}" \
       --product "$product" --rate "$RATE" --duration "${DURATION}s" --users 100000 \

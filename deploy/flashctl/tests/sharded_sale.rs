@@ -172,8 +172,9 @@ async fn wait_for(
     }
 }
 
-/// The end game: the pool empty, the units left on shards nobody buys from reach the
-/// shard whose users still buy, and `SOLD_OUT` comes only after the last one is sold.
+/// The end game: the pool empty, the units left on shards nobody buys from go back to the
+/// pool (the API's upkeep sweeps idle shards) and on to the shard whose users still buy,
+/// and `SOLD_OUT` comes only after the last one is sold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_shards_units_reach_the_shard_with_demand() -> anyhow::Result<()> {
     const STOCK: u32 = 30;
@@ -197,18 +198,34 @@ async fn idle_shards_units_reach_the_shard_with_demand() -> anyhow::Result<()> {
     settings.rate_limit_enabled = false;
     let api = RunningApi::start(settings).await?;
     let mut codes = Vec::new();
-    for (i, user) in homed.iter().enumerate() {
-        let a = api
-            .client
-            .place(&Client::body("tail", user, 1), &format!("key-{i:04}"))
-            .await?;
-        codes.push(a.code());
+    let buy = |i: usize| {
+        let (client, user) = (api.client.clone(), homed[i].clone());
+        async move {
+            let a = client
+                .place(&Client::body("tail", &user, 1), &format!("key-{i:04}"))
+                .await?;
+            anyhow::Ok(a.code())
+        }
+    };
+    // Shard 0's own chunk and the whole pool: 20 units.
+    for i in 0..20 {
+        codes.push(buy(i).await?);
+    }
+    let swept = wait_for(&pg, &mut redis, &stack, &product, |s| {
+        s.sharded.as_ref().is_some_and(|c| c.pool == 10)
+    })
+    .await?;
+    let census = swept.sharded.as_ref().expect("sharded");
+    assert_eq!(
+        census.shards.iter().map(|s| s.remaining).collect::<Vec<_>>(),
+        [0, 0, 0],
+        "the idle shards' units swept back to the pool: {census:?}"
+    );
+    for i in 20..homed.len() {
+        codes.push(buy(i).await?);
     }
     let accepted = codes.iter().filter(|c| *c == "ACCEPTED").count();
-    assert_eq!(
-        accepted, STOCK as usize,
-        "every unit sold on shard 0: {codes:?}"
-    );
+    assert_eq!(accepted, STOCK as usize, "every unit sold on shard 0: {codes:?}");
     assert!(
         codes[..STOCK as usize].iter().all(|c| c == "ACCEPTED"),
         "no SOLD_OUT before the last unit: {codes:?}"
@@ -220,5 +237,42 @@ async fn idle_shards_units_reach_the_shard_with_demand() -> anyhow::Result<()> {
         census.balanced && census.shards.iter().all(|s| s.remaining == 0),
         "{census:?}"
     );
+    api.stop().await
+}
+
+/// Without the upkeep, the on-demand path alone moves the idle shards' units: a shard
+/// that cannot serve an order takes what it lacks from the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shard_short_of_units_takes_them_from_the_others() -> anyhow::Result<()> {
+    const STOCK: u32 = 30;
+    let stack = TestStack::new().await?;
+    stack.open_sharded_sale("pull", STOCK, 0, 3).await?;
+    let mut redis = stack.redis().await?;
+    let product = "pull".parse()?;
+    let Layout::Sharded(shards) = Layout::read(&mut redis, &stack.keys.sale(&product)).await?
+    else {
+        panic!("a sharded layout");
+    };
+    let user = (0..)
+        .map(|i| format!("b-{i}"))
+        .find(|u| {
+            let user = shared::UserId::parse(u.as_str()).expect("valid");
+            shards.home(&stack.keys, &product, &user).0 == 0
+        })
+        .expect("a user of shard 0");
+    let mut settings = stack.api_settings();
+    settings.rate_limit_enabled = false;
+    let api = RunningApi::start(settings).await?;
+    // One buyer of shard 0 takes 10 at a time: its chunk and the pool, then what the
+    // other shards hold, sooner than any upkeep pass (which waits 2 s for idleness).
+    let mut codes = Vec::new();
+    for i in 0..4 {
+        let a = api
+            .client
+            .place(&Client::body("pull", &user, 10), &format!("key-pull-{i:04}"))
+            .await?;
+        codes.push(a.code());
+    }
+    assert_eq!(codes, ["ACCEPTED", "ACCEPTED", "ACCEPTED", "SOLD_OUT"], "{codes:?}");
     api.stop().await
 }

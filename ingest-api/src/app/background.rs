@@ -1,6 +1,6 @@
 //! The tasks every API instance runs beside its handlers: the outbox relay, the expiry
-//! sweeper, the waiting rooms' drain and cache refresher, the sold-out refresher and the
-//! violation counters' flush. They start with
+//! sweeper, the waiting rooms' drain and cache refresher, the sold-out refresher, the
+//! sharded sales' upkeep and the violation counters' flush. They start with
 //! the servers and stop after them, once in-flight requests are done.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::order::admission::SoldOut;
+use crate::order::admission::restock::Restock;
 use crate::order::front_door::Violations;
 use crate::order::handoff::Handoff;
 use crate::order::reservations::Sweeper;
@@ -27,6 +28,8 @@ pub struct Background {
     pub relay_idle: Duration,
     /// What this instance knows is sold out.
     pub sold_out: Arc<SoldOut>,
+    /// Finishes sharded sales' cut transfers and sweeps their idle shards.
+    pub restock: Restock,
     /// Violation counters to flush.
     pub violations: Arc<Violations>,
     /// Releases the waiting rooms' next positions.
@@ -55,6 +58,7 @@ impl Background {
             relay,
             relay_idle,
             sold_out,
+            restock,
             violations,
             drain,
             rooms,
@@ -67,6 +71,7 @@ impl Background {
             tokio::spawn(rooms.run(redis.clone(), keys.clone(), stop_rx.clone())),
             tokio::spawn(relay.run_relay(consumer, relay_idle, stop_rx.clone())),
             tokio::spawn(sold_out.run(redis.clone(), keys.clone(), stop_rx.clone())),
+            tokio::spawn(restock.run(redis.clone(), stop_rx.clone())),
             tokio::spawn(async move { violations.run(redis, keys, stop_rx).await }),
         ];
         Running { stop, tasks }

@@ -109,7 +109,8 @@ pub fn parts(settings: &Validated) -> anyhow::Result<Parts> {
 }
 
 /// The tasks beside the handlers: the sweeper, the relay, the sold-out refresher, the
-/// violations' flusher and the waiting room's drain and cache refresher.
+/// sharded sales' upkeep, the violations' flusher and the waiting room's drain and cache
+/// refresher.
 fn background(
     settings: &Validated,
     redis: &Conn,
@@ -128,6 +129,7 @@ fn background(
         relay: placer.handoff().clone(),
         relay_idle: Duration::from_millis(settings.raw.relay_idle_ms),
         sold_out: placer.sold_out().clone(),
+        restock: placer.restock().clone(),
         violations: Arc::new(Violations::new(metrics.clone())),
         drain: Drain::new(
             redis.clone(),

@@ -81,6 +81,11 @@ impl Placer {
         &self.handoff
     }
 
+    /// What keeps sharded sales' shards stocked (for its upkeep).
+    pub fn restock(&self) -> &super::admission::restock::Restock {
+        self.admission.restock()
+    }
+
     /// What this instance knows is sold out (refreshed by [`SoldOut::run`]).
     pub fn sold_out(&self) -> &Arc<SoldOut> {
         &self.sold_out

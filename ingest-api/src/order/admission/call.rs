@@ -71,6 +71,11 @@ impl Admission {
         }
     }
 
+    /// What keeps a sharded sale's shards stocked (its upkeep runs in the background).
+    pub fn restock(&self) -> &Restock {
+        &self.restock
+    }
+
     /// The same admission over another connection. Each HTTP worker thread gets its own
     /// (created on that thread), so the script's I/O runs where the request is handled
     /// instead of hopping to another thread and back on every order.

@@ -6,8 +6,10 @@
 //! still on other shards are swept back to the pool (as many as the order lacks) and on
 //! to this one. Only when the census finds no unit anywhere — pool, shards, transfers —
 //! is the answer `SOLD_OUT` with nothing left, the mark of the sold-out fast path. Every
-//! move goes through `stores::shards::ledger`, so it can neither lose nor double a unit;
-//! a move cut short is finished by the relay's pass (`stores::shards::ledger::recover`).
+//! move goes through `stores::shards::ledger`, so it can neither lose nor double a unit.
+//! Every second [`Restock::run`] finishes the moves a failure cut short and, once the
+//! pool is empty, sweeps the units of shards nobody buys from back to it, where the next
+//! refill of a shard with buyers finds them.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -17,9 +19,11 @@ use shared::ProductId;
 use shared::keys::{Keyspace, SaleKeys};
 use stores::Replicas;
 use stores::redis::Conn;
-use stores::shards::Shards;
+use stores::script::Script;
 use stores::shards::census::census;
 use stores::shards::ledger::{self, LedgerError};
+use stores::shards::{Layout, Shards};
+use tokio::sync::watch;
 
 /// What a restock of one shard came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,14 @@ impl std::fmt::Debug for Restock {
 
 /// A pause before deciding again after [`Restocked::Busy`].
 pub const BUSY_PAUSE: Duration = Duration::from_millis(5);
+/// How often the upkeep runs.
+pub const UPKEEP: Duration = Duration::from_secs(1);
+/// How old an open transfer must be before the upkeep finishes it: far past a step's
+/// `WAIT`, so the transfer's own caller has given up on it.
+pub const STALE_TRANSFER: Duration = Duration::from_secs(5);
+/// How long a shard with units must have accepted nothing (its outbox's last entry)
+/// before the upkeep sweeps them back to an empty pool.
+pub const IDLE: Duration = Duration::from_secs(2);
 
 impl Restock {
     /// Restocks the shards of `keys`' sales, each move promised on `replicas`.
@@ -160,4 +172,98 @@ impl Restock {
             running.remove(&key);
         });
     }
+
+    /// Upkeep every [`UPKEEP`] until `stop`: each sharded sale's cut transfers finished,
+    /// idle shards swept.
+    pub async fn run(self, mut conn: Conn, mut stop: watch::Receiver<bool>) {
+        while shared::service::shutdown::next_round(&mut stop, UPKEEP).await {
+            if let Err(e) = self.upkeep_once(&mut conn).await {
+                tracing::warn!(error = %e, "shard upkeep pass failed; retrying");
+            }
+        }
+    }
+
+    /// One pass over every sale; returns how many transfers it finished or made.
+    pub async fn upkeep_once(&self, conn: &mut Conn) -> Result<usize, LedgerError> {
+        let products: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys.sales_registry())
+            .query_async(conn)
+            .await?;
+        let mut done = 0;
+        for product in products
+            .into_iter()
+            .filter_map(|p| ProductId::parse(p).ok())
+        {
+            let sale = self.keys.sale(&product);
+            let Layout::Sharded(shards) = Layout::read(conn, &sale).await? else {
+                continue;
+            };
+            let all = shards.keys(&self.keys, &product);
+            match ledger::recover(conn, &self.replicas, (&sale, &all), STALE_TRANSFER).await {
+                Ok(n) => done += n,
+                Err(e) => tracing::warn!(error = %e, %product, "could not finish transfers"),
+            }
+            match self.sweep_idle(conn, &sale, &all).await {
+                Ok(n) => done += n,
+                Err(e) => tracing::warn!(error = %e, %product, "could not sweep idle shards"),
+            }
+        }
+        Ok(done)
+    }
+
+    /// With the pool empty, moves the units of every shard that accepted nothing for
+    /// [`IDLE`] back to the pool; returns how many sweeps moved units.
+    async fn sweep_idle(
+        &self,
+        conn: &mut Conn,
+        sale: &SaleKeys,
+        shards: &[SaleKeys],
+    ) -> Result<usize, LedgerError> {
+        let pool: Option<i64> = redis::cmd("HGET")
+            .arg(sale.sale())
+            .arg(ledger::POOL)
+            .query_async(conn)
+            .await?;
+        if pool.unwrap_or(0) > 0 {
+            return Ok(0);
+        }
+        let mut swept = 0;
+        for shard in shards {
+            let (remaining, last, now) = idle_view(conn, shard).await?;
+            if remaining > 0
+                && last.is_none_or(|at| now.saturating_sub(at) >= IDLE.as_millis() as u64)
+            {
+                let moved = ledger::sweep(conn, &self.replicas, sale, shard, remaining).await?;
+                swept += usize::from(moved > 0);
+            }
+        }
+        Ok(swept)
+    }
 }
+
+/// A shard's units, the time (ms, Redis clock) of its outbox's last entry, and the
+/// Redis clock now (one slot, one atomic read).
+async fn idle_view(
+    conn: &mut Conn,
+    shard: &SaleKeys,
+) -> Result<(i64, Option<u64>, u64), LedgerError> {
+    let reply: Vec<redis::Value> = IDLE_VIEW
+        .call(&[shard.sale(), shard.outbox()], &[0u8; 0])
+        .query(conn)
+        .await?;
+    let remaining = stores::reply::int(reply.first()).unwrap_or(0);
+    let last = stores::reply::text(reply.get(1))
+        .and_then(|id| id.split('-').next().and_then(|ms| ms.parse().ok()));
+    let now = stores::reply::unsigned(reply.get(2)).unwrap_or(0);
+    Ok((remaining, last, now))
+}
+
+/// `{remaining, last outbox id or false, now in ms}` of one shard.
+static IDLE_VIEW: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        "local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1] \
+         local t = redis.call('TIME') \
+         return {tonumber(redis.call('HGET', KEYS[1], 'remaining')) or 0, \
+         last and last[1] or false, t[1] * 1000 + math.floor(t[2] / 1000)}",
+    )
+});

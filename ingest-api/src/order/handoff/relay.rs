@@ -6,8 +6,7 @@
 //! entries are on the required Redis replicas (a `WAIT` pipelined with the claim,
 //! [`stores::Replicas`]), republishes them through the same [`Handoff::publish`] an
 //! acceptance takes. A duplicate publish is harmless: the worker's write is keyed by the
-//! order id. A sharded sale has an outbox per shard; the relay walks each, and finishes
-//! the sale's transfers between pool and shards that a failure cut short.
+//! order id. A sharded sale has an outbox per shard; the relay walks each.
 
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use shared::{OrderEvent, ProductId};
 use stores::records::{OutboxEntry, outbox};
 use stores::redis::Conn;
 use stores::reply::{items, text};
-use stores::shards::{Layout, Shards, ledger};
+use stores::shards::Layout;
 use tokio::sync::watch;
 
 use super::publish::Handoff;
@@ -26,9 +25,6 @@ use super::publish::Handoff;
 const PAGES: usize = 16;
 /// Entries per claim.
 const PAGE: usize = 256;
-/// How old an open transfer of a sharded sale must be before the relay finishes it: far
-/// past a step's `WAIT`, so the transfer's own caller has given up on it.
-const STALE_TRANSFER: Duration = Duration::from_secs(5);
 
 impl Handoff {
     /// Republishes outbox entries that stayed pending longer than `min_idle`, until
@@ -83,26 +79,9 @@ impl Handoff {
                 }
                 backlog += pending(&mut conn, &group.outbox()).await?;
             }
-            if let Some(shards) = layout.shards() {
-                self.finish_transfers(&mut conn, &product, shards).await;
-            }
         }
         inner.metrics.set_handoff_backlog(backlog);
         Ok(relayed)
-    }
-
-    /// Finishes a sharded sale's transfers that a failure cut short (taken at least
-    /// [`STALE_TRANSFER`] ago, so never one whose steps are still under way).
-    async fn finish_transfers(&self, conn: &mut Conn, product: &ProductId, shards: &Shards) {
-        let sale = self.inner.keys.sale(product);
-        let all = shards.keys(&self.inner.keys, product);
-        match ledger::recover(conn, &self.inner.replicas, (&sale, &all), STALE_TRANSFER).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(%product, finished = n, "finished transfers cut short"),
-            Err(e) => {
-                tracing::warn!(error = %e, %product, "could not finish transfers; will retry")
-            }
-        }
     }
 
     /// Claims and republishes the stale entries of one outbox (a product's, or a
