@@ -3,8 +3,8 @@
 # demand, inject one fault per sale, then let the pipeline drain and audit every answer
 # against PostgreSQL and Redis. Two API instances and two workers run as real processes.
 #
-#   loadtest/faults.sh [FAULT…]        (default: the twelve below but room-failover-unguarded
-#                                     and the shorthand redis-failover-sharded)
+#   loadtest/faults.sh [FAULT…]        (default: the twelve below but the shorthand
+#                                     redis-failover-sharded and two unguarded ones)
 #
 # On the single Kafka node of the local stack:
 #   api            kill -9 of an API instance, restarted after DOWN_FOR seconds
@@ -50,6 +50,10 @@
 #   redis-failover-pool
 #                  redis-failover-lagging of the master of the product's slot, which
 #                  holds the pool and its ledger of refills
+#   redis-failover-pool-unguarded
+#                  redis-failover-pool with REDIS_MIN_REPLICAS=0, the defence off: the
+#                  audit MUST fail; the line passes when it does (not in the default
+#                  list: run it by name)
 #
 # The sales of api, redis-failover and redis-failover-lagging (WINDOW_FAULTS) have a
 # payment window (WINDOW, 3 s): shoppers pay, cancel, pay late or never, and expired
@@ -85,7 +89,7 @@ for fault in "${FAULTS[@]}"; do
     api | worker | broker | postgres) single+=("$fault") ;;
     broker-leader | broker-isr) cluster+=("$fault") ;;
     redis-failover | redis-failover-lagging | redis-failover-unguarded | room-failover* | \
-      redis-failover-shard | redis-failover-pool) redis+=("$fault") ;;
+      redis-failover-shard | redis-failover-pool*) redis+=("$fault") ;;
     *) die "unknown fault $fault (${ALL[*]})" ;;
   esac
 done
@@ -205,7 +209,7 @@ inject() {
       say "kill -9 the redis master :$MASTER (pid $(redis_cluster_pid "$MASTER"))"
       kill -9 "$(redis_cluster_pid "$MASTER")"
       promote_and_restart ;;
-    redis-failover-lagging | redis-failover-unguarded | room-failover* | redis-failover-shard | redis-failover-pool)
+    redis-failover-lagging | redis-failover-unguarded | room-failover* | redis-failover-shard | redis-failover-pool*)
       # CLIENT PAUSE WRITE on a replica holds the replication stream unapplied in its
       # buffer, which it discards when the master's link drops. (SIGSTOP would not do:
       # the kernel keeps receiving, and the replica applies it all when it resumes.)
@@ -253,7 +257,7 @@ run_faults() {
       say "[$fault] payment window $WINDOW: 60 % pay, 5 % cancel, 5 % pay late, 30 % never"
     fi
     local shards=1
-    case $fault in redis-failover-shard | redis-failover-pool) shards=3 ;; esac
+    case $fault in redis-failover-shard | redis-failover-pool*) shards=3 ;; esac
     "$BIN/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 --shards "$shards" \
       "${window[@]}" >/dev/null
     before "$fault"
@@ -268,7 +272,7 @@ run_faults() {
     grep -E '^[0-9]+ orders|^after their 202' "$OUT/$fault.stream.log" >&2 || true
     # Unpaid reservations expire WINDOW after their 202: let the last ones go.
     ! with_window "$fault" || sleep 4
-    if [ "$fault" = redis-failover-unguarded ]; then
+    if [[ $fault == redis-failover*-unguarded ]]; then
       # The defence is off: the audit must fail, and it cannot drain (Redis lost units).
       if line=$("$BIN/loadtest" audit --url "http://127.0.0.1:${api_ports[0]}" --product "$product" \
         --answers "$OUT/$fault.jsonl" --label unguarded --drain-timeout 30s \

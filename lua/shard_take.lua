@@ -11,7 +11,10 @@ until closed, and whoever finds it open (the mover after a lost reply, or the re
 applies it again and closes it; the destination's marker makes a second apply do nothing.
 One transfer at a time per destination and ledger: while one is open, a take for the same
 destination with another id is answered BUSY. A take repeated with the same id answers
-what the first did and takes nothing more.
+what the first did and takes nothing more; it writes the record again, unchanged, so a
+`WAIT` after it returns only once the replicas hold the first take too (the recoverer
+repeats the take before it applies a transfer it found open: it never applies a take a
+failover could still undo).
 
 KEYS
   1  source     hash  the pool's sale hash (field pool) or a shard's (field remaining)
@@ -34,6 +37,7 @@ local id, dest, want, field = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local known = redis.call('HGET', KEYS[2], id)
 if known then
   local d, units, state = string.match(known, '^([^:]+):(%d+):(%a+)$')
+  redis.call('HSET', KEYS[2], id, known)
   return {'TAKEN', d, tonumber(units), state}
 end
 local busy = redis.call('HGET', KEYS[2], 'open:' .. dest)

@@ -217,7 +217,11 @@ async fn idle_shards_units_reach_the_shard_with_demand() -> anyhow::Result<()> {
     .await?;
     let census = swept.sharded.as_ref().expect("sharded");
     assert_eq!(
-        census.shards.iter().map(|s| s.remaining).collect::<Vec<_>>(),
+        census
+            .shards
+            .iter()
+            .map(|s| s.remaining)
+            .collect::<Vec<_>>(),
         [0, 0, 0],
         "the idle shards' units swept back to the pool: {census:?}"
     );
@@ -225,7 +229,10 @@ async fn idle_shards_units_reach_the_shard_with_demand() -> anyhow::Result<()> {
         codes.push(buy(i).await?);
     }
     let accepted = codes.iter().filter(|c| *c == "ACCEPTED").count();
-    assert_eq!(accepted, STOCK as usize, "every unit sold on shard 0: {codes:?}");
+    assert_eq!(
+        accepted, STOCK as usize,
+        "every unit sold on shard 0: {codes:?}"
+    );
     assert!(
         codes[..STOCK as usize].iter().all(|c| c == "ACCEPTED"),
         "no SOLD_OUT before the last unit: {codes:?}"
@@ -269,10 +276,17 @@ async fn a_shard_short_of_units_takes_them_from_the_others() -> anyhow::Result<(
     for i in 0..4 {
         let a = api
             .client
-            .place(&Client::body("pull", &user, 10), &format!("key-pull-{i:04}"))
+            .place(
+                &Client::body("pull", &user, 10),
+                &format!("key-pull-{i:04}"),
+            )
             .await?;
         codes.push(a.code());
     }
-    assert_eq!(codes, ["ACCEPTED", "ACCEPTED", "ACCEPTED", "SOLD_OUT"], "{codes:?}");
+    assert_eq!(
+        codes,
+        ["ACCEPTED", "ACCEPTED", "ACCEPTED", "SOLD_OUT"],
+        "{codes:?}"
+    );
     api.stop().await
 }

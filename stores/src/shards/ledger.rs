@@ -247,10 +247,12 @@ pub async fn transfers(conn: &mut Conn, keys: &SaleKeys) -> Result<Vec<Transfer>
 }
 
 /// Finishes every open transfer of `sale` and its `shards` (keys by index) taken at
-/// least `min_age` ago: apply, which a destination that has it ignores, then close.
+/// least `min_age` ago: the take repeated (it takes nothing again, and its `WAIT` returns
+/// only once the source's replicas hold the first take, so a failover of the source can
+/// no longer undo it), then apply, which a destination that has it ignores, then close.
 /// Returns how many it finished. A transfer's id is a UUIDv7, so its age is known; a
-/// recoverer running beside live transfers passes an age well past a step's `WAIT`, so
-/// it never applies a take the source's replicas may not hold yet.
+/// recoverer beside live transfers passes an age past a step's duration, so it seldom
+/// repeats work their movers are doing (which would be harmless).
 pub async fn recover(
     conn: &mut Conn,
     replicas: &Replicas,
@@ -266,18 +268,29 @@ pub async fn recover(
             .ok()
             .and_then(|i| shards.get(i))
             .ok_or_else(|| LedgerError::Unexpected(format!("a refill to {:?}", t.dest)))?;
-        apply(conn, replicas, End::shard(to), &t.id, t.units).await?;
-        close(conn, replicas, sale, &t.id).await?;
+        finish(conn, replicas, (End::pool(sale), End::shard(to)), &t).await?;
         finished += 1;
     }
     for shard in shards {
         for t in transfers(conn, shard).await?.into_iter().filter(stale) {
-            apply(conn, replicas, End::pool(sale), &t.id, t.units).await?;
-            close(conn, replicas, shard, &t.id).await?;
+            finish(conn, replicas, (End::shard(shard), End::pool(sale)), &t).await?;
             finished += 1;
         }
     }
     Ok(finished)
+}
+
+/// Confirms, applies and closes one open transfer `t` from `from` to `to`.
+async fn finish(
+    conn: &mut Conn,
+    replicas: &Replicas,
+    (from, to): (End<'_>, End<'_>),
+    t: &Transfer,
+) -> Result<(), LedgerError> {
+    take(conn, replicas, from, &t.id, &t.dest, t.units).await?;
+    apply(conn, replicas, to, &t.id, t.units).await?;
+    close(conn, replicas, from.keys, &t.id).await?;
+    Ok(())
 }
 
 /// How long ago transfer `id` (a UUIDv7) was made; `None` for an id that is not one.

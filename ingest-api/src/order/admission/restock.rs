@@ -59,9 +59,10 @@ impl std::fmt::Debug for Restock {
 pub const BUSY_PAUSE: Duration = Duration::from_millis(5);
 /// How often the upkeep runs.
 pub const UPKEEP: Duration = Duration::from_secs(1);
-/// How old an open transfer must be before the upkeep finishes it: far past a step's
-/// `WAIT`, so the transfer's own caller has given up on it.
-pub const STALE_TRANSFER: Duration = Duration::from_secs(5);
+/// How old an open transfer must be before it is finished by someone else than its
+/// mover: past a step's duration, so its mover has given up on it (finishing it early
+/// would be harmless: `stores::shards::ledger::recover`).
+pub const STALE_TRANSFER: Duration = Duration::from_secs(1);
 /// How long a shard with units must have accepted nothing (its outbox's last entry)
 /// before the upkeep sweeps them back to an empty pool.
 pub const IDLE: Duration = Duration::from_secs(2);
@@ -97,7 +98,9 @@ impl Restock {
         let all = shards.keys(&self.keys, product);
         let count = census(conn, &sale, &all).await?;
         if count.pool > 0 {
-            // The pool had units after all (returned, or swept meanwhile): a busy refill.
+            // The pool has units, so another refill of this shard is under way, or one
+            // was cut short: finish that one if it is stale.
+            ledger::recover(conn, &self.replicas, (&sale, &all), STALE_TRANSFER).await?;
             return Ok(Restocked::Busy);
         }
         let own = count.shards.get(index as usize).copied().unwrap_or(0);
