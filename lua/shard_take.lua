@@ -10,8 +10,10 @@ is never forgotten between the steps: its record stays in the ledger with the st
 until closed, and whoever finds it open (the mover after a lost reply, or the recoverer)
 applies it again and closes it; the destination's marker makes a second apply do nothing.
 One transfer at a time per destination and ledger: while one is open, a take for the same
-destination with another id is answered BUSY. A take repeated with the same id answers
-what the first did and takes nothing more; it writes the record again, unchanged, so a
+destination with another id is answered BUSY. A take repeated with the same id, while
+its record stands, answers what the first did and takes nothing more (a record a failover
+undid is no record: the repeat is a take of its own, and the recoverer applies what it
+answers); it writes the record again, unchanged, so a
 `WAIT` after it returns only once the replicas hold the first take too (the recoverer
 repeats the take before it applies a transfer it found open: it never applies a take a
 failover could still undo).

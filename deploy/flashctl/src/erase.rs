@@ -42,10 +42,12 @@ pub async fn erase_user(
     let pseudonym = format!("erased-{}", &Uuid::new_v4().simple().to_string()[..16]);
     let (order_ids, mut erased) = erase_in_postgres(pg, user, &pseudonym).await?;
     for product in crate::guard::products(redis, keys, None).await? {
-        // A sharded sale keeps the user's records on their home shard.
+        // A sharded sale keeps the user's records on their home shard, and a block of
+        // the user on every shard.
         let layout = Layout::read(redis, &keys.sale(&product)).await?;
-        let home = layout.home(keys, &product, user);
-        erased.redis_keys += erase_in_sale(redis, &home, user, &pseudonym).await?;
+        for group in layout.groups(keys, &product) {
+            erased.redis_keys += erase_in_sale(redis, &group, user, &pseudonym).await?;
+        }
     }
     for id in &order_ids {
         let n: u64 = redis::cmd("DEL")

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use stores::shards::Layout;
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
@@ -34,8 +35,8 @@ fn hour_label(h: u64) -> String {
 }
 
 /// The last `hours` hours of violation counters, oldest first: the product's (decided by
-/// the admission script) or, without a product, the ones recorded before a product was
-/// known (bad signatures, stale requests).
+/// the admission script; a sharded sale's summed over its keys and its shards') or, without a product,
+/// the ones recorded before a product was known (bad signatures, stale requests).
 pub async fn violations(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
@@ -48,14 +49,28 @@ pub async fn violations(
         ));
     }
     let now = unix_hour_now();
+    // The API counts some violations on the product's keys; the script on a shard's.
+    let mut groups = Vec::new();
+    if let Some(p) = product {
+        groups.push(keys.sale(p));
+        if let Some(shards) = Layout::read(redis, &keys.sale(p)).await?.shards() {
+            groups.extend(shards.keys(keys, p));
+        }
+    }
     let mut out = Vec::new();
     for h in (now + 1 - hours)..=now {
-        let key = match product {
-            Some(p) => keys.sale(p).violations(h),
-            None => keys.global_violations(h),
+        let hour_keys = match product {
+            Some(_) => groups.iter().map(|g| g.violations(h)).collect(),
+            None => vec![keys.global_violations(h)],
         };
-        let counts: BTreeMap<String, u64> =
-            redis::cmd("HGETALL").arg(key).query_async(redis).await?;
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for key in hour_keys {
+            let some: BTreeMap<String, u64> =
+                redis::cmd("HGETALL").arg(key).query_async(redis).await?;
+            for (kind, n) in some {
+                *counts.entry(kind).or_default() += n;
+            }
+        }
         out.push(Hour {
             hour: hour_label(h),
             counts,
@@ -204,7 +219,12 @@ pub async fn reconcile(
         )
         .await?
         .get(0);
-    let entries = OutboxEntry::read_all(redis, &keys.sale(product).outbox()).await?;
+    // A sharded sale's entries are in its shards' outboxes.
+    let mut entries = Vec::new();
+    let layout = Layout::read(redis, &keys.sale(product)).await?;
+    for group in layout.groups(keys, product) {
+        entries.extend(OutboxEntry::read_all(redis, &group.outbox()).await?);
+    }
     // Accepted orders in the outbox are taken in Redis and not yet persisted; returns in
     // the outbox are given back in Redis and not yet taken off `sold`.
     let pending_units: i64 = entries

@@ -290,3 +290,22 @@ async fn a_shard_short_of_units_takes_them_from_the_others() -> anyhow::Result<(
     );
     api.stop().await
 }
+
+/// A sharded sale whose product hash Redis lost is not opened again over its shards'
+/// buyers and units (that would add a fresh pool to them).
+#[tokio::test]
+async fn open_refuses_to_reopen_over_an_earlier_sales_shards() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    stack.open_sharded_sale("lost", 30, 1, 3).await?;
+    let mut redis = stack.redis().await?;
+    let product = "lost".parse()?;
+    let sale_keys = stack.keys.sale(&product);
+    let _: () = redis::cmd("DEL")
+        .arg(sale_keys.sale())
+        .query_async(&mut redis)
+        .await?;
+    let again = stack.open_sharded_sale("lost", 30, 1, 3).await;
+    let refused = again.expect_err("refused").to_string();
+    assert!(refused.contains("earlier sale"), "{refused}");
+    Ok(())
+}

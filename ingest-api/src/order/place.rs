@@ -204,12 +204,11 @@ impl Placer {
                 tracing::error!(error = %e, outcome_unknown = unknown, "admission failed; failing closed");
                 Err(unavailable(unknown))
             }
-            Err(e @ AdmissionError::Restock(_)) => {
-                // A transfer step failed or starved: the order was refused by its shard
-                // before any restock, so nothing was accepted. The transfer is finished
-                // by the relay's recoverer.
+            Err(AdmissionError::Layout(e)) => {
+                // No script ran, so nothing was accepted.
+                self.breaker.failure();
                 self.metrics.redis_failure();
-                tracing::warn!(error = %e, "shard restock failed; refused, nothing taken");
+                tracing::error!(error = %e, "reading the sale's layout failed; failing closed");
                 Err(unavailable(false))
             }
             Err(e @ AdmissionError::BadReply(_)) => {

@@ -3,9 +3,10 @@
 //! every shard.
 //!
 //! Each shard's hash is a copy of the sale's settings with its own `remaining` (0 until
-//! its first refill). The global rate limit is split evenly: each shard admits 1/N of
-//! it (its emission interval × N). Per-IP and per-fingerprint limits are each shard's
-//! own, so a network or device whose users spread over the shards gets up to N times its
+//! its first refill). The global rate limit's sustained rate is split evenly (each
+//! shard's emission interval is N times the sale's; its burst is the sale's, so together
+//! the shards allow up to N times the burst). Per-IP and per-fingerprint limits are each
+//! shard's own, so a network or device whose users spread over the shards gets up to N times its
 //! limit; the per-user limit and cap stay exact (a user has one home shard).
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -103,6 +104,7 @@ pub async fn open_sharded(
         pairs.into_iter().map(|(f, v)| (f, v.to_string())).collect()
     };
     let shard_settings = text(settings(sale, sale.shards));
+    refuse_used_shards(redis, keys, sale, &salts).await?;
     for (index, &salt) in (0u32..).zip(&salts) {
         let shard = keys.shard(&sale.product, index, salt);
         create(
@@ -137,6 +139,36 @@ pub async fn open_sharded(
         first_refills(redis, &product_keys, keys, sale, &salts, units).await?;
     }
     Ok(created)
+}
+
+/// Refuses shards left by a sale whose product hash Redis lost: one with buyers or
+/// refills would add its units to a fresh pool's (shards an interrupted `open` created,
+/// still empty, are taken over).
+async fn refuse_used_shards(
+    redis: &mut Conn,
+    keys: &Keyspace,
+    sale: &NewSale,
+    salts: &[u32],
+) -> Result<(), OpsError> {
+    for (index, &salt) in (0u32..).zip(salts) {
+        let shard = keys.shard(&sale.product, index, salt);
+        let (buyers, refills): (i64, i64) = redis::pipe()
+            .cmd("HLEN")
+            .arg(shard.bought())
+            .cmd("SCARD")
+            .arg(shard.applied())
+            .query_async(redis)
+            .await?;
+        if buyers + refills > 0 {
+            return Err(OpsError::Conflict(format!(
+                "shard {index} of {} holds an earlier sale's units or buyers but the sale itself is gone from Redis; \
+                 `sale recover` does not rebuild sharded sales yet: delete the leftover shard keys \
+                 (`…:{{p:{}/…}}:*`) first",
+                sale.product, sale.product
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn join(salts: &[u32]) -> String {

@@ -16,15 +16,16 @@ use stores::script::Script;
 use stores::shards::layout::FRESH;
 use stores::shards::{Layouts, Shards};
 
-use super::refusal::Refusal;
+use super::refusal::{Dependency, Refusal};
 use super::reply::{AdmissionError, Admitted, Decision, parse_reply};
 use super::restock::{BUSY_PAUSE, Restock, Restocked};
 use super::ticket::Ticket;
 
 /// How often one order is decided again on its shard after a restock.
 const ROUNDS: usize = 8;
-/// How old a layout read may be when a sale was not found (a sale opened sharded within
-/// the last [`FRESH`] is found on its shards, not refused).
+/// How old a layout read may be when a sale was not found: a sale opened sharded since
+/// the read is then read again and found on its shards (within 100 ms of its opening an
+/// order may still be told `SALE_NOT_FOUND`, as one sent just before the opening is).
 const RECHECK: Duration = Duration::from_millis(100);
 
 static ADMIT: std::sync::LazyLock<Script> =
@@ -112,7 +113,7 @@ impl Admission {
         let mut conn = self.conn.clone();
         let product = &order.product_id;
         let layout = self.layouts.get(&mut conn, product, FRESH).await;
-        let layout = layout.map_err(AdmissionError::Unavailable)?;
+        let layout = layout.map_err(AdmissionError::Layout)?;
         if let Some(shards) = layout.shards() {
             return self.sharded(ticket, call, shards).await;
         }
@@ -121,7 +122,7 @@ impl Admission {
             return Ok(admitted);
         }
         let layout = self.layouts.get(&mut conn, product, RECHECK).await;
-        match layout.map_err(AdmissionError::Unavailable)?.shards() {
+        match layout.map_err(AdmissionError::Layout)?.shards() {
             Some(shards) => self.sharded(ticket, call, shards).await,
             None => Ok(admitted),
         }
@@ -156,7 +157,7 @@ impl Admission {
         let product = &ticket.event.product_id;
         let (index, keys) = shards.home(&self.keys, product, &ticket.event.user_id);
         let need = i64::from(call.quantity);
-        let mut rate = None;
+        let (mut rate, mut last) = (None, None);
         let mut conn = self.conn.clone();
         for _ in 0..ROUNDS {
             let mut admitted = self.once(&call, keys.clone()).await?;
@@ -177,21 +178,37 @@ impl Admission {
             let restocked = self
                 .restock
                 .now(&mut conn, product, shards, (index, &keys), need)
-                .await
-                .map_err(|e| AdmissionError::Restock(e.to_string()))?;
+                .await;
             match restocked {
-                Restocked::Moved => {}
-                Restocked::Busy => tokio::time::sleep(BUSY_PAUSE).await,
-                Restocked::Short { left } => {
+                Ok(Restocked::Moved) => {}
+                Ok(Restocked::Busy) => tokio::time::sleep(BUSY_PAUSE).await,
+                Ok(Restocked::Short { left }) => {
                     admitted.decision = Decision::Refuse(Refusal::SoldOut { remaining: left });
                     return Ok(admitted);
                 }
+                Err(e) => {
+                    tracing::warn!(error = %e, %product, shard = index, "shard restock failed; refused, nothing taken");
+                    return Ok(unavailable(admitted));
+                }
             }
+            last = Some(admitted);
         }
-        Err(AdmissionError::Restock(format!(
-            "no units reached shard {index} of {product} in {ROUNDS} rounds"
-        )))
+        tracing::warn!(%product, shard = index, "no units reached the shard in {ROUNDS} rounds; refused, nothing taken");
+        last.map(unavailable)
+            .ok_or_else(|| AdmissionError::BadReply("no round ran".into()))
     }
+}
+
+/// A sharded sale's order its shard refused `SOLD_OUT` and could not be restocked for
+/// (Redis failed during a transfer, or no units reached it in time): 503 with the
+/// outcome known, since every decision so far refused it, and the limits the first
+/// decision reported.
+fn unavailable(mut refused: Admitted) -> Admitted {
+    refused.decision = Decision::Refuse(Refusal::Unavailable {
+        dependency: Dependency::Redis,
+        outcome_unknown: false,
+    });
+    refused
 }
 
 /// One call of `lua/admit.lua`: what goes into its `KEYS` and `ARGV`, which

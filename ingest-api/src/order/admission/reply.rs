@@ -76,10 +76,10 @@ pub enum AdmissionError {
     /// The script answered something this build does not understand.
     #[error("unexpected admission reply: {0}")]
     BadReply(String),
-    /// A sharded sale's shard could not be restocked (Redis failed during a transfer,
-    /// or no units reached it in time); nothing was accepted.
-    #[error("shard restock failed: {0}")]
-    Restock(String),
+    /// The sale's layout could not be read (before any script ran: nothing was
+    /// accepted).
+    #[error("redis unavailable (reading the sale's layout)")]
+    Layout(#[source] redis::RedisError),
 }
 
 fn scope(v: Option<&Value>) -> Option<Scope> {

@@ -11,15 +11,14 @@
 //! pool is empty, sweeps the units of shards nobody buys from back to it, where the next
 //! refill of a shard with buyers finds them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shared::ProductId;
 use shared::keys::{Keyspace, SaleKeys};
 use stores::Replicas;
 use stores::redis::Conn;
-use stores::script::Script;
 use stores::shards::census::census;
 use stores::shards::ledger::{self, LedgerError};
 use stores::shards::{Layout, Shards};
@@ -47,6 +46,8 @@ pub struct Restock {
     replicas: Replicas,
     /// Shards (by their sale key) with a background refill running in this instance.
     refilling: Arc<Mutex<HashSet<String>>>,
+    /// Each shard's units as this instance's upkeep last saw them change, and when.
+    seen: Arc<Mutex<HashMap<String, (i64, Instant)>>>,
 }
 
 impl std::fmt::Debug for Restock {
@@ -63,8 +64,8 @@ pub const UPKEEP: Duration = Duration::from_secs(1);
 /// mover: past a step's duration, so its mover has given up on it (finishing it early
 /// would be harmless: `stores::shards::ledger::recover`).
 pub const STALE_TRANSFER: Duration = Duration::from_secs(1);
-/// How long a shard with units must have accepted nothing (its outbox's last entry)
-/// before the upkeep sweeps them back to an empty pool.
+/// How long a shard's units must stay unchanged (no sale, no refill, as the upkeep sees
+/// them each second) before the upkeep sweeps them back to an empty pool.
 pub const IDLE: Duration = Duration::from_secs(2);
 
 impl Restock {
@@ -74,6 +75,7 @@ impl Restock {
             keys,
             replicas,
             refilling: Arc::default(),
+            seen: Arc::default(),
         }
     }
 
@@ -232,41 +234,30 @@ impl Restock {
         }
         let mut swept = 0;
         for shard in shards {
-            let (remaining, last, now) = idle_view(conn, shard).await?;
-            if remaining > 0
-                && last.is_none_or(|at| now.saturating_sub(at) >= IDLE.as_millis() as u64)
-            {
+            let remaining: Option<i64> = redis::cmd("HGET")
+                .arg(shard.sale())
+                .arg(ledger::REMAINING)
+                .query_async(conn)
+                .await?;
+            let remaining = remaining.unwrap_or(0);
+            if remaining > 0 && self.unchanged_for(&shard.sale(), remaining) >= IDLE {
                 let moved = ledger::sweep(conn, &self.replicas, sale, shard, remaining).await?;
                 swept += usize::from(moved > 0);
             }
         }
         Ok(swept)
     }
-}
 
-/// A shard's units, the time (ms, Redis clock) of its outbox's last entry, and the
-/// Redis clock now (one slot, one atomic read).
-async fn idle_view(
-    conn: &mut Conn,
-    shard: &SaleKeys,
-) -> Result<(i64, Option<u64>, u64), LedgerError> {
-    let reply: Vec<redis::Value> = IDLE_VIEW
-        .call(&[shard.sale(), shard.outbox()], &[0u8; 0])
-        .query(conn)
-        .await?;
-    let remaining = stores::reply::int(reply.first()).unwrap_or(0);
-    let last = stores::reply::text(reply.get(1))
-        .and_then(|id| id.split('-').next().and_then(|ms| ms.parse().ok()));
-    let now = stores::reply::unsigned(reply.get(2)).unwrap_or(0);
-    Ok((remaining, last, now))
+    /// How long this instance has seen shard `key` hold `remaining` units (zero when they
+    /// just changed: the shard sold, or was refilled).
+    fn unchanged_for(&self, key: &str, remaining: i64) -> Duration {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get(key) {
+            Some(&(units, since)) if units == remaining => since.elapsed(),
+            _ => {
+                seen.insert(key.to_owned(), (remaining, Instant::now()));
+                Duration::ZERO
+            }
+        }
+    }
 }
-
-/// `{remaining, last outbox id or false, now in ms}` of one shard.
-static IDLE_VIEW: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    Script::new(
-        "local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1] \
-         local t = redis.call('TIME') \
-         return {tonumber(redis.call('HGET', KEYS[1], 'remaining')) or 0, \
-         last and last[1] or false, t[1] * 1000 + math.floor(t[2] / 1000)}",
-    )
-});

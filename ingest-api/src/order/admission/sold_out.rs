@@ -40,8 +40,8 @@ struct Mark {
     released: i64,
 }
 
-/// Whether a sharded sale has no unit anywhere: pool, shards, transfers (its shards'
-/// states and returning units are checked like an unsharded sale's, per shard).
+/// Whether a sharded sale has no unit anywhere: pool, shards, transfers (the census;
+/// each shard's state and units are then read like an unsharded sale's).
 async fn sharded_sold_out(
     conn: &mut Conn,
     sale: &SaleKeys,

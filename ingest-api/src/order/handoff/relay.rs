@@ -66,7 +66,13 @@ impl Handoff {
             let Ok(product) = ProductId::parse(product) else {
                 continue;
             };
-            let layout = Layout::read(&mut conn, &inner.keys.sale(&product)).await?;
+            let layout = match Layout::read(&mut conn, &inner.keys.sale(&product)).await {
+                Ok(layout) => layout,
+                Err(e) => {
+                    tracing::warn!(error = %e, %product, "relay pass failed for one product");
+                    continue;
+                }
+            };
             for group in layout.groups(&inner.keys, &product) {
                 match self
                     .relay_group(&mut conn, &group, consumer, min_idle)
