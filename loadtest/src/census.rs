@@ -28,6 +28,13 @@ pub struct Samples {
     pub failed: u64,
 }
 
+impl Samples {
+    /// Every census taken balanced, and none failed.
+    pub fn passed(&self) -> bool {
+        self.unbalanced.is_empty() && self.failed == 0
+    }
+}
+
 /// Samples the invariant of `product`'s sale (if it is sharded) every [`EVERY`] until
 /// `stop`; returns what the samples found (none taken for an unsharded sale).
 pub async fn sample(
@@ -55,4 +62,26 @@ pub async fn sample(
         tokio::time::sleep(EVERY).await;
     }
     found
+}
+
+/// Starts [`sample`] in a task of its own: the flag that stops it, and the task.
+pub fn start(
+    conn: &Conn,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Samples>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(sample(
+        conn.clone(),
+        keys.clone(),
+        product.clone(),
+        stop.clone(),
+    ));
+    (stop, task)
+}
+
+/// Stops the sampling [`start`]ed and returns what it found.
+pub async fn stop(flag: &AtomicBool, task: tokio::task::JoinHandle<Samples>) -> Samples {
+    flag.store(true, Ordering::Relaxed);
+    task.await.unwrap_or_default()
 }

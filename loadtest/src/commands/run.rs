@@ -1,8 +1,6 @@
 //! `loadtest run`: a scenario file end to end — its sale, crowd and bots, the audit, and a
 //! report with charts.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -55,13 +53,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         scenario.duration,
         targets.len()
     );
-    let stop_sampling = Arc::new(AtomicBool::new(false));
-    let sampling = tokio::spawn(loadtest::census::sample(
-        redis.clone(),
-        keys.clone(),
-        product.clone(),
-        stop_sampling.clone(),
-    ));
+    let (stop_sampling, sampling) = loadtest::census::start(&redis, &keys, &product);
     let (outcomes, saturated) = engine::run(&targets, plan(&scenario, &product, settle), |p| {
         eprintln!(
             "  {:>5.1}s scheduled {:>7} finished {:>7} in flight {:>6}",
@@ -71,12 +63,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     .await;
     let summary =
         loadtest::measure::summarize(&outcomes, scenario.duration.as_secs_f64(), saturated);
-    if let Some(window) = scenario.sale.payment_window.filter(|w| !w.is_zero()) {
-        // The last reservations' deadlines, plus the sweeper's 2 s: every unpaid unit is
-        // back on sale before the audit looks.
-        eprintln!("waiting {window:?} and 2.5 s for unpaid reservations to expire…");
-        tokio::time::sleep(window + Duration::from_millis(2_500)).await;
-    }
+    wait_for_expiries(&scenario).await;
     eprintln!("waiting for the pipeline to drain…");
     let expect = Expectation::from_outcomes(&outcomes);
     let audit = audit::drained_audit(
@@ -88,13 +75,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         args.drain_timeout,
     )
     .await?;
-    stop_sampling.store(true, Ordering::Relaxed);
-    let census = sampling.await.unwrap_or_default();
+    let census = loadtest::census::stop(&stop_sampling, sampling).await;
     let bots = bots(&pg, &scenario, &product).await?;
-    let passed = audit.passed()
-        && bots.iter().all(|b| b.passed)
-        && census.unbalanced.is_empty()
-        && census.failed == 0;
+    let passed = audit.passed() && bots.iter().all(|b| b.passed) && census.passed();
     let report = RunReport {
         scenario,
         product: product.to_string(),
@@ -110,6 +93,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     println!("report: {}", folder.join("report.md").display());
     println!("{}", if passed { "PASS" } else { "FAIL" });
     Ok(passed)
+}
+
+/// With a payment window: its length, plus the sweeper's 2 s, so every unpaid unit is
+/// back on sale before the audit looks.
+async fn wait_for_expiries(scenario: &Scenario) {
+    if let Some(window) = scenario.sale.payment_window.filter(|w| !w.is_zero()) {
+        eprintln!("waiting {window:?} and 2.5 s for unpaid reservations to expire…");
+        tokio::time::sleep(window + Duration::from_millis(2_500)).await;
+    }
 }
 
 /// What the shoppers do after their 202, if the scenario says (it needs the secret the

@@ -100,22 +100,8 @@ pub async fn open_sharded(
     let map = slot_map(redis).await?;
     let salts = place(keys, &sale.product, sale.shards, map.as_ref())
         .map_err(|e| OpsError::Invalid(format!("--shards {}: {e}", sale.shards)))?;
-    let text = |pairs: Vec<(String, u64)>| -> Vec<(String, String)> {
-        pairs.into_iter().map(|(f, v)| (f, v.to_string())).collect()
-    };
-    let shard_settings = text(settings(sale, sale.shards));
     refuse_used_shards(redis, keys, sale, &salts).await?;
-    for (index, &salt) in (0u32..).zip(&salts) {
-        let shard = keys.shard(&sale.product, index, salt);
-        create(
-            redis,
-            &shard,
-            sale,
-            (0, ledger::REMAINING, state),
-            &shard_settings,
-        )
-        .await?;
-    }
+    create_shards(redis, keys, sale, &salts, state).await?;
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -139,6 +125,27 @@ pub async fn open_sharded(
         first_refills(redis, &product_keys, keys, sale, &salts, units).await?;
     }
     Ok(created)
+}
+
+fn text(pairs: Vec<(String, u64)>) -> Vec<(String, String)> {
+    pairs.into_iter().map(|(f, v)| (f, v.to_string())).collect()
+}
+
+/// Each shard's hash: the sale's settings (its share of the global limit), no units yet.
+async fn create_shards(
+    redis: &mut Conn,
+    keys: &Keyspace,
+    sale: &NewSale,
+    salts: &[u32],
+    state: &str,
+) -> Result<(), OpsError> {
+    let shard_settings = text(settings(sale, sale.shards));
+    for (index, &salt) in (0u32..).zip(salts) {
+        let shard = keys.shard(&sale.product, index, salt);
+        let units = (0, ledger::REMAINING, state);
+        create(redis, &shard, sale, units, &shard_settings).await?;
+    }
+    Ok(())
 }
 
 /// Refuses shards left by a sale whose product hash Redis lost: one with buyers or

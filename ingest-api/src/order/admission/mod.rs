@@ -6,7 +6,8 @@
 //! of an earlier answer, or a [`Refusal`] — with what the limits said ([`RateReport`])
 //! and whether the replicas hold it. [`call`] makes the call of `lua/admit.lua`,
 //! [`reply`] reads its answer; the [`Breaker`] fails closed while Redis is down, and
-//! [`SoldOut`] answers the sold-out stampede from memory.
+//! [`SoldOut`] answers the sold-out stampede from memory; [`restock`] keeps a sharded
+//! sale's shards stocked.
 
 pub mod breaker;
 pub mod call;
