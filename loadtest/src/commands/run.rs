@@ -75,7 +75,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         args.drain_timeout,
     )
     .await?;
-    let census = loadtest::census::stop(&stop_sampling, sampling).await;
+    let mut census = loadtest::census::stop(&stop_sampling, sampling).await;
+    if census.taken > 0 {
+        census.sold_out_after_ms = loadtest::census::sold_out_after_ms(&outcomes);
+    }
     let bots = bots(&pg, &scenario, &product).await?;
     let passed = audit.passed() && bots.iter().all(|b| b.passed) && census.passed();
     let report = RunReport {
@@ -213,10 +216,11 @@ fn print(report: &RunReport, outcomes: &[Outcome]) {
     );
     if report.census.taken > 0 {
         println!(
-            "census (sharded sale, every 1 s): {} taken, {} unbalanced, {} failed",
+            "census (sharded sale, every 1 s): {} taken, {} unbalanced, {} failed; sold out {:?} ms after the last 202",
             report.census.taken,
             report.census.unbalanced.len(),
-            report.census.failed
+            report.census.failed,
+            report.census.sold_out_after_ms
         );
     }
     if a.paid_units + a.returned_units > 0 {

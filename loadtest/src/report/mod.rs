@@ -160,10 +160,13 @@ impl RunReport {
         let _ = writeln!(
             md,
             "\n## Sharded sale: the invariant every second\n\n{} censuses, {} unbalanced, {} failed \
-             (pool + shards + in transit + taken + returning = stock){}",
+             (pool + shards + in transit + taken + returning = stock); sold out {} ms after the last 202 \
+             (at most 1,000){}",
             c.taken,
             c.unbalanced.len(),
             c.failed,
+            c.sold_out_after_ms
+                .map_or("(not known)".to_owned(), |ms| ms.to_string()),
             c.unbalanced
                 .iter()
                 .map(|u| format!("\n- {u}"))
