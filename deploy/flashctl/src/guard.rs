@@ -168,19 +168,25 @@ pub async fn set_fields<V: ToString>(
         .collect();
     let sale = keys.sale(product);
     if let Some(shards) = Layout::read(redis, &sale).await?.shards() {
-        let global = Scope::Global.interval_field();
-        let split: Vec<(String, String)> = fields
-            .iter()
-            .map(|(f, v)| match v.parse::<u64>() {
-                Ok(t) if *f == global => (f.clone(), (t * u64::from(shards.count())).to_string()),
-                _ => (f.clone(), v.clone()),
-            })
-            .collect();
+        let split = shard_share(&fields, shards.count());
         for shard in shards.keys(keys, product) {
             set_hash(redis, &shard.sale(), product, &split).await?;
         }
     }
     set_hash(redis, &sale.sale(), product, &fields).await
+}
+
+/// A sale's fields as each of `shards` shards holds them: the global limit's emission
+/// interval × `shards` (each admits its share of the rate), everything else as it is.
+pub(crate) fn shard_share(fields: &[(String, String)], shards: u32) -> Vec<(String, String)> {
+    let global = Scope::Global.interval_field();
+    fields
+        .iter()
+        .map(|(f, v)| match v.parse::<u64>() {
+            Ok(t) if *f == global => (f.clone(), (t * u64::from(shards)).to_string()),
+            _ => (f.clone(), v.clone()),
+        })
+        .collect()
 }
 
 async fn set_hash(

@@ -11,7 +11,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use shared::keys::{Keyspace, SaleKeys, Scope};
+use shared::keys::{Keyspace, SaleKeys};
 use stores::Replicas;
 use stores::records::sale::field as sale_field;
 use stores::redis::Conn;
@@ -24,26 +24,17 @@ use crate::OpsError;
 /// The most units one refill moves to a shard (fewer as the pool empties).
 pub const CHUNK: u32 = 100;
 
-/// `(field, value)` pairs of the sale's limits and payment window, with the global
-/// limit's interval multiplied by `split` (1 on the product's own hash).
-fn settings(sale: &NewSale, split: u32) -> Vec<(String, u64)> {
-    let global = Scope::Global.interval_field();
-    let mut pairs: Vec<(String, u64)> = sale
-        .limits
-        .fields()
-        .into_iter()
-        .map(|(f, v)| {
-            let v = if f == global { v * u64::from(split) } else { v };
-            (f, v)
-        })
-        .collect();
+/// `(field, value)` pairs of the sale's limits and payment window, as the product's own
+/// hash holds them (a shard's: [`crate::guard::shard_share`]).
+fn settings(sale: &NewSale) -> Vec<(String, String)> {
+    let mut pairs = sale.limits.fields();
     if sale.payment_window_ms() > 0 {
         pairs.push((
             sale_field::PAYMENT_WINDOW_MS.into(),
             sale.payment_window_ms(),
         ));
     }
-    pairs
+    pairs.into_iter().map(|(f, v)| (f, v.to_string())).collect()
 }
 
 /// One `lua/sale_open.lua` call: `units` in `field`, then `pairs`.
@@ -105,7 +96,7 @@ pub async fn open_sharded(
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let mut product_settings = text(settings(sale, 1));
+    let mut product_settings = settings(sale);
     product_settings.extend([
         (layout_field::SHARDS.to_owned(), sale.shards.to_string()),
         (layout_field::SALTS.to_owned(), join(&salts)),
@@ -127,10 +118,6 @@ pub async fn open_sharded(
     Ok(created)
 }
 
-fn text(pairs: Vec<(String, u64)>) -> Vec<(String, String)> {
-    pairs.into_iter().map(|(f, v)| (f, v.to_string())).collect()
-}
-
 /// Each shard's hash: the sale's settings (its share of the global limit), no units yet.
 async fn create_shards(
     redis: &mut Conn,
@@ -139,7 +126,7 @@ async fn create_shards(
     salts: &[u32],
     state: &str,
 ) -> Result<(), OpsError> {
-    let shard_settings = text(settings(sale, sale.shards));
+    let shard_settings = crate::guard::shard_share(&settings(sale), sale.shards);
     for (index, &salt) in (0u32..).zip(salts) {
         let shard = keys.shard(&sale.product, index, salt);
         let units = (0, ledger::REMAINING, state);

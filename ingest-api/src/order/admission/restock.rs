@@ -139,12 +139,7 @@ impl Restock {
         (index, shard): (u32, &SaleKeys),
         need: i64,
     ) -> Result<i64, LedgerError> {
-        let pool: Option<i64> = redis::cmd("HGET")
-            .arg(sale.sale())
-            .arg(ledger::POOL)
-            .query_async(conn)
-            .await?;
-        let pool = pool.unwrap_or(0);
+        let pool = units(conn, sale, ledger::POOL).await?;
         if pool <= 0 {
             return Ok(0);
         }
@@ -224,22 +219,12 @@ impl Restock {
         sale: &SaleKeys,
         shards: &[SaleKeys],
     ) -> Result<usize, LedgerError> {
-        let pool: Option<i64> = redis::cmd("HGET")
-            .arg(sale.sale())
-            .arg(ledger::POOL)
-            .query_async(conn)
-            .await?;
-        if pool.unwrap_or(0) > 0 {
+        if units(conn, sale, ledger::POOL).await? > 0 {
             return Ok(0);
         }
         let mut swept = 0;
         for shard in shards {
-            let remaining: Option<i64> = redis::cmd("HGET")
-                .arg(shard.sale())
-                .arg(ledger::REMAINING)
-                .query_async(conn)
-                .await?;
-            let remaining = remaining.unwrap_or(0);
+            let remaining = units(conn, shard, ledger::REMAINING).await?;
             if remaining > 0 && self.unchanged_for(&shard.sale(), remaining) >= IDLE {
                 let moved = ledger::sweep(conn, &self.replicas, sale, shard, remaining).await?;
                 swept += usize::from(moved > 0);
@@ -260,4 +245,14 @@ impl Restock {
             }
         }
     }
+}
+
+/// The units in `field` (the pool's, or a shard's `remaining`) of the sale hash of `keys`.
+async fn units(conn: &mut Conn, keys: &SaleKeys, field: &str) -> redis::RedisResult<i64> {
+    let n: Option<i64> = redis::cmd("HGET")
+        .arg(keys.sale())
+        .arg(field)
+        .query_async(conn)
+        .await?;
+    Ok(n.unwrap_or(0))
 }
