@@ -88,12 +88,18 @@ impl Worker {
             ProcessError::Transient(format!("releasing returned units: {e}"))
         };
         for e in returns {
-            // A sharded sale's units go back to the shard that sold them: the buyer's home.
+            // A sharded sale's units go back to the shard that sold them: the one holding
+            // the order's reservation.
+            let id = e.order_id.to_string();
             let layout = Layout::read(&mut conn, &self.keys.sale(&e.product_id))
                 .await
                 .map_err(transient)?;
-            let home = layout.home(&self.keys, &e.product_id, &e.user_id);
-            stores::reservations::release(&mut conn, &home, &e.order_id.to_string())
+            let on = (&self.keys, &e.product_id);
+            let seller = layout
+                .holding(&mut conn, on, &e.user_id, &id)
+                .await
+                .map_err(transient)?;
+            stores::reservations::release(&mut conn, &seller, &id)
                 .await
                 .map_err(transient)?;
         }

@@ -41,10 +41,11 @@ pub async fn cancel(
 ) -> Result<Cancelled, OpsError> {
     let (product, user) = product_of(pg, redis, keys, order_id).await?;
     let id = order_id.to_string();
-    // The buyer's home shard on a sharded sale, else the product's keys.
+    // The shard holding the reservation on a sharded sale, else the product's keys.
     let home = Layout::read(redis, &keys.sale(&product))
         .await?
-        .home(keys, &product, &user);
+        .holding(redis, (keys, &product), &user, &id)
+        .await?;
     let wanted = Move {
         keys: &home,
         product: product.as_str(),

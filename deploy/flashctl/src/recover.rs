@@ -1,16 +1,19 @@
 //! Rebuilding a sale that Redis lost, from PostgreSQL, once nothing is on its way.
 
+use std::collections::HashMap;
+
 use redis::aio::ConnectionLike;
 use serde::Serialize;
 use shared::keys::{Keyspace, SaleKeys};
 use shared::sale::SaleState;
 use shared::{ProductId, ReservationState};
 use stores::records::ReservationRecord;
+use stores::redis::Conn;
 use tokio_postgres::Client;
 
 use crate::OpsError;
 use crate::guard::Limits;
-use crate::sale::{NewSale, exists_in_redis, open_in_redis};
+use crate::sale::{NewSale, exists_in_redis, open_in_redis, shards};
 
 /// Where the worker's progress is read from, for `recover`.
 #[derive(Debug, Clone)]
@@ -36,8 +39,23 @@ pub struct Recovered {
     pub remaining: i64,
     /// Users whose purchases were restored (for the per-user cap).
     pub buyers: usize,
+    /// Shards the sale was rebuilt on (1: unsharded), placed again on the cluster as it
+    /// is now.
+    pub shards: u32,
     /// The state the sale was restored in.
     pub state: SaleState,
+}
+
+/// A buyer to restore: their live units (reserved or paid; 0 for one whose orders all
+/// ended) and their reservations' records.
+#[derive(Debug, Clone)]
+pub(crate) struct Buyer {
+    /// The buyer id PostgreSQL records (an erasure's pseudonym after `user erase`).
+    pub user: String,
+    /// Live units.
+    pub units: i64,
+    /// Reservations to rebuild.
+    pub records: Vec<Rebuilt>,
 }
 
 /// Rebuilds a product's Redis state from PostgreSQL after Redis lost it (restart without
@@ -54,7 +72,7 @@ pub struct Recovered {
 /// (the per-user cap still applies to it).
 pub async fn recover(
     pg: &Client,
-    redis: &mut impl ConnectionLike,
+    redis: &mut Conn,
     keys: &Keyspace,
     product: &ProductId,
     pipeline: &Pipeline,
@@ -62,18 +80,29 @@ pub async fn recover(
     state: SaleState,
 ) -> Result<Recovered, OpsError> {
     drained(redis, keys, product, pipeline).await?;
-    let (sale, sold) = sale_of(pg, product, limits).await?;
+    let (sale, sold, old_salts) = sale_of(pg, product, limits).await?;
     let remaining = sale.stock.checked_sub(sold).ok_or_else(|| {
         OpsError::Conflict(format!(
             "{product}: sold {sold} exceeds stock {}",
             sale.stock
         ))
     })?;
-    let buyers = buyers(pg, product).await?;
-    let records = reservations(pg, product, &sale).await?;
+    let buyers = buyers(pg, product, &sale).await?;
     // Buyers first, so the cap holds from the first admitted request.
-    restore(redis, &keys.sale(product), &buyers, &records).await?;
-    if !open_in_redis(redis, keys, &sale, remaining, state.as_str()).await? {
+    let created = if sale.shards > 1 {
+        shards::refuse_live_shards(redis, keys, product, &old_salts).await?;
+        let units = (remaining, state.as_str());
+        shards::build(pg, redis, keys, &sale, units, &buyers).await?
+    } else {
+        restore(
+            redis,
+            &keys.sale(product),
+            &buyers.iter().collect::<Vec<_>>(),
+        )
+        .await?;
+        open_in_redis(redis, keys, &sale, remaining, state.as_str()).await?
+    };
+    if !created {
         return Err(OpsError::Conflict(format!(
             "{product} reappeared in Redis while recovering; check `flashctl sale status`"
         )));
@@ -84,6 +113,7 @@ pub async fn recover(
         sold: sold.into(),
         remaining: remaining.into(),
         buyers: buyers.len(),
+        shards: sale.shards,
         state,
     })
 }
@@ -122,15 +152,17 @@ async fn drained(
     Ok(())
 }
 
-/// The sale as PostgreSQL records it (with today's `limits`), and its units sold.
+/// The sale as PostgreSQL records it (with today's `limits`), its units sold, and where
+/// its shards were (none: unsharded).
 async fn sale_of(
     pg: &Client,
     product: &ProductId,
     limits: &Limits,
-) -> Result<(NewSale, u32), OpsError> {
+) -> Result<(NewSale, u32, Vec<u32>), OpsError> {
     let row = pg
         .query_opt(
-            "SELECT stock, sold, per_user_limit, starts_at, ends_at, payment_window_ms, shards \
+            "SELECT stock, sold, per_user_limit, starts_at, ends_at, payment_window_ms, shards, \
+                    coalesce(shard_salts, '{}') \
              FROM sales WHERE product_id = $1",
             &[&product.as_str()],
         )
@@ -139,12 +171,8 @@ async fn sale_of(
             OpsError::NotFound(format!("no sale for product {product} in PostgreSQL"))
         })?;
     let units = |i: usize| u32::try_from(row.get::<_, i32>(i)).unwrap_or(0);
-    if units(6) > 1 {
-        return Err(OpsError::Invalid(format!(
-            "{product} is a sharded sale ({} shards): `sale recover` rebuilds unsharded sales only",
-            units(6)
-        )));
-    }
+    let salts = row.get::<_, Vec<i32>>(7).into_iter();
+    let salts = salts.map(|s| u32::try_from(s).unwrap_or(0)).collect();
     let sale = NewSale {
         product: product.clone(),
         stock: units(0),
@@ -156,13 +184,13 @@ async fn sale_of(
             .ok()
             .filter(|ms| *ms > 0)
             .map(std::time::Duration::from_millis),
-        shards: 1,
+        shards: units(6).max(1),
     };
-    Ok((sale, units(1)))
+    Ok((sale, units(1), salts))
 }
 
-/// Every buyer's live units (reserved or paid; 0 for one whose orders all ended).
-async fn buyers(pg: &Client, product: &ProductId) -> Result<Vec<(String, i64)>, OpsError> {
+/// Every buyer, with their live units and their reservations to rebuild.
+async fn buyers(pg: &Client, product: &ProductId, sale: &NewSale) -> Result<Vec<Buyer>, OpsError> {
     let rows = pg
         .query(
             "SELECT user_id, \
@@ -171,12 +199,30 @@ async fn buyers(pg: &Client, product: &ProductId) -> Result<Vec<(String, i64)>, 
             &[&product.as_str()],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    let mut records: HashMap<String, Vec<Rebuilt>> = HashMap::new();
+    for rebuilt in reservations(pg, product, sale).await? {
+        records
+            .entry(rebuilt.1.user.clone())
+            .or_default()
+            .push(rebuilt);
+    }
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let user: String = r.get(0);
+            let records = records.remove(&user).unwrap_or_default();
+            Buyer {
+                user,
+                units: r.get(1),
+                records,
+            }
+        })
+        .collect())
 }
 
 /// A reservation to rebuild: its order id, its record, and the seconds of retention it
 /// has left once ended.
-type Rebuilt = (String, ReservationRecord, Option<i64>);
+pub(crate) type Rebuilt = (String, ReservationRecord, Option<i64>);
 
 /// Reserved orders, so they can still be paid, cancelled or expire (acceptance plus the
 /// window: the API's clock at acceptance, read just before Redis set the deadline the
@@ -223,21 +269,20 @@ async fn reservations(
         .collect()
 }
 
-/// Writes the buyers' counts and the reservations' records (the types the scripts read:
-/// [`ReservationRecord`]) in one pipeline.
-async fn restore(
+/// Writes the buyers' counts and their reservations' records (the types the scripts
+/// read: [`ReservationRecord`]) on the keys `sk` in one pipeline.
+pub(crate) async fn restore(
     redis: &mut impl ConnectionLike,
     sk: &SaleKeys,
-    buyers: &[(String, i64)],
-    records: &[Rebuilt],
+    buyers: &[&Buyer],
 ) -> Result<(), OpsError> {
     let mut pipe = redis::pipe();
     pipe.cmd("DEL").arg(sk.bought()).ignore();
-    for (user, units) in buyers {
-        pipe.hset(sk.bought(), user, units).ignore();
+    for buyer in buyers {
+        pipe.hset(sk.bought(), &buyer.user, buyer.units).ignore();
     }
     pipe.cmd("DEL").arg(sk.deadlines()).ignore();
-    for (order, record, retention) in records {
+    for (order, record, retention) in buyers.iter().flat_map(|b| &b.records) {
         let key = sk.reservation(order);
         pipe.cmd("DEL").arg(&key).ignore();
         pipe.cmd("HSET").arg(&key).arg(record.fields()).ignore();

@@ -23,7 +23,7 @@ pub enum LookupError {
 /// The status of `order_id`, if Redis has its record (written once Kafka acknowledged
 /// the order, and kept `ORDER_STATUS_TTL_SECS`), with the state of its reservation
 /// (more reads: the sale's layout, then the reservation in the product's slot or, on a
-/// sharded sale, the buyer's home shard's).
+/// sharded sale, the shard holding it: [`Layout::holding`]).
 pub async fn lookup(
     conn: &Conn,
     keys: &Keyspace,
@@ -35,7 +35,9 @@ pub async fn lookup(
         return Ok(None);
     };
     let layout = Layout::read(&mut conn, &keys.sale(&record.product_id)).await?;
-    let home = layout.home(keys, &record.product_id, &record.user_id);
-    let reservation = ReservationRecord::read(&mut conn, &home, &order_id.to_string()).await?;
+    let id = order_id.to_string();
+    let on = (keys, &record.product_id);
+    let home = layout.holding(&mut conn, on, &record.user_id, &id).await?;
+    let reservation = ReservationRecord::read(&mut conn, &home, &id).await?;
     Ok(Some(record.view(reservation.as_ref())))
 }

@@ -132,6 +132,34 @@ impl Layout {
             Self::Sharded(s) => s.home(ks, product, user).1,
         }
     }
+
+    /// The keys holding the reservation record of `user`'s order `order_id`: `user`'s home,
+    /// where an admission writes it, unless the record is on another shard: the buyer id
+    /// PostgreSQL and the order's status name is an erasure's pseudonym after `user erase`,
+    /// and `sale recover` rebuilds a sale on new shards. The home when no shard holds one.
+    pub async fn holding(
+        &self,
+        conn: &mut impl ConnectionLike,
+        (ks, product): (&Keyspace, &ProductId),
+        user: &UserId,
+        order_id: &str,
+    ) -> redis::RedisResult<SaleKeys> {
+        let home = self.home(ks, product, user);
+        let Self::Sharded(shards) = self else {
+            return Ok(home);
+        };
+        let others = shards.keys(ks, product).into_iter().filter(|k| *k != home);
+        for keys in std::iter::once(home.clone()).chain(others) {
+            let found: bool = redis::cmd("EXISTS")
+                .arg(keys.reservation(order_id))
+                .query_async(conn)
+                .await?;
+            if found {
+                return Ok(keys);
+            }
+        }
+        Ok(home)
+    }
 }
 
 /// How long a layout read is used before it is read again.

@@ -105,7 +105,7 @@ pub async fn open(
     }
     let open = SaleState::Open.as_str();
     let created = if sale.shards > 1 {
-        shards::open_sharded(redis, keys, sale, sale.stock, open).await?
+        shards::open_sharded(pg, redis, keys, sale, (sale.stock, open)).await?
     } else {
         open_in_redis(redis, keys, sale, sale.stock, open).await?
     };

@@ -12,14 +12,17 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use shared::keys::{Keyspace, SaleKeys};
+use shared::{ProductId, UserId};
 use stores::Replicas;
 use stores::records::sale::field as sale_field;
 use stores::redis::Conn;
 use stores::shards::layout::field as layout_field;
-use stores::shards::{Layout, ledger, place, slot_map};
+use stores::shards::{Layout, Shards, ledger, place, slot_map};
+use tokio_postgres::Client;
 
 use super::{NewSale, SALE_OPEN, ms, register};
 use crate::OpsError;
+use crate::recover::{Buyer, restore};
 
 /// The most units one refill moves to a shard (fewer as the pool empties).
 pub const CHUNK: u32 = 100;
@@ -64,15 +67,13 @@ async fn create(
 }
 
 /// Creates a sharded sale's Redis side with `units` in the pool; `false` if the sale
-/// exists already (with another number of shards: refused). The shards come first and
-/// the product's hash last, so whoever finds the product's layout finds its shards; then
-/// each shard gets a first chunk.
+/// exists already (with another number of shards: refused).
 pub async fn open_sharded(
+    pg: &Client,
     redis: &mut Conn,
     keys: &Keyspace,
     sale: &NewSale,
-    units: u32,
-    state: &str,
+    (units, state): (u32, &str),
 ) -> Result<bool, OpsError> {
     let product_keys = keys.sale(&sale.product);
     if super::exists_in_redis(redis, keys, &sale.product).await? {
@@ -88,34 +89,124 @@ pub async fn open_sharded(
             sale.product
         )));
     }
+    build(pg, redis, keys, sale, (units, state), &[]).await
+}
+
+/// Places `sale`'s shards on the cluster as it is now (recorded in `sales.shard_salts`),
+/// creates them, writes `buyers` (each user's live units and reservations, for `sale
+/// recover`) on their home shards, and the product's hash with `units` in the pool and
+/// the layout last, so whoever finds the layout finds its shards complete; then gives
+/// each shard a first chunk. `false` if the product's hash exists already.
+pub(crate) async fn build(
+    pg: &Client,
+    redis: &mut Conn,
+    keys: &Keyspace,
+    sale: &NewSale,
+    (units, state): (u32, &str),
+    buyers: &[Buyer],
+) -> Result<bool, OpsError> {
     let map = slot_map(redis).await?;
     let salts = place(keys, &sale.product, sale.shards, map.as_ref())
         .map_err(|e| OpsError::Invalid(format!("--shards {}: {e}", sale.shards)))?;
     refuse_used_shards(redis, keys, sale, &salts).await?;
+    record(pg, sale, &salts).await?;
     create_shards(redis, keys, sale, &salts, state).await?;
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let chunk = i64::from(CHUNK);
+    let layout = Shards {
+        epoch,
+        salts,
+        chunk,
+    };
+    for (shard, group) in layout
+        .keys(keys, &sale.product)
+        .iter()
+        .zip(homes(&layout, keys, sale, buyers))
+    {
+        restore(redis, shard, &group).await?;
+    }
     let mut product_settings = settings(sale);
     product_settings.extend([
         (layout_field::SHARDS.to_owned(), sale.shards.to_string()),
-        (layout_field::SALTS.to_owned(), join(&salts)),
+        (layout_field::SALTS.to_owned(), join(&layout.salts)),
         (layout_field::EPOCH.to_owned(), epoch.to_string()),
         (layout_field::CHUNK.to_owned(), CHUNK.to_string()),
     ]);
-    let created = create(
-        redis,
-        &product_keys,
-        sale,
-        (units, ledger::POOL, state),
-        &product_settings,
-    )
-    .await?;
+    let product_keys = keys.sale(&sale.product);
+    let pool = (units, ledger::POOL, state);
+    let created = create(redis, &product_keys, sale, pool, &product_settings).await?;
     register(redis, keys, &sale.product).await?;
     if created {
-        first_refills(redis, &product_keys, keys, sale, &salts, units).await?;
+        first_refills(redis, &product_keys, keys, sale, &layout.salts, units).await?;
     }
     Ok(created)
+}
+
+/// `buyers` grouped by home shard (by index): a buyer id that is not a user id (none
+/// should be) stays on shard 0, where its units still count.
+fn homes<'a>(
+    layout: &Shards,
+    keys: &Keyspace,
+    sale: &NewSale,
+    buyers: &'a [Buyer],
+) -> Vec<Vec<&'a Buyer>> {
+    let mut groups: Vec<Vec<&Buyer>> = vec![Vec::new(); layout.salts.len()];
+    for buyer in buyers {
+        let index =
+            UserId::parse(buyer.user.clone()).map_or(0, |u| layout.home(keys, &sale.product, &u).0);
+        groups[index as usize].push(buyer);
+    }
+    groups
+}
+
+/// Records the placement with the sale, before any shard exists.
+async fn record(pg: &Client, sale: &NewSale, salts: &[u32]) -> Result<(), OpsError> {
+    let salts: Vec<i32> = salts
+        .iter()
+        .map(|&s| i32::try_from(s).unwrap_or(i32::MAX))
+        .collect();
+    pg.execute(
+        "UPDATE sales SET shard_salts = $2 WHERE product_id = $1",
+        &[&sale.product.as_str(), &salts],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Refuses while a shard placed by the sale before (`salts`, from `sales.shard_salts`)
+/// still holds anything: its hash (units, settings) or an outbox entry not yet handed
+/// off. `sale recover` rebuilds a sale Redis lost, not one it partly kept.
+pub(crate) async fn refuse_live_shards(
+    redis: &mut Conn,
+    keys: &Keyspace,
+    product: &ProductId,
+    salts: &[u32],
+) -> Result<(), OpsError> {
+    for (index, &salt) in (0u32..).zip(salts) {
+        let shard = keys.shard(product, index, salt);
+        let (live, pending): (bool, i64) = redis::pipe()
+            .cmd("EXISTS")
+            .arg(shard.sale())
+            .cmd("XLEN")
+            .arg(shard.outbox())
+            .query_async(redis)
+            .await?;
+        if pending > 0 {
+            return Err(OpsError::Conflict(format!(
+                "{pending} accepted order(s) of {product} are still waiting in shard {index}'s outbox; \
+                 let the API relay hand them off, then retry"
+            )));
+        }
+        if live {
+            return Err(OpsError::Conflict(format!(
+                "shard {index} of {product} is still live in Redis: `sale recover` rebuilds a sale Redis lost \
+                 whole; see `flashctl sale status`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Each shard's hash: the sale's settings (its share of the global limit), no units yet.
@@ -156,8 +247,7 @@ async fn refuse_used_shards(
         if buyers + refills > 0 {
             return Err(OpsError::Conflict(format!(
                 "shard {index} of {} holds an earlier sale's units or buyers but the sale itself is gone from Redis; \
-                 `sale recover` does not rebuild sharded sales yet: delete the leftover shard keys \
-                 (`…:{{p:{}/…}}:*`) first",
+                 delete the leftover shard keys (`…:{{p:{}/…}}:*`) first",
                 sale.product, sale.product
             )));
         }

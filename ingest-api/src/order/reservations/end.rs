@@ -98,7 +98,9 @@ impl Reservations {
         if buyer.is_some_and(|b| user.as_deref() != Some(b.as_str())) {
             return Err(EndRefusal::NotFound);
         }
-        let keys = self.home(&mut conn, &product, user.as_deref()).await?;
+        let keys = self
+            .home(&mut conn, &product, user.as_deref(), order_id)
+            .await?;
         let (moved, replicated) = self
             .decide(&mut conn, (&product, &keys), order_id, to, reason)
             .await?;
@@ -137,19 +139,24 @@ impl Reservations {
         }
     }
 
-    /// The keys holding `user`'s reservations of `product`: the product's, or on a
-    /// sharded sale the user's home shard's.
+    /// The keys holding `user`'s reservation `order_id` of `product`: the product's, or
+    /// on a sharded sale the shard's that sold it ([`Layout::holding`]).
     async fn home(
         &self,
         conn: &mut Conn,
         product: &ProductId,
         user: Option<&str>,
+        order_id: Uuid,
     ) -> Result<SaleKeys, EndRefusal> {
+        let unavailable = |e: redis::RedisError| EndRefusal::Unavailable(e.to_string());
         let layout = Layout::read(conn, &self.keys.sale(product))
             .await
-            .map_err(|e| EndRefusal::Unavailable(e.to_string()))?;
+            .map_err(unavailable)?;
         match user.map(UserId::parse) {
-            Some(Ok(user)) => Ok(layout.home(&self.keys, product, &user)),
+            Some(Ok(user)) => layout
+                .holding(conn, (&self.keys, product), &user, &order_id.to_string())
+                .await
+                .map_err(unavailable),
             _ if layout.shards().is_none() => Ok(self.keys.sale(product)),
             _ => Err(EndRefusal::NotFound),
         }
