@@ -3,7 +3,8 @@
 # needed), their products chosen so each of the three masters owns the slots of a third
 # of them. Two API instances and two workers; a steady stream per product, each with
 # less stock than demand; then one audit line per sale. Exits non-zero if any fails.
-# SHARDS=3 opens each sale with `--shards 3` (its stock over all three masters).
+# SHARDS=3 opens each sale with `--shards 3` (its stock over all three masters), and its
+# stream samples the sale's census every second.
 #
 #   loadtest/many-sales.sh        (SALES=6 RATE=60 per product DURATION=12 STOCK=500 SHARDS=1)
 set -euo pipefail
@@ -50,15 +51,20 @@ for port in "${api_ports[@]}"; do urls+=(--url "http://127.0.0.1:$port"); done
 wait_ready "${ready[@]}"
 
 say "$SALES sales at once: $STOCK units each over $SHARDS shard(s), $RATE orders/s each for ${DURATION}s (logs: $LOGS)"
+# A sharded sale's census, every second of its stream: the invariant at every sample, and
+# sold out within 1 s of its last unit (the stream fails otherwise).
+census=()
+[ "$SHARDS" = 1 ] || census=(--census)
 pids=()
 for product in "${products[@]}"; do
   "$BIN/flashctl" sale open --product "$product" --stock "$STOCK" --per-user 1 --shards "$SHARDS" >/dev/null
-  "$BIN/loadtest" stream "${urls[@]}" \
+  "$BIN/loadtest" stream "${urls[@]}" "${census[@]}" \
     --product "$product" --rate "$RATE" --duration "${DURATION}s" --users 100000 \
     --answers "$LOGS/$product.jsonl" 2>"$LOGS/$product.stream.log" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid" || die "a stream failed; see $LOGS/*.stream.log"; done
+[ "$SHARDS" = 1 ] || grep -h "^census" "$LOGS"/*.stream.log | sed 's/^/  /'
 
 failed=0
 for product in "${products[@]}"; do

@@ -54,6 +54,19 @@ pub fn sold_out_after_ms(outcomes: &[Outcome]) -> Option<u64> {
     Some(first_sold_out.saturating_sub(last_answer) / 1_000)
 }
 
+impl std::fmt::Display for Samples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "census (sharded sale, every 1 s): {} taken, {} unbalanced, {} failed; sold out {:?} ms after the last 202",
+            self.taken,
+            self.unbalanced.len(),
+            self.failed,
+            self.sold_out_after_ms
+        )
+    }
+}
+
 impl Samples {
     /// Every census taken balanced, and none failed.
     pub fn passed(&self) -> bool {

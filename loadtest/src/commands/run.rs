@@ -215,13 +215,7 @@ fn print(report: &RunReport, outcomes: &[Outcome]) {
         a.leaked
     );
     if report.census.taken > 0 {
-        println!(
-            "census (sharded sale, every 1 s): {} taken, {} unbalanced, {} failed; sold out {:?} ms after the last 202",
-            report.census.taken,
-            report.census.unbalanced.len(),
-            report.census.failed,
-            report.census.sold_out_after_ms
-        );
+        println!("{}", report.census);
     }
     if a.paid_units + a.returned_units > 0 {
         let told = outcomes.iter().filter(|o| o.settled.is_some()).count();

@@ -58,6 +58,11 @@ pub struct StreamArgs {
     /// When the late ones pay.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub late_after: Duration,
+    /// On a sharded sale, take its census every second while the stream runs (Redis from
+    /// REDIS_URL or REDIS_CLUSTER_NODES): the run fails if one does not balance, or if the
+    /// sale was not sold out to the next shoppers within 1 s of its last unit.
+    #[arg(long)]
+    pub census: bool,
 }
 
 /// Streams, writes the outcomes and prints a summary.
@@ -88,6 +93,12 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
         targets.len()
     );
     let plan_settles = plan.settle.is_some();
+    let sampling = if args.census {
+        let (_, redis, keys) = args.target.stores().await?;
+        Some(loadtest::census::start(&redis, &keys, &args.product))
+    } else {
+        None
+    };
     let (outcomes, saturated) = engine::run(&targets, plan, |p| {
         eprintln!(
             "  {:>5.1}s scheduled {:>6} finished {:>6} in flight {:>5}",
@@ -118,5 +129,14 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
         }
         eprintln!("after their 202, shoppers were told: {told:?} (the rest never paid)");
     }
-    Ok(true)
+    let Some((stop, task)) = sampling else {
+        return Ok(true);
+    };
+    let mut census = loadtest::census::stop(&stop, task).await;
+    census.sold_out_after_ms = loadtest::census::sold_out_after_ms(&outcomes);
+    eprintln!("{census}");
+    for unbalanced in &census.unbalanced {
+        eprintln!("  unbalanced: {unbalanced}");
+    }
+    Ok(census.taken > 0 && census.passed())
 }
