@@ -7,7 +7,8 @@ guarantees the product never sees more admissions than configured, whatever the 
 released. The admission record is what admit.lua checks when the order comes; it names
 the admission token's id, so a token without its record (revoked, another epoch) buys
 nothing. A repeat of a claim returns the same admission. Every key is in the product's
-slot.
+slot. On a sharded sale admit.lua runs on the buyer's home shard: the API then copies
+the admission there (room_grant.lua), again on every repeat.
 
 KEYS
   1  room        hash    the room (lib/room.lua)
@@ -17,7 +18,9 @@ KEYS
   5  active      zset    users admitted and not yet used, by expiry (ms)
   6  claim_rate  string  GCRA TAT (µs) of the room's claims
   7  adm         hash    this user's admission: token, exp (ms), used, epoch
-  8  sale        hash    the sale (admit.lua): remaining, returning, limit fields
+  8  sale        hash    the sale (admit.lua): remaining, returning, limit fields (a
+                       sharded sale's product hash: no remaining; the room's `units`,
+                       the drain's census, stand for them)
   9-12  rl:ip, rl:fp, rl:user, rl:global
  13-15  blk:ip, blk:fp, blk:user
  16  viol        hash    violation counters of the hour
@@ -81,7 +84,12 @@ if adm[4] == ARGV[3] then
   end
 end
 local sale = redis.call('HMGET', KEYS[8], 'remaining', 'returning')
-if (tonumber(sale[1]) or 0) + (tonumber(sale[2]) or 0) <= 0 then
+local units = (tonumber(sale[1]) or 0) + (tonumber(sale[2]) or 0)
+if not sale[1] then
+  -- A sharded sale: the units its census found at the last drain (none yet: unknown).
+  units = tonumber(redis.call('HGET', KEYS[1], 'units')) or 1
+end
+if units <= 0 then
   return {'SOLD_OUT', rl}
 end
 state = room_open_if_due(KEYS[1], state, now_ms, ARGV[6])

@@ -31,6 +31,8 @@ KEYS
 
 ARGV
   1  seed for the opening, should it happen now
+  2  a sharded sale's units left and on their way back, from its census (its product
+     hash holds only the pool); absent or "" for an unsharded sale
 
 REPLIES
   {state, served, released_now, outstanding, units, joined, noshows, claimed, epoch}
@@ -51,7 +53,7 @@ local now_ms = math.floor(server_time_us() / 1000)
 state = room_open_if_due(KEYS[1], state, now_ms, ARGV[1])
 local served = tonumber(room[2]) or 0
 local sale = redis.call('HMGET', KEYS[5], 'remaining', 'returning')
-local units = (tonumber(sale[1]) or 0) + (tonumber(sale[2]) or 0)
+local units = tonumber(ARGV[2]) or ((tonumber(sale[1]) or 0) + (tonumber(sale[2]) or 0))
 -- The units as of this round, for the instances' caches: one read of the room answers
 -- their polls.
 redis.call('HSET', KEYS[1], 'units', units)

@@ -6,63 +6,15 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::room::{claim_patiently, code, open_room, until, wait};
 use flashctl::guard::Limits;
-use flashctl::room::{NewRoom, open};
 use serde_json::Value;
 use testkit::TestStack;
 use testkit::api::{ApiStack, RunningApi};
 use testkit::client::{Answer, Client, loopback_ip};
 use testkit::sales::SaleStack;
-
-fn now_ms() -> u64 {
-    shared::event::now_ms()
-}
-
-async fn open_room(
-    stack: &TestStack,
-    product: &str,
-    opens_in: Duration,
-    rate: f64,
-) -> anyhow::Result<u64> {
-    let mut redis = stack.redis().await?;
-    let room = NewRoom {
-        prequeue_from_ms: now_ms(),
-        opens_at_ms: now_ms() + opens_in.as_millis() as u64,
-        rate,
-        burst: 2,
-        max_active: 1_000,
-        claim_window: Duration::from_secs(30),
-        message: "welcome".into(),
-    };
-    Ok(open(&mut redis, &stack.keys, &product.parse()?, &room).await?)
-}
-
-fn wait(a: &Answer) -> Value {
-    a.json()["wait"].clone()
-}
-
-fn code(a: &Answer) -> String {
-    a.code()
-}
-
-/// Polls until the ticket's state is one of `states` (or 10 s pass); the last answer.
-async fn until(
-    c: &Client,
-    product: &str,
-    ticket: &str,
-    device: &str,
-    states: &[&str],
-) -> anyhow::Result<Answer> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let a = c.queue_status(product, ticket, device).await?;
-        let now = wait(&a)["state"].as_str().unwrap_or_default().to_owned();
-        if states.contains(&now.as_str()) || Instant::now() > deadline {
-            return Ok(a);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
@@ -223,25 +175,6 @@ async fn a_fair_line_admits_each_waiter_once() -> anyhow::Result<()> {
     let late = c.claim("drone", u5, t5, &d5).await?;
     assert_eq!(code(&late), "SOLD_OUT");
     api.stop().await
-}
-
-/// Claims, waiting out `ROOM_THROTTLED` (the room's own rate) as `Retry-After` says.
-async fn claim_patiently(
-    c: &Client,
-    product: &str,
-    user: &str,
-    ticket: &str,
-    device: &str,
-) -> anyhow::Result<Answer> {
-    loop {
-        let a = c.claim(product, user, ticket, device).await?;
-        if code(&a) != "ROOM_THROTTLED" {
-            return Ok(a);
-        }
-        assert_eq!(a.status, 429);
-        let secs = a.retry_after_secs().expect("Retry-After");
-        tokio::time::sleep(Duration::from_millis(secs * 200)).await;
-    }
 }
 
 async fn send_without_fingerprint(c: &Client, product: &str, user: &str) -> anyhow::Result<Answer> {

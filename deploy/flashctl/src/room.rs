@@ -58,14 +58,15 @@ pub async fn open(
         ));
     }
     let sk = keys.sale(product);
-    if Layout::read(redis, &sk).await?.shards().is_some() {
-        // The admission script checks a room's admissions on the keys it runs on, a
-        // buyer's home shard, while a room lives on the product's: on a sharded sale
-        // it would check no one.
-        return Err(OpsError::Invalid(format!(
-            "{product} is a sharded sale: a waiting room needs an unsharded sale (--shards 1)"
-        )));
-    }
+    // On a sharded sale every shard's copy first says a room of no epoch yet: from now on
+    // an order needs an admission, and none is valid before the room's.
+    let copies = shard_rooms(redis, keys, product).await?;
+    copy(
+        redis,
+        &copies,
+        &[("state", "open".into()), ("epoch", "none".into())],
+    )
+    .await?;
     let window = u64::try_from(room.claim_window.as_millis()).unwrap_or(u64::MAX);
     let reply: Vec<redis::Value> = ROOM_OPEN
         .key(sk.room())
@@ -98,7 +99,49 @@ pub async fn open(
         .arg(product.as_str())
         .exec_async(redis)
         .await?;
-    Ok(stores::reply::unsigned(reply.get(1)).unwrap_or(0))
+    let epoch = stores::reply::unsigned(reply.get(1)).unwrap_or(0);
+    copy(
+        redis,
+        &copies,
+        &[("state", "open".into()), ("epoch", epoch.to_string())],
+    )
+    .await?;
+    Ok(epoch)
+}
+
+/// A sharded sale's copies of its room, one on each shard: `admit.lua` runs on the
+/// buyer's home shard and reads there whether the product has a room, whether it is
+/// closed and its epoch, and counts there the admissions used. None for an unsharded sale.
+async fn shard_rooms(
+    redis: &mut impl ConnectionLike,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<Vec<String>, OpsError> {
+    let layout = Layout::read(redis, &keys.sale(product)).await?;
+    let shards = layout.shards().map(|s| s.keys(keys, product));
+    Ok(shards
+        .unwrap_or_default()
+        .iter()
+        .map(|k| k.room())
+        .collect())
+}
+
+/// Writes `fields` on every copy; a new epoch (`epoch` among them) starts a copy afresh.
+async fn copy(
+    redis: &mut impl ConnectionLike,
+    copies: &[String],
+    fields: &[(&str, String)],
+) -> Result<(), OpsError> {
+    let fresh = fields.iter().any(|(f, _)| *f == "epoch");
+    for room in copies {
+        let mut pipe = redis::pipe();
+        if fresh {
+            pipe.del(room).ignore();
+        }
+        pipe.hset_multiple(room, fields).ignore();
+        pipe.exec_async(redis).await?;
+    }
+    Ok(())
 }
 
 /// Changes fields of an existing room; `NotFound` without one.
@@ -164,7 +207,8 @@ pub async fn close(
         .arg(keys.sale(product).room_part("active"))
         .exec_async(redis)
         .await?;
-    Ok(())
+    let copies = shard_rooms(redis, keys, product).await?;
+    copy(redis, &copies, &[("state", "closed".into())]).await
 }
 
 /// The room's record; `NotFound` without one.
@@ -225,7 +269,15 @@ pub async fn status(
     keys: &Keyspace,
     product: &ProductId,
 ) -> Result<RoomStatus, OpsError> {
-    let room = read(redis, keys, product).await?;
+    let mut room = read(redis, keys, product).await?;
+    for copy in shard_rooms(redis, keys, product).await? {
+        let used: Option<u64> = redis::cmd("HGET")
+            .arg(copy)
+            .arg("used")
+            .query_async(redis)
+            .await?;
+        room.used += used.unwrap_or(0);
+    }
     let log: Vec<(String, f64)> = redis::cmd("ZRANGE")
         .arg(keys.sale(product).room_part("releases"))
         .arg(0)

@@ -266,19 +266,24 @@ async fn claimed(
         if claims.user != user.as_str() {
             return Err(ApiError::from(RoomRefusal::NotYourTicket));
         }
-        Ok((product, claims))
+        Ok((product, claims, user))
     };
-    let (product, ticket) = match prepared.await {
+    let (product, ticket, user) = match prepared.await {
         Ok(v) => v,
         Err(e) => return (Err(e), RateReport::NotEvaluated),
     };
     let keys = app.lookup.keys.sale(&product);
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    let calls = &app.room.calls;
+    let home = match calls.home(&app.lookup.keys, &product, &user).await {
+        Ok(home) => home,
+        Err(e) => return (Err(e.into()), RateReport::NotEvaluated),
+    };
     let (result, rate) = app
         .room
         .calls
         .claim(
-            &keys,
+            (&keys, home.as_ref()),
             &ticket.user,
             client,
             (ticket.epoch, ticket.arrival),

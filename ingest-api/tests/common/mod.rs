@@ -2,6 +2,8 @@
 //! metrics and Redis readings.
 #![allow(dead_code)]
 
+pub mod room;
+
 use flashctl::guard::{Limits, parse_limit};
 use shared::ReservationState;
 use shared::keys::Scope;

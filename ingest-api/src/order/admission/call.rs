@@ -30,6 +30,8 @@ const RECHECK: Duration = Duration::from_millis(100);
 
 static ADMIT: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::gated(include_str!("../../../../lua/admit.lua")));
+static ROOM_USED: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("../../../../lua/room_used.lua")));
 
 /// Runs the admission script.
 #[derive(Clone)]
@@ -146,9 +148,38 @@ impl Admission {
         Ok(admitted)
     }
 
-    /// A sharded sale's decision: on the user's home shard, restocked and decided again
-    /// (limits consumed once: the first call's) while units are elsewhere in the sale.
+    /// A sharded sale's decision ([`Self::rounds`]). An acceptance that used a waiting
+    /// room's admission (marked used on the home shard, where it was checked) is marked
+    /// used in the room too, in the product's slot, in the background
+    /// (`lua/room_used.lua`): missed, a repeat of the claim answers the same admission
+    /// (the shard refuses its second use) and the drain counts it admitted-and-unused
+    /// until it expires, holding back releases, never adding any.
     async fn sharded(
+        &self,
+        ticket: &Ticket<'_>,
+        call: AdmitCall<'_>,
+        shards: &Shards,
+    ) -> Result<Admitted, AdmissionError> {
+        let token = call.admission.to_owned();
+        let admitted = self.rounds(ticket, call, shards).await?;
+        if !token.is_empty() && matches!(admitted.decision, Decision::Take { .. }) {
+            let (mut conn, user) = (self.conn.clone(), ticket.event.user_id.to_string());
+            let room = self.keys.sale(&ticket.event.product_id);
+            tokio::spawn(async move {
+                let keys = [room.admission(&user), room.room_part("active")];
+                let done: redis::RedisResult<i64> =
+                    ROOM_USED.call(&keys, &[user, token]).query(&mut conn).await;
+                if let Err(e) = done {
+                    tracing::debug!(error = %e, "used admission not marked in the room");
+                }
+            });
+        }
+        Ok(admitted)
+    }
+
+    /// On the user's home shard, restocked and decided again (limits consumed once: the
+    /// first call's) while units are elsewhere in the sale.
+    async fn rounds(
         &self,
         ticket: &Ticket<'_>,
         mut call: AdmitCall<'_>,

@@ -5,12 +5,14 @@
 //! here.
 
 use redis::Value;
-use shared::keys::{SaleKeys, Scope};
+use shared::keys::{Keyspace, SaleKeys, Scope};
 use shared::room::new_seed;
+use shared::{ProductId, UserId};
 use stores::Replicas;
 use stores::redis::Conn;
 use stores::reply::{items, text, unsigned};
 use stores::script::Script;
+use stores::shards::Layout;
 
 use super::refusal::RoomRefusal;
 use crate::order::admission::reply::rate_report;
@@ -23,6 +25,8 @@ static CLAIM: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::room(include_str!("../../../../lua/room_claim.lua")));
 static DRAIN: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::room(include_str!("../../../../lua/room_drain.lua")));
+static GRANT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("../../../../lua/room_grant.lua")));
 static PROMISE: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::new(include_str!("../../../../lua/room_promise.lua")));
 
@@ -188,8 +192,58 @@ impl RoomCalls {
     }
 
     /// Claims the admission of the ticket (`epoch`, `arrival`) of `user` from `client`,
-    /// under the new token id `id`.
+    /// under the new token id `id`; on a sharded sale (`home`: the buyer's home shard)
+    /// copies it there once the claim's replicas hold it.
     pub async fn claim(
+        &self,
+        (keys, home): (&SaleKeys, Option<&SaleKeys>),
+        user: &str,
+        client: &Client,
+        ticket: (u64, u64),
+        id: &str,
+    ) -> (Result<Claimed, RoomError>, RateReport) {
+        let (claimed, rate) = self.claim_on_room(keys, user, client, ticket, id).await;
+        let (Ok(admission), Some(home)) = (&claimed, home) else {
+            return (claimed, rate);
+        };
+        let args = [
+            admission.id.clone(),
+            admission.expires_ms.to_string(),
+            ticket.0.to_string(),
+        ];
+        match self.call(&GRANT, &[home.admission(user)], &args).await {
+            Ok(_) => (claimed, rate),
+            Err(e) => {
+                tracing::warn!(
+                    "admission not copied to the buyer's home shard; a repeat of the claim copies it"
+                );
+                (Err(e), rate)
+            }
+        }
+    }
+
+    /// The home shard of `user` if `product`'s sale is sharded, where its admission is
+    /// copied.
+    pub async fn home(
+        &self,
+        keys: &Keyspace,
+        product: &ProductId,
+        user: &UserId,
+    ) -> Result<Option<SaleKeys>, RoomError> {
+        let mut conn = self.conn.clone();
+        let layout = Layout::read(&mut conn, &keys.sale(product)).await;
+        let layout = layout.map_err(|e| {
+            tracing::warn!(error = %e, %product, "sale layout unreadable; claim refused");
+            RoomError::Order(Refusal::Unavailable {
+                dependency: crate::order::admission::Dependency::Redis,
+                outcome_unknown: false,
+            })
+        })?;
+        Ok(layout.shards().map(|s| s.home(keys, product, user).1))
+    }
+
+    /// `lua/room_claim.lua` on the product's slot.
+    async fn claim_on_room(
         &self,
         keys: &SaleKeys,
         user: &str,
@@ -244,8 +298,14 @@ impl RoomCalls {
 
     /// One drain of the room of `keys`' product (the caller holds the lease), then, once
     /// the required replicas hold it, its promise: a release is told to no waiter before
-    /// a failover would keep it.
-    pub async fn drain(&self, conn: &mut Conn, keys: &SaleKeys) -> redis::RedisResult<Drained> {
+    /// a failover would keep it. `units`: a sharded sale's units left and returning,
+    /// from its census (`None`: the script reads the product's hash).
+    pub async fn drain(
+        &self,
+        conn: &mut Conn,
+        keys: &SaleKeys,
+        units: Option<i64>,
+    ) -> redis::RedisResult<Drained> {
         let k = [
             keys.room(),
             keys.room_part("releases"),
@@ -254,7 +314,10 @@ impl RoomCalls {
             keys.sale(),
         ];
         let (reply, replicated) = DRAIN
-            .call(&k, &[new_seed()])
+            .call(
+                &k,
+                &[new_seed(), units.map(|u| u.to_string()).unwrap_or_default()],
+            )
             .query_then_wait(conn, &self.replicas)
             .await?;
         let parts = items(Some(&reply)).unwrap_or_default();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use shared::ProductId;
 use shared::keys::Keyspace;
 use stores::redis::Conn;
+use stores::shards::Layout;
 use tokio::sync::watch;
 
 use super::calls::RoomCalls;
@@ -65,7 +66,14 @@ impl Drain {
                     continue;
                 }
             }
-            match self.calls.drain(&mut conn, &keys).await {
+            let units = match sharded_units(&mut conn, &self.keys, &product).await {
+                Ok(units) => units,
+                Err(e) => {
+                    tracing::warn!(error = %e, %product, "sharded sale's census failed; room not drained");
+                    continue;
+                }
+            };
+            match self.calls.drain(&mut conn, &keys, units).await {
                 Ok(d) => {
                     released += d.released;
                     self.metrics
@@ -77,4 +85,19 @@ impl Drain {
         }
         Ok(released)
     }
+}
+
+/// A sharded sale's units left and on their way back, by its census; `None` for an
+/// unsharded sale, whose hash holds them.
+async fn sharded_units(
+    conn: &mut Conn,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<Option<i64>, stores::shards::ledger::LedgerError> {
+    let sale = keys.sale(product);
+    let Layout::Sharded(shards) = Layout::read(conn, &sale).await? else {
+        return Ok(None);
+    };
+    let c = stores::shards::census::census(conn, &sale, &shards.keys(keys, product)).await?;
+    Ok(Some(c.total() + c.returning))
 }
