@@ -39,6 +39,23 @@ pub struct NewRoom {
     pub message: String,
 }
 
+impl NewRoom {
+    /// A rate and burst the room can keep, and a pre-queue before the opening.
+    fn check(&self) -> Result<(), OpsError> {
+        if !(self.rate > 0.0 && self.rate <= 1_000_000.0) || self.burst == 0 {
+            return Err(OpsError::Invalid(
+                "--rate must be positive and --burst at least 1".into(),
+            ));
+        }
+        if self.opens_at_ms < self.prequeue_from_ms {
+            return Err(OpsError::Invalid(
+                "--prequeue-from must not be after --at".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Opens a new room for `product`'s sale (a new epoch; an earlier room's line and
 /// admissions are gone); returns the epoch.
 pub async fn open(
@@ -47,16 +64,7 @@ pub async fn open(
     product: &ProductId,
     room: &NewRoom,
 ) -> Result<u64, OpsError> {
-    if !(room.rate > 0.0 && room.rate <= 1_000_000.0) || room.burst == 0 {
-        return Err(OpsError::Invalid(
-            "--rate must be positive and --burst at least 1".into(),
-        ));
-    }
-    if room.opens_at_ms < room.prequeue_from_ms {
-        return Err(OpsError::Invalid(
-            "--prequeue-from must not be after --at".into(),
-        ));
-    }
+    room.check()?;
     let sk = keys.sale(product);
     // On a sharded sale every shard's copy first says a room of no epoch yet: from now on
     // an order needs an admission, and none is valid before the room's.

@@ -272,19 +272,13 @@ async fn claimed(
         Ok(v) => v,
         Err(e) => return (Err(e), RateReport::NotEvaluated),
     };
-    let keys = app.lookup.keys.sale(&product);
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
-    let calls = &app.room.calls;
-    let home = match calls.home(&app.lookup.keys, &product, &user).await {
-        Ok(home) => home,
-        Err(e) => return (Err(e.into()), RateReport::NotEvaluated),
-    };
     let (result, rate) = app
         .room
         .calls
         .claim(
-            (&keys, home.as_ref()),
-            &ticket.user,
+            (&app.lookup.keys, &product),
+            &user,
             client,
             (ticket.epoch, ticket.arrival),
             &id,

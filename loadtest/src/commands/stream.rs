@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use loadtest::engine;
+use loadtest::outcome::Outcome;
 use loadtest::settle::{Behaviour, Settle};
 use loadtest::traffic::Plan;
 use shared::ProductId;
@@ -106,15 +107,34 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
         );
     })
     .await;
+    write(&args.answers, &outcomes)?;
+    summarize(&outcomes, saturated, plan_settles);
+    let Some((stop, task)) = sampling else {
+        return Ok(true);
+    };
+    let mut census = loadtest::census::stop(&stop, task).await;
+    census.sold_out_after_ms = loadtest::census::sold_out_after_ms(&outcomes);
+    eprintln!("{census}");
+    for unbalanced in &census.unbalanced {
+        eprintln!("  unbalanced: {unbalanced}");
+    }
+    Ok(census.taken > 0 && census.passed())
+}
+
+/// The outcomes as JSON lines, for `loadtest audit`.
+fn write(path: &std::path::Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
     let mut out = String::new();
-    for o in &outcomes {
+    for o in outcomes {
         out.push_str(&serde_json::to_string(o)?);
         out.push('\n');
     }
-    std::fs::write(&args.answers, out)
-        .with_context(|| format!("writing {}", args.answers.display()))?;
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The answers by code, and what shoppers were told after their 202.
+fn summarize(outcomes: &[Outcome], saturated: usize, plan_settles: bool) {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for o in &outcomes {
+    for o in outcomes {
         *counts.entry(o.code.as_str()).or_default() += 1;
     }
     let retried = outcomes.iter().filter(|o| o.saw_unknown).count();
@@ -129,14 +149,4 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
         }
         eprintln!("after their 202, shoppers were told: {told:?} (the rest never paid)");
     }
-    let Some((stop, task)) = sampling else {
-        return Ok(true);
-    };
-    let mut census = loadtest::census::stop(&stop, task).await;
-    census.sold_out_after_ms = loadtest::census::sold_out_after_ms(&outcomes);
-    eprintln!("{census}");
-    for unbalanced in &census.unbalanced {
-        eprintln!("  unbalanced: {unbalanced}");
-    }
-    Ok(census.taken > 0 && census.passed())
 }

@@ -98,9 +98,7 @@ impl Reservations {
         if buyer.is_some_and(|b| user.as_deref() != Some(b.as_str())) {
             return Err(EndRefusal::NotFound);
         }
-        let keys = self
-            .home(&mut conn, &product, user.as_deref(), order_id)
-            .await?;
+        let keys = self.home(&mut conn, &product, user, order_id).await?;
         let (moved, replicated) = self
             .decide(&mut conn, (&product, &keys), order_id, to, reason)
             .await?;
@@ -145,7 +143,7 @@ impl Reservations {
         &self,
         conn: &mut Conn,
         product: &ProductId,
-        user: Option<&str>,
+        user: Option<String>,
         order_id: Uuid,
     ) -> Result<SaleKeys, EndRefusal> {
         let unavailable = |e: redis::RedisError| EndRefusal::Unavailable(e.to_string());

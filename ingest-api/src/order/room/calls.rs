@@ -191,18 +191,23 @@ impl RoomCalls {
         }
     }
 
-    /// Claims the admission of the ticket (`epoch`, `arrival`) of `user` from `client`,
-    /// under the new token id `id`; on a sharded sale (`home`: the buyer's home shard)
-    /// copies it there once the claim's replicas hold it.
+    /// Claims the admission of the ticket (`epoch`, `arrival`) of `user` from `client`
+    /// in the room of `product`, under the new token id `id`; on a sharded sale copies it
+    /// to the buyer's home shard once the claim's replicas hold it.
     pub async fn claim(
         &self,
-        (keys, home): (&SaleKeys, Option<&SaleKeys>),
-        user: &str,
+        (ks, product): (&Keyspace, &ProductId),
+        user: &UserId,
         client: &Client,
         ticket: (u64, u64),
         id: &str,
     ) -> (Result<Claimed, RoomError>, RateReport) {
-        let (claimed, rate) = self.claim_on_room(keys, user, client, ticket, id).await;
+        let home = match self.home(ks, product, user).await {
+            Ok(home) => home,
+            Err(e) => return (Err(e), RateReport::NotEvaluated),
+        };
+        let (keys, user) = (ks.sale(product), user.as_str());
+        let (claimed, rate) = self.claim_on_room(&keys, user, client, ticket, id).await;
         let (Ok(admission), Some(home)) = (&claimed, home) else {
             return (claimed, rate);
         };
@@ -224,7 +229,7 @@ impl RoomCalls {
 
     /// The home shard of `user` if `product`'s sale is sharded, where its admission is
     /// copied.
-    pub async fn home(
+    async fn home(
         &self,
         keys: &Keyspace,
         product: &ProductId,
