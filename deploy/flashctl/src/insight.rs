@@ -200,7 +200,8 @@ pub struct Reconciliation {
 }
 
 /// Compares a sale across Redis and PostgreSQL. `lag` is the worker group's lag on the
-/// order topic (messages of every product, so a busy topic shows as `settling`).
+/// order topic (messages of every product, so a busy topic shows as `settling`). A
+/// sharded sale whose census does not balance is drift too.
 pub async fn reconcile(
     pg: &Client,
     redis: &mut stores::redis::Conn,
@@ -219,31 +220,14 @@ pub async fn reconcile(
         )
         .await?
         .get(0);
-    // A sharded sale's entries are in its shards' outboxes.
-    let mut entries = Vec::new();
-    let layout = Layout::read(redis, &keys.sale(product)).await?;
-    for group in layout.groups(keys, product) {
-        entries.extend(OutboxEntry::read_all(redis, &group.outbox()).await?);
-    }
-    // Accepted orders in the outbox are taken in Redis and not yet persisted; returns in
-    // the outbox are given back in Redis and not yet taken off `sold`.
-    let pending_units: i64 = entries
-        .iter()
-        .filter_map(|entry| entry.event.as_deref())
-        .filter_map(|e| shared::OrderEvent::decode(e.as_bytes()).ok())
-        .map(|e| match e {
-            shared::OrderEvent::Placed(p) => i64::from(p.quantity.get()),
-            shared::OrderEvent::Transitioned(t) if t.state.returns_units() => {
-                -i64::from(t.quantity.get())
-            }
-            shared::OrderEvent::Transitioned(_) => 0,
-        })
-        .sum();
+    let pending_units = pending_units(redis, keys, product).await?;
     let settled = lag == 0 && status.pending_handoff == 0;
     let drift = status.taken.map(|t| t - status.persisted - pending_units);
     let verdict = match (status.taken, drift) {
         (None, _) => Verdict::RedisMissing,
         _ if row_units != status.persisted => Verdict::Drift,
+        // A sharded sale's census: pool + shards + in transit + taken + returning = stock.
+        _ if status.sharded.as_ref().is_some_and(|c| !c.balanced) => Verdict::Drift,
         (_, Some(0)) => Verdict::Consistent,
         _ if !settled => Verdict::Settling,
         _ => Verdict::Drift,
@@ -260,4 +244,33 @@ pub async fn reconcile(
         drift,
         verdict,
     })
+}
+
+/// The units of the outbox entries not yet handed off: accepted orders (taken in Redis,
+/// not yet persisted) less returns (given back in Redis, not yet taken off `sold`).
+async fn pending_units(
+    redis: &mut stores::redis::Conn,
+    keys: &Keyspace,
+    product: &ProductId,
+) -> Result<i64, OpsError> {
+    // A sharded sale's entries are in its shards' outboxes.
+    let mut entries = Vec::new();
+    let layout = Layout::read(redis, &keys.sale(product)).await?;
+    for group in layout.groups(keys, product) {
+        entries.extend(OutboxEntry::read_all(redis, &group.outbox()).await?);
+    }
+    // Accepted orders in the outbox are taken in Redis and not yet persisted; returns in
+    // the outbox are given back in Redis and not yet taken off `sold`.
+    Ok(entries
+        .iter()
+        .filter_map(|entry| entry.event.as_deref())
+        .filter_map(|e| shared::OrderEvent::decode(e.as_bytes()).ok())
+        .map(|e| match e {
+            shared::OrderEvent::Placed(p) => i64::from(p.quantity.get()),
+            shared::OrderEvent::Transitioned(t) if t.state.returns_units() => {
+                -i64::from(t.quantity.get())
+            }
+            shared::OrderEvent::Transitioned(_) => 0,
+        })
+        .sum())
 }

@@ -68,6 +68,9 @@ pub(crate) struct Buyer {
 /// expire; an ended one (paid, cancelled, expired within the last
 /// `ENDED_RETENTION_SECS`) for what is left of its retention, so a late payment is still
 /// told the state it lost to.
+/// A sharded sale is rebuilt on shards placed again (see [`shards::build`]), refused while
+/// a shard of its last placement is still in Redis, and checked afterwards: its census
+/// must balance.
 /// Idempotency answers are not recoverable: an old key retried afterwards is a new request
 /// (the per-user cap still applies to it).
 pub async fn recover(
@@ -105,6 +108,12 @@ pub async fn recover(
     if !created {
         return Err(OpsError::Conflict(format!(
             "{product} reappeared in Redis while recovering; check `flashctl sale status`"
+        )));
+    }
+    let rebuilt = crate::sale::status(pg, redis, keys, product).await?;
+    if let Some(census) = rebuilt.sharded.filter(|c| !c.balanced) {
+        return Err(OpsError::Conflict(format!(
+            "{product} rebuilt, but its census does not balance ({census:?}); halt it and check `flashctl sale status`"
         )));
     }
     Ok(Recovered {
