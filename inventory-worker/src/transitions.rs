@@ -88,8 +88,8 @@ impl Worker {
             ProcessError::Transient(format!("releasing returned units: {e}"))
         };
         for e in returns {
-            // A sharded sale's units go back to the shard that sold them: the one holding
-            // the order's reservation.
+            // A sharded sale's units go back to the shard holding the order's reservation:
+            // the one that sold them (or, after `sale recover`, the buyer's new home).
             let id = e.order_id.to_string();
             let layout = Layout::read(&mut conn, &self.keys.sale(&e.product_id))
                 .await

@@ -1,5 +1,5 @@
 //! `flashctl sale recover` of a sharded sale (`--shards 3`) after Redis lost it: refused
-//! while a shard of the earlier placement is still live, then rebuilt on shards placed
+//! while a shard of the earlier placement is still in Redis, then rebuilt on shards placed
 //! again. The pool holds exactly the stock not sold, each buyer's units and reservations
 //! are on their new home shard, the census balances, caps hold, a restored reservation
 //! can still be cancelled (its unit back on sale), and exactly the stock is sold in the
@@ -75,7 +75,7 @@ async fn a_sharded_sale_is_rebuilt_from_postgresql_on_new_shards() -> anyhow::Re
         .await?;
     let live = recover(&pg, &mut redis, &stack, &product).await;
     assert!(
-        matches!(&live, Err(OpsError::Conflict(m)) if m.contains("shard 1") && m.contains("still live")),
+        matches!(&live, Err(OpsError::Conflict(m)) if m.contains("shard 1") && m.contains("still in Redis")),
         "{live:?}"
     );
     redis::cmd("DEL")

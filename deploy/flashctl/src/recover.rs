@@ -93,9 +93,15 @@ pub async fn recover(
     let buyers = buyers(pg, product, &sale).await?;
     // Buyers first, so the cap holds from the first admitted request.
     let created = if sale.shards > 1 {
-        shards::refuse_live_shards(redis, keys, product, &old_salts).await?;
+        if old_salts.is_empty() {
+            return Err(OpsError::Conflict(format!(
+                "{product} is a sharded sale whose placement PostgreSQL never recorded (sales.shard_salts): \
+                 `sale recover` cannot tell whether its shards are gone"
+            )));
+        }
+        shards::refuse_held_shards(redis, keys, product, &old_salts, false).await?;
         let units = (remaining, state.as_str());
-        shards::build(pg, redis, keys, &sale, units, &buyers).await?
+        shards::build(pg, redis, keys, &sale, units, Some(&buyers)).await?
     } else {
         restore(
             redis,

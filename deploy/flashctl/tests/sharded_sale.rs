@@ -306,6 +306,6 @@ async fn open_refuses_to_reopen_over_an_earlier_sales_shards() -> anyhow::Result
         .await?;
     let again = stack.open_sharded_sale("lost", 30, 1, 3).await;
     let refused = again.expect_err("refused").to_string();
-    assert!(refused.contains("earlier sale"), "{refused}");
+    assert!(refused.contains("the sale itself is gone"), "{refused}");
     Ok(())
 }

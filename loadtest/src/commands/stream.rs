@@ -59,9 +59,10 @@ pub struct StreamArgs {
     /// When the late ones pay.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub late_after: Duration,
-    /// On a sharded sale, take its census every second while the stream runs (Redis from
-    /// REDIS_URL or REDIS_CLUSTER_NODES): the run fails if one does not balance, or if the
-    /// sale was not sold out to the next shoppers within 1 s of its last unit.
+    /// On a sharded sale, take its census every second while the stream runs (the stores of
+    /// REDIS_URL or REDIS_CLUSTER_NODES, and DATABASE_URL): the run fails if one does not
+    /// balance, or if the sale was not sold out to the next shoppers within 1 s of its last
+    /// unit.
     #[arg(long)]
     pub census: bool,
 }

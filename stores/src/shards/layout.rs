@@ -134,9 +134,9 @@ impl Layout {
     }
 
     /// The keys holding the reservation record of `user`'s order `order_id`: `user`'s home,
-    /// where an admission writes it, unless the record is on another shard: the buyer id
-    /// PostgreSQL and the order's status name is an erasure's pseudonym after `user erase`,
-    /// and `sale recover` rebuilds a sale on new shards. The home when no shard holds one.
+    /// where an admission writes it, unless the record is on another shard. After `user
+    /// erase` PostgreSQL names the buyer by a pseudonym, whose home is most likely another
+    /// shard than the one the record is on. The home when no shard holds one.
     pub async fn holding(
         &self,
         conn: &mut impl ConnectionLike,

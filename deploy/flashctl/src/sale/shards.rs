@@ -77,11 +77,11 @@ pub async fn open_sharded(
 ) -> Result<bool, OpsError> {
     let product_keys = keys.sale(&sale.product);
     if super::exists_in_redis(redis, keys, &sale.product).await? {
-        let same = Layout::read(redis, &product_keys)
-            .await?
-            .shards()
-            .is_some_and(|s| s.count() == sale.shards);
-        if same {
+        let layout = Layout::read(redis, &product_keys).await?;
+        let same = layout.shards().filter(|s| s.count() == sale.shards);
+        if let Some(shards) = same {
+            // A re-run completes an open cut short before its placement was recorded.
+            record(pg, sale, &shards.salts).await?;
             return Ok(false);
         }
         return Err(OpsError::Conflict(format!(
@@ -89,27 +89,28 @@ pub async fn open_sharded(
             sale.product
         )));
     }
-    build(pg, redis, keys, sale, (units, state), &[]).await
+    build(pg, redis, keys, sale, (units, state), None).await
 }
 
-/// Places `sale`'s shards on the cluster as it is now (recorded in `sales.shard_salts`),
-/// creates them, writes `buyers` (each user's live units and reservations, for `sale
-/// recover`) on their home shards, and the product's hash with `units` in the pool and
-/// the layout last, so whoever finds the layout finds its shards complete; then gives
-/// each shard a first chunk. `false` if the product's hash exists already.
+/// Places `sale`'s shards on the cluster as it is now, creates them, writes `buyers` (for
+/// `sale recover`: each user's live units and reservations) on their home shards, and
+/// the product's hash with `units` in the pool and the layout last, so whoever finds the
+/// layout finds its shards complete; then records the placement in `sales.shard_salts`
+/// and gives each shard a first chunk. `false` if the product's hash exists already.
+/// An interrupted recover is run again: the shards it left hold buyers only, which the
+/// next run writes anew.
 pub(crate) async fn build(
     pg: &Client,
     redis: &mut Conn,
     keys: &Keyspace,
     sale: &NewSale,
     (units, state): (u32, &str),
-    buyers: &[Buyer],
+    buyers: Option<&[Buyer]>,
 ) -> Result<bool, OpsError> {
     let map = slot_map(redis).await?;
     let salts = place(keys, &sale.product, sale.shards, map.as_ref())
         .map_err(|e| OpsError::Invalid(format!("--shards {}: {e}", sale.shards)))?;
-    refuse_used_shards(redis, keys, sale, &salts).await?;
-    record(pg, sale, &salts).await?;
+    refuse_held_shards(redis, keys, &sale.product, &salts, buyers.is_none()).await?;
     create_shards(redis, keys, sale, &salts, state).await?;
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -120,12 +121,11 @@ pub(crate) async fn build(
         salts,
         chunk,
     };
-    for (shard, group) in layout
-        .keys(keys, &sale.product)
-        .iter()
-        .zip(homes(&layout, keys, sale, buyers))
-    {
-        restore(redis, shard, &group).await?;
+    if let Some(buyers) = buyers {
+        let shards = layout.keys(keys, &sale.product);
+        for (shard, group) in shards.iter().zip(homes(&layout, keys, sale, buyers)) {
+            restore(redis, shard, &group).await?;
+        }
     }
     let mut product_settings = settings(sale);
     product_settings.extend([
@@ -139,6 +139,7 @@ pub(crate) async fn build(
     let created = create(redis, &product_keys, sale, pool, &product_settings).await?;
     register(redis, keys, &sale.product).await?;
     if created {
+        record(pg, sale, &layout.salts).await?;
         first_refills(redis, &product_keys, keys, sale, &layout.salts, units).await?;
     }
     Ok(created)
@@ -175,40 +176,6 @@ async fn record(pg: &Client, sale: &NewSale, salts: &[u32]) -> Result<(), OpsErr
     Ok(())
 }
 
-/// Refuses while a shard placed by the sale before (`salts`, from `sales.shard_salts`)
-/// still holds anything: its hash (units, settings) or an outbox entry not yet handed
-/// off. `sale recover` rebuilds a sale Redis lost, not one it partly kept.
-pub(crate) async fn refuse_live_shards(
-    redis: &mut Conn,
-    keys: &Keyspace,
-    product: &ProductId,
-    salts: &[u32],
-) -> Result<(), OpsError> {
-    for (index, &salt) in (0u32..).zip(salts) {
-        let shard = keys.shard(product, index, salt);
-        let (live, pending): (bool, i64) = redis::pipe()
-            .cmd("EXISTS")
-            .arg(shard.sale())
-            .cmd("XLEN")
-            .arg(shard.outbox())
-            .query_async(redis)
-            .await?;
-        if pending > 0 {
-            return Err(OpsError::Conflict(format!(
-                "{pending} accepted order(s) of {product} are still waiting in shard {index}'s outbox; \
-                 let the API relay hand them off, then retry"
-            )));
-        }
-        if live {
-            return Err(OpsError::Conflict(format!(
-                "shard {index} of {product} is still live in Redis: `sale recover` rebuilds a sale Redis lost \
-                 whole; see `flashctl sale status`"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Each shard's hash: the sale's settings (its share of the global limit), no units yet.
 async fn create_shards(
     redis: &mut Conn,
@@ -226,29 +193,42 @@ async fn create_shards(
     Ok(())
 }
 
-/// Refuses shards left by a sale whose product hash Redis lost: one with buyers or
-/// refills would add its units to a fresh pool's (shards an interrupted `open` created,
-/// still empty, are taken over).
-async fn refuse_used_shards(
+/// Refuses shards of `product` (placed with `salts`) that hold anything of a sale: units
+/// (`remaining`), refills applied, accepted orders in their outbox, or, when
+/// `count_buyers`, buyers. Before `sale open` places shards: one left by an earlier sale
+/// whose product hash Redis lost would add its units to a fresh pool's, or hold orders
+/// nobody hands off (shards an interrupted `open` created, still empty, are taken over,
+/// and so, not counting buyers, are those an interrupted recover left). Before `sale
+/// recover`, on the placement PostgreSQL recorded: a sale Redis partly kept is not rebuilt.
+pub(crate) async fn refuse_held_shards(
     redis: &mut Conn,
     keys: &Keyspace,
-    sale: &NewSale,
+    product: &ProductId,
     salts: &[u32],
+    count_buyers: bool,
 ) -> Result<(), OpsError> {
     for (index, &salt) in (0u32..).zip(salts) {
-        let shard = keys.shard(&sale.product, index, salt);
-        let (buyers, refills): (i64, i64) = redis::pipe()
+        let shard = keys.shard(product, index, salt);
+        let (buyers, refills, pending, units): (i64, i64, i64, Option<i64>) = redis::pipe()
             .cmd("HLEN")
             .arg(shard.bought())
             .cmd("SCARD")
             .arg(shard.applied())
+            .cmd("XLEN")
+            .arg(shard.outbox())
+            .cmd("HGET")
+            .arg(shard.sale())
+            .arg(ledger::REMAINING)
             .query_async(redis)
             .await?;
-        if buyers + refills > 0 {
+        let buyers = if count_buyers { buyers } else { 0 };
+        let units = units.unwrap_or(0);
+        if buyers + refills + pending + units > 0 {
             return Err(OpsError::Conflict(format!(
-                "shard {index} of {} holds an earlier sale's units or buyers but the sale itself is gone from Redis; \
-                 delete the leftover shard keys (`…:{{p:{}/…}}:*`) first",
-                sale.product, sale.product
+                "shard {index} of {product} is still in Redis ({units} units, {pending} accepted order(s) in its \
+                 outbox, {buyers} buyers counted) but the sale itself is gone: `sale recover` rebuilds a sale \
+                 Redis lost whole; delete the leftover keys (`…:{{p:{product}/{index}.{salt}}}:*`) once nothing \
+                 in them is needed"
             )));
         }
     }

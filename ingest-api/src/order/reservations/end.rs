@@ -138,7 +138,7 @@ impl Reservations {
     }
 
     /// The keys holding `user`'s reservation `order_id` of `product`: the product's, or
-    /// on a sharded sale the shard's that sold it ([`Layout::holding`]).
+    /// on a sharded sale the shard's holding it ([`Layout::holding`]).
     async fn home(
         &self,
         conn: &mut Conn,

@@ -3,7 +3,6 @@
 //! state, and recompute every pre-queue position from the published seed.
 
 use std::time::Duration;
-use stores::shards::Layout;
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
@@ -15,10 +14,13 @@ use stores::records::room::field;
 
 use crate::OpsError;
 
+mod copies;
+use copies::{copy, shard_rooms, sync_copies};
+
 static ROOM_OPEN: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/room_open.lua")));
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../../lua/room_open.lua")));
 static ROOM_SET: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../lua/sale_set.lua")));
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../../../lua/sale_set.lua")));
 
 /// A new room's parameters.
 #[derive(Debug, Clone, Serialize)]
@@ -69,12 +71,8 @@ pub async fn open(
     // On a sharded sale every shard's copy first says a room of no epoch yet: from now on
     // an order needs an admission, and none is valid before the room's.
     let copies = shard_rooms(redis, keys, product).await?;
-    copy(
-        redis,
-        &copies,
-        &[("state", "open".into()), ("epoch", "none".into())],
-    )
-    .await?;
+    let pending = [("state", "open"), ("epoch", "none"), ("used", "0")];
+    copy(redis, &copies, &pending.map(|(f, v)| (f, v.to_owned()))).await?;
     let window = u64::try_from(room.claim_window.as_millis()).unwrap_or(u64::MAX);
     let reply: Vec<redis::Value> = ROOM_OPEN
         .key(sk.room())
@@ -108,51 +106,18 @@ pub async fn open(
         .exec_async(redis)
         .await?;
     let epoch = stores::reply::unsigned(reply.get(1)).unwrap_or(0);
-    copy(
-        redis,
-        &copies,
-        &[("state", "open".into()), ("epoch", epoch.to_string())],
-    )
-    .await?;
+    let fields = [("state", "open".to_owned()), ("epoch", epoch.to_string())];
+    if let Err(e) = copy(redis, &copies, &fields).await {
+        return Err(OpsError::Other(anyhow::anyhow!(
+            "the room of {product} opened (epoch {epoch}) but not every shard has its copy, so their buyers \
+             are refused NOT_ADMITTED: {e}; any `flashctl room rate` or `room message` copies it again"
+        )));
+    }
     Ok(epoch)
 }
 
-/// A sharded sale's copies of its room, one on each shard: `admit.lua` runs on the
-/// buyer's home shard and reads there whether the product has a room, whether it is
-/// closed and its epoch, and counts there the admissions used. None for an unsharded sale.
-async fn shard_rooms(
-    redis: &mut impl ConnectionLike,
-    keys: &Keyspace,
-    product: &ProductId,
-) -> Result<Vec<String>, OpsError> {
-    let layout = Layout::read(redis, &keys.sale(product)).await?;
-    let shards = layout.shards().map(|s| s.keys(keys, product));
-    Ok(shards
-        .unwrap_or_default()
-        .iter()
-        .map(|k| k.room())
-        .collect())
-}
-
-/// Writes `fields` on every copy; a new epoch (`epoch` among them) starts a copy afresh.
-async fn copy(
-    redis: &mut impl ConnectionLike,
-    copies: &[String],
-    fields: &[(&str, String)],
-) -> Result<(), OpsError> {
-    let fresh = fields.iter().any(|(f, _)| *f == "epoch");
-    for room in copies {
-        let mut pipe = redis::pipe();
-        if fresh {
-            pipe.del(room).ignore();
-        }
-        pipe.hset_multiple(room, fields).ignore();
-        pipe.exec_async(redis).await?;
-    }
-    Ok(())
-}
-
-/// Changes fields of an existing room; `NotFound` without one.
+/// Changes fields of an existing room (and, on a sharded sale, copies its state and epoch
+/// to the shards again); `NotFound` without one.
 pub async fn set(
     redis: &mut impl ConnectionLike,
     keys: &Keyspace,
@@ -167,7 +132,7 @@ pub async fn set(
     if changed == 0 {
         return Err(OpsError::NotFound(format!("no waiting room for {product}")));
     }
-    Ok(())
+    sync_copies(redis, keys, product).await
 }
 
 /// Pauses the line (no position is released; waiters keep theirs).
@@ -215,8 +180,7 @@ pub async fn close(
         .arg(keys.sale(product).room_part("active"))
         .exec_async(redis)
         .await?;
-    let copies = shard_rooms(redis, keys, product).await?;
-    copy(redis, &copies, &[("state", "closed".into())]).await
+    Ok(())
 }
 
 /// The room's record; `NotFound` without one.
