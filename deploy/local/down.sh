@@ -25,4 +25,5 @@ if [ -f "$started/postgresql" ]; then
   say "stopping postgresql $version"; as_root pg_ctlcluster --skip-systemctl-redirect "$version" main stop || true
   rm -f "$started/postgresql"
 fi
+pg_secure_down
 say "stack down (what this checkout started)"

@@ -8,6 +8,7 @@
 #   lib/kafka.sh          Apache Kafka from its jars: a node, the stack's single node
 #   lib/kafka-cluster.sh  the fault suite's three-node Kafka cluster
 #   lib/run.sh            isolated_run NAME: a run of its own on the shared stack
+#   lib/secure.sh         up.sh --secure: a throw-away CA, a TLS-only PostgreSQL
 # shellcheck shell=bash
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -31,12 +32,14 @@ export PATH="$HOME/.cargo/bin:$PATH"
 . "$REPO_ROOT/deploy/local/lib/kafka-cluster.sh"
 # shellcheck source=deploy/local/lib/run.sh
 . "$REPO_ROOT/deploy/local/lib/run.sh"
+# shellcheck source=deploy/local/lib/secure.sh
+. "$REPO_ROOT/deploy/local/lib/secure.sh"
 
 # The URLs every binary and test reads; written by up.sh to $STATE_DIR/env.
 stack_env() {
   cat <<ENV
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-export DATABASE_URL=postgres://flashsale:flashsale@127.0.0.1:$PG_PORT/flashsale
+export DATABASE_URL="postgres://flashsale:flashsale@127.0.0.1:$PG_PORT/flashsale?sslmode=disable"
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export CARGO_TARGET_DIR=$CARGO_TARGET_DIR
 ENV

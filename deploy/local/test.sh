@@ -3,7 +3,7 @@
 # (deploy/local/checks/: the port table docs/ports.md, the shape of the code — no
 # function over 60 lines, no file over 400 — and every documented setting against the
 # code), then brings the local stack up (installing what is
-# missing), then formatting, clippy, the whole workspace's tests (on one Redis
+# missing; with --secure, the TLS-only PostgreSQL the TLS tests reach), then formatting, clippy, the whole workspace's tests (on one Redis
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
 # runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
 # reservations that end under load (loadtest/reservations.sh), the same three on sales
@@ -19,7 +19,7 @@ say "checks of the tree: ports, code shape, documented settings"
 "$REPO_ROOT/deploy/local/checks/ports.sh"
 python3 "$REPO_ROOT/deploy/local/checks/code_shape.py" "$REPO_ROOT"
 python3 "$REPO_ROOT/deploy/local/checks/documented_settings.py" "$REPO_ROOT"
-"$REPO_ROOT/deploy/local/up.sh"
+"$REPO_ROOT/deploy/local/up.sh" --secure
 . "$STATE_DIR/env"
 cd "$REPO_ROOT"
 prune_build_cache
@@ -33,7 +33,7 @@ say "fuzz targets, ${FUZZ_SECONDS:-10} s each (fuzz/README.md)"
 say "cargo test --workspace (Redis: one server)"
 cargo test -q --workspace
 say "cargo test --workspace again, on a Redis Cluster of 3 masters and 3 replicas"
-"$REPO_ROOT/deploy/local/up.sh" --redis-cluster >/dev/null
+"$REPO_ROOT/deploy/local/up.sh" --redis-cluster --secure >/dev/null
 REDIS_CLUSTER_NODES=$(redis_cluster_nodes) cargo test -q --workspace
 say "fault suite (kill -9 an API, a worker, the broker; crash PostgreSQL; a partition leader and a follower of a three-node Kafka cluster; the Redis master of the product, with its replica current, lagging, and lagging without the WAIT defence; all under load)"
 "$REPO_ROOT/loadtest/faults.sh"

@@ -5,20 +5,26 @@
 # running; then the database, the topics and the migrations.
 # Idempotent: run it as often as you like. `down.sh` stops only what this started.
 #
-#   deploy/local/up.sh [--redis-cluster]
+#   deploy/local/up.sh [--redis-cluster] [--secure]
 #
 # --redis-cluster also starts a Redis Cluster of 3 masters and 3 replicas on 127.0.0.1:
 # 7001–7006 (REDIS_CLUSTER_PORTS); point a service at it with
 # REDIS_CLUSTER_NODES=$(source deploy/local/lib.sh; redis_cluster_nodes). Every port here
 # is a row of docs/ports.md.
+#
+# --secure also makes a throw-away CA and certificates (openssl, in .local/tls) and starts
+# a second PostgreSQL cluster that takes TLS connections only (127.0.0.1:5433,
+# PG_SECURE_PORT); SECURE_DATABASE_URL in .local/env reaches it with sslmode=verify-full.
+# The stack above stays plain text.
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-with_cluster=0
+with_cluster=0 secure=0
 for arg in "$@"; do
   case $arg in
     --redis-cluster) with_cluster=1 ;;
-    *) die "unknown argument $arg (usage: up.sh [--redis-cluster])" ;;
+    --secure) secure=1 ;;
+    *) die "unknown argument $arg (usage: up.sh [--redis-cluster] [--secure])" ;;
   esac
 done
 mkdir -p "$STATE_DIR/logs" "$STATE_DIR/kafka" "$STATE_DIR/started"
@@ -114,8 +120,18 @@ if [ "$with_cluster" = 1 ]; then
   touch "$STATE_DIR/started/redis-cluster"
 fi
 
+# --- the secured stores (on request) ------------------------------------------------
+if [ "$secure" = 1 ]; then
+  tls_material
+  pg_secure_up
+fi
+
 # --- schema and topics ---------------------------------------------------------------
 stack_env >"$STATE_DIR/env"
+# The secured stores' settings too whenever they run (a later plain `up.sh` keeps them).
+if [ "$secure" = 1 ] || { [ -f "$TLS_DIR/ca.pem" ] && pg_isready -q -h 127.0.0.1 -p "$PG_SECURE_PORT"; }; then
+  secure_env >>"$STATE_DIR/env"
+fi
 . "$STATE_DIR/env"
 say "building flashctl"
 cargo build -q -p flashctl
@@ -128,6 +144,7 @@ cat >&2 <<SUMMARY
   redis       127.0.0.1:$REDIS_PORT
   postgresql  127.0.0.1:$PG_PORT  database flashsale (role flashsale)
   kafka       127.0.0.1:$KAFKA_PORT  (Apache Kafka $KAFKA_VERSION, KRaft; topics orders, orders.dlq)
+  secure      $(if [ -n "${SECURE_DATABASE_URL:-}" ]; then echo "postgresql 127.0.0.1:$PG_SECURE_PORT, TLS only (SECURE_DATABASE_URL, CA $TLS_DIR/ca.pem)"; else echo "off (up.sh --secure)"; fi)
   logs        $STATE_DIR/logs
   env         source $STATE_DIR/env
 

@@ -13,7 +13,6 @@ use std::time::SystemTime;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use shared::{OrderPlaced, OrderTransitioned};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
@@ -49,12 +48,13 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     }
 }
 
-/// A connection pool (no TLS: the database is on loopback or a private network).
+/// A connection pool, with TLS as `DATABASE_URL`'s `sslmode` asks for
+/// ([`stores::postgres::Target`]).
 pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
-    let config: tokio_postgres::Config = url.parse()?;
+    let target = stores::postgres::Target::parse(url)?;
     let manager = Manager::from_config(
-        config,
-        NoTls,
+        target.config,
+        target.tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

@@ -127,13 +127,10 @@ impl Settings {
         if !(60..=30 * 24 * 3600).contains(&self.order_status_ttl_secs) {
             return invalid("ORDER_STATUS_TTL_SECS must be 60..=2592000");
         }
-        if self
-            .database_url
-            .expose()
-            .parse::<tokio_postgres::Config>()
-            .is_err()
-        {
-            return invalid("DATABASE_URL is not a valid PostgreSQL connection string");
+        // The connection string and its TLS (sslmode, sslrootcert): the message names the
+        // setting, never the password.
+        if let Err(e) = stores::postgres::Target::parse(self.database_url.expose()) {
+            return invalid(&e.to_string());
         }
         Ok(self)
     }

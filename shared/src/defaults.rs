@@ -7,8 +7,10 @@
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// `REDIS_NAMESPACE`: the prefix of every Redis key.
 pub const REDIS_NAMESPACE: &str = "fs";
-/// `DATABASE_URL`: the local stack's application role and database.
-pub const DATABASE_URL: &str = "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale";
+/// `DATABASE_URL`: the local stack's application role and database, in plain text
+/// (`sslmode=disable`; without it, `prefer`, libpq's default: TLS when the server offers it).
+pub const DATABASE_URL: &str =
+    "postgres://flashsale:flashsale@127.0.0.1:5432/flashsale?sslmode=disable";
 /// `KAFKA_BROKERS`.
 pub const KAFKA_BROKERS: &str = "127.0.0.1:9092";
 /// `KAFKA_TOPIC`: accepted orders and ended reservations.

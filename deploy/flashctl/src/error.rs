@@ -26,6 +26,15 @@ pub enum OpsError {
     Other(#[from] anyhow::Error),
 }
 
+impl From<stores::postgres::ConnectError> for OpsError {
+    fn from(e: stores::postgres::ConnectError) -> Self {
+        match e {
+            stores::postgres::ConnectError::Setting(m) => Self::Invalid(m),
+            failed @ stores::postgres::ConnectError::Postgres { .. } => Self::Other(failed.into()),
+        }
+    }
+}
+
 impl OpsError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
