@@ -45,3 +45,47 @@ fn bad_settings_exit_64_and_name_the_setting() {
     assert_eq!(code, Some(64));
     assert!(err.to_lowercase().contains("rate_limit_enabled"), "{err}");
 }
+
+/// Any setting may come from a file (`<NAME>_FILE`, Docker and Kubernetes secrets): read
+/// without its line end, refused next to the setting itself, and its content never in a
+/// message.
+#[test]
+fn settings_come_from_files() {
+    let dir = std::env::temp_dir().join(format!("ingest-binary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let keys = dir.join("signing-keys");
+    std::fs::write(&keys, "k:0123456789abcdef\n").expect("written");
+    let keys = keys.display().to_string();
+    // The keys from the file pass; the next bad setting is the one named.
+    let (code, err) = run(&[
+        ("SIGNING_KEYS_FILE", &keys),
+        ("LISTEN_ADDR", "not-an-address"),
+    ]);
+    assert_eq!(code, Some(64));
+    assert!(err.to_lowercase().contains("listen_addr"), "{err}");
+
+    let both = [
+        ("SIGNING_KEYS_FILE", keys.as_str()),
+        ("SIGNING_KEYS", "k:0123456789abcdef"),
+    ];
+    let (code, err) = run(&both);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains("SIGNING_KEYS and SIGNING_KEYS_FILE are both set"),
+        "{err}"
+    );
+
+    let (code, err) = run(&[("SIGNING_KEYS_FILE", "/nonexistent/signing-keys")]);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains("SIGNING_KEYS_FILE: cannot read /nonexistent/signing-keys"),
+        "{err}"
+    );
+
+    let bad = dir.join("bad-keys");
+    std::fs::write(&bad, "k:s3cr\n").expect("written");
+    let (code, err) = run(&[("SIGNING_KEYS_FILE", &bad.display().to_string())]);
+    assert_eq!(code, Some(64));
+    assert!(!err.contains("s3cr"), "no secret in the message: {err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -64,17 +64,21 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// What the global flags give every command.
-    pub fn ctx(&self) -> Ctx {
-        Ctx {
+    /// What the global flags give every command; `REDIS_URL_FILE` and `DATABASE_URL_FILE`,
+    /// when set, name files holding those URLs (Docker and Kubernetes secrets).
+    pub fn ctx(&self) -> Result<Ctx, shared::settings::SettingsError> {
+        let file = shared::settings::from_file;
+        let redis_url = file("REDIS_URL")?.unwrap_or_else(|| self.redis_url.clone());
+        let database_url = file("DATABASE_URL")?.unwrap_or_else(|| self.database_url.clone());
+        Ok(Ctx {
             json: self.json,
             yes: self.yes,
             operator: self.operator.clone(),
-            redis: stores::redis::Target::new(&self.redis_url, &self.redis_cluster_nodes),
-            database_url: self.database_url.clone(),
+            redis: stores::redis::Target::new(&redis_url, &self.redis_cluster_nodes),
+            database_url,
             kafka_brokers: self.kafka_brokers.clone(),
             keys: Keyspace::new(self.redis_namespace.clone()),
-        }
+        })
     }
 }
 

@@ -22,7 +22,10 @@ use commands::user::UserCommand;
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let ctx = cli.ctx();
+    let ctx = cli.ctx().unwrap_or_else(|e| {
+        eprintln!("flashctl: {e}");
+        std::process::exit(2)
+    });
     match &cli.command {
         Command::Sale(SaleCommand::Open(c)) => execute(c, &ctx).await,
         Command::Sale(SaleCommand::Status(c)) => execute(c, &ctx).await,

@@ -274,3 +274,45 @@ async fn an_incident_with_flashctl() -> anyhow::Result<()> {
     worker.stop().await?;
     api.stop().await
 }
+
+/// The URLs may come from files (`DATABASE_URL_FILE`, `REDIS_URL_FILE`: Docker and
+/// Kubernetes secrets); a file next to the setting itself is refused (exit 2).
+#[tokio::test]
+async fn urls_from_files() -> anyhow::Result<()> {
+    let stack = TestStack::new().await?;
+    let dir = std::env::temp_dir().join(format!("flashctl-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (db, redis) = (dir.join("database-url"), dir.join("redis-url"));
+    std::fs::write(&db, format!("{}\n", stack.db.url))?;
+    std::fs::write(&redis, format!("{}\n", stack.env.redis_url))?;
+    let flashctl = |both: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashctl"));
+        cmd.args(["--json", "sale", "status", "--product", "nothing-here"])
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("REDIS_CLUSTER_NODES")
+            .env("DATABASE_URL_FILE", &db)
+            .env("REDIS_URL_FILE", &redis)
+            .env("REDIS_NAMESPACE", stack.keys.namespace());
+        if both {
+            cmd.env("DATABASE_URL", &stack.db.url);
+        }
+        cmd.output().expect("flashctl runs")
+    };
+    let read = flashctl(false);
+    let said = String::from_utf8_lossy(&read.stderr).into_owned();
+    assert_eq!(
+        read.status.code(),
+        Some(4),
+        "connected, no such sale: {said}"
+    );
+    let both = flashctl(true);
+    let said = String::from_utf8_lossy(&both.stderr).into_owned();
+    assert_eq!(both.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("DATABASE_URL and DATABASE_URL_FILE are both set"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}

@@ -25,9 +25,10 @@ pub struct Target {
     /// and retry on the next one).
     #[arg(long = "url", default_value = "http://127.0.0.1:8080")]
     pub urls: Vec<String>,
-    /// `id:secret` used to sign requests (one of the API's SIGNING_KEYS).
+    /// `id:secret` used to sign requests (one of the API's SIGNING_KEYS; or a file named
+    /// by SIGNING_KEY_FILE).
     #[arg(long, env = "SIGNING_KEY", hide_env_values = true)]
-    pub signing_key: String,
+    pub signing_key: Option<String>,
     /// Redis of the stack (for the audit).
     #[arg(
         long,
@@ -55,8 +56,12 @@ pub struct Target {
 impl Target {
     /// A signing client per `--url`.
     pub fn clients(&self) -> anyhow::Result<Vec<Client>> {
-        let (id, secret) = self
-            .signing_key
+        let key = match &self.signing_key {
+            Some(key) => key.clone(),
+            None => shared::settings::from_file("SIGNING_KEY")?
+                .context("give --signing-key, SIGNING_KEY or SIGNING_KEY_FILE")?,
+        };
+        let (id, secret) = key
             .split_once(':')
             .context("--signing-key must be id:secret")?;
         Ok(self
@@ -78,14 +83,26 @@ impl Target {
     pub async fn stores(
         &self,
     ) -> anyhow::Result<(tokio_postgres::Client, stores::redis::Conn, Keyspace)> {
-        let pg = stores::postgres::connect(&self.database_url)
+        let file = shared::settings::from_file;
+        let database_url = file("DATABASE_URL")?.unwrap_or_else(|| self.database_url.clone());
+        let redis_url = file("REDIS_URL")?.unwrap_or_else(|| self.redis_url.clone());
+        let pg = stores::postgres::connect(&database_url)
             .await
             .context("connecting to DATABASE_URL for the audit")?;
-        let target = stores::redis::Target::new(&self.redis_url, &self.redis_cluster_nodes);
+        let target = stores::redis::Target::new(&redis_url, &self.redis_cluster_nodes);
         let redis = stores::redis::connect(&target)
             .await
             .context("connecting to REDIS_URL for the audit")?;
         Ok((pg, redis, Keyspace::new(self.redis_namespace.clone())))
+    }
+}
+
+/// The payment webhook's secret: the flag or PAYMENT_WEBHOOK_SECRET, else the file
+/// PAYMENT_WEBHOOK_SECRET_FILE names.
+pub fn webhook_secret(given: Option<&str>) -> anyhow::Result<Option<String>> {
+    match given {
+        Some(secret) => Ok(Some(secret.to_owned())),
+        None => Ok(shared::settings::from_file("PAYMENT_WEBHOOK_SECRET")?),
     }
 }
 

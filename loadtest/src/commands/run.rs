@@ -40,7 +40,8 @@ pub struct RunArgs {
 /// Runs the scenario; `Ok(true)` when the audit and every bot pass.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let scenario = Scenario::load(&args.scenario)?;
-    let settle = settle(&scenario, args.webhook_secret.as_deref())?;
+    let secret = super::webhook_secret(args.webhook_secret.as_deref())?;
+    let settle = settle(&scenario, secret.as_deref())?;
     let targets = args.target.clients()?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let product = product_for(&scenario)?;

@@ -78,7 +78,8 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<bool> {
         args.source_ips,
     );
     plan.max_attempts = args.max_attempts;
-    plan.settle = args.webhook_secret.clone().map(|secret| Settle {
+    let secret = super::webhook_secret(args.webhook_secret.as_deref())?;
+    plan.settle = secret.map(|secret| Settle {
         secret,
         behaviour: Behaviour {
             pay: args.pay,
