@@ -219,10 +219,19 @@ pub struct Validated {
     pub room_tokens: TokenKeys,
 }
 
+/// The secret settings, each of which may come from the file `<NAME>_FILE` names.
+pub const SECRETS: &[&str] = &[
+    "REDIS_URL",
+    "SIGNING_KEYS",
+    "IP_HASH_KEY",
+    "PAYMENT_WEBHOOK_SECRETS",
+    "ROOM_TOKEN_KEYS",
+];
+
 impl Settings {
     /// Loads from the environment (and `CONFIG_FILE`).
     pub fn load() -> Result<Validated, SettingsError> {
-        shared::settings::load::<Settings>()?.validate()
+        shared::settings::load::<Settings>(SECRETS)?.validate()
     }
 
     /// Checks what serde cannot.

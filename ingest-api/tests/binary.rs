@@ -46,7 +46,7 @@ fn bad_settings_exit_64_and_name_the_setting() {
     assert!(err.to_lowercase().contains("rate_limit_enabled"), "{err}");
 }
 
-/// Any setting may come from a file (`<NAME>_FILE`, Docker and Kubernetes secrets): read
+/// A secret setting may come from a file (`<NAME>_FILE`, Docker and Kubernetes secrets): read
 /// without its line end, refused next to the setting itself, and its content never in a
 /// message.
 #[test]

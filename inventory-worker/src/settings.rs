@@ -103,10 +103,13 @@ mod defaults {
     }
 }
 
+/// The secret settings, each of which may come from the file `<NAME>_FILE` names.
+pub const SECRETS: &[&str] = &["DATABASE_URL", "REDIS_URL"];
+
 impl Settings {
     /// Loads and validates.
     pub fn load() -> Result<Self, SettingsError> {
-        shared::settings::load::<Settings>()?.validate()
+        shared::settings::load::<Settings>(SECRETS)?.validate()
     }
 
     /// Checks what serde cannot.

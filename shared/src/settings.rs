@@ -22,9 +22,10 @@ pub enum SettingsError {
     Invalid(String),
 }
 
-/// Loads `T` from `CONFIG_FILE` (optional TOML) overlaid with the environment, and any
-/// setting `<NAME>` from the file `<NAME>_FILE` names ([`from_files`]).
-pub fn load<T: DeserializeOwned>() -> Result<T, SettingsError> {
+/// Loads `T` from `CONFIG_FILE` (optional TOML) overlaid with the environment, and each
+/// of the `secrets` (setting names, upper case) from the file `<NAME>_FILE` names, if set
+/// ([`from_files`]).
+pub fn load<T: DeserializeOwned>(secrets: &[&str]) -> Result<T, SettingsError> {
     let mut builder = config::Config::builder();
     if let Ok(path) = std::env::var("CONFIG_FILE") {
         builder = builder.add_source(
@@ -34,14 +35,16 @@ pub fn load<T: DeserializeOwned>() -> Result<T, SettingsError> {
         );
     }
     builder = builder.add_source(config::Environment::default().try_parsing(true));
-    for (name, value) in from_files(std::env::vars_os())? {
-        builder = builder.set_override(name.to_lowercase(), value)?;
+    for name in secrets {
+        if let Some(value) = from_file(name)? {
+            builder = builder.set_override(name.to_lowercase(), value)?;
+        }
     }
     Ok(builder.build()?.try_deserialize()?)
 }
 
 /// `name`'s value from the file `<name>_FILE` names, if that is set ([`from_files`]: with
-/// `name` set too, refused). For the tools, whose flags read the environment themselves.
+/// `name` set too, refused).
 pub fn from_file(name: &str) -> Result<Option<String>, SettingsError> {
     let file = format!("{name}_FILE");
     let vars = std::env::vars_os().filter(|(k, _)| *k == *name || *k == *file);
@@ -49,7 +52,7 @@ pub fn from_file(name: &str) -> Result<Option<String>, SettingsError> {
 }
 
 /// The settings given as files (Docker and Kubernetes secrets): for each `<NAME>_FILE` of
-/// `vars` (`CONFIG_FILE` aside), `<NAME>` and the file's content, one trailing line end
+/// `vars` (a caller passes only the names it reads; `CONFIG_FILE` aside), `<NAME>` and the file's content, one trailing line end
 /// dropped. `<NAME>` set as well is refused, and so is a file that cannot be read; the
 /// message names the setting and the path, never the content.
 pub fn from_files(
