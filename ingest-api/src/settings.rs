@@ -220,13 +220,9 @@ pub struct Validated {
 }
 
 /// The secret settings, each of which may come from the file `<NAME>_FILE` names.
-pub const SECRETS: &[&str] = &[
-    "REDIS_URL",
-    "SIGNING_KEYS",
-    "IP_HASH_KEY",
-    "PAYMENT_WEBHOOK_SECRETS",
-    "ROOM_TOKEN_KEYS",
-];
+#[rustfmt::skip]
+pub const SECRETS: &[&str] =
+    &["REDIS_URL", "SIGNING_KEYS", "IP_HASH_KEY", "PAYMENT_WEBHOOK_SECRETS", "ROOM_TOKEN_KEYS"];
 
 impl Settings {
     /// Loads from the environment (and `CONFIG_FILE`).
