@@ -26,4 +26,5 @@ if [ -f "$started/postgresql" ]; then
   rm -f "$started/postgresql"
 fi
 pg_secure_down
+redis_secure_down
 say "stack down (what this checkout started)"

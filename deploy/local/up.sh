@@ -15,6 +15,8 @@
 # --secure also makes a throw-away CA and certificates (openssl, in .local/tls) and starts
 # a second PostgreSQL cluster that takes TLS connections only (127.0.0.1:5433,
 # PG_SECURE_PORT); SECURE_DATABASE_URL in .local/env reaches it with sslmode=verify-full.
+# It starts a Redis taking TLS only too (127.0.0.1:6380, REDIS_SECURE_PORT, the plain port
+# off): SECURE_REDIS_URL, with REDIS_TLS_CA=$TLS_DIR/ca.pem.
 # The stack above stays plain text.
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
@@ -124,6 +126,7 @@ fi
 if [ "$secure" = 1 ]; then
   tls_material
   pg_secure_up
+  redis_secure_up
 fi
 
 # --- schema and topics ---------------------------------------------------------------

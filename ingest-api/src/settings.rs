@@ -389,9 +389,10 @@ impl Settings {
         Duration::from_millis(self.redis_replica_wait_ms)
     }
 
-    /// Where Redis is: the cluster of `REDIS_CLUSTER_NODES`, else `REDIS_URL`.
+    /// Where Redis is (`REDIS_CLUSTER_NODES`, else `REDIS_URL`; TLS files: `Tls::from_env`).
     pub fn redis_target(&self) -> stores::redis::Target {
         stores::redis::Target::new(self.redis_url.expose(), &self.redis_cluster_nodes)
+            .with_tls(stores::redis::Tls::from_env())
     }
 }
 

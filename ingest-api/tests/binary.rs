@@ -89,3 +89,28 @@ fn settings_come_from_files() {
     assert!(!err.contains("s3cr"), "no secret in the message: {err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A misconfigured store connection ends the start with one line naming the setting: a
+/// librdkafka property passed through (`KAFKA_PROPERTY_<NAME>`) that the client refuses,
+/// and Redis TLS files next to a plain-text `REDIS_URL`.
+#[test]
+fn store_settings_are_named_when_refused() {
+    let (code, err) = run(&[
+        ("SIGNING_KEYS", "k:0123456789abcdef"),
+        ("KAFKA_PROPERTY_SECURITY_PROTOCOL", "no-such-protocol"),
+    ]);
+    assert!(code.is_some_and(|c| c != 0), "{err}");
+    assert!(err.contains("security.protocol"), "{err}");
+
+    let (code, err) = run(&[
+        ("SIGNING_KEYS", "k:0123456789abcdef"),
+        ("REDIS_URL", "redis://:s3cret@127.0.0.1:1"),
+        ("REDIS_TLS_CA", "/nonexistent/ca.pem"),
+    ]);
+    assert!(code.is_some_and(|c| c != 0), "{err}");
+    assert!(
+        err.contains("REDIS_TLS_CA") && err.contains("rediss://"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}

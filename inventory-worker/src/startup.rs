@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureProducer;
 use shared::keys::Keyspace;
@@ -37,8 +36,7 @@ pub struct Application {
 /// mid-batch refuses the store and its new owner re-reads those messages, and the write is
 /// idempotent (`inventory-worker/tests/rebalance.rs`).
 pub fn kafka_consumer(settings: &Settings, metrics: &Metrics) -> anyhow::Result<OrderConsumer> {
-    let consumer: OrderConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.kafka_brokers)
+    let consumer: OrderConsumer = stores::client_config(&settings.kafka_brokers)
         .set("group.id", &settings.kafka_group)
         .set("client.id", "inventory-worker")
         .set("enable.auto.commit", "true")
@@ -81,7 +79,8 @@ fn status_marks(settings: &Settings) -> anyhow::Result<Option<stores::redis::Con
         return Ok(None);
     }
     let url = url.unwrap_or(shared::defaults::REDIS_URL);
-    let target = stores::redis::Target::new(url, &settings.redis_cluster_nodes);
+    let target = stores::redis::Target::new(url, &settings.redis_cluster_nodes)
+        .with_tls(stores::redis::Tls::from_env());
     let conn = stores::redis::manager(&target, Duration::from_millis(500))
         .context("REDIS_URL or REDIS_CLUSTER_NODES is not a valid Redis address")?;
     Ok(Some(conn))

@@ -9,15 +9,47 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+/// The prefix of the environment variables passed through to librdkafka.
+pub const PROPERTY_PREFIX: &str = "KAFKA_PROPERTY_";
+
+/// The librdkafka properties `vars` pass through: `KAFKA_PROPERTY_<NAME>=value` gives the
+/// property `<name>` in lower case with `_` read as `.` (`__` as `_`), so
+/// `KAFKA_PROPERTY_SECURITY_PROTOCOL=SASL_SSL` sets `security.protocol`, as kcat's `-X`
+/// would. Sorted by name.
+pub fn properties(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = vars
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(PROPERTY_PREFIX).filter(|n| !n.is_empty())?;
+            let name = name.to_lowercase().replace("__", "\0").replace('_', ".");
+            Some((name.replace('\0', "_"), v))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The client settings every Kafka client of this project starts from: `bootstrap.servers`
+/// and every property of the environment ([`properties`]: TLS, SASL, anything a managed
+/// Kafka asks for). What a caller then sets itself wins over the environment's.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (name, value) in properties(std::env::vars_os()) {
+        config.set(name, value);
+    }
+    config.set("bootstrap.servers", brokers);
+    config
+}
+
 /// The producer settings of everything that writes orders or dead letters: idempotent
 /// (the broker drops a retried duplicate) and `acks=all` (acknowledged only once every
-/// in-sync replica has it). Callers add their own `client.id`, linger and timeouts.
+/// in-sync replica has it), on [`client_config`]. Callers add their own `client.id`,
+/// linger and timeouts.
 pub fn idempotent_producer(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all");
+    let mut config = client_config(brokers);
+    config.set("acks", "all");
     config
 }
 
@@ -60,9 +92,7 @@ pub async fn create_topics(
     if partitions < 1 {
         return Err(TopicError::NoPartitions);
     }
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
     let new: Vec<NewTopic<'_>> = names
         .iter()
         .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(replication)))
@@ -86,9 +116,7 @@ pub async fn create_topics(
 /// Every topic on the cluster (internal ones excluded).
 pub async fn list_topics(brokers: &str) -> Result<Vec<String>, KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+    let consumer: BaseConsumer = client_config(brokers).create()?;
     tokio::task::spawn_blocking(move || {
         let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
         Ok(md
@@ -104,9 +132,7 @@ pub async fn list_topics(brokers: &str) -> Result<Vec<String>, KafkaError> {
 
 /// Deletes topics (a topic already gone is not an error).
 pub async fn delete_topics(brokers: &str, names: &[&str]) -> Result<(), TopicError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
     let opts = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(10)))
         .request_timeout(Some(Duration::from_secs(10)));
@@ -117,4 +143,32 @@ pub async fn delete_topics(brokers: &str, names: &[&str]) -> Result<(), TopicErr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_come_from_the_prefixed_variables() {
+        let vars = [
+            ("KAFKA_PROPERTY_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_PROPERTY_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("KAFKA_PROPERTY_SSL_CA_LOCATION", "/run/ca.pem"),
+            ("KAFKA_PROPERTY_SOME__ODD_NAME", "x"),
+            ("KAFKA_PROPERTY_", "ignored"),
+            ("KAFKA_BROKERS", "ignored"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        assert_eq!(
+            properties(vars.into_iter()),
+            [
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("security.protocol", "SASL_SSL"),
+                ("some_odd.name", "x"),
+                ("ssl.ca.location", "/run/ca.pem"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
 }

@@ -24,7 +24,8 @@ pub mod script;
 pub mod shards;
 
 pub use kafka::{
-    TopicError, TopicOutcome, create_topics, delete_topics, idempotent_producer, list_topics,
+    TopicError, TopicOutcome, client_config, create_topics, delete_topics, idempotent_producer,
+    list_topics,
 };
 pub use postgres::migrate;
 pub use replicas::{NotReplicated, Replicas};

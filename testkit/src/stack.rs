@@ -55,6 +55,7 @@ impl TestStack {
     /// Where this stack's Redis is (a single server or a cluster).
     pub fn redis_target(&self) -> stores::redis::Target {
         stores::redis::Target::new(&self.env.redis_url, &self.env.redis_cluster_nodes)
+            .with_tls(stores::redis::Tls::from_env())
     }
 
     /// A Redis connection (to the cluster when `REDIS_CLUSTER_NODES` is set).

@@ -74,7 +74,8 @@ impl Cli {
             json: self.json,
             yes: self.yes,
             operator: self.operator.clone(),
-            redis: stores::redis::Target::new(&redis_url, &self.redis_cluster_nodes),
+            redis: stores::redis::Target::new(&redis_url, &self.redis_cluster_nodes)
+                .with_tls(stores::redis::Tls::from_env()),
             database_url,
             kafka_brokers: self.kafka_brokers.clone(),
             keys: Keyspace::new(self.redis_namespace.clone()),

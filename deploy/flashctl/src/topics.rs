@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::OpsError;
@@ -135,8 +135,7 @@ pub struct LagProbe {
 impl LagProbe {
     /// A probe of `group` on `topic`.
     pub fn new(brokers: &str, topic: &str, group: &str) -> Result<Self, OpsError> {
-        let consumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+        let consumer = stores::client_config(brokers)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .create()?;

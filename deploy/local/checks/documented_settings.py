@@ -12,8 +12,9 @@ field name in lower case) and the `env = "NAME"` flags of flashctl and loadtest.
 """
 import os, re, sys
 
-# Settings every binary reads from outside its settings type (telemetry, CONFIG_FILE).
-COMMON = {'RUST_LOG', 'LOG_FORMAT', 'CONFIG_FILE'}
+# Settings every binary reads from outside its settings type (telemetry, CONFIG_FILE, the
+# TLS files of Redis: stores::redis::Tls::from_env).
+COMMON = {'RUST_LOG', 'LOG_FORMAT', 'CONFIG_FILE', 'REDIS_TLS_CA', 'REDIS_TLS_CERT', 'REDIS_TLS_KEY'}
 BINARIES = {
     'ingest-api': ('serde', 'ingest-api/src/settings.rs'),
     'inventory-worker': ('serde', 'inventory-worker/src/settings.rs'),

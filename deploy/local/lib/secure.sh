@@ -5,10 +5,11 @@
 # shellcheck shell=bash
 
 PG_SECURE_PORT=${PG_SECURE_PORT:-$(port_of postgres-secure)}
+REDIS_SECURE_PORT=${REDIS_SECURE_PORT:-$(port_of redis-secure)}
 TLS_DIR=$STATE_DIR/tls
 
-# tls_material: the CA, a server certificate for localhost and 127.0.0.1 signed by it,
-# and a second CA that signed nothing here (for the wrong-CA tests). Made once.
+# tls_material: the CA, a server certificate for localhost and 127.0.0.1 signed by it, a
+# client certificate it signed, and a second CA that signed nothing here (for the wrong-CA tests). Made once.
 tls_material() {
   command -v openssl >/dev/null || apt_install openssl
   mkdir -p "$TLS_DIR"
@@ -19,6 +20,15 @@ tls_material() {
       -keyout "$TLS_DIR/$ca.key" -out "$TLS_DIR/$ca.pem" \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
   done
+  if [ ! -f "$TLS_DIR/client.pem" ]; then
+    # A client certificate for mutual TLS (Redis takes one when given).
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=flash-sale client" \
+      -keyout "$TLS_DIR/client.key" -out "$TLS_DIR/client.csr" 2>/dev/null
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=clientAuth" >"$TLS_DIR/client.ext"
+    openssl x509 -req -in "$TLS_DIR/client.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+      -CAcreateserial -days 825 -extfile "$TLS_DIR/client.ext" -out "$TLS_DIR/client.pem" 2>/dev/null
+  fi
   [ -f "$TLS_DIR/server.pem" ] && return 0
   say "making a throw-away CA and a server certificate for localhost ($TLS_DIR)"
   openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
@@ -83,10 +93,44 @@ pg_secure_down() {
   rm -f "$STATE_DIR/started/postgresql-secure"
 }
 
+# redis_secure_up: a Redis taking TLS only on $REDIS_SECURE_PORT (the plain port off), the
+# password flashsale for its default user, client certificates optional (mutual TLS when
+# given, checked against the CA).
+redis_secure_up() {
+  local dir=$STATE_DIR/redis-secure
+  if redis-cli --tls --cacert "$TLS_DIR/ca.pem" -p "$REDIS_SECURE_PORT" -a flashsale --no-auth-warning ping 2>/dev/null | grep -q PONG; then
+    return 0
+  fi
+  # A server on the port under certificates of another checkout: stopped, to start ours.
+  if port_open "$REDIS_SECURE_PORT"; then
+    redis-cli --tls --insecure -p "$REDIS_SECURE_PORT" -a flashsale --no-auth-warning shutdown nosave >/dev/null 2>&1 || true
+    for _ in $(seq 50); do port_open "$REDIS_SECURE_PORT" || break; sleep 0.1; done
+  fi
+  say "starting the TLS-only redis on 127.0.0.1:$REDIS_SECURE_PORT"
+  mkdir -p "$dir"
+  redis-server --port 0 --tls-port "$REDIS_SECURE_PORT" --bind 127.0.0.1 --daemonize yes \
+    --tls-cert-file "$TLS_DIR/server.pem" --tls-key-file "$TLS_DIR/server.key" \
+    --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients optional \
+    --requirepass flashsale --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" \
+    --save "" --appendonly no
+  touch "$STATE_DIR/started/redis-secure"
+  wait_for_port "$REDIS_SECURE_PORT" "TLS-only redis" 10
+}
+
+# redis_secure_down: stops it if up.sh started it.
+redis_secure_down() {
+  [ -f "$STATE_DIR/started/redis-secure" ] || return 0
+  say "stopping the TLS-only redis"
+  local pid
+  pid=$(cat "$STATE_DIR/redis-secure/redis.pid" 2>/dev/null) && kill "$pid" 2>/dev/null || true
+  rm -f "$STATE_DIR/started/redis-secure"
+}
+
 # secure_env: what the secured stores' clients read (appended to $STATE_DIR/env).
 secure_env() {
   cat <<ENV
 export SECURE_DATABASE_URL="postgres://flashsale:flashsale@localhost:$PG_SECURE_PORT/flashsale?sslmode=verify-full&sslrootcert=$TLS_DIR/ca.pem"
+export SECURE_REDIS_URL="rediss://:flashsale@localhost:$REDIS_SECURE_PORT"
 export TLS_DIR=$TLS_DIR
 ENV
 }

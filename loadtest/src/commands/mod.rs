@@ -89,7 +89,8 @@ impl Target {
         let pg = stores::postgres::connect(&database_url)
             .await
             .context("connecting to DATABASE_URL for the audit")?;
-        let target = stores::redis::Target::new(&redis_url, &self.redis_cluster_nodes);
+        let target = stores::redis::Target::new(&redis_url, &self.redis_cluster_nodes)
+            .with_tls(stores::redis::Tls::from_env());
         let redis = stores::redis::connect(&target)
             .await
             .context("connecting to REDIS_URL for the audit")?;

@@ -14,67 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-/// Where Redis is.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Target {
-    /// `redis://[user:password@]host:port[/db]`; on a cluster only its credentials count.
-    pub url: String,
-    /// Seed nodes of a cluster (`host:port`); empty for a single server.
-    pub cluster_nodes: Vec<String>,
-}
+mod target;
 
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password.
-        f.debug_struct("Target")
-            .field("cluster_nodes", &self.cluster_nodes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Target {
-    /// A single server at `url`, or the cluster seeded by `cluster_nodes` (a
-    /// comma-separated `host:port` list; empty or blank for none).
-    pub fn new(url: &str, cluster_nodes: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            cluster_nodes: cluster_nodes
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        }
-    }
-
-    /// Whether this is a cluster.
-    pub fn is_cluster(&self) -> bool {
-        !self.cluster_nodes.is_empty()
-    }
-
-    /// The URL of each seed node, with the credentials of [`Target::url`].
-    fn node_urls(&self) -> Vec<String> {
-        let rest = self
-            .url
-            .split_once("://")
-            .map_or(self.url.as_str(), |(_, r)| r);
-        let auth = rest.rsplit_once('@').map_or("", |(a, _)| a);
-        let auth = if auth.is_empty() {
-            String::new()
-        } else {
-            format!("{auth}@")
-        };
-        self.cluster_nodes
-            .iter()
-            .map(|n| format!("redis://{auth}{n}"))
-            .collect()
-    }
-}
+pub use target::{Target, Tls};
 
 /// A connection to a single server or to a cluster.
 #[derive(Clone)]
@@ -304,7 +250,8 @@ impl Batch {
 /// service starts (and reports not ready) while Redis is down.
 pub fn manager(target: &Target, timeout: Duration) -> RedisResult<Conn> {
     if target.is_cluster() {
-        let client = ClusterClientBuilder::new(target.node_urls())
+        let client = target
+            .cluster_builder()?
             .connection_timeout(timeout)
             .response_timeout(timeout)
             .retries(1)
@@ -320,14 +267,15 @@ pub fn manager(target: &Target, timeout: Duration) -> RedisResult<Conn> {
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(500));
     Ok(Conn::Single(
-        redis::Client::open(target.url.as_str())?.get_connection_manager_lazy(config)?,
+        target.client()?.get_connection_manager_lazy(config)?,
     ))
 }
 
 /// A connection for a tool or a test (3 s to connect, 5 s per answer), made now.
 pub async fn connect(target: &Target) -> RedisResult<Conn> {
     if target.is_cluster() {
-        let client = ClusterClientBuilder::new(target.node_urls())
+        let client = target
+            .cluster_builder()?
             .connection_timeout(Duration::from_secs(3))
             .response_timeout(Duration::from_secs(5))
             .build()?;
@@ -339,7 +287,8 @@ pub async fn connect(target: &Target) -> RedisResult<Conn> {
         .set_connection_timeout(Some(Duration::from_secs(3)))
         .set_response_timeout(Some(Duration::from_secs(5)));
     Ok(Conn::Single(
-        redis::Client::open(target.url.as_str())?
+        target
+            .client()?
             .get_connection_manager_with_config(config)
             .await?,
     ))
@@ -348,29 +297,6 @@ pub async fn connect(target: &Target) -> RedisResult<Conn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cluster_nodes_borrow_the_urls_credentials() {
-        let t = Target::new(
-            "redis://api:s3cret@ignored:6379",
-            " 10.0.0.1:7000, 10.0.0.2:7001 ,",
-        );
-        assert!(t.is_cluster());
-        assert_eq!(
-            t.node_urls(),
-            [
-                "redis://api:s3cret@10.0.0.1:7000",
-                "redis://api:s3cret@10.0.0.2:7001"
-            ]
-        );
-        assert!(!format!("{t:?}").contains("s3cret"));
-        let single = Target::new("redis://127.0.0.1:6379", "");
-        assert!(!single.is_cluster());
-        assert_eq!(
-            Target::new("redis://h:1", "n:2").node_urls(),
-            ["redis://n:2"]
-        );
-    }
 
     #[test]
     fn slots_follow_the_hash_tag() {
