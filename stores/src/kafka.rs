@@ -49,7 +49,7 @@ pub fn client_config(brokers: &str) -> ClientConfig {
 /// linger and timeouts.
 pub fn idempotent_producer(brokers: &str) -> ClientConfig {
     let mut config = client_config(brokers);
-    config.set("acks", "all");
+    config.set("enable.idempotence", "true").set("acks", "all");
     config
 }
 
@@ -148,6 +148,14 @@ pub async fn delete_topics(brokers: &str, names: &[&str]) -> Result<(), TopicErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_producer_is_idempotent_and_waits_for_every_replica() {
+        let config = idempotent_producer("127.0.0.1:9092");
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
 
     #[test]
     fn properties_come_from_the_prefixed_variables() {
