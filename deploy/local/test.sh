@@ -3,7 +3,7 @@
 # (deploy/local/checks/: the port table docs/ports.md, the shape of the code — no
 # function over 60 lines, no file over 400 — and every documented setting against the
 # code), then brings the local stack up (installing what is
-# missing; with --secure, the TLS-only PostgreSQL the TLS tests reach), then formatting, clippy, the whole workspace's tests (on one Redis
+# missing; with --secure, the TLS-only PostgreSQL and Redis the TLS tests reach), then formatting, clippy, the whole workspace's tests (on one Redis
 # server, then again on a Redis Cluster), the fault suite (loadtest/faults.sh), the
 # runbook (on both), six sales at once on the cluster (loadtest/many-sales.sh),
 # reservations that end under load (loadtest/reservations.sh), the same three on sales
